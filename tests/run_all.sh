@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs every doctest binary given as an argument and every tutorial check, then prints one
+# last line "N passed, N failed, N skipped" counting test cases. Exit status 1 if any failed.
+# A tutorial check is a script tutorial/*/check.sh that prints PASS, FAIL or SKIP last.
+set -u
+passed=0 failed=0 skipped=0
+failures=()
+for bin in "$@"; do
+    echo "=== $bin"
+    log=$(mktemp)
+    "$bin" 2>&1 | tee "$log"
+    status=${PIPESTATUS[0]}
+    line=$(grep -a '\[doctest\] test cases:' "$log" | tail -1)
+    rm -f "$log"
+    if [ -z "$line" ]; then      # crashed before doctest could report: one failure
+        failed=$((failed + 1)); failures+=("$bin (exit $status, no doctest summary)")
+        continue
+    fi
+    p=$(sed -E 's/.*\| *([0-9]+) passed.*/\1/' <<<"$line")
+    f=$(sed -E 's/.*\| *([0-9]+) failed.*/\1/' <<<"$line")
+    s=$(sed -E 's/.*\| *([0-9]+) skipped.*/\1/' <<<"$line")
+    passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+    if [ "$f" -gt 0 ] || { [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; }; then
+        [ "$f" -eq 0 ] && failed=$((failed + 1))
+        failures+=("$bin")
+    fi
+done
+for check in tutorial/*/check.sh; do
+    [ -f "$check" ] || continue
+    echo "=== $check"
+    out=$(bash "$check" 2>&1)
+    status=$?
+    echo "$out" | tail -20
+    verdict=$(echo "$out" | grep -E '^(PASS|FAIL|SKIP)' | tail -1)
+    case "$verdict" in
+        PASS*) [ $status -eq 0 ] && passed=$((passed + 1)) || { failed=$((failed + 1)); failures+=("$check"); } ;;
+        SKIP*) skipped=$((skipped + 1)) ;;
+        *) failed=$((failed + 1)); failures+=("$check") ;;
+    esac
+done
+echo
+for f in "${failures[@]+"${failures[@]}"}"; do echo "FAILED: $f"; done
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
