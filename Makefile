@@ -79,11 +79,20 @@ $(DATA)/gpt2/encoder.json:
 $(DATA)/tinyshakespeare/train_000000.bin: prepare_data $(DATA)/gpt2/encoder.json
 	./prepare_data tinyshakespeare --vocab $(DATA)/gpt2 --out $(DATA)/tinyshakespeare
 
-data: $(DATA)/gpt2/encoder.json $(DATA)/tinyshakespeare/train_000000.bin
+# the same text with a 1,024-token BPE vocabulary trained on it: small and quick to learn,
+# used by the tests and by `make train`
+$(DATA)/tinyshakespeare_bpe1k/train_000000.bin: prepare_data
+	./prepare_data tinyshakespeare --train-vocab 1024 --out $(DATA)/tinyshakespeare_bpe1k
+
+data: $(DATA)/gpt2/encoder.json $(DATA)/tinyshakespeare/train_000000.bin $(DATA)/tinyshakespeare_bpe1k/train_000000.bin
 
 # ---------------------------------------------------------------- tests
 test: all data
 	@bash tests/run_all.sh $(TEST_BINS)
+
+# libFuzzer on the shard parser (clang), 20 seconds
+fuzz:
+	bash tests/run_fuzz.sh 20
 
 # ---------------------------------------------------------------- newcomer path
 train: all data
