@@ -35,6 +35,7 @@ else
   $(info [make] MPI: not found (apt-get install libopenmpi-dev), skipping train_gpt_cpu_mpi)
 endif
 
+# >>> GPU section (train_gpt.cu, tests/test_gpu.cu): detection
 NVCC := $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 ifneq ($(NVCC),)
   ifneq ($(wildcard train_gpt.cu),)
@@ -44,6 +45,7 @@ ifneq ($(NVCC),)
 else
   $(info [make] nvcc: not found, skipping the GPU trainer train_gpt)
 endif
+# <<< GPU section: detection
 
 CLANGXX := $(shell command -v clang++ 2>/dev/null)
 
@@ -70,6 +72,9 @@ prepare_data: data_prep/prepare_data.cpp $(HEADERS)
 $(BUILD)/test_%: tests/test_%.cpp $(HEADERS) $(wildcard train_gpt_cpu.cpp) $(wildcard tests/*.h)
 	@mkdir -p $(BUILD)
 	$(CXX) $(CXXFLAGS) $(OMPFLAGS) $< -o $@
+
+# >>> GPU section: rules
+# <<< GPU section: rules
 
 # ---------------------------------------------------------------- data
 # GPT-2's tokenizer files and tinyshakespeare as shards (downloaded, or from DATA_MIRROR)
