@@ -60,7 +60,7 @@ train_gpt_cpu: train_gpt_cpu.cpp $(HEADERS)
 	$(CXX) $(CXXFLAGS) $(OMPFLAGS) $< -o $@
 
 train_gpt_cpu_mpi: train_gpt_cpu.cpp $(HEADERS)
-	$(MPICXX) $(CXXFLAGS) $(OMPFLAGS) -DUSE_MPI $< -o $@
+	$(MPICXX) $(CXXFLAGS) $(OMPFLAGS) -DUSE_MPI -DOMPI_SKIP_MPICXX -DMPICH_SKIP_MPICXX $< -o $@
 
 tokenize: tokenize.cpp $(HEADERS)
 	$(CXX) $(CXXFLAGS) $(OMPFLAGS) $< -o $@

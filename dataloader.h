@@ -343,18 +343,30 @@ struct DataLoader {
     }
 
     // Continues from a state(). Throws if the state does not fit this loader: other files (by name
-    // and token count, so a moved data folder still fits), batch, seq_len, ranks, grad_accum or shuffle.
+    // and token count, so a moved data folder still fits), seq_len, shuffle, seed, or rows per step.
     void restore(const nlohmann::json& s) {
         auto fail = [](const std::string& what) {
             throw std::runtime_error("data loader state (from a checkpoint) does not fit: " + what +
-                                     "; resume with the same --train files, --batch, --seq-len, --grad-accum, "
-                                     "number of ranks, --shuffle and --seed");
+                                     "; resume with the same --train files, --seq-len, --shuffle, --seed and "
+                                     "rows per step (--batch x ranks x --grad-accum)");
         };
         try {
             nlohmann::json mine = state();
-            for (const char* key : {"batch", "seq_len", "world", "grad_accum", "shuffle", "seed"})
+            for (const char* key : {"seq_len", "shuffle", "seed"})
                 if (s.at(key) != mine.at(key))
                     fail(std::string(key) + " was " + s.at(key).dump() + ", is now " + mine.at(key).dump());
+            // The position counts whole steps, so a state taken between steps fits any split of the same
+            // rows per step over ranks, micro-batches and batch size: a run may resume on another number
+            // of ranks. Inside a step (micro_step > 0) the split itself must match.
+            int64_t rows_then = s.at("batch").get<int64_t>() * s.at("world").get<int64_t>() * s.at("grad_accum").get<int64_t>();
+            if (rows_then != int64_t(B_) * world_ * K_)
+                fail("rows per step (batch x ranks x grad_accum) were " + std::to_string(rows_then) + ", are now " +
+                     std::to_string(int64_t(B_) * world_ * K_));
+            if (s.at("micro_step").get<int64_t>() != 0)
+                for (const char* key : {"batch", "world", "grad_accum"})
+                    if (s.at(key) != mine.at(key))
+                        fail(std::string(key) + " was " + s.at(key).dump() + ", is now " + mine.at(key).dump() +
+                             " (a state taken inside a step)");
             const nlohmann::json &names = s.at("files"), &counts = s.at("file_tokens");
             if (names.size() != files_.size() || counts.size() != files_.size())
                 fail("it lists " + std::to_string(names.size()) + " data files, this run has " + std::to_string(files_.size()));

@@ -28,7 +28,7 @@ done
 for check in tutorial/*/check.sh; do
     [ -f "$check" ] || continue
     echo "=== $check"
-    out=$(bash "$check" 2>&1)
+    out=$(TUTORIAL_SELF_TEST=1 bash "$check" 2>&1)
     status=$?
     echo "$out" | tail -20
     verdict=$(echo "$out" | grep -E '^(PASS|FAIL|SKIP)' | tail -1)

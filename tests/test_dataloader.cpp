@@ -422,9 +422,30 @@ TEST_CASE("restore refuses a state that does not fit") {
         CHECK_MESSAGE(msg.find(what) != std::string::npos, "message: " << msg);
     };
     DataLoader other_b(tmp("fit_*.bin"), 4, 4, 0, 2, 3, 1 << 20, true, 7);
-    refused(s, other_b, "batch");
+    refused(s, other_b, "rows per step");
     DataLoader other_world(tmp("fit_*.bin"), 2, 4, 0, 3, 3, 1 << 20, true, 7);
-    refused(s, other_world, "world");
+    refused(s, other_world, "rows per step");
+    // the same rows per step split another way (4 rows x 3 ranks x 1 micro-batch) fits a state
+    // taken between steps, and then reads the same tokens, but not one taken inside a step
+    DataLoader resplit(tmp("fit_*.bin"), 4, 4, 0, 3, 1, 1 << 20, true, 7);
+    refused(s, resplit, "inside a step");
+    DataLoader between(tmp("fit_*.bin"), 2, 4, 0, 2, 3, 1 << 20, true, 7);
+    for (int i = 0; i < 9; i++) next(between, 2, 4);
+    resplit.restore(between.state());
+    std::vector<int> want, got;
+    for (int r = 0; r < 2; r++) {                       // step 4 as 2 ranks x 3 micro-batches of 2 rows
+        DataLoader rank(tmp("fit_*.bin"), 2, 4, r, 2, 3, 1 << 20, true, 7);
+        rank.restore(between.state());
+        for (int k = 0; k < 3; k++) for (int t : next(rank, 2, 4).x) want.push_back(t);
+    }
+    for (int r = 0; r < 3; r++) {                       // and as 3 ranks x 1 micro-batch of 4 rows
+        DataLoader rank(tmp("fit_*.bin"), 4, 4, r, 3, 1, 1 << 20, true, 7);
+        rank.restore(between.state());
+        for (int t : next(rank, 4, 4).x) got.push_back(t);
+    }
+    std::sort(want.begin(), want.end());
+    std::sort(got.begin(), got.end());
+    CHECK(want == got);
     DataLoader other_files(tmp("fit_00000[01].bin"), 2, 4, 0, 2, 3, 1 << 20, true, 7);
     refused(s, other_files, "data files");
     DataLoader same(tmp("fit_*.bin"), 2, 4, 1, 2, 3, 1 << 20, true, 7);
