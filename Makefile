@@ -19,6 +19,9 @@ DATA     := data
 export DATA_MIRROR
 
 # ---------------------------------------------------------------- what this machine has
+ifeq ($(wildcard /usr/include/nlohmann/json.hpp /usr/include/doctest/doctest.h),)
+  $(info [make] nlohmann-json3-dev or doctest-dev not found: run `bash tools/install_deps.sh` (make train and make test do it for you))
+endif
 OPENMP_OK := $(shell echo 'int main(){}' | $(CXX) -fopenmp -x c++ - -o /dev/null 2>/dev/null && echo yes)
 ifeq ($(OPENMP_OK),yes)
   OMPFLAGS := -fopenmp
@@ -36,11 +39,24 @@ else
 endif
 
 # >>> GPU section (train_gpt.cu, tests/test_gpu.cu): detection
+# PRECISION=FP32 makes `train_gpt` itself the all-fp32 build; `train_gpt_fp32` is always built too.
 NVCC := $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 ifneq ($(NVCC),)
   ifneq ($(wildcard train_gpt.cu),)
-    GPU_TARGETS := train_gpt
-    $(info [make] nvcc: found ($(NVCC)), building train_gpt)
+    # the local GPU's architecture where nvidia-smi answers, else H100 (sm_90) plus PTX for newer GPUs
+    GPU_CC := $(shell nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d '. ')
+    ifneq ($(GPU_CC),)
+      GPU_ARCH ?= -gencode arch=compute_$(GPU_CC),code=[sm_$(GPU_CC),compute_$(GPU_CC)]
+    else
+      GPU_ARCH ?= -gencode arch=compute_90,code=[sm_90,compute_90]
+    endif
+    NVCCFLAGS ?= -std=c++17 -O3 $(GPU_ARCH) -Xcompiler -fopenmp,-Wall,-Wextra,-Wno-unused-parameter -I.
+    GPU_LIBS := -lcublas -lcublasLt -lnccl
+    ifeq ($(PRECISION),FP32)
+      GPU_PRECISION := -DENABLE_FP32
+    endif
+    GPU_TARGETS := train_gpt train_gpt_fp32 $(BUILD)/test_gpu $(BUILD)/test_gpu_fp32
+    $(info [make] nvcc: found ($(NVCC)), building train_gpt (bf16), train_gpt_fp32 and their tests for $(GPU_ARCH))
   endif
 else
   $(info [make] nvcc: not found, skipping the GPU trainer train_gpt)
@@ -74,6 +90,38 @@ $(BUILD)/test_%: tests/test_%.cpp $(HEADERS) $(wildcard train_gpt_cpu.cpp) $(wil
 	$(CXX) $(CXXFLAGS) $(OMPFLAGS) $< -o $@
 
 # >>> GPU section: rules
+# one nvcc call per binary (compile time matters); the tests link the CPU reference in-process
+ifneq ($(GPU_TARGETS),)
+TEST_BINS += $(BUILD)/test_gpu $(BUILD)/test_gpu_fp32
+.PHONY: sanitize
+
+train_gpt: train_gpt.cu $(HEADERS)
+	$(NVCC) $(NVCCFLAGS) $(GPU_PRECISION) $< $(GPU_LIBS) -o $@
+
+train_gpt_fp32: train_gpt.cu $(HEADERS)
+	$(NVCC) $(NVCCFLAGS) -DENABLE_FP32 $< $(GPU_LIBS) -o $@
+
+# with MPI: mpirun -np 8 ./train_gpt_mpi ... (without it, torchrun-style RANK/WORLD_SIZE env vars work)
+train_gpt_mpi: train_gpt.cu $(HEADERS)
+	$(NVCC) $(NVCCFLAGS) $(GPU_PRECISION) -DUSE_MPI -ccbin $(MPICXX) $< $(GPU_LIBS) -o $@
+
+$(BUILD)/test_gpu: tests/test_gpu.cu train_gpt.cu train_gpt_cpu.cpp $(HEADERS) $(wildcard tests/*.h)
+	@mkdir -p $(BUILD)
+	$(NVCC) $(NVCCFLAGS) $< $(GPU_LIBS) -o $@
+
+$(BUILD)/test_gpu_fp32: tests/test_gpu.cu train_gpt.cu train_gpt_cpu.cpp $(HEADERS) $(wildcard tests/*.h)
+	@mkdir -p $(BUILD)
+	$(NVCC) $(NVCCFLAGS) -DENABLE_FP32 $< $(GPU_LIBS) -o $@
+
+# compute-sanitizer memcheck and racecheck on a tiny model (needs a GPU and `make data`)
+SANITIZE_RUN := --train $(DATA)/tinyshakespeare_bpe1k/train_000000.bin --val $(DATA)/tinyshakespeare_bpe1k/val_000000.bin \
+  --vocab-size 1024 --n-layer 2 --n-head 2 --n-embd 64 --seq-len 32 --batch 2 --steps 2 --eval-every 1 --eval-batches 1 \
+  --sample-tokens 4
+sanitize: train_gpt train_gpt_fp32
+	compute-sanitizer --tool memcheck --leak-check full --error-exitcode 1 ./train_gpt $(SANITIZE_RUN)
+	compute-sanitizer --tool racecheck --error-exitcode 1 ./train_gpt $(SANITIZE_RUN)
+	compute-sanitizer --tool memcheck --error-exitcode 1 ./train_gpt_fp32 $(SANITIZE_RUN)
+endif
 # <<< GPU section: rules
 
 # ---------------------------------------------------------------- data
@@ -92,16 +140,22 @@ $(DATA)/tinyshakespeare_bpe1k/train_000000.bin: prepare_data
 data: $(DATA)/gpt2/encoder.json $(DATA)/tinyshakespeare/train_000000.bin $(DATA)/tinyshakespeare_bpe1k/train_000000.bin
 
 # ---------------------------------------------------------------- tests
-test: all data
+# `make test` and `make train` install what is missing first (tools/install_deps.sh), then
+# build in a fresh make so that the detection above sees what was just installed
+test:
+	@bash tools/install_deps.sh test
+	@$(MAKE) --no-print-directory all data
 	@bash tests/run_all.sh $(TEST_BINS)
 
-# libFuzzer on the shard parser (clang), 20 seconds
+# libFuzzer on the shard parser (clang), 20 seconds; `make test` runs it for 15
 fuzz:
 	bash tests/run_fuzz.sh 20
 
 # ---------------------------------------------------------------- newcomer path
-train: all data
-	@bash data_prep/train_small.sh
+train:
+	@bash tools/install_deps.sh build
+	@$(MAKE) --no-print-directory all data
+	@bash tools/train_small.sh
 
 clean:
 	rm -rf $(BUILD) train_gpt_cpu train_gpt_cpu_mpi train_gpt train_gpt_fp32 tokenize prepare_data

@@ -25,6 +25,17 @@ for bin in "$@"; do
         failures+=("$bin")
     fi
 done
+# the shard parser under libFuzzer for 15 seconds: one test case (skipped without clang)
+if [ -f tests/run_fuzz.sh ]; then
+    echo "=== tests/run_fuzz.sh"
+    if ! command -v clang++ >/dev/null; then
+        echo "SKIP: clang++ not found"; skipped=$((skipped + 1))
+    elif bash tests/run_fuzz.sh 15 > build/fuzz.log 2>&1; then
+        tail -3 build/fuzz.log; passed=$((passed + 1))
+    else
+        tail -30 build/fuzz.log; failed=$((failed + 1)); failures+=("tests/run_fuzz.sh (log: build/fuzz.log)")
+    fi
+fi
 for check in tutorial/*/check.sh; do
     [ -f "$check" ] || continue
     echo "=== $check"

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# tools/install_deps.sh: installs what this project needs on Debian/Ubuntu, and nothing
+# when it is all there already (so `make` can call it every time at no cost).
+#
+#   bash tools/install_deps.sh build   compiler, headers, curl: enough for `make` and `make train`
+#   bash tools/install_deps.sh test    also PyTorch (with OpenBLAS), tiktoken, OpenMPI, clang: `make test`
+#
+# Uses apt-get (as root, or through sudo) and pip for tiktoken. Set NO_INSTALL=1 to only
+# report what is missing.
+set -euo pipefail
+what=${1:-build}
+PYTHON=${PYTHON:-/usr/bin/python3}
+
+packages=(g++ make curl nlohmann-json3-dev doctest-dev libomp-dev)
+if [ "$what" = test ]; then
+    # python3-torch: the reference the tests compare against; libopenblas0 gives it a real BLAS
+    packages+=(python3 python3-torch python3-numpy libopenblas0 python3-matplotlib python3-pip
+               openmpi-bin libopenmpi-dev clang)
+fi
+
+if ! command -v dpkg-query >/dev/null; then
+    echo "[deps] not a Debian-like system: install by hand: ${packages[*]} (and tiktoken from pip for the tests)"
+    exit 0
+fi
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+need_tiktoken=0
+if [ "$what" = test ] && ! "$PYTHON" -c "import tiktoken" 2>/dev/null; then need_tiktoken=1; fi
+[ ${#missing[@]} -eq 0 ] && [ $need_tiktoken -eq 0 ] && exit 0
+
+echo "[deps] missing: ${missing[*]} $([ $need_tiktoken = 1 ] && echo tiktoken)"
+if [ "${NO_INSTALL:-0}" = 1 ]; then echo "[deps] NO_INSTALL=1: install them yourself"; exit 1; fi
+sudo=""
+if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || { echo "error: not root and no sudo; install: ${missing[*]}" >&2; exit 1; }
+    sudo=sudo
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if [ $need_tiktoken = 1 ]; then
+    # Debian's python is "externally managed"; tiktoken is only the tests' oracle for token ids
+    $sudo "$PYTHON" -m pip install -q --break-system-packages tiktoken 2>/dev/null ||
+        $sudo "$PYTHON" -m pip install -q tiktoken
+fi
+echo "[deps] done"

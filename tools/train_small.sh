@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# tools/train_small.sh: the newcomer's first run (`make train`). Trains a small GPT on
+# tinyshakespeare, on the GPU when train_gpt and a CUDA device are present, else on the
+# CPU in about five minutes on two cores; then prints the validation loss reached, a
+# sample of generated text, and where the checkpoint and the log are. Run it again and
+# it continues from its last checkpoint (--resume) instead of starting over.
+# STEPS=N overrides the number of steps; OUT=DIR the output folder.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=data/tinyshakespeare_bpe1k          # tinyshakespeare with a 1,024-token BPE vocabulary (make data)
+OUT=${OUT:-out/tinyshakespeare}
+[ -f "$DATA/train_000000.bin" ] || { echo "error: $DATA is missing: run make data" >&2; exit 1; }
+mkdir -p "$OUT"
+
+if [ -x ./train_gpt ] && command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q GPU; then
+    trainer=./train_gpt
+    model="--n-layer 6 --n-head 6 --n-embd 384 --seq-len 256 --batch 32"
+    STEPS=${STEPS:-2000}
+else
+    trainer=./train_gpt_cpu
+    model="--n-layer 4 --n-head 4 --n-embd 128 --seq-len 128 --batch 16"
+    STEPS=${STEPS:-1000}
+fi
+echo "training with $trainer for $STEPS steps; checkpoints and log in $OUT"
+$trainer --train "$DATA/train_*.bin" --val "$DATA/val_*.bin" --vocab-size 1024 $model \
+    --steps "$STEPS" --lr 2e-3 --warmup 50 --eval-every 100 --eval-batches 20 --save-every 250 \
+    --sample-tokens 200 --prompt $'ROMEO:\n' --out "$OUT" --resume | tee "$OUT.txt"
+
+echo
+echo "=================================================================="
+grep '^val loss' "$OUT.txt" | tail -1 | sed 's/^/reached: /'
+echo "checkpoint: $(ls -d "$OUT"/step_* | tail -1)  (a Hugging Face GPT-2 directory)"
+echo "log:        $OUT/log.jsonl"
+if /usr/bin/python3 -c "import matplotlib" 2>/dev/null && [ -f tools/plot_loss.py ]; then
+    /usr/bin/python3 tools/plot_loss.py "$OUT/log.jsonl" --out "$OUT/loss.png" && echo "loss curve: $OUT/loss.png"
+fi
