@@ -943,8 +943,8 @@ int train(int argc, char** argv, const ProcessGroup& pg) {
         if (!std::isfinite(loss)) fail("the loss is not finite at step %d: lower --lr or check the data", step + 1);
         if (s.save_every > 0 && (step + 1) % s.save_every == 0 && step + 1 < s.steps) save(step + 1);
     }
-    validate(s.steps);
-    sample(s.steps);
+    if (s.eval_every > 0) validate(s.steps);
+    if (s.sample_every > 0) sample(s.steps);
     save(s.steps);
     return 0;
 }

@@ -25,6 +25,15 @@ for bin in "$@"; do
         failures+=("$bin")
     fi
 done
+# the PyTorch reference checks itself (gradcheck, attention, AdamW, loading): one test case
+if [ -f tests/make_checkpoint.py ]; then
+    echo "=== tests/make_checkpoint.py --self-test"
+    if /usr/bin/python3 tests/make_checkpoint.py --self-test > build/reference_selftest.log 2>&1; then
+        tail -2 build/reference_selftest.log; passed=$((passed + 1))
+    else
+        tail -30 build/reference_selftest.log; failed=$((failed + 1)); failures+=("tests/make_checkpoint.py --self-test")
+    fi
+fi
 # the shard parser under libFuzzer for 15 seconds: one test case (skipped without clang)
 if [ -f tests/run_fuzz.sh ]; then
     echo "=== tests/run_fuzz.sh"

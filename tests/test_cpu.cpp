@@ -312,7 +312,7 @@ TEST_CASE("training on tinyshakespeare learns: the validation loss beats the bes
     MESSAGE("unigram cross-entropy of the validation text: " << unigram);
     CommandResult r = run_command("./train_gpt_cpu --train " + train + " --val " + val + " --vocab-size 1024 --n-layer 2"
                                   " --n-head 4 --n-embd 64 --seq-len 64 --batch 8 --steps 400 --lr 3e-3 --warmup 20"
-                                  " --eval-every 0 --eval-batches 20 --sample-tokens 0");
+                                  " --eval-every 400 --eval-batches 20 --sample-tokens 0");
     REQUIRE_MESSAGE(r.status == 0, r.output);
     size_t at = r.output.rfind("val loss ");
     REQUIRE(at != std::string::npos);

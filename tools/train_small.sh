@@ -24,7 +24,7 @@ fi
 echo "training with $trainer for $STEPS steps; checkpoints and log in $OUT"
 $trainer --train "$DATA/train_*.bin" --val "$DATA/val_*.bin" --vocab-size 1024 $model \
     --steps "$STEPS" --lr 2e-3 --warmup 50 --eval-every 100 --eval-batches 20 --save-every 250 \
-    --sample-tokens 200 --prompt $'ROMEO:\n' --out "$OUT" --resume | tee "$OUT.txt"
+    --sample-every "$STEPS" --sample-tokens 120 --prompt $'ROMEO:\n' --out "$OUT" --resume | tee "$OUT.txt"
 
 echo
 echo "=================================================================="
