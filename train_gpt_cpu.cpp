@@ -190,6 +190,20 @@ static inline void gemm_micro_kernel(int K, const real* Ap, const real* Bp, real
     }
 }
 
+// copies a (w x kc) slice of an operand, element (r,k) at src[r*r_stride + k*k_stride], into
+// dst[k*width + r], padding rows w..width-1 with zeros
+static void pack(real* dst, const real* src, size_t r_stride, size_t k_stride, int w, int width, int kc) {
+    if (w < width)
+        for (int k = 0; k < kc; k++)
+            for (int r = w; r < width; r++) dst[k * width + r] = 0;
+    if (k_stride == 1)
+        for (int r = 0; r < w; r++)
+            for (int k = 0; k < kc; k++) dst[k * width + r] = src[r * r_stride + k];
+    else
+        for (int k = 0; k < kc; k++)
+            for (int r = 0; r < w; r++) dst[k * width + r] = src[r * r_stride + k * k_stride];
+}
+
 void gemm(real* Cm, const real* A, const real* Bm, int M, int N, int K,
           size_t a_rs, size_t a_cs, size_t b_rs, size_t b_cs, bool accumulate) {
     int mblocks = (M + MC - 1) / MC, nblocks = (N + NC - 1) / NC;
@@ -202,20 +216,15 @@ void gemm(real* Cm, const real* A, const real* Bm, int M, int N, int K,
                 int m0 = mb * MC, m1 = std::min(M, m0 + MC), n0 = nb * NC, n1 = std::min(N, n0 + NC);
                 for (int k0 = 0; k0 < K; k0 += KC) {
                     int kc = std::min(KC, K - k0);
-                    // pack B[k0:k0+kc, n0:n1] into strips of NR columns, zero-padded
-                    for (int j0 = n0; j0 < n1; j0 += NR) {
-                        real* strip = Bp.data() + (size_t)(j0 - n0) * kc;
-                        for (int k = 0; k < kc; k++)
-                            for (int j = 0; j < NR; j++)
-                                strip[k * NR + j] = j0 + j < n1 ? Bm[(size_t)(k0 + k) * b_rs + (size_t)(j0 + j) * b_cs] : 0;
-                    }
-                    // pack A[m0:m1, k0:k0+kc] into panels of MR rows, zero-padded
-                    for (int i0 = m0; i0 < m1; i0 += MR) {
-                        real* panel = Ap.data() + (size_t)(i0 - m0) * kc;
-                        for (int i = 0; i < MR; i++)
-                            for (int k = 0; k < kc; k++)
-                                panel[k * MR + i] = i0 + i < m1 ? A[(size_t)(i0 + i) * a_rs + (size_t)(k0 + k) * a_cs] : 0;
-                    }
+                    // pack B[k0:k0+kc, n0:n1] into strips of NR columns and A[m0:m1, k0:k0+kc] into
+                    // panels of MR rows, zero-padded; each copy loop runs along the operand's
+                    // contiguous index, so transposed operands are read at full speed too
+                    for (int j0 = n0; j0 < n1; j0 += NR)
+                        pack(Bp.data() + (size_t)(j0 - n0) * kc, Bm + (size_t)k0 * b_rs + (size_t)j0 * b_cs,
+                             b_cs, b_rs, std::min(NR, n1 - j0), NR, kc);
+                    for (int i0 = m0; i0 < m1; i0 += MR)
+                        pack(Ap.data() + (size_t)(i0 - m0) * kc, A + (size_t)i0 * a_rs + (size_t)k0 * a_cs,
+                             a_rs, a_cs, std::min(MR, m1 - i0), MR, kc);
                     for (int i0 = m0; i0 < m1; i0 += MR)
                         for (int j0 = n0; j0 < n1; j0 += NR)
                             gemm_micro_kernel(kc, Ap.data() + (size_t)(i0 - m0) * kc, Bp.data() + (size_t)(j0 - n0) * kc,
