@@ -116,7 +116,7 @@ $(BUILD)/test_gpu_fp32: tests/test_gpu.cu train_gpt.cu train_gpt_cpu.cpp $(HEADE
 # compute-sanitizer memcheck and racecheck on a tiny model (needs a GPU and `make data`)
 SANITIZE_RUN := --train $(DATA)/tinyshakespeare_bpe1k/train_000000.bin --val $(DATA)/tinyshakespeare_bpe1k/val_000000.bin \
   --vocab-size 1024 --n-layer 2 --n-head 2 --n-embd 64 --seq-len 32 --batch 2 --steps 2 --eval-every 1 --eval-batches 1 \
-  --sample-tokens 4
+  --sample-every 1 --sample-tokens 4
 sanitize: train_gpt train_gpt_fp32
 	compute-sanitizer --tool memcheck --leak-check full --error-exitcode 1 ./train_gpt $(SANITIZE_RUN)
 	compute-sanitizer --tool racecheck --error-exitcode 1 ./train_gpt $(SANITIZE_RUN)

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# bench_gpu.sh: GPT-2 124M training throughput of ./train_gpt (bf16) on one GPU, T=1024, at
+# the largest micro-batch that fits, beside PyTorch at its best (bf16 autocast, torch.compile,
+# SDPA flash attention, fused AdamW) in the same run, and the MFU of both.
+#
+# What it is not: a scaling study. One GPU, one shape, the median over a handful of steps.
+#
+#   bash bench/bench_gpu.sh [--steps N] [--batch B] [--no-torch]
+#
+# MFU = tokens/s x FLOPs per token / peak, with FLOPs per token = 6N + 6 L C T (N parameters
+# without padding, as the project's benchmark definition) and peak = the bf16 matmul rate
+# measured here, now, with cuBLAS (an 8192^3 GEMM), not the datasheet's number.
+# Needs nvcc, `make train_gpt` and the GPT-2-tokenized tinyshakespeare shards (`make data`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+TRAINER=${TRAINER:-./train_gpt}
+STEPS=12 BATCH="" TORCH=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --steps) STEPS=${2:?--steps needs a value}; shift 2 ;;
+    --batch) BATCH=${2:?--batch needs a value}; shift 2 ;;
+    --no-torch) TORCH=0; shift ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+[ -x "$TRAINER" ] || { echo "error: $TRAINER not found; build it with 'make train_gpt'" >&2; exit 1; }
+DATA=data/tinyshakespeare/train_000000.bin
+[ -f "$DATA" ] || { echo "error: $DATA not found; run 'make data' first" >&2; exit 1; }
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader >&2 || true
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1; print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# ------------------------------------------------------------------ peak bf16 matmul rate
+cat > "$TMP/peak.cu" <<'CU'
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cstdio>
+int main() {
+    const int n = 8192, iters = 30;
+    __nv_bfloat16 *a, *b, *c;
+    cudaMalloc(&a, (size_t)n * n * 2); cudaMalloc(&b, (size_t)n * n * 2); cudaMalloc(&c, (size_t)n * n * 2);
+    cudaMemset(a, 0, (size_t)n * n * 2); cudaMemset(b, 0, (size_t)n * n * 2);
+    cublasHandle_t h; cublasCreate(&h);
+    float alpha = 1, beta = 0;
+    cudaEvent_t e0, e1; cudaEventCreate(&e0); cudaEventCreate(&e1);
+    for (int i = 0; i < iters + 5; i++) {
+        if (i == 5) cudaEventRecord(e0);
+        cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &alpha, a, CUDA_R_16BF, n, b, CUDA_R_16BF, n, &beta, c,
+                     CUDA_R_16BF, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    }
+    cudaEventRecord(e1); cudaEventSynchronize(e1);
+    float ms; cudaEventElapsedTime(&ms, e0, e1);
+    if (cudaGetLastError() != cudaSuccess) return 1;
+    printf("%.1f\n", 2.0 * n * n * n * iters / (ms / 1000) / 1e12);
+    return 0;
+}
+CU
+nvcc -O2 -o "$TMP/peak" "$TMP/peak.cu" -lcublas
+PEAK=$("$TMP/peak")
+echo "measured bf16 matmul peak: $PEAK TFLOP/s" >&2
+
+# ------------------------------------------------------------------ ours
+L=12 NH=12 C=768 T=1024 V=50257
+N_PARAMS=$(( V * C + T * C + L * (12 * C * C + 13 * C) + 2 * C ))
+FLOPS_PER_TOKEN=$(( 6 * N_PARAMS + 6 * L * C * T ))
+MODEL="--n-layer $L --n-head $NH --n-embd $C --seq-len $T --vocab-size $V"
+run_ours() {  # batch -> log
+  "$TRAINER" --train "$DATA" --val '' $MODEL --batch "$1" --steps "$STEPS" --warmup 2 --eval-every 0 \
+    --sample-tokens 0 > "$TMP/ours_$1.log" 2>&1
+}
+if [ -z "$BATCH" ]; then
+  # the trainer names the largest batch that fits when asked for too much
+  if run_ours 256; then BATCH=256; else
+    BATCH=$(grep -o 'largest batch that fits is --batch [0-9]*' "$TMP/ours_256.log" | grep -o '[0-9]*$' || true)
+    [ -n "$BATCH" ] || { cat "$TMP/ours_256.log" >&2; echo "error: could not find a batch that fits" >&2; exit 1; }
+    # a power of two at most that large: cuBLAS shapes, and PyTorch gets the same batch
+    P=1; while [ $((P * 2)) -le "$BATCH" ]; do P=$((P * 2)); done; BATCH=$P
+  fi
+fi
+if [ ! -f "$TMP/ours_$BATCH.log" ] || ! grep -q "^step $STEPS/" "$TMP/ours_$BATCH.log"; then
+  while ! run_ours "$BATCH"; do
+    tail -3 "$TMP/ours_$BATCH.log" >&2
+    [ "$BATCH" -gt 1 ] || { echo "error: ./train_gpt failed even at --batch 1" >&2; exit 1; }
+    BATCH=$((BATCH / 2)); echo "retrying at --batch $BATCH" >&2
+  done
+fi
+grep -E '^(device|memory):' "$TMP/ours_$BATCH.log" >&2 || true
+OURS_MS=$(grep -E '^step [0-9]+/' "$TMP/ours_$BATCH.log" | tail -n +3 | sed -E 's/.*\| ([0-9.]+) ms \|.*/\1/' | median)
+OURS_LOSS=$(grep -E '^step [0-9]+/' "$TMP/ours_$BATCH.log" | tail -1 | sed -E 's/.*\| loss ([0-9.]+) \|.*/\1/')
+
+# ------------------------------------------------------------------ PyTorch
+TORCH_MS="" TORCH_NOTE="not run (--no-torch)"
+if [ "$TORCH" = 1 ]; then
+  if "$PYTHON" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
+    if "$PYTHON" bench/bench_gpu_torch.py --batch "$BATCH" --seq-len $T --steps "$STEPS" --data "$DATA" > "$TMP/torch.log" 2>&1; then
+      TORCH_MS=$(grep '^median_ms' "$TMP/torch.log" | awk '{print $2}')
+      TORCH_NOTE=$(grep '^torch' "$TMP/torch.log" | head -1)
+    else
+      TORCH_NOTE="failed: $(tail -1 "$TMP/torch.log")"
+    fi
+  else
+    TORCH_NOTE="skipped: $PYTHON has no torch with CUDA on this machine"
+  fi
+fi
+
+# ------------------------------------------------------------------ table
+row() {  # name ms
+  awk -v name="$1" -v ms="$2" -v b="$BATCH" -v t="$T" -v f="$FLOPS_PER_TOKEN" -v peak="$PEAK" 'BEGIN {
+    tok = b * t / (ms / 1000); mfu = 100 * tok * f / (peak * 1e12);
+    printf "| %-34s | %6d | %9.1f | %10.0f | %6.1f%% |\n", name, b, ms, tok, mfu }'
+}
+echo
+echo "GPT-2 124M, T=$T, bf16, one GPU ($(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)), $(date -u +%Y-%m-%d)"
+echo "N = $N_PARAMS parameters, FLOPs/token = 6N + 6LCT = $FLOPS_PER_TOKEN, measured bf16 peak $PEAK TFLOP/s"
+echo "| trainer                            | batch  | ms/step   | tokens/s   | MFU     |"
+echo "|------------------------------------|--------|-----------|------------|---------|"
+row "train_gpt (loss $OURS_LOSS)" "$OURS_MS"
+if [ -n "$TORCH_MS" ]; then row "PyTorch compile+SDPA+fused AdamW" "$TORCH_MS"; else echo "| PyTorch: $TORCH_NOTE"; fi
+[ -z "$TORCH_MS" ] || echo "($TORCH_NOTE)"

@@ -1,0 +1,514 @@
+// tests/test_gpu.cu: the GPU trainer (train_gpt.cu) against the CPU reference
+// (train_gpt_cpu.cpp), both compiled into this one program: every layer forward and backward
+// on random inputs, the whole model (logits, loss, every gradient tensor by name, the losses
+// of 10 AdamW steps with clipping and weight decay), bitwise determinism, the KV-cache
+// forward, checkpoints exchanged between the GPU and CPU trainers, and exact resume.
+//
+// Built twice by the Makefile: build/test_gpu (bf16) and build/test_gpu_fp32 (-DENABLE_FP32),
+// each held to its row of DESIGN.md section 6. Every test case is skipped, and counted as
+// skipped, where no CUDA device is present: it never passes without running.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+// everything the CPU reference includes, first, so that including it inside a namespace
+// below brings in only its own definitions
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include "train_common.h"
+#include "dataloader.h"
+#include "tokenizer.h"
+#include "tests/test_util.h"
+
+#define TRAIN_GPT_NO_MAIN
+namespace cpu {
+#include "train_gpt_cpu.cpp"
+}
+#include "train_gpt.cu"
+
+#ifdef ENABLE_FP32
+static const double TOL_FWD = 1e-5, TOL_GRAD = 1e-4, TOL_STEPS = 1e-5;
+static const char* TRAINER = "./train_gpt_fp32";
+#else
+static const double TOL_FWD = 1e-2, TOL_GRAD = 5e-2, TOL_STEPS = 1e-2;
+static const char* TRAINER = "./train_gpt";
+#endif
+static const std::string SMALL_DATA = "data/tinyshakespeare_bpe1k";   // made by `make data`
+
+static bool has_gpu() {
+    int n = 0;
+    return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+static const bool HAVE_GPU = has_gpu();
+
+// the library handles, once per process
+static void gpu_setup() {
+    static bool done = false;
+    if (!done) cuda_setup(0);
+    done = true;
+}
+
+// ---------------------------------------------------------------- helpers
+
+static std::vector<float> random_vector(size_t n, uint64_t seed, float std = 1.0f) {
+    Rng rng(seed);
+    std::vector<float> v(n);
+    for (float& x : v) x = std * rng.normal();
+    return v;
+}
+
+// a device copy of host floats, as floatX (what the layers read)
+struct DeviceX {
+    floatX* p = nullptr;
+    size_t n = 0;
+    explicit DeviceX(const std::vector<float>& h) : n(h.size()) {
+        float* tmp;
+        cudaCheck(cudaMalloc(&tmp, n * sizeof(float)));
+        cudaCheck(cudaMalloc(&p, n * sizeof(floatX)));
+        cudaCheck(cudaMemcpy(tmp, h.data(), n * sizeof(float), cudaMemcpyHostToDevice));
+        cast_to_floatX(p, tmp, n);
+        cudaCheck(cudaDeviceSynchronize());
+        cudaCheck(cudaFree(tmp));
+    }
+    explicit DeviceX(size_t count) : n(count) {
+        cudaCheck(cudaMalloc(&p, n * sizeof(floatX)));
+        cudaCheck(cudaMemset(p, 0, n * sizeof(floatX)));
+    }
+    ~DeviceX() { cudaFree(p); }
+    // the values as the GPU holds them, rounded to floatX, back as floats (the CPU's inputs)
+    std::vector<float> host() const {
+        std::vector<floatX> h(n);
+        cudaCheck(cudaDeviceSynchronize());
+        cudaCheck(cudaMemcpy(h.data(), p, n * sizeof(floatX), cudaMemcpyDeviceToHost));
+        return std::vector<float>(h.begin(), h.end());
+    }
+};
+struct DeviceF {
+    float* p = nullptr;
+    size_t n = 0;
+    explicit DeviceF(const std::vector<float>& h) : n(h.size()) {
+        cudaCheck(cudaMalloc(&p, n * sizeof(float)));
+        cudaCheck(cudaMemcpy(p, h.data(), n * sizeof(float), cudaMemcpyHostToDevice));
+    }
+    explicit DeviceF(size_t count) : DeviceF(std::vector<float>(count, 0.0f)) {}
+    ~DeviceF() { cudaFree(p); }
+    std::vector<float> host() const {
+        std::vector<float> h(n);
+        cudaCheck(cudaDeviceSynchronize());
+        cudaCheck(cudaMemcpy(h.data(), p, n * sizeof(float), cudaMemcpyDeviceToHost));
+        return h;
+    }
+};
+
+// a small model whose activations give the layer tests their scratch buffers (attention, reductions)
+struct ScratchModel {
+    GPT model;
+    ScratchModel(int B, int T, int C, int NH) {
+        GPTConfig c;
+        c.num_layers = 1; c.num_heads = NH; c.channels = C; c.max_seq_len = T; c.vocab_size = 8;
+        pad_vocab(c);
+        std::vector<float> p;
+        init_parameters(p, c, 1);
+        gpt_build(model, c, p);
+        gpt_allocate_activations(model, B, T);
+        gpt_use_scratch(model);
+    }
+    ~ScratchModel() { gpt_free(model); }
+};
+
+static GPTConfig small_config() {   // the CPU's config: no vocabulary padding
+    GPTConfig c;
+    c.num_layers = 2; c.num_heads = 4; c.channels = 64; c.max_seq_len = 16;
+    c.vocab_size = c.padded_vocab_size = 97;
+    return c;
+}
+static GPTConfig padded(GPTConfig c) { pad_vocab(c); return c; }
+
+static std::vector<float> random_params(const GPTConfig& c, uint64_t seed, float std) {
+    std::vector<float> p;
+    init_parameters(p, c, seed);
+    Rng rng(seed + 100);
+    for (const ParamTensor& t : param_table(c)) {   // move every tensor away from its initial value
+        size_t n = (size_t)t.shape[0] * (t.shape.size() > 1 ? t.shape[1] : 1);
+        for (size_t i = 0; i < n; i++) p[t.offset + i] += std * rng.normal();
+    }
+    return p;
+}
+
+// a buffer laid out by param_table(from) re-laid out by param_table(to) (vocabulary padding)
+static std::vector<float> relayout(const std::vector<float>& x, const GPTConfig& from, const GPTConfig& to) {
+    std::vector<float> y(num_parameters(to), 0.0f);
+    std::vector<ParamTensor> a = param_table(from), b = param_table(to);
+    for (size_t i = 0; i < a.size(); i++) {
+        size_t n = (size_t)a[i].shape[0] * (a[i].shape.size() > 1 ? a[i].shape[1] : 1);
+        std::copy(x.begin() + a[i].offset, x.begin() + a[i].offset + n, y.begin() + b[i].offset);
+    }
+    return y;
+}
+
+// a device tensor (float or floatX) back on the host, as floats
+template <class T> static std::vector<float> download(const T* d, size_t n) {
+    std::vector<T> h(n);
+    cudaCheck(cudaDeviceSynchronize());
+    cudaCheck(cudaMemcpy(h.data(), d, n * sizeof(T), cudaMemcpyDeviceToHost));
+    return std::vector<float>(h.begin(), h.end());
+}
+
+static void random_tokens(std::vector<int>& inputs, std::vector<int>& targets, int n, int V, uint64_t seed) {
+    Rng rng(seed);
+    inputs.resize(n);
+    targets.resize(n);
+    for (int i = 0; i < n; i++) { inputs[i] = rng.next_u32() % V; targets[i] = rng.next_u32() % V; }
+}
+
+// ---------------------------------------------------------------- layers
+
+TEST_CASE("encoder forward and backward match the CPU" * doctest::skip(!HAVE_GPU)) {
+    gpu_setup();
+    int B = 3, T = 17, C = 40, V = 11;
+    ScratchModel sm(B, T, C, 4);
+    std::vector<int> inputs, targets;
+    random_tokens(inputs, targets, B * T, V, 1);
+    DeviceX wte(random_vector((size_t)V * C, 2)), wpe(random_vector((size_t)T * C, 3)), dout(random_vector((size_t)B * T * C, 4));
+    DeviceX out((size_t)B * T * C);
+    int* d_inputs;
+    cudaCheck(cudaMalloc(&d_inputs, B * T * sizeof(int)));
+    cudaCheck(cudaMemcpy(d_inputs, inputs.data(), B * T * sizeof(int), cudaMemcpyHostToDevice));
+    encoder_forward(out.p, d_inputs, wte.p, wpe.p, B, T, C);
+    std::vector<float> hwte = wte.host(), hwpe = wpe.host(), hdout = dout.host(), want((size_t)B * T * C);
+    cpu::encoder_forward(want.data(), inputs.data(), hwte.data(), hwpe.data(), B, T, C);
+    CHECK(check_close("encoder out", out.host().data(), want.data(), want.size(), TOL_FWD));
+
+    std::vector<float> dwte0 = random_vector((size_t)V * C, 5), dwpe0 = random_vector((size_t)T * C, 6);   // += onto these
+    DeviceF dwte(dwte0), dwpe(dwpe0);
+    make_encoder_buckets(sm.model.buckets, inputs.data(), B * T, V);
+    encoder_backward(dwte.p, dwpe.p, dout.p, sm.model.buckets, B, T, C);
+    cpu::encoder_backward(dwte0.data(), dwpe0.data(), hdout.data(), inputs.data(), B, T, C);
+    CHECK(check_close("dwte", dwte.host().data(), dwte0.data(), dwte0.size(), TOL_GRAD));
+    CHECK(check_close("dwpe", dwpe.host().data(), dwpe0.data(), dwpe0.size(), TOL_GRAD));
+    cudaCheck(cudaFree(d_inputs));
+}
+
+TEST_CASE("layernorm (and its fused residual form) forward and backward match the CPU" * doctest::skip(!HAVE_GPU)) {
+    gpu_setup();
+    int N = 37, C = 72;
+    ScratchModel sm(1, N, C, 4);
+    std::vector<float> wv = random_vector(C, 3, 0.5f), bv = random_vector(C, 4, 0.5f);
+    for (float& w : wv) w += 1.0f;
+    DeviceX inp1(random_vector((size_t)N * C, 1)), inp2(random_vector((size_t)N * C, 2)), w(wv), b(bv);
+    DeviceX out((size_t)N * C), residual((size_t)N * C), dout(random_vector((size_t)N * C, 5));
+    DeviceF mean(N), rstd(N);
+    residual_layernorm_forward(residual.p, out.p, mean.p, rstd.p, inp1.p, inp2.p, w.p, b.p, N, C);
+    std::vector<float> h1 = inp1.host(), h2 = inp2.host(), hw = w.host(), hb = b.host(), hdout = dout.host();
+    std::vector<float> res((size_t)N * C), want((size_t)N * C), wmean(N), wrstd(N);
+    cpu::residual_forward(res.data(), h1.data(), h2.data(), res.size());
+    CHECK(check_close("residual", residual.host().data(), res.data(), res.size(), TOL_FWD));
+    std::vector<float> gres = residual.host();   // the GPU normalised its (rounded) residual: so does the CPU
+    cpu::layernorm_forward(want.data(), wmean.data(), wrstd.data(), gres.data(), hw.data(), hb.data(), N, C);
+    CHECK(check_close("layernorm out", out.host().data(), want.data(), want.size(), TOL_FWD));
+    CHECK(check_close("layernorm mean", mean.host().data(), wmean.data(), N, TOL_FWD));
+    CHECK(check_close("layernorm rstd", rstd.host().data(), wrstd.data(), N, TOL_FWD));
+    layernorm_forward(out.p, mean.p, rstd.p, inp1.p, w.p, b.p, N, C);
+    cpu::layernorm_forward(want.data(), wmean.data(), wrstd.data(), h1.data(), hw.data(), hb.data(), N, C);
+    CHECK(check_close("layernorm out (no residual)", out.host().data(), want.data(), want.size(), TOL_FWD));
+
+    std::vector<float> dinp0 = random_vector((size_t)N * C, 7), dw0 = random_vector(C, 8), db0 = random_vector(C, 9);
+    DeviceX dinp(dinp0);
+    dinp0 = dinp.host();
+    DeviceF dw(dw0), db(db0);
+    std::vector<float> hmean = mean.host(), hrstd = rstd.host();
+    layernorm_backward(dinp.p, dw.p, db.p, dout.p, inp1.p, w.p, mean.p, rstd.p, N, C);
+    cpu::layernorm_backward(dinp0.data(), dw0.data(), db0.data(), hdout.data(), h1.data(), hw.data(), hmean.data(), hrstd.data(), N, C);
+    CHECK(check_close("layernorm dinp", dinp.host().data(), dinp0.data(), dinp0.size(), TOL_GRAD));
+    CHECK(check_close("layernorm dweight", dw.host().data(), dw0.data(), C, TOL_GRAD));
+    CHECK(check_close("layernorm dbias", db.host().data(), db0.data(), C, TOL_GRAD));
+}
+
+TEST_CASE("matmul forward and backward (cuBLASLt, bias epilogue, dbias reduction) match the CPU" * doctest::skip(!HAVE_GPU)) {
+    gpu_setup();
+    int shapes[][3] = {{64, 32, 96}, {100, 64, 256}, {7, 96, 40}};   // N, C, OC
+    for (auto& sh : shapes) {
+        int N = sh[0], C = sh[1], OC = sh[2];
+        CAPTURE(N); CAPTURE(C); CAPTURE(OC);
+        ScratchModel sm(1, N, std::max(C, OC), 4);
+        DeviceX inp(random_vector((size_t)N * C, 1)), w(random_vector((size_t)C * OC, 2, 0.2f)), b(random_vector(OC, 3));
+        DeviceX out((size_t)N * OC), dout(random_vector((size_t)N * OC, 4)), dinp((size_t)N * C);
+        matmul_forward(out.p, inp.p, w.p, b.p, N, C, OC);
+        std::vector<float> hi = inp.host(), hw = w.host(), hb = b.host(), hd = dout.host(), want((size_t)N * OC);
+        cpu::matmul_forward(want.data(), hi.data(), hw.data(), hb.data(), N, C, OC);
+        CHECK(check_close("matmul out", out.host().data(), want.data(), want.size(), TOL_FWD));
+        std::vector<float> dw0 = random_vector((size_t)C * OC, 5), db0 = random_vector(OC, 6), di((size_t)N * C);
+        DeviceF dw(dw0), db(db0);
+        matmul_backward(dinp.p, dw.p, db.p, dout.p, inp.p, w.p, N, C, OC);
+        cpu::matmul_backward(di.data(), dw0.data(), db0.data(), hd.data(), hi.data(), hw.data(), N, C, OC);
+        CHECK(check_close("matmul dinp", dinp.host().data(), di.data(), di.size(), TOL_GRAD));
+        CHECK(check_close("matmul dweight", dw.host().data(), dw0.data(), dw0.size(), TOL_GRAD));
+        CHECK(check_close("matmul dbias", db.host().data(), db0.data(), OC, TOL_GRAD));
+    }
+}
+
+TEST_CASE("attention forward and backward match the CPU" * doctest::skip(!HAVE_GPU)) {
+    gpu_setup();
+    int B = 2, T = 37, C = 48, NH = 3;
+    ScratchModel sm(B, T, C, NH);
+    DeviceX qkv(random_vector((size_t)B * T * 3 * C, 1)), out((size_t)B * T * C), att((size_t)B * NH * T * T);
+    DeviceX dout(random_vector((size_t)B * T * C, 2)), dqkv((size_t)B * T * 3 * C);
+    attention_forward(out.p, att.p, qkv.p, B, T, C, NH);
+    std::vector<float> hq = qkv.host(), hd = dout.host(), wout((size_t)B * T * C), watt((size_t)B * NH * T * T);
+    cpu::attention_forward(wout.data(), watt.data(), hq.data(), B, T, C, NH);
+    CHECK(check_close("attention out", out.host().data(), wout.data(), wout.size(), TOL_FWD));
+    CHECK(check_close("attention weights", att.host().data(), watt.data(), watt.size(), TOL_FWD));
+    std::vector<float> wd((size_t)B * T * 3 * C);
+    attention_backward(dqkv.p, dout.p, qkv.p, att.p, B, T, C, NH);
+    cpu::attention_backward(wd.data(), hd.data(), hq.data(), watt.data(), B, T, C, NH);
+    CHECK(check_close("attention dqkv", dqkv.host().data(), wd.data(), wd.size(), TOL_GRAD));
+}
+
+TEST_CASE("gelu and cross-entropy forward and backward match the CPU" * doctest::skip(!HAVE_GPU)) {
+    gpu_setup();
+    size_t n = 3000;
+    DeviceX x(random_vector(n, 1, 2.0f)), y(n), dout(random_vector(n, 2)), dx(n);
+    gelu_forward(y.p, x.p, n);
+    gelu_backward(dx.p, x.p, dout.p, n);
+    std::vector<float> hx = x.host(), hd = dout.host(), wy(n), wdx(n);
+    cpu::gelu_forward(wy.data(), hx.data(), n);
+    cpu::gelu_backward(wdx.data(), hx.data(), hd.data(), n);
+    CHECK(check_close("gelu out", y.host().data(), wy.data(), n, TOL_FWD));
+    CHECK(check_close("gelu dinp", dx.host().data(), wdx.data(), n, TOL_GRAD));
+
+    int N = 19, V = 1000, Vp = 1024;
+    std::vector<float> logits0 = random_vector((size_t)N * Vp, 3, 3.0f);
+    for (int r = 0; r < N; r++) for (int v = V; v < Vp; v++) logits0[(size_t)r * Vp + v] = 0;   // padding
+    std::vector<int> inputs, targets;
+    random_tokens(inputs, targets, N, V, 4);
+    DeviceX logits(logits0);
+    DeviceF losses(N), lse(N);
+    int* d_targets;
+    cudaCheck(cudaMalloc(&d_targets, N * sizeof(int)));
+    cudaCheck(cudaMemcpy(d_targets, targets.data(), N * sizeof(int), cudaMemcpyHostToDevice));
+    std::vector<float> hl = logits.host(), wloss(N), wlse(N);
+    crossentropy_forward(losses.p, lse.p, logits.p, d_targets, N, V, Vp);
+    cpu::crossentropy_forward(wloss.data(), wlse.data(), hl.data(), targets.data(), N, V, Vp);
+    CHECK(check_close("cross-entropy losses", losses.host().data(), wloss.data(), N, TOL_FWD));
+    crossentropy_backward(logits.p, lse.p, d_targets, 1.0f / N, N, V, Vp);
+    cpu::crossentropy_backward(hl.data(), wlse.data(), targets.data(), 1.0f / N, N, V, Vp);
+    std::vector<float> got = logits.host();
+    CHECK(check_close("cross-entropy dlogits", got.data(), hl.data(), hl.size(), TOL_GRAD));
+    for (int r = 0; r < N; r++)
+        for (int v = V; v < Vp; v++) REQUIRE(got[(size_t)r * Vp + v] == 0.0f);   // the padding gets no gradient
+    cudaCheck(cudaFree(d_targets));
+}
+
+// ---------------------------------------------------------------- the whole model
+
+// 10 AdamW steps with clipping and weight decay on one batch, as the training loop does them
+static std::vector<double> gpu_steps(GPT& model, const Settings& s, const std::vector<int>& in, const std::vector<int>& tg,
+                                     int B, int T, std::vector<float>* final_master = nullptr) {
+    std::vector<double> losses;
+    for (int step = 1; step <= 10; step++) {
+        gpt_zero_grad(model);
+        gpt_forward(model, in.data(), tg.data(), B, T);
+        losses.push_back(model.mean_loss);
+        gpt_backward(model, 1.0f);
+        sum_squares(model.grads, model.num_params);
+        double sq;
+        cudaCheck(cudaMemcpy(&sq, norm_result, sizeof sq, cudaMemcpyDeviceToHost));
+        double norm = std::sqrt(sq);
+        float scale = s.grad_clip > 0 && norm > s.grad_clip ? (float)(s.grad_clip / (norm + 1e-6)) : 1.0f;
+        gpt_update(model, s, s.lr, scale, step);
+    }
+    if (final_master) *final_master = download(model.opt.master, model.num_params);
+    return losses;
+}
+
+TEST_CASE("the whole model matches the CPU: logits, loss, every gradient by name, 10 AdamW steps" * doctest::skip(!HAVE_GPU)) {
+    gpu_setup();
+    GPTConfig c = small_config(), gc = padded(c);
+    int B = 3, T = 16;
+    std::vector<float> params = random_params(c, 42, 0.05f);
+    std::vector<int> inputs, targets;
+    random_tokens(inputs, targets, B * T, c.vocab_size, 9);
+
+    // the CPU reads the weights the GPU holds (rounded to floatX), so that only the arithmetic differs
+    GPT model;
+    gpt_build(model, gc, relayout(params, c, gc));
+    std::vector<float> rounded = relayout(download(model.params, model.num_params), gc, c);
+    cpu::GPT ref;
+    cpu::gpt_build(ref, c, rounded);
+
+    gpt_zero_grad(model);
+    gpt_forward(model, inputs.data(), targets.data(), B, T);
+    cpu::gpt_zero_grad(ref);
+    cpu::gpt_forward(ref, inputs.data(), targets.data(), B, T);
+    std::vector<float> logits = download(model.a.logits, (size_t)B * T * gc.padded_vocab_size), lv;
+    for (int r = 0; r < B * T; r++)
+        lv.insert(lv.end(), logits.begin() + (size_t)r * gc.padded_vocab_size, logits.begin() + (size_t)r * gc.padded_vocab_size + c.vocab_size);
+    CHECK(check_close("logits", lv.data(), ref.a.logits, lv.size(), TOL_FWD));
+    CHECK(check_close("loss", &model.mean_loss, &ref.mean_loss, 1, TOL_FWD));
+    MESSAGE("loss: GPU " << model.mean_loss << ", CPU " << ref.mean_loss);
+    gpt_backward(model, 1.0f);
+    cpu::gpt_backward(ref, 1.0f);
+    std::vector<float> grads = relayout(download(model.grads, model.num_params), gc, c);
+    for (const ParamTensor& p : param_table(c)) {
+        size_t n = (size_t)p.shape[0] * (p.shape.size() > 1 ? p.shape[1] : 1);
+        CHECK(check_close("grad." + p.name, grads.data() + p.offset, ref.grads.data() + p.offset, n, TOL_GRAD));
+    }
+    double norm0 = std::sqrt(cpu::sum_squares(ref.grads.data(), ref.grads.size()));
+
+    Settings s;
+    s.lr = 1e-2f; s.weight_decay = 0.1f; s.grad_clip = (float)(0.5 * norm0);   // so that clipping acts
+    std::vector<double> want;
+    cpu::gpt_build(ref, c, rounded);
+    for (int step = 1; step <= 10; step++) {
+        cpu::gpt_zero_grad(ref);
+        cpu::gpt_forward(ref, inputs.data(), targets.data(), B, T);
+        want.push_back(ref.mean_loss);
+        cpu::gpt_backward(ref, 1.0f);
+        double norm = std::sqrt(cpu::sum_squares(ref.grads.data(), ref.num_params));
+        float scale = norm > s.grad_clip ? (float)(s.grad_clip / (norm + 1e-6)) : 1.0f;
+        cpu::gpt_update(ref, s, s.lr, scale, step, 0, ref.num_params);
+    }
+    gpt_free(model);
+    gpt_build(model, gc, relayout(rounded, c, gc));
+    std::vector<double> got = gpu_steps(model, s, inputs, targets, B, T);
+    CHECK(check_close("losses of 10 AdamW steps", got.data(), want.data(), 10, TOL_STEPS));
+    MESSAGE("losses of 10 steps, GPU: " << got.front() << " -> " << got.back() << ", CPU: " << want.front() << " -> " << want.back());
+    CHECK(got.back() < got.front());
+    gpt_free(model);
+}
+
+TEST_CASE("bitwise determinism: the same steps twice give the same losses and weights" * doctest::skip(!HAVE_GPU)) {
+    gpu_setup();
+    GPTConfig gc = padded(small_config());
+    int B = 4, T = 16;
+    std::vector<float> params = random_params(gc, 7, 0.05f);
+    std::vector<int> inputs, targets;
+    random_tokens(inputs, targets, B * T, gc.vocab_size, 8);
+    Settings s;
+    s.lr = 1e-2f; s.grad_clip = 0.1f;
+    std::vector<float> w1, w2;
+    GPT model;
+    gpt_build(model, gc, params);
+    std::vector<double> l1 = gpu_steps(model, s, inputs, targets, B, T, &w1);
+    gpt_free(model);
+    gpt_build(model, gc, params);
+    std::vector<double> l2 = gpu_steps(model, s, inputs, targets, B, T, &w2);
+    gpt_free(model);
+    CHECK(l1 == l2);
+    CHECK(memcmp(w1.data(), w2.data(), w1.size() * sizeof(float)) == 0);
+}
+
+TEST_CASE("the KV-cache forward gives the logits of the full forward at every position" * doctest::skip(!HAVE_GPU)) {
+    gpu_setup();
+    GPTConfig gc = padded(small_config());
+    int T = 12;
+    std::vector<float> params = random_params(gc, 11, 0.05f);
+    std::vector<int> inputs, targets;
+    random_tokens(inputs, targets, T, gc.vocab_size, 12);
+    GPT model;
+    gpt_build(model, gc, params);
+    gpt_forward(model, inputs.data(), nullptr, 1, T);
+    std::vector<float> full = download(model.a.logits, (size_t)T * gc.padded_vocab_size);
+    KVCache cache;
+    std::vector<float> step(gc.vocab_size);
+    for (int pos = 0; pos < T; pos++) {
+        gpt_forward_cached(model, cache, inputs[pos], pos, step.data());
+        CAPTURE(pos);
+        CHECK(check_close("cached logits", step.data(), full.data() + (size_t)pos * gc.padded_vocab_size, gc.vocab_size, TOL_FWD));
+    }
+    gpt_free(model);
+}
+
+// ---------------------------------------------------------------- checkpoints and the command line
+
+// the loss figures of step lines "step 3/10 | loss 4.123456"
+static std::vector<double> loss_values(const std::string& output) {
+    std::vector<double> v;
+    for (const std::string& line : step_losses(output)) v.push_back(std::stod(line.substr(line.find("| loss ") + 7)));
+    return v;
+}
+
+static std::string trainer_or_fail() {
+    REQUIRE_MESSAGE(fs::exists(TRAINER), TRAINER << " is missing: build it with `make`");
+    REQUIRE_MESSAGE(fs::exists("./train_gpt_cpu"), "./train_gpt_cpu is missing: build it with `make`");
+    return TRAINER;
+}
+
+static std::string common_flags() {
+    return " --train " + data_file(SMALL_DATA + "/train_000000.bin") + " --val " + SMALL_DATA +
+           "/val_000000.bin --vocab-size 1024 --n-layer 2 --n-head 2 --n-embd 64 --seq-len 32 --batch 4"
+           " --grad-accum 2 --steps 8 --warmup 2 --eval-every 4 --eval-batches 2 --sample-tokens 8 ";
+}
+
+TEST_CASE("checkpoints move between the GPU and CPU trainers and continue the same run" * doctest::skip(!HAVE_GPU)) {
+    std::string gpu_bin = trainer_or_fail(), dir = make_temp_dir("gpu_exchange");
+    // the CPU trains 8 steps, saving at step 4; the GPU continues from that checkpoint
+    CommandResult cpu_run = run_command("./train_gpt_cpu" + common_flags() + "--save-every 4 --out " + dir + "/cpu");
+    REQUIRE_MESSAGE(cpu_run.status == 0, cpu_run.output);
+    fs::create_directories(dir + "/gpu_from_cpu");
+    fs::copy(dir + "/cpu/step_000004", dir + "/gpu_from_cpu/step_000004");
+    CommandResult g = run_command(gpu_bin + common_flags() + "--resume --out " + dir + "/gpu_from_cpu");
+    REQUIRE_MESSAGE(g.status == 0, g.output);
+    std::vector<double> want = loss_values(cpu_run.output), got = loss_values(g.output);
+    REQUIRE(want.size() == 8);
+    REQUIRE(got.size() == 4);
+    CHECK(check_close("GPU losses of steps 5-8 from the CPU's checkpoint", got.data(), want.data() + 4, 4, TOL_STEPS));
+
+    // the GPU trains 8 steps, saving at step 4; the CPU continues from the GPU's checkpoint
+    CommandResult gpu_run = run_command(gpu_bin + common_flags() + "--save-every 4 --out " + dir + "/gpu");
+    REQUIRE_MESSAGE(gpu_run.status == 0, gpu_run.output);
+    fs::create_directories(dir + "/cpu_from_gpu");
+    fs::copy(dir + "/gpu/step_000004", dir + "/cpu_from_gpu/step_000004");
+    CommandResult c2 = run_command("./train_gpt_cpu" + common_flags() + "--resume --out " + dir + "/cpu_from_gpu");
+    REQUIRE_MESSAGE(c2.status == 0, c2.output);
+    std::vector<double> gl = loss_values(gpu_run.output), cl = loss_values(c2.output);
+    REQUIRE(gl.size() == 8);
+    REQUIRE(cl.size() == 4);
+    CHECK(check_close("CPU losses of steps 5-8 from the GPU's checkpoint", cl.data(), gl.data() + 4, 4, TOL_STEPS));
+    CHECK(check_close("GPU and CPU losses of 8 steps from scratch", gl.data(), want.data(), 8, TOL_STEPS));
+    // the GPU writes the fp32 master weights, with the checkpoint's own (unpadded) vocabulary
+    SafeTensors st = SafeTensors::read(dir + "/gpu/step_000008/model.safetensors");
+    CHECK(st.shape("transformer.wte.weight") == std::vector<int64_t>{1024, 64});
+    CHECK(st.header["transformer.wte.weight"]["dtype"] == "F32");
+    fs::remove_all(dir);
+}
+
+TEST_CASE("resume is exact on the GPU, and the same flags give bitwise the same losses" * doctest::skip(!HAVE_GPU)) {
+    std::string gpu_bin = trainer_or_fail(), dir = make_temp_dir("gpu_resume");
+    std::string flags = common_flags() + "--shuffle --sample-every 3 ";
+    CommandResult full = run_command(gpu_bin + flags + "--save-every 4 --out " + dir + "/a");
+    REQUIRE_MESSAGE(full.status == 0, full.output);
+    CommandResult again = run_command(gpu_bin + flags + "--out " + dir + "/b");
+    REQUIRE_MESSAGE(again.status == 0, again.output);
+    std::vector<std::string> lf = step_losses(full.output), la = step_losses(again.output);
+    REQUIRE(lf.size() == 8);
+    CHECK(la == lf);
+    fs::create_directories(dir + "/c");
+    fs::copy(dir + "/a/step_000004", dir + "/c/step_000004");
+    CommandResult resumed = run_command(gpu_bin + flags + "--resume --out " + dir + "/c");
+    REQUIRE_MESSAGE(resumed.status == 0, resumed.output);
+    std::vector<std::string> lr = step_losses(resumed.output);
+    REQUIRE(lr.size() == 4);
+    CHECK(std::vector<std::string>(lf.begin() + 4, lf.end()) == lr);
+    CHECK(read_text_file(dir + "/a/step_000008/model.safetensors") == read_text_file(dir + "/c/step_000008/model.safetensors"));
+    CHECK(read_text_file(dir + "/a/step_000008/optimizer.safetensors") == read_text_file(dir + "/c/step_000008/optimizer.safetensors"));
+    fs::remove_all(dir);
+}
+
+TEST_CASE("a batch that does not fit is refused before training, naming the largest that fits" * doctest::skip(!HAVE_GPU)) {
+    std::string gpu_bin = trainer_or_fail();
+    CommandResult r = run_command(gpu_bin + " --train " + data_file(SMALL_DATA + "/train_000000.bin") +
+                                  " --val '' --vocab-size 1024 --n-layer 96 --n-head 64 --n-embd 256 --seq-len 1024"
+                                  " --batch 16 --steps 1 --sample-tokens 0");   // ~13 GB of attention per row
+    CHECK(r.status == 1);
+    CHECK_MESSAGE(r.output.find("the largest batch that fits is --batch") != std::string::npos, r.output);
+    CHECK(r.output.find("step 1/1") == std::string::npos);
+}

@@ -1,0 +1,1571 @@
+// train_gpt.cu: the GPU trainer for GPT-2, one CUDA file.
+//
+// What it is: the same model, command line, output and checkpoints as train_gpt_cpu.cpp,
+// told again for the GPU, section by section and function by function (the CPU file is the
+// index of this one). Kernels come first in each layer, then the host launcher that carries
+// the CPU function's name and signature, so gpt_forward reads the same in both files.
+// Matmuls go through cuBLASLt; every other layer is a plain kernel written to be read.
+// Data parallel over several GPUs with NCCL (one process per GPU, launched by mpirun or
+// torchrun-style environment variables), optionally with ZeRO-1 sharded optimizer state.
+// What it is not: the fastest GPT-2 trainer. Attention is the direct O(T^2) version that
+// keeps the attention matrix (flash attention would not); no kernel is tuned past "clearly
+// correct and not wasteful"; there is no activation recomputation and no CUDA graph.
+//
+// Conventions a reader needs before line 1:
+// - Dimensions: B batch, T time, C channels, V vocabulary, Vp padded vocabulary (a multiple
+//   of 128, so the classifier matmul runs on full tensor-core tiles; the padding rows of
+//   wte are zero and never reach a logit, a loss or a checkpoint), L layers, NH heads,
+//   HS head size (C / NH), N = B*T rows.
+// - Precision: `floatX` is bf16 (default) or float (-DENABLE_FP32, TF32 off). Parameters and
+//   activations are floatX; master weights, AdamW moments and parameter gradients are fp32,
+//   and every reduction accumulates in fp32. Gradients in fp32 cost 2 bytes per parameter
+//   more than bf16 (llm.c keeps them in bf16) and buy exact accumulation over micro-batches.
+// - Weights are stored [in, out] (GPT-2's Conv1D layout): y = x @ W + b. Row-major
+//   everywhere; the cuBLAS calls (column-major) are explained once, at matmul_cublaslt.
+// - Parameter gradients accumulate with +=; activation gradients are written, except that
+//   layernorm_backward adds into the residual stream's gradient (as on the CPU).
+// - Deterministic: no floating-point atomics anywhere; every reduction has a fixed order,
+//   so the same run twice gives bitwise the same losses.
+// - Bad input throws std::runtime_error naming the file or flag; main prints it and exits.
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cublasLt.h>
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <nccl.h>
+#ifdef USE_MPI
+#define OMPI_SKIP_MPICXX 1    // the C API only: MPI's C++ bindings do not compile cleanly here
+#define MPICH_SKIP_MPICXX 1
+#include <mpi.h>
+#endif
+
+#include "train_common.h"
+#include "dataloader.h"
+#include "tokenizer.h"
+
+// ----------------------------------------------------------------------------
+// utilities and error checks
+
+#ifdef ENABLE_FP32
+typedef float floatX;
+#define CUBLAS_FLOATX CUDA_R_32F
+#define NCCL_FLOATX ncclFloat
+#define PRECISION_NAME "fp32 (TF32 off)"
+#else
+typedef __nv_bfloat16 floatX;
+#define CUBLAS_FLOATX CUDA_R_16BF
+#define NCCL_FLOATX ncclBfloat16
+#define PRECISION_NAME "bf16 mixed precision (fp32 master weights, moments, gradients)"
+#endif
+
+#define CEIL_DIV(a, b) (((a) + (b) - 1) / (b))
+
+// every fallible CUDA, cuBLAS and NCCL call goes through one of these: file, line and a hint
+static void cuda_check(cudaError_t err, const char* file, int line) {
+    if (err == cudaSuccess) return;
+    fail("CUDA error at %s:%d: %s%s", file, line, cudaGetErrorString(err),
+         err == cudaErrorMemoryAllocation ? " (out of GPU memory: lower --batch and raise --grad-accum)"
+                                          : " (run under compute-sanitizer to find the failing kernel)");
+}
+static void cublas_check(cublasStatus_t status, const char* file, int line) {
+    if (status == CUBLAS_STATUS_SUCCESS) return;
+    fail("cuBLAS error %d at %s:%d (a matrix shape or pointer alignment cuBLAS cannot handle?)", (int)status, file, line);
+}
+static void nccl_check(ncclResult_t r, const char* file, int line) {
+    if (r == ncclSuccess) return;
+    fail("NCCL error at %s:%d: %s (set NCCL_DEBUG=INFO for details)", file, line, ncclGetErrorString(r));
+}
+#define cudaCheck(x) cuda_check((x), __FILE__, __LINE__)
+#define cublasCheck(x) cublas_check((x), __FILE__, __LINE__)
+#define ncclCheck(x) nccl_check((x), __FILE__, __LINE__)
+
+// the library handles and the one stream everything runs on (so the order of all work is fixed)
+static cudaStream_t stream;
+static cublasHandle_t cublas_handle;
+static cublasLtHandle_t cublaslt_handle;
+static void* cublaslt_workspace;
+static const size_t CUBLASLT_WORKSPACE_SIZE = 32 << 20;
+
+static void cuda_setup(int device) {
+    int count = 0;
+    cudaError_t err = cudaGetDeviceCount(&count);
+    if (err != cudaSuccess || count == 0)
+        fail("no usable CUDA GPU (%s); ./train_gpt_cpu trains without one", err ? cudaGetErrorString(err) : "none found");
+    if (device >= count) fail("this process wants GPU %d but only %d are visible (check CUDA_VISIBLE_DEVICES / LOCAL_RANK)", device, count);
+    cudaCheck(cudaSetDevice(device));
+    cudaCheck(cudaStreamCreate(&stream));
+    cublasCheck(cublasCreate(&cublas_handle));
+    cublasCheck(cublasSetStream(cublas_handle, stream));
+    cublasCheck(cublasSetMathMode(cublas_handle, CUBLAS_DEFAULT_MATH));   // no TF32 in the fp32 build
+    cublasCheck(cublasLtCreate(&cublaslt_handle));
+    cudaCheck(cudaMalloc(&cublaslt_workspace, CUBLASLT_WORKSPACE_SIZE));
+}
+
+static void cuda_teardown() {
+    if (!cublaslt_workspace) return;   // cuda_setup never finished
+    cudaCheck(cudaFree(cublaslt_workspace));
+    cublasCheck(cublasLtDestroy(cublaslt_handle));
+    cublasCheck(cublasDestroy(cublas_handle));
+    cudaCheck(cudaStreamDestroy(stream));
+}
+
+// reductions within a warp and a block, always combined in the same order (deterministic)
+__device__ inline float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffff, v, o);
+    return v;
+}
+__device__ inline float warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffff, v, o));
+    return v;
+}
+// every thread of the block gets the result; blockDim.x must be a multiple of 32
+__device__ inline float block_reduce(float v, bool is_max) {
+    __shared__ float shared[32];
+    int lane = threadIdx.x % 32, warp = threadIdx.x / 32, nwarps = blockDim.x / 32;
+    v = is_max ? warp_max(v) : warp_sum(v);
+    __syncthreads();                      // an earlier call may still be reading `shared`
+    if (lane == 0) shared[warp] = v;
+    __syncthreads();
+    v = lane < nwarps ? shared[lane] : (is_max ? -INFINITY : 0.0f);
+    return is_max ? warp_max(v) : warp_sum(v);
+}
+
+template <class T> __global__ void cast_kernel(T* out, const float* inp, size_t n) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) out[i] = (T)inp[i];
+}
+// out (n) = inp (n) converted to floatX
+static void cast_to_floatX(floatX* out, const float* inp, size_t n) {
+    if (n == 0) return;
+    int block_size = 256;
+    cast_kernel<<<CEIL_DIV(n, (size_t)block_size), block_size, 0, stream>>>(out, inp, n);
+    cudaCheck(cudaGetLastError());
+}
+
+// ----------------------------------------------------------------------------
+// layers: each a forward/backward pair, in the order data flows through the model
+
+// --- token plus position embedding
+__global__ void encoder_forward_kernel(floatX* out, const int* inp, const floatX* wte, const floatX* wpe, int N, int T, int C) {
+    size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= (size_t)N * C) return;
+    int n = idx / C, c = idx % C, t = n % T;
+    out[idx] = (floatX)((float)wte[(size_t)inp[n] * C + c] + (float)wpe[(size_t)t * C + c]);
+}
+
+void encoder_forward(floatX* out, const int* inp, const floatX* wte, const floatX* wpe, int B, int T, int C) {
+    // out (B,T,C), inp (B,T) on the device, wte (Vp,C), wpe (maxT,C)
+    int block_size = 256;
+    size_t total = (size_t)B * T * C;
+    encoder_forward_kernel<<<CEIL_DIV(total, (size_t)block_size), block_size, 0, stream>>>(out, inp, wte, wpe, B * T, T, C);
+    cudaCheck(cudaGetLastError());                 // out = wte[inp] + wpe[arange(T)]
+}
+
+// dwpe: one thread per (t, c) sums over the batch in order
+__global__ void encoder_backward_wpe_kernel(float* dwpe, const floatX* dout, int B, int T, int C) {
+    int idx = blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= T * C) return;
+    int t = idx / C, c = idx % C;
+    float s = 0.0f;
+    for (int b = 0; b < B; b++) s += (float)dout[((size_t)b * T + t) * C + c];
+    dwpe[idx] += s;
+}
+
+// dwte: one block per distinct token in the batch; it walks that token's positions in order.
+// The host buckets positions by token (see EncoderBuckets), so no two blocks touch one row
+// of dwte and no atomics are needed: the sum is the same every run.
+__global__ void encoder_backward_wte_kernel(float* dwte, const floatX* dout, const int* bucket_start,
+                                            const int* bucket_token, const int* positions, int C) {
+    int u = blockIdx.x, begin = bucket_start[u], end = bucket_start[u + 1];
+    float* row = dwte + (size_t)bucket_token[u] * C;
+    for (int c = threadIdx.x; c < C; c += blockDim.x) {
+        float s = 0.0f;
+        for (int j = begin; j < end; j++) s += (float)dout[(size_t)positions[j] * C + c];
+        row[c] += s;
+    }
+}
+
+// the batch's positions grouped by token: bucket u holds token bucket_token[u] at positions
+// positions[bucket_start[u] .. bucket_start[u+1]), in increasing order
+struct EncoderBuckets {
+    int num_buckets = 0;
+    int *bucket_start = nullptr, *bucket_token = nullptr, *positions = nullptr;   // device, (N+1), (N), (N)
+};
+
+void encoder_backward(float* dwte, float* dwpe, const floatX* dout, const EncoderBuckets& buckets, int B, int T, int C) {
+    // dwte (Vp,C) +=, dwpe (maxT,C) +=, dout (B,T,C); buckets made from inp (B,T) by gpt_forward
+    int block_size = 256;
+    encoder_backward_wpe_kernel<<<CEIL_DIV(T * C, block_size), block_size, 0, stream>>>(dwpe, dout, B, T, C);
+    cudaCheck(cudaGetLastError());
+    encoder_backward_wte_kernel<<<buckets.num_buckets, block_size, 0, stream>>>(dwte, dout, buckets.bucket_start,
+                                                                                 buckets.bucket_token, buckets.positions, C);
+    cudaCheck(cudaGetLastError());
+}
+
+// --- LayerNorm, one warp per row. With inp2 it first forms the residual sum inp1 + inp2
+// (written to `residual`) and normalises that: the residual add and the next LayerNorm in
+// one pass over memory instead of two. `residual` may alias inp1 or inp2.
+__global__ void layernorm_forward_kernel(floatX* out, float* mean, float* rstd, floatX* residual, const floatX* inp1,
+                                         const floatX* inp2, const floatX* weight, const floatX* bias, int N, int C) {
+    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (row >= N) return;
+    const floatX* x = inp1 + (size_t)row * C;
+    if (inp2) {
+        const floatX* y = inp2 + (size_t)row * C;
+        floatX* r = residual + (size_t)row * C;
+        for (int c = lane; c < C; c += 32) r[c] = (floatX)((float)x[c] + (float)y[c]);   // x = x + branch
+        x = r;   // each lane reads back only what it wrote itself
+    }
+    float m = 0.0f;
+    for (int c = lane; c < C; c += 32) m += (float)x[c];
+    m = warp_sum(m) / C;
+    float v = 0.0f;
+    for (int c = lane; c < C; c += 32) { float d = (float)x[c] - m; v += d * d; }
+    v = warp_sum(v) / C;                                       // biased variance, as PyTorch
+    float s = rsqrtf(v + 1e-5f);
+    floatX* o = out + (size_t)row * C;
+    for (int c = lane; c < C; c += 32) o[c] = (floatX)(((float)x[c] - m) * s * (float)weight[c] + (float)bias[c]);
+    if (lane == 0) { mean[row] = m; rstd[row] = s; }
+}
+
+void layernorm_forward(floatX* out, float* mean, float* rstd, const floatX* inp, const floatX* weight, const floatX* bias,
+                       int N, int C) {
+    // out (N,C), mean (N), rstd (N), inp (N,C), weight (C), bias (C)
+    int block_size = 256, rows_per_block = block_size / 32;
+    layernorm_forward_kernel<<<CEIL_DIV(N, rows_per_block), block_size, 0, stream>>>(out, mean, rstd, nullptr, inp, nullptr,
+                                                                                      weight, bias, N, C);
+    cudaCheck(cudaGetLastError());
+}
+
+// residual = inp1 + inp2, then out = layernorm(residual): the GPU's fusion of the CPU's
+// residual_forward followed by layernorm_forward
+void residual_layernorm_forward(floatX* residual, floatX* out, float* mean, float* rstd, const floatX* inp1,
+                                const floatX* inp2, const floatX* weight, const floatX* bias, int N, int C) {
+    // residual (N,C) (may alias inp1 or inp2), out (N,C), mean, rstd (N), inp1, inp2 (N,C), weight, bias (C)
+    int block_size = 256, rows_per_block = block_size / 32;
+    layernorm_forward_kernel<<<CEIL_DIV(N, rows_per_block), block_size, 0, stream>>>(out, mean, rstd, residual, inp1, inp2,
+                                                                                      weight, bias, N, C);
+    cudaCheck(cudaGetLastError());
+}
+
+// dinp += rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dout * weight; one warp per row
+__global__ void layernorm_backward_kernel(floatX* dinp, const floatX* dout, const floatX* inp, const floatX* weight,
+                                          const float* mean, const float* rstd, int N, int C) {
+    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (row >= N) return;
+    const floatX* x = inp + (size_t)row * C;
+    const floatX* d = dout + (size_t)row * C;
+    float m = mean[row], s = rstd[row], g_mean = 0.0f, gx_mean = 0.0f;
+    for (int c = lane; c < C; c += 32) {
+        float g = (float)d[c] * (float)weight[c];
+        g_mean += g;
+        gx_mean += g * ((float)x[c] - m) * s;
+    }
+    g_mean = warp_sum(g_mean) / C;
+    gx_mean = warp_sum(gx_mean) / C;
+    floatX* dx = dinp + (size_t)row * C;
+    for (int c = lane; c < C; c += 32) {
+        float g = (float)d[c] * (float)weight[c];
+        dx[c] = (floatX)((float)dx[c] + s * (g - g_mean - ((float)x[c] - m) * s * gx_mean));
+    }
+}
+
+// Parameter gradients sum over all N rows. Deterministically, in two stages: the rows are cut
+// into REDUCE_CHUNKS fixed chunks; stage 1 writes one partial sum per (chunk, column) to a
+// scratch buffer, stage 2 (column_sum_kernel) adds the chunks in order. Used by LayerNorm's
+// dweight/dbias and by matmul's dbias.
+static const int REDUCE_CHUNKS = 64;
+
+__global__ void layernorm_param_partial_kernel(float* partial_w, float* partial_b, const floatX* dout, const floatX* inp,
+                                               const float* mean, const float* rstd, int N, int C) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x, chunk = blockIdx.y;
+    if (c >= C) return;
+    int rows = CEIL_DIV(N, (int)gridDim.y), n0 = chunk * rows, n1 = min(N, n0 + rows);
+    float dw = 0.0f, db = 0.0f;
+    for (int n = n0; n < n1; n++) {
+        float d = (float)dout[(size_t)n * C + c];
+        dw += d * ((float)inp[(size_t)n * C + c] - mean[n]) * rstd[n];
+        db += d;
+    }
+    partial_w[(size_t)chunk * C + c] = dw;
+    partial_b[(size_t)chunk * C + c] = db;
+}
+
+__global__ void bias_partial_kernel(float* partial, const floatX* dout, int N, int OC) {
+    int o = blockIdx.x * blockDim.x + threadIdx.x, chunk = blockIdx.y;
+    if (o >= OC) return;
+    int rows = CEIL_DIV(N, (int)gridDim.y), n0 = chunk * rows, n1 = min(N, n0 + rows);
+    float s = 0.0f;
+    for (int n = n0; n < n1; n++) s += (float)dout[(size_t)n * OC + o];
+    partial[(size_t)chunk * OC + o] = s;
+}
+
+__global__ void column_sum_kernel(float* out, const float* partial, int chunks, int C) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    float s = 0.0f;
+    for (int k = 0; k < chunks; k++) s += partial[(size_t)k * C + c];
+    out[c] += s;
+}
+
+// (2, REDUCE_CHUNKS, 4C) fp32: the partial sums. Owned by the model (gpt_build); this global
+// points at the scratch of the model that runs now, so the launchers keep the CPU signatures.
+static float* reduce_scratch;
+
+void layernorm_backward(floatX* dinp, float* dweight, float* dbias, const floatX* dout, const floatX* inp,
+                        const floatX* weight, const float* mean, const float* rstd, int N, int C) {
+    // dinp (N,C) += (the residual stream's gradient), dweight (C) +=, dbias (C) +=, dout (N,C), inp (N,C)
+    int block_size = 256, rows_per_block = block_size / 32, chunks = std::min(N, REDUCE_CHUNKS);
+    layernorm_backward_kernel<<<CEIL_DIV(N, rows_per_block), block_size, 0, stream>>>(dinp, dout, inp, weight, mean, rstd, N, C);
+    cudaCheck(cudaGetLastError());
+    float *partial_w = reduce_scratch, *partial_b = reduce_scratch + (size_t)chunks * C;
+    dim3 grid(CEIL_DIV(C, block_size), chunks);
+    layernorm_param_partial_kernel<<<grid, block_size, 0, stream>>>(partial_w, partial_b, dout, inp, mean, rstd, N, C);
+    cudaCheck(cudaGetLastError());
+    column_sum_kernel<<<CEIL_DIV(C, block_size), block_size, 0, stream>>>(dweight, partial_w, chunks, C);
+    cudaCheck(cudaGetLastError());
+    column_sum_kernel<<<CEIL_DIV(C, block_size), block_size, 0, stream>>>(dbias, partial_b, chunks, C);
+    cudaCheck(cudaGetLastError());
+}
+
+// --- matrix multiplication: where almost all the time goes. cuBLASLt does it; this is the
+// one place the row-major/column-major translation happens. cuBLAS is column-major, and a
+// row-major (R, S) matrix is, byte for byte, a column-major (S, R) matrix: its transpose.
+// So for row-major out = inp @ W we ask cuBLAS for out^T = W^T @ inp^T, and every operand is
+// already stored the way cuBLAS wants it. In cuBLAS terms: D (m,n) = op(A) (m,k) @ op(B) (k,n)
+// (+ D if accumulate) (+ bias over m), all column-major; op = transpose where asked.
+// The algorithm is the heuristic's first choice for the shape and pointer alignment, which
+// is fixed for a given shape, so results are bitwise repeatable.
+static int alignment_of(const void* p) {
+    int a = 256;
+    while (a > 1 && (uintptr_t)p % a) a /= 2;
+    return a;
+}
+
+static void matmul_cublaslt(void* d, cudaDataType d_type, const floatX* a, const floatX* b, const floatX* bias,
+                            int m, int n, int k, bool trans_a, bool trans_b, bool accumulate) {
+    cublasLtMatmulDesc_t desc;
+    cublasCheck(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));   // fp32 accumulation, no TF32
+    cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+    cublasCheck(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof op_a));
+    cublasCheck(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof op_b));
+    if (bias) {   // the bias add rides along in the matmul's epilogue: no extra pass over the output
+        cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+        cublasCheck(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue));
+        cublasCheck(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    }
+    cublasLtMatrixLayout_t la, lb, ld;
+    cublasCheck(cublasLtMatrixLayoutCreate(&la, CUBLAS_FLOATX, trans_a ? k : m, trans_a ? m : k, trans_a ? k : m));
+    cublasCheck(cublasLtMatrixLayoutCreate(&lb, CUBLAS_FLOATX, trans_b ? n : k, trans_b ? k : n, trans_b ? n : k));
+    cublasCheck(cublasLtMatrixLayoutCreate(&ld, d_type, m, n, m));
+    cublasLtMatmulPreference_t pref;
+    cublasCheck(cublasLtMatmulPreferenceCreate(&pref));
+    cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                     &CUBLASLT_WORKSPACE_SIZE, sizeof CUBLASLT_WORKSPACE_SIZE));
+    // tell the heuristic how aligned the pointers really are (views into one buffer need not be 256-aligned)
+    uint32_t align_a = alignment_of(a), align_b = alignment_of(b), align_d = alignment_of(d);
+    cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_a, sizeof align_a));
+    cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_b, sizeof align_b));
+    cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_d, sizeof align_d));
+    cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_d, sizeof align_d));
+    cublasLtMatmulHeuristicResult_t heuristic;
+    int found = 0;
+    cublasCheck(cublasLtMatmulAlgoGetHeuristic(cublaslt_handle, desc, la, lb, ld, ld, pref, 1, &heuristic, &found));
+    if (found == 0) fail("cuBLASLt has no algorithm for a (%d x %d x %d) matmul (trans %d %d, bias %d)", m, n, k,
+                         (int)trans_a, (int)trans_b, bias != nullptr);
+    float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+    cublasCheck(cublasLtMatmul(cublaslt_handle, desc, &alpha, a, la, b, lb, &beta, d, ld, d, ld, &heuristic.algo,
+                               cublaslt_workspace, CUBLASLT_WORKSPACE_SIZE, stream));
+    cublasCheck(cublasLtMatmulPreferenceDestroy(pref));
+    cublasCheck(cublasLtMatrixLayoutDestroy(la));
+    cublasCheck(cublasLtMatrixLayoutDestroy(lb));
+    cublasCheck(cublasLtMatrixLayoutDestroy(ld));
+    cublasCheck(cublasLtMatmulDescDestroy(desc));
+}
+
+// a fully connected layer: out = inp @ weight + bias
+void matmul_forward(floatX* out, const floatX* inp, const floatX* weight, const floatX* bias, int N, int C, int OC) {
+    // out (N,OC), inp (N,C), weight (C,OC), bias (OC) or null
+    // column-major: out^T (OC,N) = weight^T (OC,C) @ inp^T (C,N)
+    matmul_cublaslt(out, CUBLAS_FLOATX, weight, inp, bias, OC, N, C, false, false, false);
+}
+
+void matmul_backward(floatX* dinp, float* dweight, float* dbias, const floatX* dout, const floatX* inp,
+                     const floatX* weight, int N, int C, int OC) {
+    // dinp (N,C) written, dweight (C,OC) +=, dbias (OC) +=, dout (N,OC), inp (N,C), weight (C,OC)
+    // dinp = dout @ weight.T; column-major: dinp^T (C,N) = weight (C,OC) @ dout^T (OC,N)
+    matmul_cublaslt(dinp, CUBLAS_FLOATX, weight, dout, nullptr, C, N, OC, true, false, false);
+    // dweight += inp.T @ dout; column-major: dweight^T (OC,C) += dout^T (OC,N) @ inp (N,C), fp32 out
+    matmul_cublaslt(dweight, CUDA_R_32F, dout, inp, nullptr, OC, C, N, false, true, true);
+    if (dbias) {                                                  // dbias += dout.sum(0)
+        int block_size = 256, chunks = std::min(N, REDUCE_CHUNKS);
+        dim3 grid(CEIL_DIV(OC, block_size), chunks);
+        bias_partial_kernel<<<grid, block_size, 0, stream>>>(reduce_scratch, dout, N, OC);
+        cudaCheck(cudaGetLastError());
+        column_sum_kernel<<<CEIL_DIV(OC, block_size), block_size, 0, stream>>>(dbias, reduce_scratch, chunks, OC);
+        cudaCheck(cudaGetLastError());
+    }
+}
+
+// --- causal multi-head self-attention: the only layer that mixes information across time.
+// Deliberately direct, as llm.c's fp32 CUDA file: split q, k, v into heads, one batched
+// cuBLAS matmul for the scores of all (b, h), a causal softmax kernel, one batched matmul
+// for att @ v, merge the heads. O(T^2) memory per head: the attention matrix of every layer
+// is kept for the backward pass (flash attention would recompute it; tutorial material).
+
+// qkv (B,T,3C) -> q, k, v each (B,NH,T,HS), so that each head is one contiguous (T,HS) matrix
+__global__ void attention_split_heads_kernel(floatX* q, floatX* k, floatX* v, const floatX* qkv, int B, int T, int NH, int HS) {
+    size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    int C = NH * HS;
+    if (idx >= (size_t)B * T * C) return;
+    int i = idx % HS, t = (idx / HS) % T, h = (idx / HS / T) % NH, b = idx / HS / T / NH;   // idx = ((b*NH+h)*T+t)*HS+i
+    const floatX* row = qkv + ((size_t)b * T + t) * 3 * C + h * HS + i;
+    q[idx] = row[0];
+    k[idx] = row[C];
+    v[idx] = row[2 * C];
+}
+// the reverse: dq, dk, dv each (B,NH,T,HS) -> dqkv (B,T,3C)
+__global__ void attention_merge_qkv_grad_kernel(floatX* dqkv, const floatX* dq, const floatX* dk, const floatX* dv,
+                                                int B, int T, int NH, int HS) {
+    size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    int C = NH * HS;
+    if (idx >= (size_t)B * T * C) return;
+    int i = idx % HS, t = (idx / HS) % T, h = (idx / HS / T) % NH, b = idx / HS / T / NH;
+    floatX* row = dqkv + ((size_t)b * T + t) * 3 * C + h * HS + i;
+    row[0] = dq[idx];
+    row[C] = dk[idx];
+    row[2 * C] = dv[idx];
+}
+// y (B,NH,T,HS) -> out (B,T,C), heads side by side; backward = true goes the other way
+__global__ void attention_merge_heads_kernel(floatX* out, floatX* y, int B, int T, int NH, int HS, bool backward) {
+    size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    int C = NH * HS;
+    if (idx >= (size_t)B * T * C) return;
+    int i = idx % HS, t = (idx / HS) % T, h = (idx / HS / T) % NH, b = idx / HS / T / NH;
+    size_t o = ((size_t)b * T + t) * C + h * HS + i;
+    if (backward) y[idx] = out[o];
+    else out[o] = y[idx];
+}
+
+// causal softmax of the scaled scores, one warp per row (b, h, t): att[t2] = 0 for t2 > t
+__global__ void attention_softmax_kernel(floatX* att, const floatX* preatt, int rows, int T, float scale) {
+    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (row >= rows) return;
+    int t = row % T;
+    const floatX* s = preatt + (size_t)row * T;
+    floatX* a = att + (size_t)row * T;
+    float maxv = -INFINITY;
+    for (int t2 = lane; t2 <= t; t2 += 32) maxv = fmaxf(maxv, (float)s[t2] * scale);
+    maxv = warp_max(maxv);
+    float sum = 0.0f;
+    for (int t2 = lane; t2 <= t; t2 += 32) sum += expf((float)s[t2] * scale - maxv);
+    sum = warp_sum(sum);
+    for (int t2 = lane; t2 < T; t2 += 32)
+        a[t2] = (floatX)(t2 <= t ? expf((float)s[t2] * scale - maxv) / sum : 0.0f);   // softmax over the past only
+}
+
+// through the softmax and the scale, in place: datt -> dpreatt = att * (datt - sum(att * datt)) * scale
+__global__ void attention_softmax_backward_kernel(floatX* d, const floatX* att, int rows, int T, float scale) {
+    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (row >= rows) return;
+    int t = row % T;
+    floatX* dr = d + (size_t)row * T;
+    const floatX* a = att + (size_t)row * T;
+    float dot = 0.0f;
+    for (int t2 = lane; t2 <= t; t2 += 32) dot += (float)a[t2] * (float)dr[t2];
+    dot = warp_sum(dot);
+    for (int t2 = lane; t2 < T; t2 += 32)
+        dr[t2] = (floatX)(t2 <= t ? (float)a[t2] * ((float)dr[t2] - dot) * scale : 0.0f);
+}
+
+// the scratch buffers attention reuses in every layer (one layer's worth). Owned by the model
+// (gpt_allocate_activations); like reduce_scratch, this global points at the running model's.
+struct AttentionScratch {
+    floatX *q, *k, *v;   // (B,NH,T,HS) each
+    floatX *y;           // (B,NH,T,HS): att @ v before the heads are merged; dy in the backward pass
+    floatX *scores;      // (B,NH,T,T): preatt in the forward pass, datt -> dpreatt in the backward pass
+    floatX *dq, *dk, *dv;  // (B,NH,T,HS) each
+};
+static AttentionScratch attn;
+
+// one strided-batched matmul per call, over the B*NH heads; column-major as in matmul_cublaslt
+static void batched_matmul(floatX* d, const floatX* a, const floatX* b, int m, int n, int k, bool trans_a, bool trans_b,
+                           int lda, long long stride_a, int ldb, long long stride_b, int ldd, long long stride_d, int batch) {
+    float alpha = 1.0f, beta = 0.0f;
+    cublasCheck(cublasGemmStridedBatchedEx(cublas_handle, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                           m, n, k, &alpha, a, CUBLAS_FLOATX, lda, stride_a, b, CUBLAS_FLOATX, ldb, stride_b,
+                                           &beta, d, CUBLAS_FLOATX, ldd, stride_d, batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
+void attention_forward(floatX* out, floatX* att, const floatX* qkv, int B, int T, int C, int NH) {
+    // out (B,T,C), att (B,NH,T,T) post-softmax weights (zero above the diagonal), qkv (B,T,3C)
+    int HS = C / NH, block_size = 256;
+    size_t total = (size_t)B * T * C;
+    long long tt = (long long)T * T, ths = (long long)T * HS;
+    attention_split_heads_kernel<<<CEIL_DIV(total, (size_t)block_size), block_size, 0, stream>>>(attn.q, attn.k, attn.v, qkv, B, T, NH, HS);
+    cudaCheck(cudaGetLastError());
+    // scores = q @ k.T per head; column-major: scores^T (T,T) = k (T,HS) @ q^T (HS,T), where k is stored as
+    // the column-major (HS,T) matrix k^T, hence transposed
+    batched_matmul(attn.scores, attn.k, attn.q, T, T, HS, true, false, HS, ths, HS, ths, T, tt, B * NH);
+    int rows = B * NH * T, rows_per_block = block_size / 32;
+    attention_softmax_kernel<<<CEIL_DIV(rows, rows_per_block), block_size, 0, stream>>>(att, attn.scores, rows, T,
+                                                                                         1.0f / sqrtf((float)HS));
+    cudaCheck(cudaGetLastError());
+    // y = att @ v per head; column-major: y^T (HS,T) = v^T (HS,T) @ att^T (T,T)
+    batched_matmul(attn.y, attn.v, att, HS, T, T, false, false, HS, ths, T, tt, HS, ths, B * NH);
+    attention_merge_heads_kernel<<<CEIL_DIV(total, (size_t)block_size), block_size, 0, stream>>>(out, attn.y, B, T, NH, HS, false);
+    cudaCheck(cudaGetLastError());
+}
+
+void attention_backward(floatX* dqkv, const floatX* dout, const floatX* qkv, const floatX* att, int B, int T, int C, int NH) {
+    // dqkv (B,T,3C) written, dout (B,T,C), qkv (B,T,3C), att (B,NH,T,T)
+    int HS = C / NH, block_size = 256;
+    size_t total = (size_t)B * T * C;
+    long long tt = (long long)T * T, ths = (long long)T * HS;
+    attention_split_heads_kernel<<<CEIL_DIV(total, (size_t)block_size), block_size, 0, stream>>>(attn.q, attn.k, attn.v, qkv, B, T, NH, HS);
+    cudaCheck(cudaGetLastError());
+    attention_merge_heads_kernel<<<CEIL_DIV(total, (size_t)block_size), block_size, 0, stream>>>((floatX*)dout, attn.y, B, T, NH, HS, true);
+    cudaCheck(cudaGetLastError());
+    // datt = dy @ v.T; column-major: datt^T (T,T) = v (T,HS) @ dy^T (HS,T), v transposed as k above
+    batched_matmul(attn.scores, attn.v, attn.y, T, T, HS, true, false, HS, ths, HS, ths, T, tt, B * NH);
+    // dv = att.T @ dy; column-major: dv^T (HS,T) = dy^T (HS,T) @ att (T,T)
+    batched_matmul(attn.dv, attn.y, att, HS, T, T, false, true, HS, ths, T, tt, HS, ths, B * NH);
+    int rows = B * NH * T, rows_per_block = block_size / 32;
+    attention_softmax_backward_kernel<<<CEIL_DIV(rows, rows_per_block), block_size, 0, stream>>>(attn.scores, att, rows, T,
+                                                                                                  1.0f / sqrtf((float)HS));
+    cudaCheck(cudaGetLastError());
+    // dq = dpreatt @ k; column-major: dq^T (HS,T) = k^T (HS,T) @ dpreatt^T (T,T)
+    batched_matmul(attn.dq, attn.k, attn.scores, HS, T, T, false, false, HS, ths, T, tt, HS, ths, B * NH);
+    // dk = dpreatt.T @ q; column-major: dk^T (HS,T) = q^T (HS,T) @ dpreatt (T,T)
+    batched_matmul(attn.dk, attn.q, attn.scores, HS, T, T, false, true, HS, ths, T, tt, HS, ths, B * NH);
+    attention_merge_qkv_grad_kernel<<<CEIL_DIV(total, (size_t)block_size), block_size, 0, stream>>>(dqkv, attn.dq, attn.dk,
+                                                                                                     attn.dv, B, T, NH, HS);
+    cudaCheck(cudaGetLastError());
+}
+
+// --- GELU, tanh approximation ("gelu_new"): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+#define GELU_SQRT_2_OVER_PI 0.7978845608028654f
+__global__ void gelu_forward_kernel(floatX* out, const floatX* inp, size_t n) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    float x = (float)inp[i];
+    out[i] = (floatX)(0.5f * x * (1.0f + tanhf(GELU_SQRT_2_OVER_PI * (x + 0.044715f * x * x * x))));
+}
+
+__global__ void gelu_backward_kernel(floatX* dinp, const floatX* inp, const floatX* dout, size_t n) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    float x = (float)inp[i];
+    float th = tanhf(GELU_SQRT_2_OVER_PI * (x + 0.044715f * x * x * x));
+    float dth = (1.0f - th * th) * GELU_SQRT_2_OVER_PI * (1.0f + 3.0f * 0.044715f * x * x);
+    dinp[i] = (floatX)((float)dout[i] * 0.5f * ((1.0f + th) + x * dth));
+}
+
+void gelu_forward(floatX* out, const floatX* inp, size_t n) {
+    // out (N,4C), inp (N,4C)
+    int block_size = 256;
+    gelu_forward_kernel<<<CEIL_DIV(n, (size_t)block_size), block_size, 0, stream>>>(out, inp, n);
+    cudaCheck(cudaGetLastError());
+}
+
+void gelu_backward(floatX* dinp, const floatX* inp, const floatX* dout, size_t n) {
+    // dinp (N,4C) written, inp (N,4C), dout (N,4C); dinp may alias dout
+    int block_size = 256;
+    gelu_backward_kernel<<<CEIL_DIV(n, (size_t)block_size), block_size, 0, stream>>>(dinp, inp, dout, n);
+    cudaCheck(cudaGetLastError());
+}
+
+// --- the residual connection. In the model it is fused into the next LayerNorm
+// (residual_layernorm_forward); this stand-alone form is kept for the tests and the reader.
+__global__ void residual_forward_kernel(floatX* out, const floatX* inp1, const floatX* inp2, size_t n) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) out[i] = (floatX)((float)inp1[i] + (float)inp2[i]);
+}
+
+void residual_forward(floatX* out, const floatX* inp1, const floatX* inp2, size_t n) {
+    // out, inp1, inp2 (N,C)
+    int block_size = 256;
+    residual_forward_kernel<<<CEIL_DIV(n, (size_t)block_size), block_size, 0, stream>>>(out, inp1, inp2, n);
+    cudaCheck(cudaGetLastError());
+}
+
+// --- softmax and cross-entropy: loss = logsumexp(logits) - logits[target], one block per row.
+// The forward keeps one float per row (the logsumexp); the backward turns the logits, in
+// place, into their gradient (softmax - onehot) * dloss. Probabilities are never stored.
+// Together they read the logits twice and write them once, which is what a single fused
+// kernel does too (it must finish a row's max and sum before it can write any gradient);
+// keeping two kernels lets validation and the tests see the logits and the loss alone.
+__global__ void crossentropy_forward_kernel(float* losses, float* lse, const floatX* logits, const int* targets, int V, int Vp) {
+    int row = blockIdx.x;
+    const floatX* l = logits + (size_t)row * Vp;
+    float maxv = -INFINITY;
+    for (int v = threadIdx.x; v < V; v += blockDim.x) maxv = fmaxf(maxv, (float)l[v]);
+    maxv = block_reduce(maxv, true);
+    float sum = 0.0f;
+    for (int v = threadIdx.x; v < V; v += blockDim.x) sum += expf((float)l[v] - maxv);
+    sum = block_reduce(sum, false);
+    if (threadIdx.x == 0) {
+        float z = maxv + logf(sum);
+        lse[row] = z;
+        losses[row] = z - (float)l[targets[row]];
+    }
+}
+
+__global__ void crossentropy_backward_kernel(floatX* dlogits, const float* lse, const int* targets, float dloss, int V, int Vp) {
+    int row = blockIdx.x, target = targets[row];
+    floatX* d = dlogits + (size_t)row * Vp;
+    float z = lse[row];
+    for (int v = threadIdx.x; v < Vp; v += blockDim.x) {
+        float g = v < V ? expf((float)d[v] - z) * dloss : 0.0f;   // softmax * dloss, 0 in the padding
+        if (v == target) g -= dloss;                             // - onehot * dloss
+        d[v] = (floatX)g;
+    }
+}
+
+void crossentropy_forward(float* losses, float* lse, const floatX* logits, const int* targets, int N, int V, int Vp) {
+    // losses (N), lse (N), logits (N,Vp) of which the first V columns are real, targets (N) on the device
+    int block_size = 512;
+    crossentropy_forward_kernel<<<N, block_size, 0, stream>>>(losses, lse, logits, targets, V, Vp);
+    cudaCheck(cudaGetLastError());
+}
+
+void crossentropy_backward(floatX* dlogits, const float* lse, const int* targets, float dloss, int N, int V, int Vp) {
+    // dlogits (N,Vp): the logits on entry, their gradient on exit; dloss: d(mean loss)/d(each position's loss)
+    int block_size = 512;
+    crossentropy_backward_kernel<<<N, block_size, 0, stream>>>(dlogits, lse, targets, dloss, V, Vp);
+    cudaCheck(cudaGetLastError());
+}
+
+// ----------------------------------------------------------------------------
+// model: config, parameters, activations, forward, backward, update
+
+// a view of one block's parameters (T = floatX) or gradients (T = float) inside one buffer
+template <class T> struct BlockParams {
+    T *ln1w, *ln1b, *qkvw, *qkvb, *attprojw, *attprojb, *ln2w, *ln2b, *fcw, *fcb, *fcprojw, *fcprojb;
+};
+template <class T> struct ParamViews {
+    T *wte, *wpe, *lnfw, *lnfb;          // wte (Vp,C), wpe (maxT,C), lnf (C)
+    std::vector<BlockParams<T>> h;       // per layer: ln (C), qkvw (C,3C), attprojw (C,C), fcw (C,4C), fcprojw (4C,C), biases
+};
+
+template <class T> static ParamViews<T> param_views(T* base, const GPTConfig& c) {
+    std::vector<ParamTensor> t = param_table(c);
+    ParamViews<T> v;
+    v.wte = base + t[0].offset;
+    v.wpe = base + t[1].offset;
+    for (int l = 0; l < c.num_layers; l++) {
+        T* p[NUM_LAYER_TENSORS];
+        for (int i = 0; i < NUM_LAYER_TENSORS; i++) p[i] = base + t[2 + l * NUM_LAYER_TENSORS + i].offset;
+        v.h.push_back({p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11]});
+    }
+    v.lnfw = base + t[t.size() - 2].offset;
+    v.lnfb = base + t[t.size() - 1].offset;
+    return v;
+}
+
+// what the forward pass keeps for the backward pass, per layer where it says (L,...);
+// floatX unless marked fp32
+struct Activations {
+    floatX *encoded;                   // (B,T,C) the residual stream entering layer 0
+    floatX *ln1; float *ln1_mean, *ln1_rstd;   // (L,B,T,C), fp32 (L,B,T) x2
+    floatX *qkv;                       // (L,B,T,3C)
+    floatX *atty;                      // (L,B,T,C) attention output before its projection
+    floatX *att;                       // (L,B,NH,T,T) attention weights: most of the memory at long T
+    floatX *residual2;                 // (L,B,T,C) stream after attention
+    floatX *ln2; float *ln2_mean, *ln2_rstd;   // (L,B,T,C), fp32 (L,B,T) x2
+    floatX *fch, *fch_gelu;            // (L,B,T,4C)
+    floatX *residual3;                 // (L,B,T,C) stream after the MLP
+    floatX *lnf; float *lnf_mean, *lnf_rstd;   // (B,T,C), fp32 (B,T) x2
+    floatX *logits;                    // (B,T,Vp): logits, turned into their gradient by the backward pass
+    float *lse, *losses;               // (B,T) logsumexp and loss per position
+    int *inputs, *targets;             // (B,T) on the device
+};
+
+// the gradient buffers of the backward pass: one layer's worth, reused by every layer
+struct GradScratch {
+    floatX *dresidual;  // (B,T,C) gradient of the residual stream
+    floatX *dln;        // (B,T,C)
+    floatX *dqkv;       // (B,T,3C)
+    floatX *datty;      // (B,T,C)
+    floatX *dfch;       // (B,T,4C)
+};
+
+// the optimizer's part of the model. Under ZeRO-1 each rank holds only its shard of the
+// fp32 master weights and the moments: elements [first, first + count) of the parameter buffer.
+struct OptState {
+    size_t first = 0, count = 0;      // this rank's range; count = n without ZeRO
+    float *master = nullptr, *m = nullptr, *v = nullptr;   // (count) each, fp32
+    size_t *tensor_offsets = nullptr;  // device, (tensors + 1): where each tensor starts
+    unsigned char *tensor_decay = nullptr;  // device, (tensors): weight decay applies
+    int num_tensors = 0;
+};
+
+struct GPT {
+    GPTConfig config;
+    size_t num_params = 0, buffer_size = 0;  // n, and n padded to equal shards over ranks
+    floatX* params = nullptr;                // (buffer_size): the weights the layers read
+    float* grads = nullptr;                  // (buffer_size): fp32 gradients
+    OptState opt;
+    ParamViews<floatX> p;
+    ParamViews<float> g;
+    int B = 0, T = 0;                        // the sizes the activations were allocated for
+    void *act_memory = nullptr, *scratch_memory = nullptr;
+    Activations a;
+    GradScratch d;
+    EncoderBuckets buckets;                  // positions by token of the last forward
+    AttentionScratch attn;                   // attention's per-layer scratch, part of scratch_memory
+    float* reduce_scratch = nullptr;         // (2, REDUCE_CHUNKS, 4C) partial sums
+    std::vector<float> host_losses;
+    float mean_loss = -1;                    // of the last forward with targets (-1: none)
+};
+
+// points each named tensor of a family at its place in one device allocation (256-byte
+// aligned views, so cuBLAS gets aligned pointers); returns the bytes of the allocation
+struct View { void** ptr; size_t bytes; };
+static size_t carve_size(const std::vector<View>& views) {
+    size_t total = 0;
+    for (const View& v : views) total += CEIL_DIV(v.bytes, (size_t)256) * 256;
+    return total;
+}
+static void* carve(const std::vector<View>& views) {
+    void* memory;
+    cudaCheck(cudaMalloc(&memory, carve_size(views)));
+    cudaCheck(cudaMemset(memory, 0, carve_size(views)));
+    char* p = (char*)memory;
+    for (const View& v : views) { *v.ptr = p; p += CEIL_DIV(v.bytes, (size_t)256) * 256; }
+    return memory;
+}
+
+// the activation and scratch families for batch B, T: name, size (nothing is allocated here)
+static std::vector<View> activation_views(GPT& model, int B, int T) {
+    const GPTConfig& c = model.config;
+    size_t L = c.num_layers, NH = c.num_heads, C = c.channels, Vp = c.padded_vocab_size, BT = (size_t)B * T;
+    size_t X = sizeof(floatX), F = sizeof(float);
+    Activations& a = model.a;
+    return {{(void**)&a.encoded, BT * C * X}, {(void**)&a.ln1, L * BT * C * X}, {(void**)&a.ln1_mean, L * BT * F},
+            {(void**)&a.ln1_rstd, L * BT * F}, {(void**)&a.qkv, L * BT * 3 * C * X}, {(void**)&a.atty, L * BT * C * X},
+            {(void**)&a.att, L * B * NH * T * T * X}, {(void**)&a.residual2, L * BT * C * X}, {(void**)&a.ln2, L * BT * C * X},
+            {(void**)&a.ln2_mean, L * BT * F}, {(void**)&a.ln2_rstd, L * BT * F}, {(void**)&a.fch, L * BT * 4 * C * X},
+            {(void**)&a.fch_gelu, L * BT * 4 * C * X}, {(void**)&a.residual3, L * BT * C * X}, {(void**)&a.lnf, BT * C * X},
+            {(void**)&a.lnf_mean, BT * F}, {(void**)&a.lnf_rstd, BT * F}, {(void**)&a.logits, BT * Vp * X},
+            {(void**)&a.lse, BT * F}, {(void**)&a.losses, BT * F}, {(void**)&a.inputs, BT * sizeof(int)},
+            {(void**)&a.targets, BT * sizeof(int)}};
+}
+static std::vector<View> scratch_views(GPT& model, int B, int T) {
+    const GPTConfig& c = model.config;
+    size_t NH = c.num_heads, C = c.channels, BT = (size_t)B * T, X = sizeof(floatX);
+    GradScratch& d = model.d;
+    EncoderBuckets& e = model.buckets;
+    AttentionScratch& attn = model.attn;
+    return {{(void**)&d.dresidual, BT * C * X}, {(void**)&d.dln, BT * C * X}, {(void**)&d.dqkv, BT * 3 * C * X},
+            {(void**)&d.datty, BT * C * X}, {(void**)&d.dfch, BT * 4 * C * X},
+            {(void**)&attn.q, BT * C * X}, {(void**)&attn.k, BT * C * X}, {(void**)&attn.v, BT * C * X},
+            {(void**)&attn.y, BT * C * X}, {(void**)&attn.scores, B * NH * T * T * X},
+            {(void**)&attn.dq, BT * C * X}, {(void**)&attn.dk, BT * C * X}, {(void**)&attn.dv, BT * C * X},
+            {(void**)&e.bucket_start, (BT + 1) * sizeof(int)}, {(void**)&e.bucket_token, BT * sizeof(int)},
+            {(void**)&e.positions, BT * sizeof(int)}};
+}
+
+// bytes of GPU memory the activations and scratch take for batch B, T
+static size_t activation_bytes(GPT& model, int B, int T) {
+    return carve_size(activation_views(model, B, T)) + carve_size(scratch_views(model, B, T));
+}
+
+// uploads params (host, fp32, laid out by param_table(config), buffer_size long) as the
+// floatX weights and this rank's shard of the fp32 master weights
+static void gpt_set_parameters(GPT& model, const std::vector<float>& params) {
+    if (params.size() < model.num_params) fail("gpt_set_parameters: %zu values for %zu parameters", params.size(), model.num_params);
+    std::vector<float> full(params.begin(), params.begin() + model.num_params);
+    full.resize(model.buffer_size, 0.0f);
+    // the fp32 gradient buffer has exactly the right size: use it as the staging area
+    cudaCheck(cudaMemcpy(model.grads, full.data(), model.buffer_size * sizeof(float), cudaMemcpyHostToDevice));
+    cast_to_floatX(model.params, model.grads, model.buffer_size);
+    cudaCheck(cudaMemcpy(model.opt.master, full.data() + model.opt.first, model.opt.count * sizeof(float), cudaMemcpyHostToDevice));
+    cudaCheck(cudaMemset(model.grads, 0, model.buffer_size * sizeof(float)));
+    cudaCheck(cudaDeviceSynchronize());
+}
+
+// world and rank: how many ranks share the optimizer state (ZeRO-1: world > 1 and zero = 1)
+void gpt_build(GPT& model, const GPTConfig& config, const std::vector<float>& params, int world = 1, int rank = 0, int zero = 0) {
+    model.config = config;
+    model.num_params = num_parameters(config);
+    model.buffer_size = padded_size(model.num_params, world);
+    size_t n = model.num_params, s = shard_size(n, world);
+    OptState& o = model.opt;
+    o.first = zero ? rank * s : 0;
+    o.count = zero ? shard_of(n, world, rank).end - shard_of(n, world, rank).begin : n;
+    cudaCheck(cudaMalloc(&model.params, model.buffer_size * sizeof(floatX)));
+    cudaCheck(cudaMalloc(&model.grads, model.buffer_size * sizeof(float)));
+    size_t opt_len = std::max<size_t>(o.count, 1);
+    cudaCheck(cudaMalloc(&o.master, opt_len * sizeof(float)));
+    cudaCheck(cudaMalloc(&o.m, opt_len * sizeof(float)));
+    cudaCheck(cudaMalloc(&o.v, opt_len * sizeof(float)));
+    cudaCheck(cudaMemset(model.params, 0, model.buffer_size * sizeof(floatX)));
+    cudaCheck(cudaMemset(o.m, 0, opt_len * sizeof(float)));
+    cudaCheck(cudaMemset(o.v, 0, opt_len * sizeof(float)));
+    // the weight-decay mask, per tensor: AdamW looks each element's tensor up in this table
+    std::vector<ParamTensor> table = param_table(config);
+    std::vector<size_t> offsets;
+    std::vector<unsigned char> decay;
+    for (const ParamTensor& t : table) { offsets.push_back(t.offset); decay.push_back(t.decay); }
+    offsets.push_back(n);
+    o.num_tensors = (int)table.size();
+    cudaCheck(cudaMalloc(&o.tensor_offsets, offsets.size() * sizeof(size_t)));
+    cudaCheck(cudaMalloc(&o.tensor_decay, decay.size()));
+    cudaCheck(cudaMemcpy(o.tensor_offsets, offsets.data(), offsets.size() * sizeof(size_t), cudaMemcpyHostToDevice));
+    cudaCheck(cudaMemcpy(o.tensor_decay, decay.data(), decay.size(), cudaMemcpyHostToDevice));
+    cudaCheck(cudaMalloc(&model.reduce_scratch, 2 * REDUCE_CHUNKS * 4 * (size_t)config.channels * sizeof(float)));
+    model.p = param_views(model.params, config);
+    model.g = param_views(model.grads, config);
+    gpt_set_parameters(model, params);
+    model.B = model.T = 0;
+}
+
+void gpt_free(GPT& model) {
+    for (void* p : {(void*)model.params, (void*)model.grads, (void*)model.opt.master, (void*)model.opt.m, (void*)model.opt.v,
+                    (void*)model.opt.tensor_offsets, (void*)model.opt.tensor_decay, model.act_memory, model.scratch_memory,
+                    (void*)model.reduce_scratch})
+        cudaCheck(cudaFree(p));
+    model = GPT();
+}
+
+// points the layers' shared scratch (attention, reductions) at this model's buffers
+static void gpt_use_scratch(GPT& model) {
+    attn = model.attn;
+    reduce_scratch = model.reduce_scratch;
+}
+
+static void gpt_allocate_activations(GPT& model, int B, int T) {
+    if (model.B == B && model.T == T) return;
+    cudaCheck(cudaFree(model.act_memory));
+    cudaCheck(cudaFree(model.scratch_memory));
+    model.act_memory = carve(activation_views(model, B, T));
+    model.scratch_memory = carve(scratch_views(model, B, T));
+    gpt_use_scratch(model);
+    model.host_losses.assign((size_t)B * T, 0.0f);
+    model.B = B;
+    model.T = T;
+}
+
+// groups the batch's positions by token on the host (a counting sort) for encoder_backward
+static void make_encoder_buckets(EncoderBuckets& e, const int* inputs, int N, int V) {
+    std::vector<int> count(V + 1, 0), start, token, positions(N);
+    for (int i = 0; i < N; i++) count[inputs[i] + 1]++;
+    for (int v = 0; v < V; v++) count[v + 1] += count[v];          // count[v] = first slot of token v
+    std::vector<int> next(count.begin(), count.end() - 1);
+    for (int i = 0; i < N; i++) positions[next[inputs[i]]++] = i;  // increasing positions per token
+    for (int v = 0; v < V; v++)
+        if (count[v + 1] > count[v]) { start.push_back(count[v]); token.push_back(v); }
+    start.push_back(N);
+    e.num_buckets = (int)token.size();
+    cudaCheck(cudaMemcpyAsync(e.bucket_start, start.data(), start.size() * sizeof(int), cudaMemcpyHostToDevice, stream));
+    cudaCheck(cudaMemcpyAsync(e.bucket_token, token.data(), token.size() * sizeof(int), cudaMemcpyHostToDevice, stream));
+    cudaCheck(cudaMemcpyAsync(e.positions, positions.data(), N * sizeof(int), cudaMemcpyHostToDevice, stream));
+    cudaCheck(cudaStreamSynchronize(stream));   // the host vectors die at return
+}
+
+// forward pass over inputs (B,T) (host); with targets (B,T), also the loss (model.mean_loss)
+void gpt_forward(GPT& model, const int* inputs, const int* targets, int B, int T) {
+    const GPTConfig& c = model.config;
+    if (T > c.max_seq_len) fail("sequence length %d exceeds the model's %d positions (--seq-len)", T, c.max_seq_len);
+    for (int i = 0; i < B * T; i++)
+        if (inputs[i] < 0 || inputs[i] >= c.vocab_size || (targets && (targets[i] < 0 || targets[i] >= c.vocab_size)))
+            fail("token id out of range [0, %d) at position %d: do --vocab-size and the data agree?", c.vocab_size, i);
+    gpt_allocate_activations(model, B, T);
+    gpt_use_scratch(model);
+    int L = c.num_layers, NH = c.num_heads, C = c.channels, Vp = c.padded_vocab_size, N = B * T;
+    Activations& a = model.a;
+    ParamViews<floatX>& p = model.p;
+    cudaCheck(cudaMemcpyAsync(a.inputs, inputs, N * sizeof(int), cudaMemcpyHostToDevice, stream));
+    if (targets) cudaCheck(cudaMemcpyAsync(a.targets, targets, N * sizeof(int), cudaMemcpyHostToDevice, stream));
+    make_encoder_buckets(model.buckets, inputs, N, c.vocab_size);
+
+    encoder_forward(a.encoded, a.inputs, p.wte, p.wpe, B, T, C);
+    layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, a.encoded, p.h[0].ln1w, p.h[0].ln1b, N, C);   // layer 0's ln_1
+    for (int l = 0; l < L; l++) {
+        const BlockParams<floatX>& w = p.h[l];
+        floatX* residual = l == 0 ? a.encoded : a.residual3 + (size_t)(l - 1) * N * C;
+        floatX* ln1 = a.ln1 + (size_t)l * N * C;
+        floatX* qkv = a.qkv + (size_t)l * N * 3 * C;
+        floatX* atty = a.atty + (size_t)l * N * C;
+        floatX* att = a.att + (size_t)l * B * NH * T * T;
+        floatX* residual2 = a.residual2 + (size_t)l * N * C;
+        floatX* ln2 = a.ln2 + (size_t)l * N * C;
+        floatX* fch = a.fch + (size_t)l * N * 4 * C;
+        floatX* fch_gelu = a.fch_gelu + (size_t)l * N * 4 * C;
+        floatX* residual3 = a.residual3 + (size_t)l * N * C;
+
+        // ln1 of this layer was computed by the previous step (the layer before, or above the loop)
+        matmul_forward(qkv, ln1, w.qkvw, w.qkvb, N, C, 3 * C);                 // (N,C) -> (N,3C)
+        attention_forward(atty, att, qkv, B, T, C, NH);                         // (N,3C) -> (N,C)
+        // the projection is written straight into residual2 and the stream added to it in place
+        matmul_forward(residual2, atty, w.attprojw, w.attprojb, N, C, C);
+        residual_layernorm_forward(residual2, ln2, a.ln2_mean + l * N, a.ln2_rstd + l * N, residual, residual2,
+                                   w.ln2w, w.ln2b, N, C);                       // x = x + attn(ln_1(x)); ln_2(x)
+        matmul_forward(fch, ln2, w.fcw, w.fcb, N, C, 4 * C);                    // (N,C) -> (N,4C)
+        gelu_forward(fch_gelu, fch, (size_t)N * 4 * C);
+        matmul_forward(residual3, fch_gelu, w.fcprojw, w.fcprojb, N, 4 * C, C); // (N,4C) -> (N,C)
+        // x = x + mlp(ln_2(x)), fused with the LayerNorm that reads it next: ln_1 of layer l+1, or ln_f
+        bool last = l == L - 1;
+        residual_layernorm_forward(residual3, last ? a.lnf : a.ln1 + (size_t)(l + 1) * N * C,
+                                   last ? a.lnf_mean : a.ln1_mean + (l + 1) * N, last ? a.lnf_rstd : a.ln1_rstd + (l + 1) * N,
+                                   residual2, residual3, last ? p.lnfw : p.h[l + 1].ln1w, last ? p.lnfb : p.h[l + 1].ln1b, N, C);
+    }
+    // logits = lnf @ wte.T (tied head); column-major: logits^T (Vp,N) = wte (Vp,C) @ lnf^T (C,N)
+    matmul_cublaslt(a.logits, CUBLAS_FLOATX, p.wte, a.lnf, nullptr, Vp, N, C, true, false, false);
+    model.mean_loss = -1;
+    if (targets) {
+        crossentropy_forward(a.losses, a.lse, a.logits, a.targets, N, c.vocab_size, Vp);
+        cudaCheck(cudaMemcpyAsync(model.host_losses.data(), a.losses, N * sizeof(float), cudaMemcpyDeviceToHost, stream));
+        cudaCheck(cudaStreamSynchronize(stream));
+        double sum = 0;
+        for (int i = 0; i < N; i++) sum += model.host_losses[i];
+        model.mean_loss = (float)(sum / N);
+    }
+}
+
+void gpt_zero_grad(GPT& model) { cudaCheck(cudaMemsetAsync(model.grads, 0, model.buffer_size * sizeof(float), stream)); }
+
+// backward pass of the last gpt_forward (which must have had targets): adds the gradient of
+// loss_scale * mean_loss to model.grads. It calls the layers' backward functions in exactly
+// the reverse order of gpt_forward.
+void gpt_backward(GPT& model, float loss_scale) {
+    if (model.mean_loss < 0) fail("gpt_backward needs a forward pass with targets first");
+    const GPTConfig& c = model.config;
+    int B = model.B, T = model.T, L = c.num_layers, NH = c.num_heads, C = c.channels;
+    int V = c.vocab_size, Vp = c.padded_vocab_size, N = B * T;
+    Activations& a = model.a;
+    GradScratch& d = model.d;
+    ParamViews<floatX>& p = model.p;
+    ParamViews<float>& g = model.g;
+    gpt_use_scratch(model);
+
+    crossentropy_backward(a.logits, a.lse, a.targets, loss_scale / N, N, V, Vp);   // logits -> dlogits
+    // dlnf = dlogits @ wte; column-major: dlnf^T (C,N) = wte^T (C,Vp) @ dlogits^T (Vp,N)
+    matmul_cublaslt(d.dln, CUBLAS_FLOATX, p.wte, a.logits, nullptr, C, N, Vp, false, false, false);
+    // dwte += dlogits.T @ lnf; column-major: dwte^T (C,Vp) += lnf^T (C,N) @ dlogits (N,Vp)
+    matmul_cublaslt(g.wte, CUDA_R_32F, a.lnf, a.logits, nullptr, C, Vp, N, false, true, true);
+    // The residual stream's gradient flows backward through the layers; each branch reads it
+    // and layernorm_backward adds the branch's contribution back into it.
+    cudaCheck(cudaMemsetAsync(d.dresidual, 0, (size_t)N * C * sizeof(floatX), stream));
+    floatX* last = a.residual3 + (size_t)(L - 1) * N * C;
+    layernorm_backward(d.dresidual, g.lnfw, g.lnfb, d.dln, last, p.lnfw, a.lnf_mean, a.lnf_rstd, N, C);
+    for (int l = L - 1; l >= 0; l--) {
+        const BlockParams<floatX>& w = p.h[l];
+        const BlockParams<float>& dw = g.h[l];
+        floatX* residual = l == 0 ? a.encoded : a.residual3 + (size_t)(l - 1) * N * C;
+        floatX* ln1 = a.ln1 + (size_t)l * N * C;
+        floatX* qkv = a.qkv + (size_t)l * N * 3 * C;
+        floatX* atty = a.atty + (size_t)l * N * C;
+        floatX* att = a.att + (size_t)l * B * NH * T * T;
+        floatX* residual2 = a.residual2 + (size_t)l * N * C;
+        floatX* ln2 = a.ln2 + (size_t)l * N * C;
+        floatX* fch = a.fch + (size_t)l * N * 4 * C;
+        floatX* fch_gelu = a.fch_gelu + (size_t)l * N * 4 * C;
+
+        // MLP branch: residual3 = residual2 + fcproj(gelu(fc(ln_2(residual2))))
+        matmul_backward(d.dfch, dw.fcprojw, dw.fcprojb, d.dresidual, fch_gelu, w.fcprojw, N, 4 * C, C);
+        gelu_backward(d.dfch, fch, d.dfch, (size_t)N * 4 * C);
+        matmul_backward(d.dln, dw.fcw, dw.fcb, d.dfch, ln2, w.fcw, N, C, 4 * C);
+        layernorm_backward(d.dresidual, dw.ln2w, dw.ln2b, d.dln, residual2, w.ln2w,
+                           a.ln2_mean + l * N, a.ln2_rstd + l * N, N, C);   // now d(loss)/d(residual2)
+        // attention branch: residual2 = residual + attproj(attention(qkv(ln_1(residual))))
+        matmul_backward(d.datty, dw.attprojw, dw.attprojb, d.dresidual, atty, w.attprojw, N, C, C);
+        attention_backward(d.dqkv, d.datty, qkv, att, B, T, C, NH);
+        matmul_backward(d.dln, dw.qkvw, dw.qkvb, d.dqkv, ln1, w.qkvw, N, C, 3 * C);
+        layernorm_backward(d.dresidual, dw.ln1w, dw.ln1b, d.dln, residual, w.ln1w,
+                           a.ln1_mean + l * N, a.ln1_rstd + l * N, N, C);   // now d(loss)/d(residual)
+    }
+    encoder_backward(g.wte, g.wpe, d.dresidual, model.buckets, B, T, C);
+    model.mean_loss = -1;   // the logits are gone: a second backward needs a new forward
+}
+
+// --- global gradient norm, deterministic: a fixed grid of blocks each sums a fixed slice
+// of squares (stage 1), then one thread adds the block sums in order, in double (stage 2)
+static const int NORM_BLOCKS = 512;
+__global__ void sum_squares_partial_kernel(float* partial, const float* x, size_t n) {
+    float s = 0.0f;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) s += x[i] * x[i];
+    s = block_reduce(s, false);
+    if (threadIdx.x == 0) partial[blockIdx.x] = s;
+}
+__global__ void sum_partials_kernel(double* out, const float* partial, int n) {
+    double s = 0.0;
+    for (int i = 0; i < n; i++) s += partial[i];
+    *out = s;
+}
+static float* norm_partial;   // (NORM_BLOCKS)
+static double* norm_result;   // (1), also the buffer dp_sum all-reduces
+
+// the sum of squares of x (n, device) on the device, left in *norm_result
+static void sum_squares(const float* x, size_t n) {
+    if (!norm_partial) {
+        cudaCheck(cudaMalloc(&norm_partial, NORM_BLOCKS * sizeof(float)));
+        cudaCheck(cudaMalloc(&norm_result, sizeof(double)));
+    }
+    int block_size = 256;
+    sum_squares_partial_kernel<<<NORM_BLOCKS, block_size, 0, stream>>>(norm_partial, x, n);
+    cudaCheck(cudaGetLastError());
+    sum_partials_kernel<<<1, 1, 0, stream>>>(norm_result, norm_partial, NORM_BLOCKS);
+    cudaCheck(cudaGetLastError());
+}
+
+// --- AdamW over this rank's range of the one parameter buffer, one kernel. Each thread finds
+// its element's tensor in a small table (binary search over ~12L offsets) for the decay mask.
+__global__ void adamw_kernel(floatX* params, float* master, float* m, float* v, const float* grads, size_t first, size_t count,
+                             const size_t* offsets, const unsigned char* decay, int num_tensors, float lr, float beta1,
+                             float beta2, float bc1, float bc2, float eps, float weight_decay, float grad_scale) {
+    size_t j = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= count) return;
+    size_t i = first + j;                         // index in the whole buffer; j in this rank's shard
+    int lo = 0, hi = num_tensors - 1;             // the last tensor whose offset is <= i
+    while (lo < hi) {
+        int mid = (lo + hi + 1) / 2;
+        if (offsets[mid] <= i) lo = mid; else hi = mid - 1;
+    }
+    float wd = decay[lo] ? weight_decay : 0.0f;
+    float grad = grads[i] * grad_scale;
+    float mj = beta1 * m[j] + (1.0f - beta1) * grad;
+    float vj = beta2 * v[j] + (1.0f - beta2) * grad * grad;
+    m[j] = mj;
+    v[j] = vj;
+    float mhat = mj / bc1, vhat = vj / bc2, p = master[j];
+    p -= lr * (mhat / (sqrtf(vhat) + eps) + wd * p);
+    master[j] = p;
+    params[i] = (floatX)p;                        // the fp32 master weight rounded for the layers
+}
+
+// AdamW on this rank's range of the parameter buffer (all of it without ZeRO). grad_scale
+// multiplies every gradient first (gradient clipping); t counts optimizer steps from 1.
+void gpt_update(GPT& model, const Settings& s, float lr, float grad_scale, int t) {
+    const OptState& o = model.opt;
+    if (o.count == 0) return;
+    float bc1 = 1.0f - std::pow(s.beta1, (float)t), bc2 = 1.0f - std::pow(s.beta2, (float)t);   // bias corrections
+    int block_size = 256;
+    adamw_kernel<<<CEIL_DIV(o.count, (size_t)block_size), block_size, 0, stream>>>(
+        model.params, o.master, o.m, o.v, model.grads, o.first, o.count, o.tensor_offsets, o.tensor_decay, o.num_tensors,
+        lr, s.beta1, s.beta2, bc1, bc2, s.eps, s.weight_decay, grad_scale);
+    cudaCheck(cudaGetLastError());
+}
+
+// ----------------------------------------------------------------------------
+// data-parallel: one process per GPU. Each rank runs forward and backward on its own slice
+// of the batch, then the gradients are averaged (NCCL), then every rank takes the same
+// optimizer step. With ZeRO-1, the average is a reduce-scatter (rank r gets the mean of its
+// shard only), each rank updates its shard, and the updated floatX weights are all-gathered.
+// Ranks come from mpirun (build with -DUSE_MPI) or from torchrun-style environment variables
+// (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT; rank 0 hands NCCL's id to the
+// others over a plain TCP socket). One GPU needs neither, and every collective is a no-op.
+
+struct ProcessGroup {
+    int rank = 0, world = 1, local_rank = 0;
+    ncclComm_t comm = nullptr;
+};
+
+#ifndef USE_MPI   // torchrun-style launch: the environment and a socket instead of MPI
+static int env_int(const char* name, int fallback) {
+    const char* v = getenv(name);
+    if (!v || !*v) return fallback;
+    char* end;
+    long x = strtol(v, &end, 10);
+    if (*end || x < 0) fail("environment variable %s=%s is not a non-negative integer", name, v);
+    return (int)x;
+}
+
+// rank 0 listens on MASTER_PORT and sends the id to each of the other ranks as they connect
+static void exchange_nccl_id(ncclUniqueId& id, int rank, int world) {
+    const char* addr = getenv("MASTER_ADDR");
+    int port = env_int("MASTER_PORT", 29500);
+    if (!addr) addr = "127.0.0.1";
+    if (rank == 0) {
+        int server = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+        setsockopt(server, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        sockaddr_in sa{};
+        sa.sin_family = AF_INET;
+        sa.sin_addr.s_addr = htonl(INADDR_ANY);
+        sa.sin_port = htons(port);
+        if (server < 0 || bind(server, (sockaddr*)&sa, sizeof sa) != 0 || listen(server, world) != 0)
+            fail("rank 0 cannot listen on port %d (MASTER_PORT): %s", port, strerror(errno));
+        for (int r = 1; r < world; r++) {
+            int client = accept(server, nullptr, nullptr);
+            if (client < 0 || write(client, &id, sizeof id) != (ssize_t)sizeof id)
+                fail("rank 0: sending the NCCL id to a rank failed: %s", strerror(errno));
+            close(client);
+        }
+        close(server);
+        return;
+    }
+    addrinfo hints{}, *res = nullptr;
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(addr, std::to_string(port).c_str(), &hints, &res) != 0 || !res)
+        fail("cannot resolve MASTER_ADDR=%s", addr);
+    for (int attempt = 0;; attempt++) {   // rank 0 may not be listening yet: retry for a minute
+        int sock = socket(AF_INET, SOCK_STREAM, 0);
+        if (sock >= 0 && connect(sock, res->ai_addr, res->ai_addrlen) == 0) {
+            size_t got = 0;
+            while (got < sizeof id) {
+                ssize_t r = read(sock, (char*)&id + got, sizeof id - got);
+                if (r <= 0) fail("rank %d: reading the NCCL id from %s:%d failed", rank, addr, port);
+                got += r;
+            }
+            close(sock);
+            break;
+        }
+        if (sock >= 0) close(sock);
+        if (attempt >= 600) fail("rank %d: cannot connect to rank 0 at %s:%d (MASTER_ADDR, MASTER_PORT)", rank, addr, port);
+        usleep(100000);
+    }
+    freeaddrinfo(res);
+}
+#endif
+
+ProcessGroup dp_init(int* argc, char*** argv) {
+    ProcessGroup pg;
+#ifdef USE_MPI
+    MPI_Init(argc, argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &pg.rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &pg.world);
+    MPI_Comm local;   // the ranks on this machine, to pick this rank's GPU
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, pg.rank, MPI_INFO_NULL, &local);
+    MPI_Comm_rank(local, &pg.local_rank);
+    MPI_Comm_free(&local);
+#else
+    pg.rank = env_int("RANK", 0);
+    pg.world = env_int("WORLD_SIZE", 1);
+    pg.local_rank = env_int("LOCAL_RANK", pg.rank);
+    if (pg.world < 1 || pg.rank >= pg.world) fail("RANK=%d is not below WORLD_SIZE=%d", pg.rank, pg.world);
+#endif
+    cuda_setup(pg.local_rank);
+    if (pg.world > 1) {
+        ncclUniqueId id;
+        if (pg.rank == 0) ncclCheck(ncclGetUniqueId(&id));
+#ifdef USE_MPI
+        MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD);
+#else
+        exchange_nccl_id(id, pg.rank, pg.world);
+#endif
+        ncclCheck(ncclCommInitRank(&pg.comm, pg.world, id, pg.rank));
+    }
+    return pg;
+}
+
+void dp_finalize(ProcessGroup& pg) {
+    if (pg.comm) ncclCheck(ncclCommDestroy(pg.comm));
+    pg.comm = nullptr;
+    cuda_teardown();
+#ifdef USE_MPI
+    MPI_Finalize();
+#endif
+}
+
+// grads (padded_size(n, world), fp32): the mean over ranks, of all of it (ZeRO off, one
+// all-reduce) or of this rank's shard only (ZeRO-1, a reduce-scatter: half the traffic)
+static void dp_average_gradients(const ProcessGroup& pg, float* grads, size_t n, int zero) {
+    if (pg.world == 1) return;
+    size_t s = shard_size(n, pg.world);
+    if (zero) ncclCheck(ncclReduceScatter(grads, grads + s * pg.rank, s, ncclFloat, ncclAvg, pg.comm, stream));
+    else ncclCheck(ncclAllReduce(grads, grads, s * pg.world, ncclFloat, ncclAvg, pg.comm, stream));
+}
+
+// every rank's shard of buf (padded_size(n, world) elements of `type`) is copied to all ranks
+static void dp_all_gather(const ProcessGroup& pg, void* buf, size_t n, ncclDataType_t type, size_t elem_size) {
+    if (pg.world == 1) return;
+    size_t s = shard_size(n, pg.world);
+    ncclCheck(ncclAllGather((char*)buf + s * pg.rank * elem_size, buf, s, type, pg.comm, stream));
+}
+
+// the sum of x over ranks (every rank gets the same value)
+static double dp_sum(const ProcessGroup& pg, double x) {
+    if (pg.world == 1) return x;
+    cudaCheck(cudaMemcpyAsync(norm_result, &x, sizeof x, cudaMemcpyHostToDevice, stream));
+    ncclCheck(ncclAllReduce(norm_result, norm_result, 1, ncclDouble, ncclSum, pg.comm, stream));
+    cudaCheck(cudaMemcpyAsync(&x, norm_result, sizeof x, cudaMemcpyDeviceToHost, stream));
+    cudaCheck(cudaStreamSynchronize(stream));
+    return x;
+}
+
+// the full fp32 master weights and moments on the host (n each), gathered from the shards
+// under ZeRO-1; for checkpoints. Every rank must call it (it is a collective).
+static void gpt_download_optimizer(GPT& model, const ProcessGroup& pg, std::vector<float>& master, std::vector<float>& m,
+                                   std::vector<float>& v) {
+    size_t n = model.num_params;
+    const OptState& o = model.opt;
+    float* full = nullptr;
+    bool sharded = o.count != n || o.first != 0;
+    if (sharded) cudaCheck(cudaMalloc(&full, model.buffer_size * sizeof(float)));
+    std::vector<float>* out[3] = {&master, &m, &v};
+    float* src[3] = {o.master, o.m, o.v};
+    for (int i = 0; i < 3; i++) {
+        const float* from = src[i];
+        if (sharded) {
+            cudaCheck(cudaMemsetAsync(full, 0, model.buffer_size * sizeof(float), stream));
+            cudaCheck(cudaMemcpyAsync(full + o.first, src[i], o.count * sizeof(float), cudaMemcpyDeviceToDevice, stream));
+            dp_all_gather(pg, full, n, ncclFloat, sizeof(float));
+            from = full;
+        }
+        out[i]->resize(n);
+        cudaCheck(cudaMemcpyAsync(out[i]->data(), from, n * sizeof(float), cudaMemcpyDeviceToHost, stream));
+    }
+    cudaCheck(cudaStreamSynchronize(stream));
+    cudaCheck(cudaFree(full));
+}
+
+// ----------------------------------------------------------------------------
+// data and sampling
+
+// the mean loss over `batches` validation batches (the same batches every time), averaged over ranks
+double gpt_validate(GPT& model, DataLoader& loader, int batches, int B, int T, const ProcessGroup& pg) {
+    std::vector<int> inputs((size_t)B * T), targets((size_t)B * T);
+    loader.reset();
+    double sum = 0;
+    for (int i = 0; i < batches; i++) {
+        loader.next_batch(inputs.data(), targets.data());
+        gpt_forward(model, inputs.data(), targets.data(), B, T);
+        sum += model.mean_loss;
+    }
+    return dp_sum(pg, sum / batches) / pg.world;
+}
+
+// attention for one new position against the cached keys and values of the positions before
+// it; one block per head, the scores of the past positions in shared memory
+__global__ void attention_forward_cached_kernel(floatX* out, const floatX* kcache, const floatX* vcache, const floatX* qkv,
+                                                int pos, int C, int NH) {
+    extern __shared__ float a[];   // (pos+1) scores, then weights
+    int h = blockIdx.x, HS = C / NH;
+    const floatX* q = qkv + h * HS;
+    float scale = 1.0f / sqrtf((float)HS), maxv = -INFINITY;
+    for (int t2 = threadIdx.x; t2 <= pos; t2 += blockDim.x) {
+        const floatX* k = kcache + (size_t)t2 * C + h * HS;
+        float s = 0.0f;
+        for (int i = 0; i < HS; i++) s += (float)q[i] * (float)k[i];
+        a[t2] = s * scale;
+        maxv = fmaxf(maxv, a[t2]);
+    }
+    maxv = block_reduce(maxv, true);
+    float sum = 0.0f;
+    for (int t2 = threadIdx.x; t2 <= pos; t2 += blockDim.x) { a[t2] = expf(a[t2] - maxv); sum += a[t2]; }
+    sum = block_reduce(sum, false);   // its __syncthreads also make every a[t2] visible to all threads
+    for (int i = threadIdx.x; i < HS; i += blockDim.x) {
+        float o = 0.0f;
+        for (int t2 = 0; t2 <= pos; t2++) o += a[t2] * (float)vcache[(size_t)t2 * C + h * HS + i];
+        out[h * HS + i] = (floatX)(o / sum);
+    }
+}
+
+void attention_forward_cached(floatX* out, floatX* kcache, floatX* vcache, const floatX* qkv, int pos, int C, int NH) {
+    // out (C), kcache and vcache (maxT,C) of this layer, qkv (3C) of position pos
+    cudaCheck(cudaMemcpyAsync(kcache + (size_t)pos * C, qkv + C, C * sizeof(floatX), cudaMemcpyDeviceToDevice, stream));
+    cudaCheck(cudaMemcpyAsync(vcache + (size_t)pos * C, qkv + 2 * C, C * sizeof(floatX), cudaMemcpyDeviceToDevice, stream));
+    int block_size = 128;
+    size_t smem = (size_t)(pos + 1) * sizeof(float);
+    attention_forward_cached_kernel<<<NH, block_size, smem, stream>>>(out, kcache, vcache, qkv, pos, C, NH);
+    cudaCheck(cudaGetLastError());
+}
+
+// the model on one token at position pos, reusing the keys and values of earlier positions
+// (the KV cache): each new token costs one position instead of a whole forward pass.
+// Same layers as gpt_forward with N = 1; the logits (V) come back to the host.
+struct KVCache {
+    floatX *k = nullptr, *v = nullptr;   // (L,maxT,C) each
+    floatX *x, *ln, *qkv, *atty, *fch, *fch_gelu, *tmp, *logits;   // (C) (C) (3C) (C) (4C) (4C) (C) (Vp)
+    float *mean, *rstd;
+    int* token;
+    void* memory = nullptr;
+    std::vector<floatX> host_logits;
+    ~KVCache() { if (memory) cudaFree(memory); }
+};
+
+void gpt_forward_cached(GPT& model, KVCache& cache, int token, int pos, float* logits) {
+    const GPTConfig& c = model.config;
+    int C = c.channels, Vp = c.padded_vocab_size;
+    size_t per_layer = (size_t)c.max_seq_len * C, X = sizeof(floatX);
+    if (!cache.memory) {
+        cache.memory = carve({{(void**)&cache.k, c.num_layers * per_layer * X}, {(void**)&cache.v, c.num_layers * per_layer * X},
+                              {(void**)&cache.x, C * X}, {(void**)&cache.ln, C * X}, {(void**)&cache.qkv, 3 * C * X},
+                              {(void**)&cache.atty, C * X}, {(void**)&cache.fch, 4 * C * X}, {(void**)&cache.fch_gelu, 4 * C * X},
+                              {(void**)&cache.tmp, C * X}, {(void**)&cache.logits, Vp * X}, {(void**)&cache.mean, sizeof(float)},
+                              {(void**)&cache.rstd, sizeof(float)}, {(void**)&cache.token, sizeof(int)}});
+        cache.host_logits.resize(Vp);
+    }
+    cudaCheck(cudaMemcpyAsync(cache.token, &token, sizeof(int), cudaMemcpyHostToDevice, stream));
+    encoder_forward(cache.x, cache.token, model.p.wte, model.p.wpe + (size_t)pos * C, 1, 1, C);
+    for (int l = 0; l < c.num_layers; l++) {
+        const BlockParams<floatX>& w = model.p.h[l];
+        layernorm_forward(cache.ln, cache.mean, cache.rstd, cache.x, w.ln1w, w.ln1b, 1, C);
+        matmul_forward(cache.qkv, cache.ln, w.qkvw, w.qkvb, 1, C, 3 * C);
+        attention_forward_cached(cache.atty, cache.k + l * per_layer, cache.v + l * per_layer, cache.qkv, pos, C, c.num_heads);
+        matmul_forward(cache.tmp, cache.atty, w.attprojw, w.attprojb, 1, C, C);
+        residual_layernorm_forward(cache.x, cache.ln, cache.mean, cache.rstd, cache.x, cache.tmp, w.ln2w, w.ln2b, 1, C);
+        matmul_forward(cache.fch, cache.ln, w.fcw, w.fcb, 1, C, 4 * C);
+        gelu_forward(cache.fch_gelu, cache.fch, 4 * C);
+        matmul_forward(cache.tmp, cache.fch_gelu, w.fcprojw, w.fcprojb, 1, 4 * C, C);
+        residual_forward(cache.x, cache.x, cache.tmp, C);
+    }
+    layernorm_forward(cache.ln, cache.mean, cache.rstd, cache.x, model.p.lnfw, model.p.lnfb, 1, C);
+    matmul_cublaslt(cache.logits, CUBLAS_FLOATX, model.p.wte, cache.ln, nullptr, Vp, 1, C, true, false, false);
+    cudaCheck(cudaMemcpyAsync(cache.host_logits.data(), cache.logits, Vp * X, cudaMemcpyDeviceToHost, stream));
+    cudaCheck(cudaStreamSynchronize(stream));
+    for (int i = 0; i < c.vocab_size; i++) logits[i] = (float)cache.host_logits[i];
+}
+
+// draws the next token from logits (V): greedy at temperature 0, else softmax(logits / temperature)
+// restricted to the top_k most likely tokens (top_k 0: all of them). Host code, as on the CPU.
+int sample_token(const float* logits, int V, float temperature, int top_k, Rng& rng) {
+    std::vector<int> idx(V);
+    for (int i = 0; i < V; i++) idx[i] = i;
+    auto by_logit = [&](int a, int b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
+    if (temperature == 0) return *std::min_element(idx.begin(), idx.end(), by_logit);
+    int k = top_k > 0 && top_k < V ? top_k : V;
+    std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), by_logit);
+    std::vector<double> prob(k);
+    double sum = 0;
+    for (int i = 0; i < k; i++) sum += prob[i] = std::exp((logits[idx[i]] - logits[idx[0]]) / temperature);
+    double r = rng.uniform() * sum;
+    for (int i = 0; i < k; i++) if ((r -= prob[i]) < 0) return idx[i];
+    return idx[k - 1];
+}
+
+// continues `prompt` by n tokens and returns them; tok (may be null) decodes them as they come
+std::vector<int> gpt_generate(GPT& model, const std::vector<int>& prompt, int n, float temperature, int top_k,
+                              Rng& rng, const Tokenizer* tok, FILE* echo) {
+    const GPTConfig& c = model.config;
+    KVCache cache;
+    std::vector<float> logits(c.vocab_size);
+    std::vector<int> out;
+    int pos = 0, token = prompt.empty() ? c.vocab_size - 1 : prompt[0];
+    for (size_t i = 1; pos < c.max_seq_len && (int)out.size() < n; pos++) {
+        gpt_forward_cached(model, cache, token, pos, logits.data());
+        if (i < prompt.size()) { token = prompt[i++]; continue; }     // still reading the prompt
+        token = sample_token(logits.data(), c.vocab_size, temperature, top_k, rng);
+        out.push_back(token);
+        if (echo) {
+            if (tok && (size_t)token < tok->vocab_size()) fputs(tok->token_bytes(token).c_str(), echo);
+            else fprintf(echo, "<%d>", token);
+            fflush(echo);
+        }
+    }
+    return out;
+}
+
+// ----------------------------------------------------------------------------
+// main: the training loop
+
+static std::string format_bytes(size_t n) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.1f MiB", n / 1048576.0);
+    return buf;
+}
+
+// the tokenizer that made the training data: --vocab, else the folder of the first train shard
+static std::unique_ptr<Tokenizer> find_tokenizer(const Settings& s, const std::string& first_shard) {
+    std::string dir = !s.vocab.empty() ? s.vocab : fs::path(first_shard).parent_path().string();
+    if (dir.empty()) dir = ".";
+    if (!fs::exists(dir + "/encoder.json")) {
+        if (!s.vocab.empty()) fail("--vocab %s: no encoder.json there", s.vocab.c_str());
+        return nullptr;
+    }
+    return std::make_unique<Tokenizer>(Tokenizer::load(dir));
+}
+
+// the vocabulary rounded up to a multiple of 128 (full tensor-core tiles for the classifier)
+static void pad_vocab(GPTConfig& c) { c.padded_vocab_size = CEIL_DIV(c.vocab_size, 128) * 128; }
+
+// the activations for B, T must fit in what is free on the GPU: say so before training starts
+static void check_batch_fits(GPT& model, int B, int T) {
+    size_t free_bytes, total_bytes, margin = 256ull << 20;   // room for cuBLAS and NCCL's own buffers
+    cudaCheck(cudaMemGetInfo(&free_bytes, &total_bytes));
+    size_t need = activation_bytes(model, B, T);
+    if (need + margin <= free_bytes) return;
+    int largest = 0;
+    while (activation_bytes(model, largest + 1, T) + margin <= free_bytes) largest++;
+    if (largest == 0)
+        fail("--batch %d --seq-len %d needs %s of activations but only %s of GPU memory is free, and not even --batch 1 fits: "
+             "lower --seq-len or use a smaller model", B, T, format_bytes(need).c_str(), format_bytes(free_bytes).c_str());
+    fail("--batch %d --seq-len %d needs %s of activations but only %s of GPU memory is free: the largest batch that fits is "
+         "--batch %d (raise --grad-accum to keep the tokens per step)", B, T, format_bytes(need).c_str(),
+         format_bytes(free_bytes).c_str(), largest);
+}
+
+int train(int argc, char** argv, const ProcessGroup& pg) {
+    Settings s;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { if (pg.rank == 0) print_help(argv[0]); return 0; }
+    parse_args(argc, argv, s);
+    bool main_rank = pg.rank == 0;
+    FILE* out = main_rank ? stdout : nullptr;   // only rank 0 prints and writes files
+
+    // the model: from the newest checkpoint (--resume), from --init, or from scratch
+    std::string resume_dir = s.resume ? find_latest_checkpoint(s.out) : "";
+    if (s.resume && resume_dir.empty() && out) fprintf(out, "no checkpoint in %s yet: starting from scratch\n", s.out.c_str());
+    std::string source = !resume_dir.empty() ? resume_dir : s.init;
+    GPTConfig config;
+    std::vector<float> params;
+    if (!source.empty()) {
+        config = read_hf_config(source);
+        pad_vocab(config);
+        load_parameters(source, config, params);
+    } else {
+        config.num_layers = s.n_layer; config.num_heads = s.n_head; config.channels = s.n_embd;
+        config.max_seq_len = s.seq_len; config.vocab_size = s.vocab_size;
+        pad_vocab(config);
+        init_parameters(params, config, s.seed);
+    }
+    if (s.seq_len > config.max_seq_len)
+        throw UsageError("--seq-len " + std::to_string(s.seq_len) + " exceeds the model's " +
+                         std::to_string(config.max_seq_len) + " positions (n_positions of " + source + ")");
+    size_t n = num_parameters(config);
+    GPT model;
+    gpt_build(model, config, params, pg.world, pg.rank, s.zero);
+
+    int B = s.batch, T = s.seq_len, K = s.grad_accum, start_step = 0;
+    DataLoader train_loader(s.train, B, T, pg.rank, pg.world, K, config.vocab_size, s.shuffle, s.seed);
+    std::unique_ptr<DataLoader> val_loader;
+    if (!s.val.empty()) val_loader = std::make_unique<DataLoader>(s.val, B, T, pg.rank, pg.world, 1, config.vocab_size, false, 0);
+    Rng rng(s.seed);
+    if (!resume_dir.empty()) {
+        std::vector<float> m, v;
+        load_optimizer(resume_dir, config, m, v);
+        const OptState& o = model.opt;
+        cudaCheck(cudaMemcpy(o.m, m.data() + o.first, o.count * sizeof(float), cudaMemcpyHostToDevice));
+        cudaCheck(cudaMemcpy(o.v, v.data() + o.first, o.count * sizeof(float), cudaMemcpyHostToDevice));
+        json state = json::parse(read_text_file(resume_dir + "/trainer_state.json"));
+        start_step = state.at("step");
+        train_loader.restore(state.at("loader"));
+        rng.state = state.at("rng");
+    }
+    std::unique_ptr<Tokenizer> tok = find_tokenizer(s, train_loader.files()[0]);
+    std::vector<int> prompt;
+    if (tok) for (uint32_t id : tok->encode(s.prompt)) prompt.push_back((int)id);
+
+    if (out) {
+        print_settings(s);
+        cudaDeviceProp prop;
+        cudaCheck(cudaGetDeviceProperties(&prop, pg.local_rank));
+        fprintf(out, "device: %s, %s, %d rank(s)%s\n", prop.name, PRECISION_NAME, pg.world, s.zero ? ", ZeRO-1" : "");
+        fprintf(out, "model: %d layers, %d heads, %d channels, %d positions, vocabulary %d (padded to %d): %zu parameters\n",
+                config.num_layers, config.num_heads, config.channels, config.max_seq_len, config.vocab_size,
+                config.padded_vocab_size, n);
+        fprintf(out, "memory: parameters %s, gradients %s, master weights + AdamW moments %s, activations (B=%d, T=%d) %s\n",
+                format_bytes(model.buffer_size * sizeof(floatX)).c_str(), format_bytes(model.buffer_size * sizeof(float)).c_str(),
+                format_bytes(3 * model.opt.count * sizeof(float)).c_str(), B, T, format_bytes(activation_bytes(model, B, T)).c_str());
+        fprintf(out, "data: %zu training tokens in %zu shard(s); %d rank(s) x %d micro-batch(es) x %d x %d = %d tokens per step\n",
+                train_loader.total_tokens(), train_loader.files().size(), pg.world, K, B, T, pg.world * K * B * T);
+        if (!resume_dir.empty()) fprintf(out, "resuming from %s at step %d\n", resume_dir.c_str(), start_step);
+        if (!tok) fprintf(out, "no tokenizer found beside the training data (--vocab): samples print token ids\n");
+        fflush(out);
+    }
+    check_batch_fits(model, B, T);
+    gpt_allocate_activations(model, B, T);
+    Logger logger;
+    if (main_rank) logger.open(s.out, resume_dir.empty() ? -1 : start_step);
+
+    auto validate = [&](int step) {
+        if (!val_loader) return;
+        double loss = gpt_validate(model, *val_loader, s.eval_batches, B, T, pg);
+        if (out) { fprintf(out, "val loss %.6f | step %d\n", loss, step); fflush(out); }
+        logger.log({{"step", step}, {"val_loss", loss}});
+    };
+    auto sample = [&](int step) {
+        if (s.sample_tokens == 0) return;
+        if (out) fprintf(out, "sample at step %d:\n---\n%s", step, s.prompt.c_str());
+        gpt_generate(model, prompt, s.sample_tokens, s.temperature, s.top_k, rng, tok.get(), out);
+        if (out) { fprintf(out, "\n---\n"); fflush(out); }
+    };
+    auto save = [&](int step) {
+        if (s.out.empty()) return;
+        if (!main_rank && !s.zero) return;
+        std::vector<float> p, m, v;
+        gpt_download_optimizer(model, pg, p, m, v);   // a collective under ZeRO-1: every rank takes part
+        if (!main_rank) return;
+        json state = {{"step", step}, {"loader", train_loader.state()}, {"rng", rng.state}, {"world", pg.world}};
+        std::string dir = save_checkpoint(s.out, step, config, p.data(), m.data(), v.data(), state);
+        fprintf(out, "checkpoint: %s\n", dir.c_str());
+        fflush(out);
+    };
+
+    std::vector<int> inputs((size_t)B * T), targets((size_t)B * T);
+    for (int step = start_step; step < s.steps; step++) {
+        if (s.eval_every > 0 && step % s.eval_every == 0) validate(step);
+        if (s.sample_every > 0 && step > 0 && step % s.sample_every == 0) sample(step);
+        double t0 = now_ms();
+        // 1. forward and backward over K micro-batches, the gradients adding up in model.grads
+        gpt_zero_grad(model);
+        double loss = 0;
+        for (int k = 0; k < K; k++) {
+            train_loader.next_batch(inputs.data(), targets.data());
+            gpt_forward(model, inputs.data(), targets.data(), B, T);
+            loss += model.mean_loss / K;
+            gpt_backward(model, 1.0f / K);
+        }
+        // 2. average the gradients over ranks (all of them, or this rank's shard under ZeRO-1)
+        dp_average_gradients(pg, model.grads, n, s.zero);
+        if (s.zero) sum_squares(model.grads + model.opt.first, model.opt.count);
+        else sum_squares(model.grads, n);
+        double sq;
+        cudaCheck(cudaMemcpyAsync(&sq, norm_result, sizeof sq, cudaMemcpyDeviceToHost, stream));
+        cudaCheck(cudaStreamSynchronize(stream));
+        double norm = std::sqrt(s.zero ? dp_sum(pg, sq) : sq);
+        loss = dp_sum(pg, loss) / pg.world;
+        // 3. update: clip the global norm (as torch.nn.utils.clip_grad_norm_), then AdamW
+        float scale = s.grad_clip > 0 && norm > s.grad_clip ? (float)(s.grad_clip / (norm + 1e-6)) : 1.0f;
+        float lr = lr_at(s, step);
+        gpt_update(model, s, lr, scale, step + 1);
+        if (s.zero) dp_all_gather(pg, model.params, n, NCCL_FLOATX, sizeof(floatX));
+        cudaCheck(cudaStreamSynchronize(stream));
+        double ms = now_ms() - t0, tok_s = pg.world * K * B * T / (ms / 1000);
+        if (out) {
+            fprintf(out, "step %d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s\n",
+                    step + 1, s.steps, loss, lr, norm, ms, tok_s);
+            fflush(out);
+        }
+        logger.log({{"step", step + 1}, {"loss", loss}, {"lr", lr}, {"grad_norm", norm}, {"ms", ms}, {"tok_per_s", tok_s}});
+        if (!std::isfinite(loss)) fail("the loss is not finite at step %d: lower --lr or check the data", step + 1);
+        if (s.save_every > 0 && (step + 1) % s.save_every == 0 && step + 1 < s.steps) save(step + 1);
+    }
+    validate(s.steps);
+    sample(s.steps);
+    save(s.steps);
+    gpt_free(model);
+    return 0;
+}
+
+#ifndef TRAIN_GPT_NO_MAIN
+int main(int argc, char** argv) {
+    for (int i = 1; i < argc; i++)   // --help needs no GPU
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { print_help(argv[0]); return 0; }
+    int status = 0;
+    ProcessGroup pg;
+    try {
+        pg = dp_init(&argc, &argv);
+        status = train(argc, argv, pg);
+    } catch (const UsageError& e) {
+        fprintf(stderr, "error: %s\n", e.what());
+        status = 2;
+    } catch (const std::exception& e) {
+        fprintf(stderr, "error: %s\n", e.what());
+        status = 1;
+    }
+    if (status != 0 && pg.world > 1) {
+#ifdef USE_MPI
+        MPI_Abort(MPI_COMM_WORLD, status);
+#else
+        _exit(status);   // the other ranks would wait forever in a collective
+#endif
+    }
+    try { dp_finalize(pg); } catch (const std::exception& e) { fprintf(stderr, "error: %s\n", e.what()); status = status ? status : 1; }
+    return status;
+}
+#endif
