@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# tutorial/01-tokens/check.sh: a naive BPE trainer built on your merge step must learn bpe_train's merges.
+# Checks tutorial/exercises/01_bpe_merge.cpp; with TUTORIAL_SELF_TEST=1 (make test) it checks the checker
+# instead: the reference implementation must pass and a deliberately wrong one must fail.
+source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
+for f in data/tinyshakespeare/input.txt data/gpt2/encoder.json data/tinyshakespeare_bpe1k/encoder.json; do
+    [ -f "$f" ] || fail "$f is missing: run \`make data\` first"
+done
+tutorial_build build/tutorial/harness_basics tutorial/harness_basics.cpp tutorial/exercises/0[1-9]_*.cpp
+if [ "${TUTORIAL_SELF_TEST:-0}" = 1 ]; then
+    build/tutorial/harness_basics chapter01 --self-test \
+        && pass "chapter 01: the checker accepts the reference and rejects a wrong version" \
+        || fail "chapter 01: the checker itself is broken (see above)"
+else
+    build/tutorial/harness_basics chapter01 \
+        && pass "chapter 01: tutorial/exercises/01_bpe_merge.cpp agrees with the reference" \
+        || fail "chapter 01: tutorial/exercises/01_bpe_merge.cpp does not agree yet (see above)"
+fi
