@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# tutorial/13-cpu-to-gpu/check.sh: chapter 13's check.
+#  1. memory arithmetic (build/tutorial/harness_training chapter13): the activation formula
+#     against gpt_allocate_activations, the memory of each tensor family for GPT-2 124M, and
+#     your gpt2_num_parameters (tutorial/exercises/13_param_count.cpp) against param_table;
+#  2. every function of train_gpt_cpu.cpp's layers and model sections (the host launchers)
+#     also exists in train_gpt.cu, so the two files read side by side (skipped, and said so,
+#     where train_gpt.cu is absent). gemm is the exception: the GPU calls cuBLAS instead.
+# Prints PASS or FAIL last. With TUTORIAL_SELF_TEST=1 (make test) the exercise part checks
+# the checker, and the name check is tried on a copy of train_gpt.cu with a launcher missing.
+source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
+tutorial_build build/tutorial/harness_training tutorial/harness_training.cpp tutorial/exercises/1[0-7]_*.cpp
+if [ "${TUTORIAL_SELF_TEST:-0}" = 1 ]; then
+    build/tutorial/harness_training chapter13 --self-test || fail "the checker itself is broken"
+else
+    build/tutorial/harness_training chapter13 || fail "edit tutorial/exercises/13_param_count.cpp and run this again"
+fi
+
+# the non-static functions defined at column 0 between the "layers" and "data-parallel" banners
+launchers() {
+    awk '/^\/\/ layers:/ {on=1} /^\/\/ data-parallel:/ {on=0} on' train_gpt_cpu.cpp |
+        grep -E '^(void|int|float|double|real|size_t) +[a-z_0-9]+\(' | sed -E 's/^[a-z_]+ +([a-z_0-9]+)\(.*/\1/' |
+        grep -vx gemm | sort -u
+}
+# prints the names missing from the .cu file $1 (a definition or declaration at column 0)
+missing_in() { for f in $(launchers); do grep -Eq "^[A-Za-z_].*[^A-Za-z_0-9]$f\(" "$1" || echo "$f"; done; }
+
+names=$(launchers)
+echo "host launchers of train_gpt_cpu.cpp: $(echo $names)"
+for must in encoder_forward layernorm_backward attention_forward crossentropy_backward gpt_forward gpt_update; do
+    grep -qx "$must" <<<"$names" || fail "the launcher list lacks $must: has train_gpt_cpu.cpp's section banner changed?"
+done
+if [ ! -f train_gpt.cu ]; then
+    pass "memory arithmetic (train_gpt.cu not present: its launcher names were not compared)"
+fi
+if [ "${TUTORIAL_SELF_TEST:-0}" = 1 ]; then   # the name check must notice a launcher that is gone
+    tmp=$(mktemp); trap 'rm -f "$tmp"' EXIT
+    sed -E 's/([^A-Za-z_0-9])gelu_backward\(/\1gelu_backward_renamed(/g' train_gpt.cu > "$tmp"
+    missing_in "$tmp" | grep -qx gelu_backward || fail "the name check did not notice gelu_backward missing from a copy of train_gpt.cu"
+fi
+gone=$(missing_in train_gpt.cu)
+[ -z "$gone" ] || fail "train_gpt.cu lacks these launchers of train_gpt_cpu.cpp: $(echo $gone)"
+pass "memory arithmetic, and all $(echo "$names" | wc -l) launchers of train_gpt_cpu.cpp are in train_gpt.cu"

@@ -1,0 +1,34 @@
+#!/usr/bin/env python3
+"""tutorial/figures/11_lr_schedule.py: chapter 11's figure, the three learning-rate schedules.
+
+    python3 tutorial/figures/11_lr_schedule.py     (after `bash tutorial/11-adamw/check.sh` built the harness)
+
+Runs `build/tutorial/harness_training chapter11 --lr-table` (lr_at from train_common.h at the
+trainer's defaults: --lr 1e-3 --warmup 20 --steps 200 --min-lr-frac 0.1) and draws
+tutorial/11-adamw/lr_schedule.png.
+"""
+import io, subprocess, sys
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+HARNESS = "build/tutorial/harness_training"
+try:
+    out = subprocess.run([HARNESS, "chapter11", "--lr-table"], check=True, capture_output=True, text=True).stdout
+except (OSError, subprocess.CalledProcessError) as e:
+    sys.exit(f"error: {HARNESS} chapter11 --lr-table failed ({e}); run bash tutorial/11-adamw/check.sh first to build it")
+step, cosine, linear, constant = np.loadtxt(io.StringIO(out), delimiter=",", skiprows=1, unpack=True)
+fig, ax = plt.subplots(figsize=(6.5, 3.6), dpi=100)
+for y, name in [(cosine, "--lr-schedule cosine (default)"), (linear, "linear"), (constant, "constant")]:
+    ax.plot(step + 1, y * 1e3, label=name)
+ax.axvline(20.5, color="gray", linestyle=":", linewidth=1)
+ax.text(22, 0.05, "end of warmup", color="gray", fontsize=8)
+ax.set_xlabel("optimizer step")
+ax.set_ylabel("learning rate (x 1e-3)")
+ax.set_title("lr_at: linear warmup, then decay to lr x min_lr_frac")
+ax.grid(alpha=0.3)
+ax.legend(fontsize=8)
+fig.tight_layout()
+fig.savefig("tutorial/11-adamw/lr_schedule.png")
+print("wrote tutorial/11-adamw/lr_schedule.png")

@@ -1,0 +1,39 @@
+#!/usr/bin/env python3
+"""tutorial/figures/15_attention_memory.py: chapter 15's figure, what the attention matrix costs.
+
+    python3 tutorial/figures/15_attention_memory.py   (after `bash tutorial/15-fast-attention/check.sh` built the harness)
+
+Runs `build/tutorial/harness_training chapter15 --memory-table`: for GPT-2 124M at batch 1
+and sequence lengths 128 .. 16,384, the fp32 bytes of the attention weights that
+train_gpt_cpu.cpp keeps for the backward pass (L,NH,T,T), of all its other activations
+(the Activations struct), and of the online softmax's per-row statistics (L,NH,T,2).
+Draws tutorial/15-fast-attention/attention_memory.png.
+"""
+import io, subprocess, sys
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+HARNESS = "build/tutorial/harness_training"
+try:
+    out = subprocess.run([HARNESS, "chapter15", "--memory-table"], check=True, capture_output=True, text=True).stdout
+except (OSError, subprocess.CalledProcessError) as e:
+    sys.exit(f"error: {HARNESS} chapter15 --memory-table failed ({e}); run bash tutorial/15-fast-attention/check.sh first")
+T, att, other, stats = np.loadtxt(io.StringIO(out), delimiter=",", skiprows=1, unpack=True)
+GiB = 2.0 ** 30
+fig, ax = plt.subplots(figsize=(6.5, 4), dpi=100)
+ax.loglog(T, att / GiB, "o-", label="attention weights (L,NH,T,T): grows as T^2")
+ax.loglog(T, other / GiB, "s-", label="every other activation: grows as T")
+ax.loglog(T, stats / GiB, "^-", label="online softmax: max and sum per row (L,NH,T)")
+ax.set_xscale("log", base=2)
+ax.set_xlabel("sequence length T")
+ax.set_ylabel("GiB per sequence (fp32)")
+ax.set_title("GPT-2 124M activations kept for the backward pass, B = 1")
+ax.grid(alpha=0.3, which="both")
+ax.legend(fontsize=8)
+fig.tight_layout()
+fig.savefig("tutorial/15-fast-attention/attention_memory.png")
+print("wrote tutorial/15-fast-attention/attention_memory.png")
+for t, a, o in zip(T, att, other):
+    print(f"T={int(t):6d}: attention weights {a / GiB:8.2f} GiB, the rest {o / GiB:6.2f} GiB ({100 * a / (a + o):.0f}% attention)")
