@@ -52,6 +52,12 @@ ifneq ($(NVCC),)
     endif
     NVCCFLAGS ?= -std=c++17 -O3 $(GPU_ARCH) -Xcompiler -fopenmp,-Wall,-Wextra,-Wno-unused-parameter -I.
     GPU_LIBS := -lcublas -lcublasLt -lnccl
+    CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+    ifneq ($(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h),)
+      $(info [make] NCCL: found, the GPU trainer can run data-parallel over several GPUs)
+    else
+      $(info [make] NCCL: nccl.h not found (install libnccl-dev); the GPU build will fail to compile)
+    endif
     ifeq ($(PRECISION),FP32)
       GPU_PRECISION := -DENABLE_FP32
     endif

@@ -3,7 +3,8 @@
 // What is here: the command-line table and its parser, the learning-rate schedule, the
 // random number generator used for initialisation and sampling, safetensors I/O,
 // checkpoints in Hugging Face GPT-2 layout, the parameter table (names, shapes, offsets),
-// data-parallel partitioning, and log.jsonl. train_gpt_cpu.cpp and train_gpt.cu both
+// data-parallel partitioning, log.jsonl, and the parts of a run that do not depend on
+// where the model lives: where it starts, its data, its output lines, and sampling. train_gpt_cpu.cpp and train_gpt.cu both
 // include this file, so neither carries a copy of the other's host code.
 //
 // What is not here: anything that touches a model tensor's values in a hot loop. Layers,
@@ -26,8 +27,12 @@
 #include <fstream>
 #include <map>
 #include <stdexcept>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "dataloader.h"
+#include "tokenizer.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -145,7 +150,11 @@ inline std::vector<Flag> flag_table(Settings& s) {
 inline std::string flag_value_string(const Flag& f) {
     char buf[64];
     switch (f.kind) {
-    case Flag::STR: return "\"" + *(std::string*)f.ptr + "\"";
+    case Flag::STR: {   // shown escaped, so that a prompt of "\n" stays on one line
+        std::string out = "\"";
+        for (char c : *(std::string*)f.ptr) out += c == '\n' ? std::string("\\n") : std::string(1, c);
+        return out + "\"";
+    }
     case Flag::INT: return std::to_string(*(int*)f.ptr);
     case Flag::I64: return std::to_string(*(long long*)f.ptr);
     case Flag::FLOAT: snprintf(buf, sizeof buf, "%g", *(float*)f.ptr); return buf;
@@ -571,3 +580,138 @@ struct Logger {
         f << j.dump() << "\n";
     }
 };
+
+// ----------------------------------------------------------------------------
+// the run: what both trainers' train() share, around their own model code
+
+inline std::string format_bytes(size_t n) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.1f MiB", n / 1048576.0);
+    return buf;
+}
+
+// where a run starts: from the newest checkpoint in --out (--resume), from --init, or from
+// scratch. vocab_multiple: the trainer pads the vocabulary to a multiple of this in memory.
+struct RunStart {
+    GPTConfig config;
+    std::vector<float> params;   // laid out by param_table(config)
+    std::string resume_dir;      // "" unless resuming; then also:
+    std::vector<float> m, v;     // the AdamW moments
+    json state;                  // trainer_state.json: step, data position, RNG
+    int step = 0;
+};
+
+inline RunStart start_run(const Settings& s, int vocab_multiple, FILE* out) {
+    RunStart r;
+    r.resume_dir = s.resume ? find_latest_checkpoint(s.out) : "";
+    if (s.resume && r.resume_dir.empty() && out) fprintf(out, "no checkpoint in %s yet: starting from scratch\n", s.out.c_str());
+    std::string source = !r.resume_dir.empty() ? r.resume_dir : s.init;
+    GPTConfig& c = r.config;
+    if (!source.empty()) {
+        c = read_hf_config(source);
+    } else {
+        c.num_layers = s.n_layer; c.num_heads = s.n_head; c.channels = s.n_embd;
+        c.max_seq_len = s.seq_len; c.vocab_size = s.vocab_size;
+    }
+    c.padded_vocab_size = (c.vocab_size + vocab_multiple - 1) / vocab_multiple * vocab_multiple;
+    if (!source.empty()) load_parameters(source, c, r.params);
+    else init_parameters(r.params, c, s.seed);
+    if (s.seq_len > c.max_seq_len)
+        throw UsageError("--seq-len " + std::to_string(s.seq_len) + " exceeds the model's " +
+                         std::to_string(c.max_seq_len) + " positions (n_positions of " + source + ")");
+    if (!r.resume_dir.empty()) {
+        load_optimizer(r.resume_dir, c, r.m, r.v);
+        r.state = json::parse(read_text_file(r.resume_dir + "/trainer_state.json"));
+        r.step = r.state.at("step");
+    }
+    return r;
+}
+
+// the run's data: training and validation loaders for this rank, the tokenizer that made the
+// data (--vocab, else the folder of the first training shard; none: samples print ids), the
+// encoded prompt, and the RNG of sampling, all restored from the checkpoint when resuming
+struct RunData {
+    std::unique_ptr<DataLoader> train, val;
+    std::unique_ptr<Tokenizer> tok;
+    std::vector<int> prompt;
+    Rng rng;
+};
+
+inline RunData open_data(const Settings& s, const RunStart& start, int rank, int world) {
+    RunData d;
+    size_t V = start.config.vocab_size;
+    d.train = std::make_unique<DataLoader>(s.train, s.batch, s.seq_len, rank, world, s.grad_accum, V, s.shuffle, s.seed);
+    if (!s.val.empty()) d.val = std::make_unique<DataLoader>(s.val, s.batch, s.seq_len, rank, world, 1, V, false, 0);
+    d.rng = Rng(s.seed);
+    if (!start.resume_dir.empty()) {
+        d.train->restore(start.state.at("loader"));
+        d.rng.state = start.state.at("rng");
+    }
+    std::string dir = !s.vocab.empty() ? s.vocab : fs::path(d.train->files()[0]).parent_path().string();
+    if (dir.empty()) dir = ".";
+    if (fs::exists(dir + "/encoder.json")) d.tok = std::make_unique<Tokenizer>(Tokenizer::load(dir));
+    else if (!s.vocab.empty()) fail("--vocab %s: no encoder.json there", s.vocab.c_str());
+    if (d.tok) for (uint32_t id : d.tok->encode(s.prompt)) d.prompt.push_back((int)id);
+    return d;
+}
+
+// what a checkpoint records besides the weights and moments
+inline json trainer_state(int step, const RunData& d, int world) {
+    return {{"step", step}, {"loader", d.train->state()}, {"rng", d.rng.state}, {"world", world}};
+}
+
+// the step line (DESIGN.md section 5) and its twin in log.jsonl; out is null on ranks > 0
+inline void report_step(FILE* out, Logger& logger, int step, int steps, double loss, float lr, double norm,
+                        double ms, double tok_s) {
+    if (out) {
+        fprintf(out, "step %d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s\n", step, steps, loss, lr, norm, ms, tok_s);
+        fflush(out);
+    }
+    logger.log({{"step", step}, {"loss", loss}, {"lr", lr}, {"grad_norm", norm}, {"ms", ms}, {"tok_per_s", tok_s}});
+    if (!std::isfinite(loss)) fail("the loss is not finite at step %d: lower --lr or check the data", step);
+}
+
+inline void report_val(FILE* out, Logger& logger, int step, double loss) {
+    if (out) { fprintf(out, "val loss %.6f | step %d\n", loss, step); fflush(out); }
+    logger.log({{"step", step}, {"val_loss", loss}});
+}
+
+// draws the next token from logits (V): greedy at temperature 0, else softmax(logits / temperature)
+// restricted to the top_k most likely tokens (top_k 0: all of them)
+template <class T>
+int sample_token(const T* logits, int V, float temperature, int top_k, Rng& rng) {
+    std::vector<int> idx(V);
+    for (int i = 0; i < V; i++) idx[i] = i;
+    auto by_logit = [&](int a, int b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
+    if (temperature == 0) return *std::min_element(idx.begin(), idx.end(), by_logit);
+    int k = top_k > 0 && top_k < V ? top_k : V;
+    std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), by_logit);
+    std::vector<double> prob(k);
+    double sum = 0;
+    for (int i = 0; i < k; i++) sum += prob[i] = std::exp(((double)logits[idx[i]] - logits[idx[0]]) / temperature);
+    double r = rng.uniform() * sum;
+    for (int i = 0; i < k; i++) if ((r -= prob[i]) < 0) return idx[i];
+    return idx[k - 1];
+}
+
+// the sampling loop around a model: forward_one(token, pos) runs one position (with the
+// model's KV cache) and returns the logits of the next token. Feeds the prompt, then draws
+// n tokens (fewer if the model's positions run out); tok (may be null) decodes them to echo.
+template <class ForwardOne>
+std::vector<int> generate_tokens(int max_seq_len, int V, const std::vector<int>& prompt, int n, float temperature,
+                                 int top_k, Rng& rng, const Tokenizer* tok, FILE* echo, ForwardOne forward_one) {
+    std::vector<int> out;
+    int token = prompt.empty() ? V - 1 : prompt[0];   // no prompt: start from the last id (end of text)
+    for (int pos = 0, i = 1; pos < max_seq_len && (int)out.size() < n; pos++) {
+        auto logits = forward_one(token, pos);
+        if (i < (int)prompt.size()) { token = prompt[i++]; continue; }     // still reading the prompt
+        token = sample_token(logits, V, temperature, top_k, rng);
+        out.push_back(token);
+        if (echo) {
+            if (tok && (size_t)token < tok->vocab_size()) fputs(tok->token_bytes(token).c_str(), echo);
+            else fprintf(echo, "<%d>", token);
+            fflush(echo);
+        }
+    }
+    return out;
+}

@@ -764,64 +764,22 @@ void gpt_forward_cached(GPT& model, KVCache& cache, int token, int pos, real* lo
     gemm(logits, ln.data(), model.p.wte, 1, c.padded_vocab_size, C, C, 1, 1, C, false);
 }
 
-// draws the next token from logits (V): greedy at temperature 0, else softmax(logits / temperature)
-// restricted to the top_k most likely tokens (top_k 0: all of them)
-int sample_token(const real* logits, int V, float temperature, int top_k, Rng& rng) {
-    std::vector<int> idx(V);
-    for (int i = 0; i < V; i++) idx[i] = i;
-    auto by_logit = [&](int a, int b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
-    if (temperature == 0) return *std::min_element(idx.begin(), idx.end(), by_logit);
-    int k = top_k > 0 && top_k < V ? top_k : V;
-    std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), by_logit);
-    std::vector<double> prob(k);
-    double sum = 0;
-    for (int i = 0; i < k; i++) sum += prob[i] = std::exp((logits[idx[i]] - logits[idx[0]]) / temperature);
-    double r = rng.uniform() * sum;
-    for (int i = 0; i < k; i++) if ((r -= prob[i]) < 0) return idx[i];
-    return idx[k - 1];
-}
-
-// continues `prompt` by n tokens and returns them; tok (may be null) decodes them as they come
+// continues `prompt` by n tokens and returns them; tok (may be null) decodes them as they come.
+// The sampling loop itself (generate_tokens, sample_token) is shared with the GPU trainer.
 std::vector<int> gpt_generate(GPT& model, const std::vector<int>& prompt, int n, float temperature, int top_k,
                               Rng& rng, const Tokenizer* tok, FILE* echo) {
     const GPTConfig& c = model.config;
     KVCache cache;
     std::vector<real> logits(c.padded_vocab_size);
-    std::vector<int> out;
-    int pos = 0, token = prompt.empty() ? c.vocab_size - 1 : prompt[0];
-    for (size_t i = 1; pos < c.max_seq_len && (int)out.size() < n; pos++) {
-        gpt_forward_cached(model, cache, token, pos, logits.data());
-        if (i < prompt.size()) { token = prompt[i++]; continue; }     // still reading the prompt
-        token = sample_token(logits.data(), c.vocab_size, temperature, top_k, rng);
-        out.push_back(token);
-        if (echo) {
-            if (tok && (size_t)token < tok->vocab_size()) fputs(tok->token_bytes(token).c_str(), echo);
-            else fprintf(echo, "<%d>", token);
-            fflush(echo);
-        }
-    }
-    return out;
+    return generate_tokens(c.max_seq_len, c.vocab_size, prompt, n, temperature, top_k, rng, tok, echo,
+                           [&](int token, int pos) {
+                               gpt_forward_cached(model, cache, token, pos, logits.data());
+                               return logits.data();
+                           });
 }
 
 // ----------------------------------------------------------------------------
 // main: the training loop
-
-static std::string format_bytes(size_t n) {
-    char buf[32];
-    snprintf(buf, sizeof buf, "%.1f MiB", n / 1048576.0);
-    return buf;
-}
-
-// the tokenizer that made the training data: --vocab, else the folder of the first train shard
-static std::unique_ptr<Tokenizer> find_tokenizer(const Settings& s, const std::string& first_shard) {
-    std::string dir = !s.vocab.empty() ? s.vocab : fs::path(first_shard).parent_path().string();
-    if (dir.empty()) dir = ".";
-    if (!fs::exists(dir + "/encoder.json")) {
-        if (!s.vocab.empty()) fail("--vocab %s: no encoder.json there", s.vocab.c_str());
-        return nullptr;
-    }
-    return std::make_unique<Tokenizer>(Tokenizer::load(dir));
-}
 
 int train(int argc, char** argv, const ProcessGroup& pg) {
     Settings s;
@@ -834,48 +792,21 @@ int train(int argc, char** argv, const ProcessGroup& pg) {
     bool main_rank = pg.rank == 0;
     FILE* out = main_rank ? stdout : nullptr;   // only rank 0 prints and writes files
 
-    // the model: from the newest checkpoint (--resume), from --init, or from scratch
-    std::string resume_dir = s.resume ? find_latest_checkpoint(s.out) : "";
-    if (s.resume && resume_dir.empty() && out) fprintf(out, "no checkpoint in %s yet: starting from scratch\n", s.out.c_str());
-    std::string source = !resume_dir.empty() ? resume_dir : s.init;
-    GPTConfig config;
-    std::vector<float> params;
-    if (!source.empty()) {
-        config = read_hf_config(source);
-        load_parameters(source, config, params);
-    } else {
-        config.num_layers = s.n_layer; config.num_heads = s.n_head; config.channels = s.n_embd;
-        config.max_seq_len = s.seq_len; config.vocab_size = config.padded_vocab_size = s.vocab_size;
-        init_parameters(params, config, s.seed);
-    }
-    if (s.seq_len > config.max_seq_len)
-        throw UsageError("--seq-len " + std::to_string(s.seq_len) + " exceeds the model's " +
-                         std::to_string(config.max_seq_len) + " positions (n_positions of " + source + ")");
+    // the model: from the newest checkpoint (--resume), from --init, or from scratch; then its data
+    RunStart start = start_run(s, 1, out);
+    const GPTConfig& config = start.config;
     size_t n = num_parameters(config);
-    params.resize(padded_size(n, pg.world), 0.0f);   // equal shards for any number of ranks
+    start.params.resize(padded_size(n, pg.world), 0.0f);   // equal shards for any number of ranks
     GPT model;
-    gpt_build(model, config, params);
-    Shard shard = shard_of(n, pg.world, pg.rank);
-    if (s.zero == 0) shard = {0, n};
-
-    int B = s.batch, T = s.seq_len, K = s.grad_accum, start_step = 0;
-    DataLoader train_loader(s.train, B, T, pg.rank, pg.world, K, config.vocab_size, s.shuffle, s.seed);
-    std::unique_ptr<DataLoader> val_loader;
-    if (!s.val.empty()) val_loader = std::make_unique<DataLoader>(s.val, B, T, pg.rank, pg.world, 1, config.vocab_size, false, 0);
-    Rng rng(s.seed);
-    if (!resume_dir.empty()) {
-        std::vector<float> m, v;
-        load_optimizer(resume_dir, config, m, v);
-        std::copy(m.begin(), m.end(), model.m.begin());
-        std::copy(v.begin(), v.end(), model.v.begin());
-        json state = json::parse(read_text_file(resume_dir + "/trainer_state.json"));
-        start_step = state.at("step");
-        train_loader.restore(state.at("loader"));
-        rng.state = state.at("rng");
+    gpt_build(model, config, start.params);
+    if (!start.resume_dir.empty()) {
+        std::copy(start.m.begin(), start.m.end(), model.m.begin());
+        std::copy(start.v.begin(), start.v.end(), model.v.begin());
     }
-    std::unique_ptr<Tokenizer> tok = find_tokenizer(s, train_loader.files()[0]);
-    std::vector<int> prompt;
-    if (tok) for (uint32_t id : tok->encode(s.prompt)) prompt.push_back((int)id);
+    Shard shard = s.zero == 1 ? shard_of(n, pg.world, pg.rank) : Shard{0, n};   // what this rank updates
+    int B = s.batch, T = s.seq_len, K = s.grad_accum;
+    RunData data = open_data(s, start, pg.rank, pg.world);
+    DataLoader& train_loader = *data.train;
 
     if (out) {
         print_settings(s);
@@ -886,30 +817,27 @@ int train(int argc, char** argv, const ProcessGroup& pg) {
                 format_bytes(2 * n * sizeof(real)).c_str(), B, T, "(allocated at the first step)");
         fprintf(out, "data: %zu training tokens in %zu shard(s); %d rank(s) x %d micro-batch(es) x %d x %d = %d tokens per step\n",
                 train_loader.total_tokens(), train_loader.files().size(), pg.world, K, B, T, pg.world * K * B * T);
-        if (!resume_dir.empty()) fprintf(out, "resuming from %s at step %d\n", resume_dir.c_str(), start_step);
-        if (!tok) fprintf(out, "no tokenizer found beside the training data (--vocab): samples print token ids\n");
+        if (!start.resume_dir.empty()) fprintf(out, "resuming from %s at step %d\n", start.resume_dir.c_str(), start.step);
+        if (!data.tok) fprintf(out, "no tokenizer found beside the training data (--vocab): samples print token ids\n");
         fflush(out);
     }
     Logger logger;
-    if (main_rank) logger.open(s.out, resume_dir.empty() ? -1 : start_step);
+    if (main_rank) logger.open(s.out, start.resume_dir.empty() ? -1 : start.step);
 
     auto validate = [&](int step) {
-        if (!val_loader) return;
-        double loss = gpt_validate(model, *val_loader, s.eval_batches, B, T, pg);
-        if (out) { fprintf(out, "val loss %.6f | step %d\n", loss, step); fflush(out); }
-        logger.log({{"step", step}, {"val_loss", loss}});
+        if (data.val) report_val(out, logger, step, gpt_validate(model, *data.val, s.eval_batches, B, T, pg));
     };
     auto sample = [&](int step) {
         if (s.sample_tokens == 0) return;
         if (out) fprintf(out, "sample at step %d:\n---\n%s", step, s.prompt.c_str());
-        gpt_generate(model, prompt, s.sample_tokens, s.temperature, s.top_k, rng, tok.get(), out);
+        gpt_generate(model, data.prompt, s.sample_tokens, s.temperature, s.top_k, data.rng, data.tok.get(), out);
         if (out) { fprintf(out, "\n---\n"); fflush(out); }
     };
     auto save = [&](int step) {
         if (s.out.empty()) return;
         if (s.zero == 1) { dp_all_gather(pg, model.m.data(), n); dp_all_gather(pg, model.v.data(), n); }
         if (!main_rank) return;
-        json state = {{"step", step}, {"loader", train_loader.state()}, {"rng", rng.state}, {"world", pg.world}};
+        json state = trainer_state(step, data, pg.world);
         std::vector<float> p(model.params.begin(), model.params.begin() + n), m(model.m.begin(), model.m.begin() + n),
             v(model.v.begin(), model.v.begin() + n);
         std::string dir = save_checkpoint(s.out, step, config, p.data(), m.data(), v.data(), state);
@@ -918,7 +846,7 @@ int train(int argc, char** argv, const ProcessGroup& pg) {
     };
 
     std::vector<int> inputs((size_t)B * T), targets((size_t)B * T);
-    for (int step = start_step; step < s.steps; step++) {
+    for (int step = start.step; step < s.steps; step++) {
         if (s.eval_every > 0 && step % s.eval_every == 0) validate(step);
         if (s.sample_every > 0 && step > 0 && step % s.sample_every == 0) sample(step);
         double t0 = now_ms();
@@ -942,14 +870,8 @@ int train(int argc, char** argv, const ProcessGroup& pg) {
         float lr = lr_at(s, step);
         gpt_update(model, s, lr, scale, step + 1, shard.begin, shard.end);
         if (s.zero == 1) dp_all_gather(pg, model.params.data(), n);
-        double ms = now_ms() - t0, tok_s = pg.world * K * B * T / (ms / 1000);
-        if (out) {
-            fprintf(out, "step %d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s\n",
-                    step + 1, s.steps, loss, lr, norm, ms, tok_s);
-            fflush(out);
-        }
-        logger.log({{"step", step + 1}, {"loss", loss}, {"lr", lr}, {"grad_norm", norm}, {"ms", ms}, {"tok_per_s", tok_s}});
-        if (!std::isfinite(loss)) fail("the loss is not finite at step %d: lower --lr or check the data", step + 1);
+        double ms = now_ms() - t0;
+        report_step(out, logger, step + 1, s.steps, loss, lr, norm, ms, pg.world * K * B * T / (ms / 1000));
         if (s.save_every > 0 && (step + 1) % s.save_every == 0 && step + 1 < s.steps) save(step + 1);
     }
     if (s.eval_every > 0) validate(s.steps);

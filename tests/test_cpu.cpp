@@ -114,6 +114,24 @@ TEST_CASE("agreement with the PyTorch reference: logits, loss, every gradient, 1
     fs::remove_all(dir);
 }
 
+TEST_CASE("the KV cache: one position at a time gives the logits of a whole forward pass") {
+    GPTConfig c = small_config();
+    int T = c.max_seq_len;
+    GPT model;
+    gpt_build(model, c, random_params(c, 21, 0.05f));
+    Rng rng(22);
+    std::vector<int> tokens(T);
+    for (int& t : tokens) t = rng.next_u32() % c.vocab_size;
+    gpt_forward(model, tokens.data(), nullptr, 1, T);
+    std::vector<float> full(model.a.logits, model.a.logits + (size_t)T * c.vocab_size), step(c.vocab_size);
+    KVCache cache;
+    for (int pos = 0; pos < T; pos++) {
+        gpt_forward_cached(model, cache, tokens[pos], pos, step.data());
+        CAPTURE(pos);
+        CHECK(check_close("logits", step.data(), full.data() + (size_t)pos * c.vocab_size, c.vocab_size, 1e-5));
+    }
+}
+
 TEST_CASE("gradient accumulation: two half batches give the gradient of the whole batch") {
     GPTConfig c = small_config();
     int B = 4, T = 8;
