@@ -23,7 +23,7 @@ else
 fi
 echo "training with $trainer for $STEPS steps; checkpoints and log in $OUT"
 $trainer --train "$DATA/train_*.bin" --val "$DATA/val_*.bin" --vocab-size 1024 $model \
-    --steps "$STEPS" --lr 2e-3 --warmup 50 --eval-every 100 --eval-batches 20 --save-every 250 \
+    --steps "$STEPS" --shuffle --lr 2e-3 --warmup 50 --eval-every 100 --eval-batches 20 --save-every 250 \
     --sample-every "$STEPS" --sample-tokens 120 --prompt $'ROMEO:\n' --out "$OUT" --resume | tee "$OUT.txt"
 
 echo
