@@ -15,6 +15,7 @@ CXXFLAGS ?= -std=c++17 -O3 -march=native -Wall -Wextra -Wno-unused-parameter
 CXXFLAGS += -I.
 BUILD    := build
 HEADERS  := $(wildcard *.h)
+NPROC    := $(shell nproc 2>/dev/null || echo 2)
 DATA     := data
 export DATA_MIRROR
 
@@ -150,7 +151,7 @@ data: $(DATA)/gpt2/encoder.json $(DATA)/tinyshakespeare/train_000000.bin $(DATA)
 # build in a fresh make so that the detection above sees what was just installed
 test:
 	@bash tools/install_deps.sh test
-	@$(MAKE) --no-print-directory all data
+	@$(MAKE) --no-print-directory -j$(NPROC) all data
 	@bash tests/run_all.sh $(TEST_BINS)
 
 # libFuzzer on the shard parser (clang), 20 seconds; `make test` runs it for 15
@@ -160,7 +161,7 @@ fuzz:
 # ---------------------------------------------------------------- newcomer path
 train:
 	@bash tools/install_deps.sh build
-	@$(MAKE) --no-print-directory all data
+	@$(MAKE) --no-print-directory -j$(NPROC) all data
 	@bash tools/train_small.sh
 
 clean:

@@ -876,6 +876,22 @@ static void make_encoder_buckets(EncoderBuckets& e, const int* inputs, int N, in
     cudaCheck(cudaStreamSynchronize(stream));   // the host vectors die at return
 }
 
+// one layer's slices of the (L,...) activations, and the residual stream entering the layer
+struct LayerActivations {
+    floatX *residual, *ln1; float *ln1_mean, *ln1_rstd;
+    floatX *qkv, *atty, *att, *residual2, *ln2; float *ln2_mean, *ln2_rstd;
+    floatX *fch, *fch_gelu, *residual3;
+};
+
+static LayerActivations layer_activations(const GPT& model, int l) {
+    const Activations& a = model.a;
+    size_t N = (size_t)model.B * model.T, C = model.config.channels, NH = model.config.num_heads, T = model.T;
+    return {l == 0 ? a.encoded : a.residual3 + (l - 1) * N * C,
+            a.ln1 + l * N * C, a.ln1_mean + l * N, a.ln1_rstd + l * N, a.qkv + l * N * 3 * C, a.atty + l * N * C,
+            a.att + l * model.B * NH * T * T, a.residual2 + l * N * C, a.ln2 + l * N * C, a.ln2_mean + l * N,
+            a.ln2_rstd + l * N, a.fch + l * N * 4 * C, a.fch_gelu + l * N * 4 * C, a.residual3 + l * N * C};
+}
+
 // forward pass over inputs (B,T) (host); with targets (B,T), also the loss (model.mean_loss)
 void gpt_forward(GPT& model, const int* inputs, const int* targets, int B, int T) {
     const GPTConfig& c = model.config;
@@ -896,32 +912,23 @@ void gpt_forward(GPT& model, const int* inputs, const int* targets, int B, int T
     layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, a.encoded, p.h[0].ln1w, p.h[0].ln1b, N, C);   // layer 0's ln_1
     for (int l = 0; l < L; l++) {
         const BlockParams<floatX>& w = p.h[l];
-        floatX* residual = l == 0 ? a.encoded : a.residual3 + (size_t)(l - 1) * N * C;
-        floatX* ln1 = a.ln1 + (size_t)l * N * C;
-        floatX* qkv = a.qkv + (size_t)l * N * 3 * C;
-        floatX* atty = a.atty + (size_t)l * N * C;
-        floatX* att = a.att + (size_t)l * B * NH * T * T;
-        floatX* residual2 = a.residual2 + (size_t)l * N * C;
-        floatX* ln2 = a.ln2 + (size_t)l * N * C;
-        floatX* fch = a.fch + (size_t)l * N * 4 * C;
-        floatX* fch_gelu = a.fch_gelu + (size_t)l * N * 4 * C;
-        floatX* residual3 = a.residual3 + (size_t)l * N * C;
-
+        LayerActivations act = layer_activations(model, l);
         // ln1 of this layer was computed by the previous step (the layer before, or above the loop)
-        matmul_forward(qkv, ln1, w.qkvw, w.qkvb, N, C, 3 * C);                 // (N,C) -> (N,3C)
-        attention_forward(atty, att, qkv, B, T, C, NH);                         // (N,3C) -> (N,C)
+        matmul_forward(act.qkv, act.ln1, w.qkvw, w.qkvb, N, C, 3 * C);         // (N,C) -> (N,3C)
+        attention_forward(act.atty, act.att, act.qkv, B, T, C, NH);             // (N,3C) -> (N,C)
         // the projection is written straight into residual2 and the stream added to it in place
-        matmul_forward(residual2, atty, w.attprojw, w.attprojb, N, C, C);
-        residual_layernorm_forward(residual2, ln2, a.ln2_mean + l * N, a.ln2_rstd + l * N, residual, residual2,
+        matmul_forward(act.residual2, act.atty, w.attprojw, w.attprojb, N, C, C);
+        residual_layernorm_forward(act.residual2, act.ln2, act.ln2_mean, act.ln2_rstd, act.residual, act.residual2,
                                    w.ln2w, w.ln2b, N, C);                       // x = x + attn(ln_1(x)); ln_2(x)
-        matmul_forward(fch, ln2, w.fcw, w.fcb, N, C, 4 * C);                    // (N,C) -> (N,4C)
-        gelu_forward(fch_gelu, fch, (size_t)N * 4 * C);
-        matmul_forward(residual3, fch_gelu, w.fcprojw, w.fcprojb, N, 4 * C, C); // (N,4C) -> (N,C)
+        matmul_forward(act.fch, act.ln2, w.fcw, w.fcb, N, C, 4 * C);            // (N,C) -> (N,4C)
+        gelu_forward(act.fch_gelu, act.fch, (size_t)N * 4 * C);
+        matmul_forward(act.residual3, act.fch_gelu, w.fcprojw, w.fcprojb, N, 4 * C, C); // (N,4C) -> (N,C)
         // x = x + mlp(ln_2(x)), fused with the LayerNorm that reads it next: ln_1 of layer l+1, or ln_f
         bool last = l == L - 1;
-        residual_layernorm_forward(residual3, last ? a.lnf : a.ln1 + (size_t)(l + 1) * N * C,
-                                   last ? a.lnf_mean : a.ln1_mean + (l + 1) * N, last ? a.lnf_rstd : a.ln1_rstd + (l + 1) * N,
-                                   residual2, residual3, last ? p.lnfw : p.h[l + 1].ln1w, last ? p.lnfb : p.h[l + 1].ln1b, N, C);
+        LayerActivations next = last ? LayerActivations{} : layer_activations(model, l + 1);
+        residual_layernorm_forward(act.residual3, last ? a.lnf : next.ln1, last ? a.lnf_mean : next.ln1_mean,
+                                   last ? a.lnf_rstd : next.ln1_rstd, act.residual2, act.residual3,
+                                   last ? p.lnfw : p.h[l + 1].ln1w, last ? p.lnfb : p.h[l + 1].ln1b, N, C);
     }
     // logits = lnf @ wte.T (tied head); column-major: logits^T (Vp,N) = wte (Vp,C) @ lnf^T (C,N)
     matmul_cublaslt(a.logits, CUBLAS_FLOATX, p.wte, a.lnf, nullptr, Vp, N, C, true, false, false);
@@ -965,28 +972,19 @@ void gpt_backward(GPT& model, float loss_scale) {
     for (int l = L - 1; l >= 0; l--) {
         const BlockParams<floatX>& w = p.h[l];
         const BlockParams<float>& dw = g.h[l];
-        floatX* residual = l == 0 ? a.encoded : a.residual3 + (size_t)(l - 1) * N * C;
-        floatX* ln1 = a.ln1 + (size_t)l * N * C;
-        floatX* qkv = a.qkv + (size_t)l * N * 3 * C;
-        floatX* atty = a.atty + (size_t)l * N * C;
-        floatX* att = a.att + (size_t)l * B * NH * T * T;
-        floatX* residual2 = a.residual2 + (size_t)l * N * C;
-        floatX* ln2 = a.ln2 + (size_t)l * N * C;
-        floatX* fch = a.fch + (size_t)l * N * 4 * C;
-        floatX* fch_gelu = a.fch_gelu + (size_t)l * N * 4 * C;
-
+        LayerActivations act = layer_activations(model, l);
         // MLP branch: residual3 = residual2 + fcproj(gelu(fc(ln_2(residual2))))
-        matmul_backward(d.dfch, dw.fcprojw, dw.fcprojb, d.dresidual, fch_gelu, w.fcprojw, N, 4 * C, C);
-        gelu_backward(d.dfch, fch, d.dfch, (size_t)N * 4 * C);
-        matmul_backward(d.dln, dw.fcw, dw.fcb, d.dfch, ln2, w.fcw, N, C, 4 * C);
-        layernorm_backward(d.dresidual, dw.ln2w, dw.ln2b, d.dln, residual2, w.ln2w,
-                           a.ln2_mean + l * N, a.ln2_rstd + l * N, N, C);   // now d(loss)/d(residual2)
+        matmul_backward(d.dfch, dw.fcprojw, dw.fcprojb, d.dresidual, act.fch_gelu, w.fcprojw, N, 4 * C, C);
+        gelu_backward(d.dfch, act.fch, d.dfch, (size_t)N * 4 * C);
+        matmul_backward(d.dln, dw.fcw, dw.fcb, d.dfch, act.ln2, w.fcw, N, C, 4 * C);
+        layernorm_backward(d.dresidual, dw.ln2w, dw.ln2b, d.dln, act.residual2, w.ln2w,
+                           act.ln2_mean, act.ln2_rstd, N, C);   // now d(loss)/d(residual2)
         // attention branch: residual2 = residual + attproj(attention(qkv(ln_1(residual))))
-        matmul_backward(d.datty, dw.attprojw, dw.attprojb, d.dresidual, atty, w.attprojw, N, C, C);
-        attention_backward(d.dqkv, d.datty, qkv, att, B, T, C, NH);
-        matmul_backward(d.dln, dw.qkvw, dw.qkvb, d.dqkv, ln1, w.qkvw, N, C, 3 * C);
-        layernorm_backward(d.dresidual, dw.ln1w, dw.ln1b, d.dln, residual, w.ln1w,
-                           a.ln1_mean + l * N, a.ln1_rstd + l * N, N, C);   // now d(loss)/d(residual)
+        matmul_backward(d.datty, dw.attprojw, dw.attprojb, d.dresidual, act.atty, w.attprojw, N, C, C);
+        attention_backward(d.dqkv, d.datty, act.qkv, act.att, B, T, C, NH);
+        matmul_backward(d.dln, dw.qkvw, dw.qkvb, d.dqkv, act.ln1, w.qkvw, N, C, 3 * C);
+        layernorm_backward(d.dresidual, dw.ln1w, dw.ln1b, d.dln, act.residual, w.ln1w,
+                           act.ln1_mean, act.ln1_rstd, N, C);   // now d(loss)/d(residual)
     }
     encoder_backward(g.wte, g.wpe, d.dresidual, model.buckets, B, T, C);
     model.mean_loss = -1;   // the logits are gone: a second backward needs a new forward

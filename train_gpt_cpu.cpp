@@ -498,6 +498,21 @@ static void gpt_allocate_activations(GPT& model, int B, int T) {
     model.T = T;
 }
 
+// one layer's slices of the (L,...) activations, and the residual stream entering the layer
+struct LayerActivations {
+    real *residual, *ln1, *ln1_mean, *ln1_rstd, *qkv, *atty, *att, *residual2, *ln2, *ln2_mean, *ln2_rstd,
+        *fch, *fch_gelu, *residual3;
+};
+
+static LayerActivations layer_activations(const GPT& model, int l) {
+    const Activations& a = model.a;
+    size_t N = (size_t)model.B * model.T, C = model.config.channels, NH = model.config.num_heads, T = model.T;
+    return {l == 0 ? a.encoded : a.residual3 + (l - 1) * N * C,
+            a.ln1 + l * N * C, a.ln1_mean + l * N, a.ln1_rstd + l * N, a.qkv + l * N * 3 * C, a.atty + l * N * C,
+            a.att + l * model.B * NH * T * T, a.residual2 + l * N * C, a.ln2 + l * N * C, a.ln2_mean + l * N,
+            a.ln2_rstd + l * N, a.fch + l * N * 4 * C, a.fch_gelu + l * N * 4 * C, a.residual3 + l * N * C};
+}
+
 // forward pass over inputs (B,T); with targets (B,T), also the loss (model.mean_loss)
 void gpt_forward(GPT& model, const int* inputs, const int* targets, int B, int T) {
     const GPTConfig& c = model.config;
@@ -515,29 +530,19 @@ void gpt_forward(GPT& model, const int* inputs, const int* targets, int B, int T
     encoder_forward(a.encoded, inputs, p.wte, p.wpe, B, T, C);
     for (int l = 0; l < L; l++) {
         const BlockParams& w = p.h[l];
-        real* residual = l == 0 ? a.encoded : a.residual3 + (size_t)(l - 1) * N * C;
-        real* ln1 = a.ln1 + (size_t)l * N * C;
-        real* qkv = a.qkv + (size_t)l * N * 3 * C;
-        real* atty = a.atty + (size_t)l * N * C;
-        real* att = a.att + (size_t)l * B * NH * T * T;
-        real* residual2 = a.residual2 + (size_t)l * N * C;
-        real* ln2 = a.ln2 + (size_t)l * N * C;
-        real* fch = a.fch + (size_t)l * N * 4 * C;
-        real* fch_gelu = a.fch_gelu + (size_t)l * N * 4 * C;
-        real* residual3 = a.residual3 + (size_t)l * N * C;
-
-        layernorm_forward(ln1, a.ln1_mean + l * N, a.ln1_rstd + l * N, residual, w.ln1w, w.ln1b, N, C);
-        matmul_forward(qkv, ln1, w.qkvw, w.qkvb, N, C, 3 * C);                 // (N,C) -> (N,3C)
-        attention_forward(atty, att, qkv, B, T, C, NH);                         // (N,3C) -> (N,C)
+        LayerActivations act = layer_activations(model, l);
+        layernorm_forward(act.ln1, act.ln1_mean, act.ln1_rstd, act.residual, w.ln1w, w.ln1b, N, C);
+        matmul_forward(act.qkv, act.ln1, w.qkvw, w.qkvb, N, C, 3 * C);             // (N,C) -> (N,3C)
+        attention_forward(act.atty, act.att, act.qkv, B, T, C, NH);                   // (N,3C) -> (N,C)
         // the projection is written straight into residual2 and the stream added to it in place:
         // the backward pass needs the projection's input, never its output
-        matmul_forward(residual2, atty, w.attprojw, w.attprojb, N, C, C);
-        residual_forward(residual2, residual, residual2, (size_t)N * C);        // x = x + attn(ln_1(x))
-        layernorm_forward(ln2, a.ln2_mean + l * N, a.ln2_rstd + l * N, residual2, w.ln2w, w.ln2b, N, C);
-        matmul_forward(fch, ln2, w.fcw, w.fcb, N, C, 4 * C);                    // (N,C) -> (N,4C)
-        gelu_forward(fch_gelu, fch, (size_t)N * 4 * C);
-        matmul_forward(residual3, fch_gelu, w.fcprojw, w.fcprojb, N, 4 * C, C); // (N,4C) -> (N,C)
-        residual_forward(residual3, residual2, residual3, (size_t)N * C);       // x = x + mlp(ln_2(x))
+        matmul_forward(act.residual2, act.atty, w.attprojw, w.attprojb, N, C, C);
+        residual_forward(act.residual2, act.residual, act.residual2, (size_t)N * C);  // x = x + attn(ln_1(x))
+        layernorm_forward(act.ln2, act.ln2_mean, act.ln2_rstd, act.residual2, w.ln2w, w.ln2b, N, C);
+        matmul_forward(act.fch, act.ln2, w.fcw, w.fcb, N, C, 4 * C);                // (N,C) -> (N,4C)
+        gelu_forward(act.fch_gelu, act.fch, (size_t)N * 4 * C);
+        matmul_forward(act.residual3, act.fch_gelu, w.fcprojw, w.fcprojb, N, 4 * C, C); // (N,4C) -> (N,C)
+        residual_forward(act.residual3, act.residual2, act.residual3, (size_t)N * C); // x = x + mlp(ln_2(x))
     }
     real* last = a.residual3 + (size_t)(L - 1) * N * C;
     layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, last, p.lnfw, p.lnfb, N, C);
@@ -576,28 +581,19 @@ void gpt_backward(GPT& model, real loss_scale) {
     layernorm_backward(d.dresidual, g.lnfw, g.lnfb, d.dln, last, p.lnfw, a.lnf_mean, a.lnf_rstd, N, C);
     for (int l = L - 1; l >= 0; l--) {
         const BlockParams &w = p.h[l], &dw = g.h[l];
-        real* residual = l == 0 ? a.encoded : a.residual3 + (size_t)(l - 1) * N * C;
-        real* ln1 = a.ln1 + (size_t)l * N * C;
-        real* qkv = a.qkv + (size_t)l * N * 3 * C;
-        real* atty = a.atty + (size_t)l * N * C;
-        real* att = a.att + (size_t)l * B * NH * T * T;
-        real* residual2 = a.residual2 + (size_t)l * N * C;
-        real* ln2 = a.ln2 + (size_t)l * N * C;
-        real* fch = a.fch + (size_t)l * N * 4 * C;
-        real* fch_gelu = a.fch_gelu + (size_t)l * N * 4 * C;
-
+        LayerActivations act = layer_activations(model, l);
         // MLP branch: residual3 = residual2 + fcproj(gelu(fc(ln_2(residual2))))
-        matmul_backward(d.dfch, dw.fcprojw, dw.fcprojb, d.dresidual, fch_gelu, w.fcprojw, N, 4 * C, C);
-        gelu_backward(d.dfch, fch, d.dfch, (size_t)N * 4 * C);
-        matmul_backward(d.dln, dw.fcw, dw.fcb, d.dfch, ln2, w.fcw, N, C, 4 * C);
-        layernorm_backward(d.dresidual, dw.ln2w, dw.ln2b, d.dln, residual2, w.ln2w,
-                           a.ln2_mean + l * N, a.ln2_rstd + l * N, N, C);   // now d(loss)/d(residual2)
-        // attention branch: residual2 = residual + attproj(attention(qkv(ln_1(residual))))
-        matmul_backward(d.datty, dw.attprojw, dw.attprojb, d.dresidual, atty, w.attprojw, N, C, C);
-        attention_backward(d.dqkv, d.datty, qkv, att, B, T, C, NH);
-        matmul_backward(d.dln, dw.qkvw, dw.qkvb, d.dqkv, ln1, w.qkvw, N, C, 3 * C);
-        layernorm_backward(d.dresidual, dw.ln1w, dw.ln1b, d.dln, residual, w.ln1w,
-                           a.ln1_mean + l * N, a.ln1_rstd + l * N, N, C);   // now d(loss)/d(residual)
+        matmul_backward(d.dfch, dw.fcprojw, dw.fcprojb, d.dresidual, act.fch_gelu, w.fcprojw, N, 4 * C, C);
+        gelu_backward(d.dfch, act.fch, d.dfch, (size_t)N * 4 * C);
+        matmul_backward(d.dln, dw.fcw, dw.fcb, d.dfch, act.ln2, w.fcw, N, C, 4 * C);
+        layernorm_backward(d.dresidual, dw.ln2w, dw.ln2b, d.dln, act.residual2, w.ln2w, act.ln2_mean, act.ln2_rstd, N, C);
+        // now d.dresidual = d(loss)/d(residual2). The attention branch:
+        // residual2 = residual + attproj(attention(qkv(ln_1(residual))))
+        matmul_backward(d.datty, dw.attprojw, dw.attprojb, d.dresidual, act.atty, w.attprojw, N, C, C);
+        attention_backward(d.dqkv, d.datty, act.qkv, act.att, B, T, C, NH);
+        matmul_backward(d.dln, dw.qkvw, dw.qkvb, d.dqkv, act.ln1, w.qkvw, N, C, 3 * C);
+        layernorm_backward(d.dresidual, dw.ln1w, dw.ln1b, d.dln, act.residual, w.ln1w, act.ln1_mean, act.ln1_rstd, N, C);
+        // now d.dresidual = d(loss)/d(residual), the stream entering layer l
     }
     encoder_backward(g.wte, g.wpe, d.dresidual, model.inputs.data(), B, T, C);
     model.mean_loss = -1;   // the logits are gone: a second backward needs a new forward
