@@ -132,6 +132,28 @@ TEST_CASE("the KV cache: one position at a time gives the logits of a whole forw
     }
 }
 
+TEST_CASE("Hugging Face transformers loads our checkpoint as it is and computes the same logits") {
+    GPTConfig c = small_config();
+    int B = 2, T = c.max_seq_len;
+    std::vector<float> params = random_params(c, 31, 0.05f), zeros(num_parameters(c), 0.0f);
+    std::string dir = make_temp_dir("hf");
+    std::string ckpt = save_checkpoint(dir, 0, c, params.data(), zeros.data(), zeros.data(), json::object());
+    Rng rng(32);
+    std::vector<int> inputs(B * T);
+    for (int& t : inputs) t = rng.next_u32() % c.vocab_size;
+    write_batch(dir + "/batch.safetensors", inputs, inputs, B, T);
+    CommandResult r = run_command(std::string(PYTHON) + " tests/hf_logits.py --ckpt " + ckpt + " --batch " + dir +
+                                  "/batch.safetensors --out " + dir + "/hf.safetensors");
+    REQUIRE_MESSAGE(r.status == 0, "transformers could not load the checkpoint:\n" << r.output);
+    GPT model;
+    gpt_build(model, c, params);
+    gpt_forward(model, inputs.data(), nullptr, B, T);
+    std::vector<double> hf = SafeTensors::read(dir + "/hf.safetensors").get<double>("logits");
+    REQUIRE(hf.size() == (size_t)B * T * c.vocab_size);
+    CHECK(check_close("logits, ours vs transformers' GPT2LMHeadModel", model.a.logits, hf.data(), hf.size(), 1e-5));
+    fs::remove_all(dir);
+}
+
 TEST_CASE("gradient accumulation: two half batches give the gradient of the whole batch") {
     GPTConfig c = small_config();
     int B = 4, T = 8;

@@ -3,9 +3,9 @@
 # when it is all there already (so `make` can call it every time at no cost).
 #
 #   bash tools/install_deps.sh build   compiler, headers, curl: enough for `make` and `make train`
-#   bash tools/install_deps.sh test    also PyTorch (with OpenBLAS), tiktoken, OpenMPI, clang: `make test`
+#   bash tools/install_deps.sh test    also PyTorch (with OpenBLAS), tiktoken, transformers, OpenMPI, clang: `make test`
 #
-# Uses apt-get (as root, or through sudo) and pip for tiktoken. Set NO_INSTALL=1 to only
+# Uses apt-get (as root, or through sudo) and pip for tiktoken and transformers. Set NO_INSTALL=1 to only
 # report what is missing.
 set -euo pipefail
 what=${1:-build}
@@ -26,11 +26,17 @@ missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-need_tiktoken=0
-if [ "$what" = test ] && ! "$PYTHON" -c "import tiktoken" 2>/dev/null; then need_tiktoken=1; fi
-[ ${#missing[@]} -eq 0 ] && [ $need_tiktoken -eq 0 ] && exit 0
+# from PyPI: tiktoken (the tests' oracle for token ids) and transformers (the tests load our
+# checkpoints with Hugging Face's own GPT-2); 4.40 is the last line that runs on Debian's torch 1.13
+pip_packages=()
+if [ "$what" = test ]; then
+    "$PYTHON" -c "import tiktoken" 2>/dev/null || pip_packages+=(tiktoken)
+    "$PYTHON" -c "import transformers" 2>/dev/null || pip_packages+=("transformers==4.40.2")
+fi
+need_pip=$([ ${#pip_packages[@]} -gt 0 ] && echo 1 || echo 0)
+[ ${#missing[@]} -eq 0 ] && [ $need_pip -eq 0 ] && exit 0
 
-echo "[deps] missing: ${missing[*]} $([ $need_tiktoken = 1 ] && echo tiktoken)"
+echo "[deps] missing: ${missing[*]} ${pip_packages[*]}"
 if [ "${NO_INSTALL:-0}" = 1 ]; then echo "[deps] NO_INSTALL=1: install them yourself"; exit 1; fi
 sudo=""
 if [ "$(id -u)" != 0 ]; then
@@ -41,9 +47,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-if [ $need_tiktoken = 1 ]; then
-    # Debian's python is "externally managed"; tiktoken is only the tests' oracle for token ids
-    $sudo "$PYTHON" -m pip install -q --break-system-packages tiktoken 2>/dev/null ||
-        $sudo "$PYTHON" -m pip install -q tiktoken
+if [ $need_pip = 1 ]; then
+    # Debian's python is "externally managed": these two are for the tests only
+    $sudo "$PYTHON" -m pip install -q --break-system-packages "${pip_packages[@]}" 2>/dev/null ||
+        $sudo "$PYTHON" -m pip install -q "${pip_packages[@]}"
 fi
 echo "[deps] done"
