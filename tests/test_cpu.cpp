@@ -132,7 +132,7 @@ TEST_CASE("the KV cache: one position at a time gives the logits of a whole forw
     }
 }
 
-TEST_CASE("Hugging Face transformers loads our checkpoint as it is and computes the same logits") {
+TEST_CASE("Hugging Face transformers and we load each other's checkpoints as they are, with the same logits") {
     GPTConfig c = small_config();
     int B = 2, T = c.max_seq_len;
     std::vector<float> params = random_params(c, 31, 0.05f), zeros(num_parameters(c), 0.0f);
@@ -151,6 +151,16 @@ TEST_CASE("Hugging Face transformers loads our checkpoint as it is and computes 
     std::vector<double> hf = SafeTensors::read(dir + "/hf.safetensors").get<double>("logits");
     REQUIRE(hf.size() == (size_t)B * T * c.vocab_size);
     CHECK(check_close("logits, ours vs transformers' GPT2LMHeadModel", model.a.logits, hf.data(), hf.size(), 1e-5));
+    // the other direction: a model saved by transformers' save_pretrained starts our run (--init)
+    r = run_command(std::string(PYTHON) + " tests/hf_logits.py --ckpt " + ckpt + " --batch " + dir + "/batch.safetensors" +
+                    " --out " + dir + "/hf2.safetensors --save-pretrained " + dir + "/saved_by_hf");
+    REQUIRE_MESSAGE(r.status == 0, r.output);
+    std::vector<float> loaded;
+    load_parameters(dir + "/saved_by_hf", read_hf_config(dir + "/saved_by_hf"), loaded);
+    gpt_build(model, read_hf_config(dir + "/saved_by_hf"), loaded);
+    gpt_forward(model, inputs.data(), nullptr, B, T);
+    hf = SafeTensors::read(dir + "/hf2.safetensors").get<double>("logits");
+    CHECK(check_close("logits of a save_pretrained model, ours vs transformers'", model.a.logits, hf.data(), hf.size(), 1e-5));
     fs::remove_all(dir);
 }
 
