@@ -26,3 +26,22 @@ pass() { echo "PASS${1:+: $1}"; exit 0; }
 fail() { echo "FAIL${1:+: $1}"; exit 1; }
 skip() { echo "SKIP${1:+: $1}"; exit 0; }
 has_gpu() { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q GPU; }
+
+# check_exercise HARNESS CHAPTER EXERCISE: builds HARNESS (harness_basics for chapters 1-9,
+# harness_training for 10-17) with its chapters' exercises, then runs CHAPTER's check on the
+# learner's EXERCISE file, or, with TUTORIAL_SELF_TEST=1, checks the checker itself
+check_exercise() {
+    local harness=$1 chapter=$2 exercise=$3 exercises
+    if [ "$harness" = harness_basics ]; then exercises=(tutorial/exercises/0[1-9]_*.cpp)
+    else exercises=(tutorial/exercises/1[0-7]_*.cpp); fi
+    tutorial_build "build/tutorial/$harness" "tutorial/$harness.cpp" "${exercises[@]}"
+    if [ "${TUTORIAL_SELF_TEST:-0}" = 1 ]; then
+        "build/tutorial/$harness" "$chapter" --self-test \
+            && pass "$chapter: the checker accepts the reference and rejects a wrong version" \
+            || fail "$chapter: the checker itself is broken (see above)"
+    else
+        "build/tutorial/$harness" "$chapter" \
+            && pass "$chapter: $exercise agrees with the reference" \
+            || fail "$chapter: $exercise does not agree yet (see above); edit it and run this again"
+    fi
+}

@@ -6,13 +6,4 @@ source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 for f in data/tinyshakespeare/input.txt data/gpt2/encoder.json data/tinyshakespeare_bpe1k/encoder.json; do
     [ -f "$f" ] || fail "$f is missing: run \`make data\` first"
 done
-tutorial_build build/tutorial/harness_basics tutorial/harness_basics.cpp tutorial/exercises/0[1-9]_*.cpp
-if [ "${TUTORIAL_SELF_TEST:-0}" = 1 ]; then
-    build/tutorial/harness_basics chapter01 --self-test \
-        && pass "chapter 01: the checker accepts the reference and rejects a wrong version" \
-        || fail "chapter 01: the checker itself is broken (see above)"
-else
-    build/tutorial/harness_basics chapter01 \
-        && pass "chapter 01: tutorial/exercises/01_bpe_merge.cpp agrees with the reference" \
-        || fail "chapter 01: tutorial/exercises/01_bpe_merge.cpp does not agree yet (see above)"
-fi
+check_exercise harness_basics chapter01 tutorial/exercises/01_bpe_merge.cpp

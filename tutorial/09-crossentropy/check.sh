@@ -6,13 +6,4 @@ source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 for f in data/tinyshakespeare_bpe1k/val_000000.bin; do
     [ -f "$f" ] || fail "$f is missing: run \`make data\` first"
 done
-tutorial_build build/tutorial/harness_basics tutorial/harness_basics.cpp tutorial/exercises/0[1-9]_*.cpp
-if [ "${TUTORIAL_SELF_TEST:-0}" = 1 ]; then
-    build/tutorial/harness_basics chapter09 --self-test \
-        && pass "chapter 09: the checker accepts the reference and rejects a wrong version" \
-        || fail "chapter 09: the checker itself is broken (see above)"
-else
-    build/tutorial/harness_basics chapter09 \
-        && pass "chapter 09: tutorial/exercises/09_crossentropy.cpp agrees with the reference" \
-        || fail "chapter 09: tutorial/exercises/09_crossentropy.cpp does not agree yet (see above)"
-fi
+check_exercise harness_basics chapter09 tutorial/exercises/09_crossentropy.cpp
