@@ -1007,12 +1007,16 @@ __global__ void sum_partials_kernel(double* out, const float* partial, int n) {
 static float* norm_partial;   // (NORM_BLOCKS)
 static double* norm_result;   // (1), also the buffer dp_sum all-reduces
 
+// allocated at first use: by sum_squares, or by dp_sum (validation may all-reduce before any norm)
+static void allocate_norm_buffers() {
+    if (norm_partial) return;
+    cudaCheck(cudaMalloc(&norm_partial, NORM_BLOCKS * sizeof(float)));
+    cudaCheck(cudaMalloc(&norm_result, sizeof(double)));
+}
+
 // the sum of squares of x (n, device) on the device, left in *norm_result
 static void sum_squares(const float* x, size_t n) {
-    if (!norm_partial) {
-        cudaCheck(cudaMalloc(&norm_partial, NORM_BLOCKS * sizeof(float)));
-        cudaCheck(cudaMalloc(&norm_result, sizeof(double)));
-    }
+    allocate_norm_buffers();
     int block_size = 256;
     sum_squares_partial_kernel<<<NORM_BLOCKS, block_size, 0, stream>>>(norm_partial, x, n);
     cudaCheck(cudaGetLastError());
@@ -1188,6 +1192,7 @@ static void dp_all_gather(const ProcessGroup& pg, void* buf, size_t n, ncclDataT
 // the sum of x over ranks (every rank gets the same value)
 static double dp_sum(const ProcessGroup& pg, double x) {
     if (pg.world == 1) return x;
+    allocate_norm_buffers();
     cudaCheck(cudaMemcpyAsync(norm_result, &x, sizeof x, cudaMemcpyHostToDevice, stream));
     ncclCheck(ncclAllReduce(norm_result, norm_result, 1, ncclDouble, ncclSum, pg.comm, stream));
     cudaCheck(cudaMemcpyAsync(&x, norm_result, sizeof x, cudaMemcpyDeviceToHost, stream));
