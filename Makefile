@@ -165,4 +165,4 @@ train:
 	@bash tools/train_small.sh
 
 clean:
-	rm -rf $(BUILD) train_gpt_cpu train_gpt_cpu_mpi train_gpt train_gpt_fp32 tokenize prepare_data
+	rm -rf $(BUILD) train_gpt_cpu train_gpt_cpu_mpi train_gpt train_gpt_fp32 train_gpt_mpi tokenize prepare_data
