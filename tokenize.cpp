@@ -121,16 +121,10 @@ static void cmd_decode(const Args& a) {
     if (!a.flags.count("vocab")) usage_error("decode needs --vocab DIR");
     if (a.files.size() != 1) usage_error("decode takes one FILE of ids (or - for stdin)");
     Tokenizer tok = Tokenizer::load(a.flags.at("vocab"));
-    std::string text = read_input(a.files[0]);
     std::vector<uint32_t> ids;
     size_t line = 0;
-    for (size_t pos = 0; pos < text.size();) {
-        size_t eol = text.find('\n', pos);
-        if (eol == std::string::npos) eol = text.size();
-        std::string s = text.substr(pos, eol - pos);
-        pos = eol + 1;
+    for (const std::string& s : split_lines(read_input(a.files[0]))) {
         line++;
-        if (!s.empty() && s.back() == '\r') s.pop_back();
         if (s.empty()) continue;
         char* end = nullptr;
         unsigned long long v = strtoull(s.c_str(), &end, 10);

@@ -547,6 +547,19 @@ static inline std::string read_whole_file(const std::string& path) {
     return ss.str();
 }
 
+// the lines of a text file, without their "\n" or "\r\n" (a last line without one counts too)
+static inline std::vector<std::string> split_lines(const std::string& text) {
+    std::vector<std::string> lines;
+    for (size_t pos = 0; pos < text.size();) {
+        size_t eol = text.find('\n', pos);
+        if (eol == std::string::npos) eol = text.size();
+        lines.push_back(text.substr(pos, eol - pos));
+        if (!lines.back().empty() && lines.back().back() == '\r') lines.back().pop_back();
+        pos = eol + 1;
+    }
+    return lines;
+}
+
 inline Tokenizer Tokenizer::load(const std::string& dir) {
     const std::string enc_path = dir + "/encoder.json", bpe_path = dir + "/vocab.bpe";
     // encoder.json: {"token": id}; nlohmann decodes the \uXXXX escapes
@@ -573,16 +586,10 @@ inline Tokenizer Tokenizer::load(const std::string& dir) {
         id_of.emplace(key, id);
     }
     // vocab.bpe: a version line, then "A B" per line
-    std::string text = read_whole_file(bpe_path);
     std::vector<std::pair<uint32_t, uint32_t>> mrg;
     size_t line_no = 0;
-    for (size_t pos = 0; pos < text.size();) {
-        size_t eol = text.find('\n', pos);
-        if (eol == std::string::npos) eol = text.size();
-        std::string line = text.substr(pos, eol - pos);
-        pos = eol + 1;
+    for (const std::string& line : split_lines(read_whole_file(bpe_path))) {
         line_no++;
-        if (!line.empty() && line.back() == '\r') line.pop_back();
         if (line.empty() || (line_no == 1 && line.rfind("#version", 0) == 0)) continue;
         size_t sp = line.find(' ');
         auto bad = [&](const std::string& what) {

@@ -45,3 +45,14 @@ check_exercise() {
             || fail "$chapter: $exercise does not agree yet (see above); edit it and run this again"
     fi
 }
+
+# trainer_run_setup TAG: what a check that runs ./train_gpt_cpu on the small dataset needs:
+# the binary, DATA (tinyshakespeare with the 1,024-token vocabulary) and a temporary OUT
+# folder removed on exit
+trainer_run_setup() {
+    [ -x ./train_gpt_cpu ] || fail "./train_gpt_cpu not found: run make"
+    DATA=data/tinyshakespeare_bpe1k
+    [ -f $DATA/train_000000.bin ] && [ -f $DATA/val_000000.bin ] || fail "$DATA not found: run make data"
+    OUT=$(mktemp -d "${TMPDIR:-/tmp}/$1_XXXXXX")
+    trap 'rm -rf "$OUT"' EXIT
+}

@@ -516,8 +516,11 @@ static void block_pointers(const BlockParams& w, const float* p[12]) {
     std::copy(all, all + 12, p);
 }
 
-// the reference: the same layer calls as gpt_forward's loop body
-static void reference_block_forward(float* out, const float* x, const float* const* w, int B, int T, int C, int NH) {
+// one block, the same layer calls as gpt_forward's loop body. mlp_reads_input is the
+// deliberately wrong version: its MLP branch normalises the block's input x instead of the
+// stream after attention.
+static void block_forward_calls(float* out, const float* x, const float* const* w, int B, int T, int C, int NH,
+                                bool mlp_reads_input) {
     int N = B * T;
     std::vector<float> ln((size_t)N * C), mean(N), rstd(N), qkv((size_t)N * 3 * C), atty((size_t)N * C);
     std::vector<float> att((size_t)B * NH * T * T), res2((size_t)N * C), fch((size_t)N * 4 * C), gel((size_t)N * 4 * C);
@@ -526,28 +529,20 @@ static void reference_block_forward(float* out, const float* x, const float* con
     attention_forward(atty.data(), att.data(), qkv.data(), B, T, C, NH);
     matmul_forward(res2.data(), atty.data(), w[4], w[5], N, C, C);
     residual_forward(res2.data(), x, res2.data(), (size_t)N * C);
-    layernorm_forward(ln.data(), mean.data(), rstd.data(), res2.data(), w[6], w[7], N, C);
+    layernorm_forward(ln.data(), mean.data(), rstd.data(), mlp_reads_input ? x : res2.data(), w[6], w[7], N, C);
     matmul_forward(fch.data(), ln.data(), w[8], w[9], N, C, 4 * C);
     gelu_forward(gel.data(), fch.data(), (size_t)N * 4 * C);
     matmul_forward(out, gel.data(), w[10], w[11], N, 4 * C, C);
     residual_forward(out, res2.data(), out, (size_t)N * C);
 }
 
-// WRONG on purpose: the MLP branch normalises the block's input x instead of the stream after attention
+static void reference_block_forward(float* out, const float* x, const float* const* w, int B, int T, int C, int NH) {
+    block_forward_calls(out, x, w, B, T, C, NH, false);
+}
+
+// WRONG on purpose (see block_forward_calls)
 static void wrong_block_forward(float* out, const float* x, const float* const* w, int B, int T, int C, int NH) {
-    int N = B * T;
-    std::vector<float> ln((size_t)N * C), mean(N), rstd(N), qkv((size_t)N * 3 * C), atty((size_t)N * C);
-    std::vector<float> att((size_t)B * NH * T * T), res2((size_t)N * C), fch((size_t)N * 4 * C), gel((size_t)N * 4 * C);
-    layernorm_forward(ln.data(), mean.data(), rstd.data(), x, w[0], w[1], N, C);
-    matmul_forward(qkv.data(), ln.data(), w[2], w[3], N, C, 3 * C);
-    attention_forward(atty.data(), att.data(), qkv.data(), B, T, C, NH);
-    matmul_forward(res2.data(), atty.data(), w[4], w[5], N, C, C);
-    residual_forward(res2.data(), x, res2.data(), (size_t)N * C);
-    layernorm_forward(ln.data(), mean.data(), rstd.data(), x, w[6], w[7], N, C);   // the bug: x, not res2
-    matmul_forward(fch.data(), ln.data(), w[8], w[9], N, C, 4 * C);
-    gelu_forward(gel.data(), fch.data(), (size_t)N * 4 * C);
-    matmul_forward(out, gel.data(), w[10], w[11], N, 4 * C, C);
-    residual_forward(out, res2.data(), out, (size_t)N * C);
+    block_forward_calls(out, x, w, B, T, C, NH, true);
 }
 
 static bool check_chapter08(BlockFwd fwd) {

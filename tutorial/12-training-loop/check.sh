@@ -12,11 +12,7 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 tutorial_build build/tutorial/harness_training tutorial/harness_training.cpp tutorial/exercises/1[0-7]_*.cpp
 build/tutorial/harness_training chapter12 || fail "the KV cache disagrees with the full forward pass"
 
-[ -x ./train_gpt_cpu ] || fail "./train_gpt_cpu not found: run make"
-DATA=data/tinyshakespeare_bpe1k
-[ -f $DATA/train_000000.bin ] && [ -f $DATA/val_000000.bin ] || fail "$DATA not found: run make data"
-OUT=$(mktemp -d "${TMPDIR:-/tmp}/tutorial12_XXXXXX")
-trap 'rm -rf "$OUT"' EXIT
+trainer_run_setup tutorial12
 # --shuffle: the resumed run must also restore the shuffled data order and the RNG
 ARGS=(--train $DATA/train_000000.bin --val $DATA/val_000000.bin --vocab-size 1024 --n-layer 2 --n-head 4
       --n-embd 64 --seq-len 64 --batch 4 --steps 8 --warmup 2 --lr 3e-3 --shuffle --eval-every 4 --eval-batches 2

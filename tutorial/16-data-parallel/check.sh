@@ -10,11 +10,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 command -v mpirun > /dev/null || skip "mpirun not found (apt-get install openmpi-bin libopenmpi-dev, then make)"
 [ -x ./train_gpt_cpu_mpi ] || skip "./train_gpt_cpu_mpi not built (make builds it where mpicxx is found)"
-[ -x ./train_gpt_cpu ] || fail "./train_gpt_cpu not found: run make"
-DATA=data/tinyshakespeare_bpe1k
-[ -f $DATA/train_000000.bin ] && [ -f $DATA/val_000000.bin ] || fail "$DATA not found: run make data"
-OUT=$(mktemp -d "${TMPDIR:-/tmp}/tutorial16_XXXXXX")
-trap 'rm -rf "$OUT"' EXIT
+trainer_run_setup tutorial16
 ARGS=(--train $DATA/train_000000.bin --val $DATA/val_000000.bin --vocab-size 1024 --n-layer 2 --n-head 4
       --n-embd 64 --seq-len 64 --steps 6 --lr 3e-3 --warmup 2 --eval-every 3 --eval-batches 2 --sample-tokens 0 --threads 1)
 MPI=(mpirun --allow-run-as-root --oversubscribe -np 2 ./train_gpt_cpu_mpi)

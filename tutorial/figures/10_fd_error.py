@@ -6,18 +6,14 @@
 Runs `build/tutorial/harness_training chapter10 --sweep` (central differences of the fp32
 model's loss against gpt_backward, worst tensor) and draws tutorial/10-backward/fd_error.png.
 """
-import io, subprocess, sys
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-HARNESS = "build/tutorial/harness_training"
-try:
-    out = subprocess.run([HARNESS, "chapter10", "--sweep"], check=True, capture_output=True, text=True).stdout
-except (OSError, subprocess.CalledProcessError) as e:
-    sys.exit(f"error: {HARNESS} chapter10 --sweep failed ({e}); run bash tutorial/10-backward/check.sh first to build it")
-h, err = np.loadtxt(io.StringIO(out), delimiter=",", skiprows=1, unpack=True)
+from harness_table import harness_table
+
+h, err = harness_table("chapter10", "--sweep", "tutorial/10-backward/check.sh")
 fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
 ax.loglog(h, err, "o-", label="measured: worst tensor, fp32 model")
 ax.loglog(h, err[np.argmin(err)] * (h / h[np.argmin(err)]) ** 2, ":", color="gray", label="slope 2: truncation ~ h^2")

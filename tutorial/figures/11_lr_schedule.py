@@ -7,18 +7,13 @@ Runs `build/tutorial/harness_training chapter11 --lr-table` (lr_at from train_co
 trainer's defaults: --lr 1e-3 --warmup 20 --steps 200 --min-lr-frac 0.1) and draws
 tutorial/11-adamw/lr_schedule.png.
 """
-import io, subprocess, sys
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-import numpy as np
 
-HARNESS = "build/tutorial/harness_training"
-try:
-    out = subprocess.run([HARNESS, "chapter11", "--lr-table"], check=True, capture_output=True, text=True).stdout
-except (OSError, subprocess.CalledProcessError) as e:
-    sys.exit(f"error: {HARNESS} chapter11 --lr-table failed ({e}); run bash tutorial/11-adamw/check.sh first to build it")
-step, cosine, linear, constant = np.loadtxt(io.StringIO(out), delimiter=",", skiprows=1, unpack=True)
+from harness_table import harness_table
+
+step, cosine, linear, constant = harness_table("chapter11", "--lr-table", "tutorial/11-adamw/check.sh")
 fig, ax = plt.subplots(figsize=(6.5, 3.6), dpi=100)
 for y, name in [(cosine, "--lr-schedule cosine (default)"), (linear, "linear"), (constant, "constant")]:
     ax.plot(step + 1, y * 1e3, label=name)

@@ -8,18 +8,13 @@ bf16 numbers (products of N(0,1) values), summed with an fp32 accumulator and wi
 rounded to bf16 after every add; the median relative error of 101 of them per K.
 Draws tutorial/14-mixed-precision/accumulation.png.
 """
-import io, subprocess, sys
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-import numpy as np
 
-HARNESS = "build/tutorial/harness_training"
-try:
-    out = subprocess.run([HARNESS, "chapter14", "--accumulation-table"], check=True, capture_output=True, text=True).stdout
-except (OSError, subprocess.CalledProcessError) as e:
-    sys.exit(f"error: {HARNESS} chapter14 --accumulation-table failed ({e}); run bash tutorial/14-mixed-precision/check.sh first")
-K, e32, e16 = np.loadtxt(io.StringIO(out), delimiter=",", skiprows=1, unpack=True)
+from harness_table import harness_table
+
+K, e32, e16 = harness_table("chapter14", "--accumulation-table", "tutorial/14-mixed-precision/check.sh")
 fig, ax = plt.subplots(figsize=(6.5, 4), dpi=100)
 ax.loglog(K, e16, "o-", label="bf16 accumulator")
 ax.loglog(K, e32, "s-", label="fp32 accumulator (bf16 inputs, as on tensor cores)")

@@ -9,18 +9,13 @@ train_gpt_cpu.cpp keeps for the backward pass (L,NH,T,T), of all its other activ
 (the Activations struct), and of the online softmax's per-row statistics (L,NH,T,2).
 Draws tutorial/15-fast-attention/attention_memory.png.
 """
-import io, subprocess, sys
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-import numpy as np
 
-HARNESS = "build/tutorial/harness_training"
-try:
-    out = subprocess.run([HARNESS, "chapter15", "--memory-table"], check=True, capture_output=True, text=True).stdout
-except (OSError, subprocess.CalledProcessError) as e:
-    sys.exit(f"error: {HARNESS} chapter15 --memory-table failed ({e}); run bash tutorial/15-fast-attention/check.sh first")
-T, att, other, stats = np.loadtxt(io.StringIO(out), delimiter=",", skiprows=1, unpack=True)
+from harness_table import harness_table
+
+T, att, other, stats = harness_table("chapter15", "--memory-table", "tutorial/15-fast-attention/check.sh")
 GiB = 2.0 ** 30
 fig, ax = plt.subplots(figsize=(6.5, 4), dpi=100)
 ax.loglog(T, att / GiB, "o-", label="attention weights (L,NH,T,T): grows as T^2")

@@ -10,17 +10,14 @@ tutorial/17-measuring/roofline.png: achieved GFLOP/s against arithmetic intensit
 byte of unavoidable memory traffic), under the two roofs. Timings depend on the machine and
 its load: the figure shows where each layer sits, not a benchmark.
 """
-import subprocess, sys
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-HARNESS = "build/tutorial/harness_training"
-try:
-    out = subprocess.run([HARNESS, "chapter17", "--roofline"], check=True, capture_output=True, text=True).stdout
-except (OSError, subprocess.CalledProcessError) as e:
-    sys.exit(f"error: {HARNESS} chapter17 --roofline failed ({e}); run bash tutorial/17-measuring/check.sh first to build it")
+from harness_table import harness_output
+
+out = harness_output("chapter17", "--roofline", "tutorial/17-measuring/check.sh")
 lines = out.strip().splitlines()
 peak = float(lines[0].split(",")[1]); bw = float(lines[1].split(",")[1])
 rows = [l.rsplit(",", 3) for l in lines[3:]]
