@@ -34,6 +34,16 @@ if [ -f tests/make_checkpoint.py ]; then
         tail -30 build/reference_selftest.log; failed=$((failed + 1)); failures+=("tests/make_checkpoint.py --self-test")
     fi
 fi
+# the documentation's links and DESIGN.md citations resolve; the checker catches planted ones
+if [ -f tests/check_docs.py ]; then
+    echo "=== tests/check_docs.py"
+    if /usr/bin/python3 tests/check_docs.py --self-test > build/check_docs.log 2>&1 &&
+       /usr/bin/python3 tests/check_docs.py >> build/check_docs.log 2>&1; then
+        tail -2 build/check_docs.log; passed=$((passed + 1))
+    else
+        tail -30 build/check_docs.log; failed=$((failed + 1)); failures+=("tests/check_docs.py (log: build/check_docs.log)")
+    fi
+fi
 # the shard parser under libFuzzer for 15 seconds: one test case (skipped without clang)
 if [ -f tests/run_fuzz.sh ]; then
     echo "=== tests/run_fuzz.sh"
