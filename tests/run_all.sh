@@ -44,6 +44,15 @@ if [ -f tests/check_docs.py ]; then
         tail -30 build/check_docs.log; failed=$((failed + 1)); failures+=("tests/check_docs.py (log: build/check_docs.log)")
     fi
 fi
+# the roofline model of bench/ checks its own FLOP and byte accounting (no GPU): one test case
+if [ -f bench/roofline.py ]; then
+    echo "=== bench/roofline.py --self-test"
+    if /usr/bin/python3 bench/roofline.py --self-test > build/roofline_selftest.log 2>&1; then
+        tail -1 build/roofline_selftest.log; passed=$((passed + 1))
+    else
+        grep -v '^PASS' build/roofline_selftest.log | tail -30; failed=$((failed + 1)); failures+=("bench/roofline.py --self-test")
+    fi
+fi
 # the shard parser under libFuzzer for 15 seconds: one test case (skipped without clang)
 if [ -f tests/run_fuzz.sh ]; then
     echo "=== tests/run_fuzz.sh"

@@ -1,0 +1,888 @@
+#!/usr/bin/env python3
+"""roofline.py: a roofline model of one GPT-2 training step on one H100 SXM, kernel by kernel,
+for three designs of the GPU trainer. It needs no GPU: every figure it prints is a PREDICTION.
+
+What it is: for a shape (GPT-2 124M by default) it lists every kernel and GEMM that one
+optimizer step launches (forward, backward, gradient norm, AdamW, memsets, host stalls), with
+its FLOPs and the bytes it reads from and writes to HBM, and predicts its time as
+
+    time = max(FLOPs / GEMM_TFLOPS, bytes / HBM_GBS) / efficiency[kind] + gap per launch
+
+where GEMM_TFLOPS and HBM_GBS are measured H100 rates and `efficiency` is the fraction of that
+roof a kind of kernel reaches (one table below, `--efficiency kind=value` overrides it). The
+designs, each modelled from its structure:
+  (a) train_gpt.cu as it is: cuBLASLt GEMMs with a bias epilogue, O(T^2) attention through
+      strided-batched GEMMs with the (B,NH,T,T) scores stored in bf16, head split/merge passes,
+      one-bf16-per-thread elementwise kernels, separate cross-entropy kernels, LayerNorm backward
+      plus partial-sum kernels, fp32 gradients, AdamW over fp32 master weights, host-side syncs;
+  (b) llm.c's train_gpt2.cu built with cuDNN attention, as its GPT-2 124M run script runs it
+      (-r 0: nothing recomputed; GELU not fused: gelu_fusion defaults to 0 since 2024-07-01);
+  (c) the planned design: flash attention on tensor cores, 16-byte vectorised kernels, fused
+      residual + LayerNorm, one-kernel LayerNorm backward, bias gradient and GELU in cuBLASLt
+      epilogues, a one-pass fused classifier, cached cuBLASLt descriptors; `--graph` and
+      `--recompute` switch on its options.
+
+What it is not: a simulator. Kernels run one after another on one stream, with no overlap;
+the bytes of a kernel are the HBM traffic it cannot avoid (each operand read or written once)
+plus the re-reads its structure sends to HBM where a comment says so; tiles that a kernel
+re-reads from L2 (GEMMs, flash attention) are not counted. The efficiencies are estimates
+until a GPU measures them (bench/bench_gpu.sh, Nsight Compute) and they are written here.
+
+MFU uses the project's definition (bench/bench_gpu.sh): FLOPs per token = 6N + 6LCT, with N the
+parameters without vocabulary padding. 6N counts every weight once per multiply-add in the
+forward (2N) and twice in the backward (4N). 6LCT is the attention term of Kaplan et al. 2020,
+§2.1 (the form llm.c uses): per layer and token, the forward's two attention matmuls, Q K^T
+and P V, cost 2 * C * (t+1) FLOPs each at position t, i.e. 2CT on average with the causal mask:
+only the causal half is counted, and the backward costs twice the forward, so 6LCT in all. A
+kernel that computes the whole T x T square (design a) executes twice what MFU credits it for.
+MFU is printed against the measured 790 TFLOP/s (the project's) and the 989 TFLOP/s datasheet
+figure (llm.c's, so that its published MFU can be compared).
+
+  python3 bench/roofline.py                        # 124M, B=64, T=1024, all three designs
+  python3 bench/roofline.py --model 350M --design c --recompute gelu --graph
+  python3 bench/roofline.py --efficiency gemm=0.75 --efficiency flash_bwd=0.35 --list
+  python3 bench/roofline.py --self-test            # the checks `make test` runs
+"""
+import argparse, copy, math, sys
+from dataclasses import dataclass, replace
+
+# ----------------------------------------------------------------------------- the machine
+# H100 SXM 80GB. The two roofs are measured rates, not datasheet ones: the dense bf16 GEMM rate
+# that cuBLAS reaches on a large square problem (bench/bench_gpu.sh measures it the same way,
+# an 8192^3 GEMM) and the copy bandwidth of a streaming kernel. Replace them with what the
+# card in hand measures.
+GEMM_TFLOPS = 790.0          # measured dense bf16, fp32 accumulate (datasheet: 989.4)
+DATASHEET_TFLOPS = 989.4     # what llm.c's MFU divides by (its mfu.h: H100 SXM bf16)
+HBM_GBS = 3000.0             # measured stream bandwidth (datasheet: 3350 GB/s)
+USABLE_GIB = 78.0            # device memory a process can allocate (80 GB card)
+GAP_US = 2.5                 # GPU time lost per kernel launched on a stream (launch + tail)
+GRAPH_GAP_US = 1.0           # ... when the step is replayed as a CUDA graph
+
+# ----------------------------------------------------------------------------- the efficiencies
+# The fraction of its roofline time each kind of kernel reaches. These are ESTIMATES from
+# published kernel benchmarks and the kernels' structure; measure each kind on a GPU and write
+# the measured value here (or pass --efficiency kind=value) to correct the predictions.
+EFFICIENCY = {
+    # cuBLASLt bf16 GEMMs (fp32 accumulation): forward and input-gradient GEMMs, K >= C
+    "gemm": 0.80,
+    # weight-gradient GEMMs: K = B*T is long and the output has few tiles (C x C = 18 tiles of
+    # 128x256 for 132 SMs), so cuBLAS splits K; they run below the forward GEMMs
+    "gemm_wgrad": 0.70,
+    # strided-batched per-head attention GEMMs of design (a): K = HS = 64, or T x T operands
+    "gemm_batched": 0.60,
+    # cuDNN's fused flash attention at head size 64, causal, on the FLOPs it executes
+    "flash_fwd_cudnn": 0.50,
+    "flash_bwd_cudnn": 0.38,
+    # the planned hand-written flash attention (FlashAttention-2 style mma.sync tiles): the
+    # targets it must reach; below cuDNN, which uses Hopper's wgmma/TMA
+    "flash_fwd": 0.40,
+    "flash_bwd": 0.28,
+    # memory-bound kernels: one 2-byte element per thread vs 16-byte vector loads and stores
+    "elementwise": 0.50,
+    "elementwise_vec": 0.85,
+    # one warp or block per row (LayerNorm, softmax, cross-entropy), scalar vs vector loads
+    "row": 0.50,
+    "row_vec": 0.80,
+    # partial-sum and column reductions over rows (bias and LayerNorm weight gradients)
+    "reduce": 0.60,
+    # AdamW: coalesced fp32 streams, one element per thread vs vectorised
+    "adamw": 0.75,
+    "adamw_vec": 0.85,
+    "memset": 0.90,
+}
+# Host (CPU) costs, in microseconds unless named otherwise. The host runs ahead of the GPU and
+# only costs time when it is slower than the GPU (enqueue) or when the GPU waits for it (syncs,
+# host work between a sync and the next launch).
+HOST = {
+    "launch_us": 2.5,            # cudaLaunchKernel / cudaMemsetAsync
+    "cublaslt_setup_us": 20.0,   # descriptors + layouts + heuristic query, created per call
+    "cublaslt_cached_us": 4.0,   # a cuBLASLt call with cached descriptors and algorithm
+    "graph_launch_us": 15.0,     # cudaGraphLaunch of the whole step
+    "sync_us": 15.0,             # a stream/device synchronisation or blocking small memcpy
+    "item_ns": 1.5,              # a host loop's cost per token or vocabulary entry
+}
+
+VOCAB_MULTIPLE = 128   # both trainers pad the vocabulary to a multiple of 128 (train_gpt.cu: VOCAB_MULTIPLE)
+X, F = 2, 4            # bytes of a bf16 and of an fp32 value
+MODELS = {             # L, C, NH (GPT-2's sizes; V = 50257, T = 1024)
+    "124M": (12, 768, 12), "350M": (24, 1024, 16), "774M": (36, 1280, 20), "1558M": (48, 1600, 25)}
+
+# llm.c's own published figures for GPT-2 124M, the anchor for design (b)
+LLMC_ANCHORS = [
+    "llm.c on 8x H100 SXM (HBM3), Oct 13 2024, B=64 T=1024 per GPU, the run of its discussion #481: "
+    "mean 140 ms/step (log in KellerJordan/modded-nanogpt, records/track_1_short/2024-10-13_llmc) = "
+    "468K tokens/s per GPU, data-parallel all-reduce included",
+    "llm.c on 8x A100 80GB SXM, scripts/run_gpt2_124M.sh: ~300 ms per 524,288-token step = 218K tokens/s "
+    "per GPU, 56% of A100's 312 TFLOP/s (discussion #481: 'up to ~60% model flops utilization')",
+]
+LLMC_H100_TOKENS_PER_S = 65536 / 0.140
+
+
+# ----------------------------------------------------------------------------- shapes
+@dataclass(frozen=True)
+class Shape:
+    L: int
+    C: int
+    NH: int
+    V: int
+    T: int
+    B: int
+
+    @property
+    def Vp(self): return -(-self.V // VOCAB_MULTIPLE) * VOCAB_MULTIPLE
+    @property
+    def N(self): return self.B * self.T          # tokens per micro-batch
+    @property
+    def HS(self): return self.C // self.NH
+
+
+def param_shapes(s, vocab=None):
+    """The model's tensors and shapes, in the checkpoint's order (tests/make_checkpoint.py)."""
+    V, C = vocab or s.V, s.C
+    shapes = {"wte": (V, C), "wpe": (s.T, C)}
+    for i in range(s.L):
+        for ln in ("ln_1", "ln_2"):
+            shapes[f"h.{i}.{ln}.weight"] = shapes[f"h.{i}.{ln}.bias"] = (C,)
+        for name, (i_, o) in {"attn.c_attn": (C, 3 * C), "attn.c_proj": (C, C),
+                              "mlp.c_fc": (C, 4 * C), "mlp.c_proj": (4 * C, C)}.items():
+            shapes[f"h.{i}.{name}.weight"], shapes[f"h.{i}.{name}.bias"] = (i_, o), (o,)
+    shapes["ln_f.weight"] = shapes["ln_f.bias"] = (C,)
+    return shapes
+
+
+def num_parameters(s, vocab=None):
+    return sum(math.prod(shape) for shape in param_shapes(s, vocab).values())
+
+
+def flops_per_token(s):
+    """MFU's numerator: 6N + 6LCT (N without padding), the project's benchmark definition."""
+    return 6 * num_parameters(s) + 6 * s.L * s.C * s.T
+
+
+def tensor_shapes(s):
+    """Every operand a GEMM names, row-major; 'dX' has the shape of X. Per-head tensors of the
+    batched attention GEMMs are one (b, h) slice: q, k, v, y (T,HS), att (T,T)."""
+    N, C, T, HS = s.N, s.C, s.T, s.HS
+    t = {"wte": (s.Vp, C), "W_qkv": (C, 3 * C), "W_attproj": (C, C), "W_fc": (C, 4 * C), "W_fcproj": (4 * C, C),
+         "ln1": (N, C), "qkv": (N, 3 * C), "atty": (N, C), "attproj": (N, C), "ln2": (N, C), "fch": (N, 4 * C),
+         "fch_gelu": (N, 4 * C), "fcproj": (N, C), "lnf": (N, C), "logits": (N, s.Vp),
+         "q": (T, HS), "k": (T, HS), "v": (T, HS), "att": (T, T), "y": (T, HS)}
+    t.update({"d" + name: shape for name, shape in list(t.items())})
+    return t
+
+
+def operand_shape(shapes, name):
+    """'x' -> shape of x; 'x.T' -> its transpose."""
+    base, transposed = (name[:-2], True) if name.endswith(".T") else (name, False)
+    r, c = shapes[base]
+    return (c, r) if transposed else (r, c)
+
+
+# ----------------------------------------------------------------------------- kernels
+@dataclass
+class Kernel:
+    name: str                 # what the table shows; launches with the same name are summed
+    phase: str                # forward | backward | update
+    kind: str                 # a key of EFFICIENCY, or "host" (GPU idle while the host works)
+    flops: int = 0            # executed
+    model_flops: int = 0      # the part MFU counts (GEMMs; the causal half of attention)
+    read: int = 0             # bytes read from HBM
+    written: int = 0          # bytes written to HBM
+    fwd_ops: frozenset = frozenset()   # (layer, op) computed for the forward pass
+    bwd_ops: frozenset = frozenset()   # (layer, op) whose backward this kernel computes
+    host_us: float = 0.0      # CPU time to enqueue it
+    serial_us: float = 0.0    # host time during which the GPU waits (kind "host")
+    gemm: tuple = None        # (out, a, b, batch): operand names checked against tensor_shapes
+    layer: int = -1
+
+
+LAYER_OPS = ("ln1", "qkv", "attention", "attproj", "ln2", "fc", "gelu", "fcproj")
+GLOBAL_OPS = ("encoder", "lnf", "classifier", "loss")
+
+
+def all_ops(s):
+    return {(-1, op) for op in GLOBAL_OPS} | {(l, op) for l in range(s.L) for op in LAYER_OPS}
+
+
+class Step:
+    """Collects the kernels of one step in launch order; the builders below fill it."""
+
+    def __init__(self, s, design, cublaslt_host_us):
+        self.s, self.design, self.kernels, self.lt_us = s, design, [], cublaslt_host_us
+
+    def add(self, name, phase, kind, *, read=0, written=0, flops=0, model_flops=0, fwd=(), bwd=(), layer=-1,
+            host_us=None, serial_us=0.0):
+        self.kernels.append(Kernel(name, phase, kind, flops, model_flops, read, written, frozenset(fwd),
+                                   frozenset(bwd), HOST["launch_us"] if host_us is None else host_us,
+                                   serial_us, None, layer))
+
+    def host(self, name, phase, serial_us):
+        self.kernels.append(Kernel(name, phase, "host", serial_us=serial_us, host_us=0.0))
+
+    def gemm(self, name, phase, out, a, b, *, kind="gemm", batch=1, out_bytes=X, accumulate=False, extra_read=0,
+             extra_written=0, useful=1.0, fwd=(), bwd=(), layer=-1, host_us=None):
+        """out (m,n) = a (m,k) @ b (k,n), `batch` times; 2mnk FLOPs each. `useful` scales the FLOPs
+        MFU counts (the causal half of a T x T product)."""
+        shapes = tensor_shapes(self.s)
+        (m, k), (k2, n) = operand_shape(shapes, a), operand_shape(shapes, b)
+        flops = 2 * m * n * k * batch
+        read = (m * k + k2 * n) * X * batch + (m * n * out_bytes * batch if accumulate else 0) + extra_read
+        written = m * n * out_bytes * batch + extra_written
+        model = flops if useful == 1.0 else round(flops * useful)
+        self.kernels.append(Kernel(name, phase, kind, flops, model, read, written, frozenset(fwd), frozenset(bwd),
+                                   self.lt_us if host_us is None else host_us, 0.0, (out, a, b, batch), layer))
+
+
+def causal_tile_fraction(T, tile=128):
+    """The share of the T x T square a flash kernel computes with the causal mask: whole tiles
+    on and below the diagonal."""
+    nb = -(-T // tile)
+    return (nb + 1) / (2 * nb)
+
+
+def distinct_tokens(s):
+    """Distinct token ids in a batch, if ids were uniform: an upper bound for real text."""
+    return min(s.N, round(s.V * (1 - math.exp(-s.N / s.V))))
+
+
+# ----------------------------------------------------------------------------- design (a)
+def build_current(s, opts):
+    """train_gpt.cu as it is today (gpt_forward, gpt_backward, the step in train())."""
+    st = Step(s, "a", HOST["cublaslt_setup_us"])
+    L, C, NH, HS, T, N, Vp, V, B = s.L, s.C, s.NH, s.HS, s.T, s.N, s.Vp, s.V, s.B
+    P = num_parameters(s, s.Vp)           # the parameter buffer holds the padded wte
+    E, R = "elementwise", "row"
+    heads = B * NH
+    tt = heads * T * T * X                # one (B,NH,T,T) bf16 tensor
+    lower = heads * T * (T + 1) // 2 * X  # its causal lower half
+    useful = (T + 1) / (2 * T)            # MFU counts the causal half of a T x T product
+    it = HOST["item_ns"] / 1000
+    # the step: zero the fp32 gradients, then forward
+    st.add("memset grads (fp32)", "update", "memset", written=P * F)
+    st.host("host: token check, buckets, uploads, sync", "forward",
+            it * (2 * N + 2 * N + 2 * V) + 3 * HOST["sync_us"] + HOST["sync_us"])
+    st.add("encoder_forward", "forward", E, read=N * C * X + T * C * X + N * 4, written=N * C * X, fwd=[(-1, "encoder")])
+    st.add("layernorm_forward", "forward", R, read=N * C * X, written=N * C * X + 2 * N * F, fwd=[(0, "ln1")])
+    for l in range(L):
+        f = dict(layer=l)
+        st.gemm("matmul qkv (bias epilogue)", "forward", "qkv", "ln1", "W_qkv", fwd=[(l, "qkv")], **f)
+        st.add("attention_split_heads", "forward", E, read=N * 3 * C * X, written=3 * N * C * X, fwd=[(l, "attention")], **f)
+        st.gemm("attention scores q@k^T (batched)", "forward", "att", "q", "k.T", kind="gemm_batched", batch=heads,
+                useful=useful, fwd=[(l, "attention")], **f)
+        st.add("attention_softmax", "forward", R, read=lower, written=tt, fwd=[(l, "attention")], **f)
+        st.gemm("attention att@v (batched)", "forward", "y", "att", "v", kind="gemm_batched", batch=heads,
+                useful=useful, fwd=[(l, "attention")], **f)
+        st.add("attention_merge_heads", "forward", E, read=N * C * X, written=N * C * X, fwd=[(l, "attention")], **f)
+        st.gemm("matmul attproj (bias epilogue)", "forward", "attproj", "atty", "W_attproj", fwd=[(l, "attproj")], **f)
+        st.add("residual_layernorm_forward", "forward", R, read=2 * N * C * X, written=2 * N * C * X + 2 * N * F,
+               fwd=[(l, "ln2")], **f)
+        st.gemm("matmul fc (bias epilogue)", "forward", "fch", "ln2", "W_fc", fwd=[(l, "fc")], **f)
+        st.add("gelu_forward", "forward", E, read=N * 4 * C * X, written=N * 4 * C * X, fwd=[(l, "gelu")], **f)
+        st.gemm("matmul fcproj (bias epilogue)", "forward", "fcproj", "fch_gelu", "W_fcproj", fwd=[(l, "fcproj")], **f)
+        st.add("residual_layernorm_forward", "forward", R, read=2 * N * C * X, written=2 * N * C * X + 2 * N * F,
+               fwd=[(l + 1, "ln1") if l + 1 < L else (-1, "lnf")], **f)
+    st.gemm("matmul classifier lnf@wte^T", "forward", "logits", "lnf", "wte.T", fwd=[(-1, "classifier")])
+    # two passes over each row of logits (max, then sum of exp), 2-byte loads
+    st.add("crossentropy_forward", "forward", R, read=2 * N * V * X + N * 4, written=2 * N * F, fwd=[(-1, "loss")])
+    st.host("host: losses download, sync, sum", "forward", 2 * HOST["sync_us"] + it * N)
+    # backward
+    st.add("crossentropy_backward (in place)", "backward", R, read=N * Vp * X + N * (4 + F), written=N * Vp * X,
+           bwd=[(-1, "loss")])
+    st.gemm("matmul dlnf = dlogits@wte", "backward", "dlnf", "dlogits", "wte", bwd=[(-1, "classifier")])
+    st.gemm("matmul dwte += dlogits^T@lnf (fp32)", "backward", "dwte", "dlogits.T", "lnf", kind="gemm_wgrad",
+            out_bytes=F, accumulate=True, bwd=[(-1, "classifier")])
+    st.add("memset dresidual", "backward", "memset", written=N * C * X)
+    chunks = min(N, 64)   # REDUCE_CHUNKS
+
+    def layernorm_backward(op, layer):
+        # the warp-per-row input gradient (dinp +=), then partial sums per chunk, then two column sums
+        st.add("layernorm_backward", "backward", R, read=3 * N * C * X + 2 * N * F + C * X, written=N * C * X,
+               bwd=[(layer, op)], layer=layer)
+        st.add("layernorm_param_partial", "backward", "reduce", read=2 * N * C * X + 2 * N * F,
+               written=2 * chunks * C * F, bwd=[(layer, op)], layer=layer)
+        for _ in range(2):
+            st.add("column_sum", "backward", "reduce", read=chunks * C * F + C * F, written=C * F, bwd=[(layer, op)],
+                   layer=layer)
+
+    def matmul_backward(what, out, inp, weight, OC, K, layer, op):
+        # dinp = dout @ W^T (bf16), dW += inp^T @ dout (fp32), dbias via partial sums + column sum
+        st.gemm(f"matmul {what} dinp", "backward", "d" + inp, "d" + out, weight + ".T", bwd=[(layer, op)], layer=layer)
+        st.gemm(f"matmul {what} dweight (fp32 +=)", "backward", "d" + weight, inp + ".T", "d" + out, kind="gemm_wgrad",
+                out_bytes=F, accumulate=True, bwd=[(layer, op)], layer=layer)
+        st.add("bias_partial", "backward", "reduce", read=N * OC * X, written=chunks * OC * F, bwd=[(layer, op)], layer=layer)
+        st.add("column_sum", "backward", "reduce", read=chunks * OC * F + OC * F, written=OC * F, bwd=[(layer, op)], layer=layer)
+
+    layernorm_backward("lnf", -1)
+    for l in reversed(range(L)):
+        f = dict(layer=l)
+        matmul_backward("fcproj", "fcproj", "fch_gelu", "W_fcproj", C, 4 * C, l, "fcproj")
+        st.add("gelu_backward", "backward", E, read=2 * N * 4 * C * X, written=N * 4 * C * X, bwd=[(l, "gelu")], **f)
+        matmul_backward("fc", "fch", "ln2", "W_fc", 4 * C, C, l, "fc")
+        layernorm_backward("ln2", l)
+        matmul_backward("attproj", "attproj", "atty", "W_attproj", C, C, l, "attproj")
+        a = dict(bwd=[(l, "attention")], **f)
+        st.add("attention_split_heads (again)", "backward", E, read=N * 3 * C * X, written=3 * N * C * X, **a)
+        st.add("attention_merge_heads (dy back to heads)", "backward", E, read=N * C * X, written=N * C * X, **a)
+        st.gemm("attention datt = dy@v^T (batched)", "backward", "datt", "dy", "v.T", kind="gemm_batched", batch=heads,
+                useful=useful, **a)
+        st.gemm("attention dv = att^T@dy (batched)", "backward", "dv", "att.T", "dy", kind="gemm_batched", batch=heads,
+                useful=useful, **a)
+        st.add("attention_softmax_backward", "backward", R, read=2 * lower, written=tt, **a)
+        st.gemm("attention dq = datt@k (batched)", "backward", "dq", "datt", "k", kind="gemm_batched", batch=heads,
+                useful=useful, **a)
+        st.gemm("attention dk = datt^T@q (batched)", "backward", "dk", "datt.T", "q", kind="gemm_batched", batch=heads,
+                useful=useful, **a)
+        st.add("attention_merge_qkv_grad", "backward", E, read=3 * N * C * X, written=N * 3 * C * X, **a)
+        matmul_backward("qkv", "qkv", "ln1", "W_qkv", 3 * C, C, l, "qkv")
+        layernorm_backward("ln1", l)
+    U = distinct_tokens(s)
+    st.add("encoder_backward_wpe", "backward", E, read=N * C * X + T * C * F, written=T * C * F, bwd=[(-1, "encoder")])
+    st.add("encoder_backward_wte", "backward", E, read=N * C * X + U * C * F, written=U * C * F, bwd=[(-1, "encoder")])
+    # update: the global norm (then a sync to read it on the host), AdamW over P fp32 gradients
+    st.add("sum_squares_partial (fp32 grads)", "update", "reduce", read=P * F, written=512 * F)
+    st.add("sum_partials (one thread)", "update", "reduce", read=512 * F, written=8)
+    st.host("host: norm download, sync", "update", HOST["sync_us"])
+    st.add("adamw_kernel", "update", "adamw", read=P * (F + 3 * F), written=P * (3 * F + X))
+    st.host("host: end-of-step sync", "update", HOST["sync_us"])
+    return st
+
+
+# ----------------------------------------------------------------------------- design (b)
+def build_llmc(s, opts):
+    """llm.c's train_gpt2.cu with cuDNN attention, as scripts/run_gpt2_124M.sh runs it: bf16
+    gradients, fp32 master weights, -r 0 (nothing recomputed), gelu_fusion 0 (its default)."""
+    st = Step(s, "b", HOST["cublaslt_setup_us"])   # it also creates descriptors per call
+    L, C, NH, T, N, Vp, V, B = s.L, s.C, s.NH, s.T, s.N, s.Vp, s.V, s.B
+    P = num_parameters(s, s.Vp)
+    EV, RV = "elementwise_vec", "row_vec"
+    it = HOST["item_ns"] / 1000
+    frac = causal_tile_fraction(T)
+    att_useful = 2 * C * B * T * (T + 1)          # Q K^T and P V, causal half, one layer
+    att_exec = round(4 * B * NH * s.HS * T * T * frac)
+    st.host("host: upload inputs (blocking), token check", "forward", HOST["sync_us"] + it * N)
+    st.add("encoder_forward (x128)", "forward", EV, read=N * C * X + T * C * X + N * 4, written=N * C * X,
+           fwd=[(-1, "encoder")])
+    st.add("layernorm_forward", "forward", RV, read=N * C * X, written=N * C * X + 2 * N * F, fwd=[(0, "ln1")])
+    for l in range(L):
+        f = dict(layer=l)
+        st.gemm("matmul qkv (bias epilogue)", "forward", "qkv", "ln1", "W_qkv", fwd=[(l, "qkv")], **f)
+        st.add("cuDNN flash attention forward", "forward", "flash_fwd_cudnn", flops=att_exec, model_flops=att_useful,
+               read=N * 3 * C * X, written=N * C * X + B * NH * T * F, fwd=[(l, "attention")], host_us=10.0, **f)
+        st.gemm("matmul attproj (bias epilogue)", "forward", "attproj", "atty", "W_attproj", fwd=[(l, "attproj")], **f)
+        st.add("fused_residual_forward5", "forward", RV, read=2 * N * C * X, written=2 * N * C * X + 2 * N * F,
+               fwd=[(l, "ln2")], **f)
+        st.gemm("matmul fc (bias epilogue)", "forward", "fch", "ln2", "W_fc", fwd=[(l, "fc")], **f)
+        st.add("gelu_forward (x128)", "forward", EV, read=N * 4 * C * X, written=N * 4 * C * X, fwd=[(l, "gelu")], **f)
+        st.gemm("matmul fcproj (bias epilogue)", "forward", "fcproj", "fch_gelu", "W_fcproj", fwd=[(l, "fcproj")], **f)
+        st.add("fused_residual_forward5", "forward", RV, read=2 * N * C * X, written=2 * N * C * X + 2 * N * F,
+               fwd=[(l + 1, "ln1") if l + 1 < L else (-1, "lnf")], **f)
+    st.gemm("matmul classifier lnf@wte^T", "forward", "logits", "lnf", "wte.T", fwd=[(-1, "classifier")])
+    st.host("host: forward ends in a device sync", "forward", HOST["sync_us"])
+    # backward (gpt2_backward_and_reduce)
+    st.add("memset losses", "backward", "memset", written=N * F)
+    st.add("memset grads (bf16)", "update", "memset", written=P * X)
+    st.host("host: upload targets (blocking), token check", "backward", HOST["sync_us"] + it * N)
+    # online max/sum in one pass, then a second read to write dlogits in place; the first pass
+    # walks the row backwards to leave its start in L2, counted here as DRAM (an upper bound)
+    st.add("fused_classifier (loss + dlogits)", "backward", RV, read=2 * N * Vp * X + N * 4, written=N * Vp * X + N * F,
+           fwd=[(-1, "loss")], bwd=[(-1, "loss")])
+    st.add("memset dresidual", "backward", "memset", written=N * C * X)
+    st.gemm("matmul dlnf = dlogits@wte", "backward", "dlnf", "dlogits", "wte", bwd=[(-1, "classifier")])
+    st.gemm("matmul dwte += dlogits^T@lnf (bf16)", "backward", "dwte", "dlogits.T", "lnf", kind="gemm_wgrad",
+            accumulate=True, bwd=[(-1, "classifier")])
+    grid = 132 * 2048 // 1024   # matmul_backward_bias_kernel9's blocks of 1024 threads fill the GPU
+
+    def layernorm_backward(op, layer):
+        st.add("memset layernorm flag", "backward", "memset", written=4, bwd=[(layer, op)], layer=layer)
+        # kernel10: dinp += in one pass, dweight/dbias partials per block, the last block reduces
+        st.add("layernorm_backward_kernel10", "backward", RV, read=3 * N * C * X + 2 * N * F + 2 * grid * C * F,
+               written=N * C * X + 2 * grid * C * F + 2 * C * X, bwd=[(layer, op)], layer=layer)
+
+    def matmul_backward(what, out, inp, weight, OC, layer, op, gelu=False):
+        gy = max(1, grid // max(1, OC // 64))
+        st.add("matmul_backward_bias_kernel9", "backward", "reduce", read=N * OC * X, written=gy * OC * F,
+               bwd=[(layer, op)], layer=layer)
+        st.add("reduce_add_sum (bias)", "backward", "reduce", read=gy * OC * F + OC * X, written=OC * X,
+               bwd=[(layer, op)], layer=layer)
+        st.gemm(f"matmul {what} dinp", "backward", "d" + inp, "d" + out, weight + ".T", bwd=[(layer, op)], layer=layer)
+        if gelu:
+            st.add("gelu_backward_inplace (x128)", "backward", EV, read=2 * N * 4 * C * X, written=N * 4 * C * X,
+                   bwd=[(layer, "gelu")], layer=layer)
+        st.gemm(f"matmul {what} dweight (bf16 +=)", "backward", "d" + weight, inp + ".T", "d" + out, kind="gemm_wgrad",
+                accumulate=True, bwd=[(layer, op)], layer=layer)
+
+    layernorm_backward("lnf", -1)
+    for l in reversed(range(L)):
+        matmul_backward("fcproj", "fcproj", "fch_gelu", "W_fcproj", C, l, "fcproj", gelu=True)
+        matmul_backward("fc", "fch", "ln2", "W_fc", 4 * C, l, "fc")
+        layernorm_backward("ln2", l)
+        matmul_backward("attproj", "attproj", "atty", "W_attproj", C, l, "attproj")
+        # backward: recomputes P from Q, K and the stats; five T x T products, dQ in fp32
+        st.add("cuDNN flash attention backward", "backward", "flash_bwd_cudnn", flops=round(att_exec * 2.5),
+               model_flops=2 * att_useful, read=N * 3 * C * X + 2 * N * C * X + B * NH * T * F + N * C * F,
+               written=N * 3 * C * X + N * C * F, bwd=[(l, "attention")], layer=l, host_us=10.0)
+        matmul_backward("qkv", "qkv", "ln1", "W_qkv", 3 * C, l, "qkv")
+        layernorm_backward("ln1", l)
+    U = distinct_tokens(s)
+    # the host sorts the batch's positions by token while the GPU runs the layers' backward
+    st.add("wte_backward_kernel", "backward", EV, read=N * C * X + U * C * X, written=U * C * X, bwd=[(-1, "encoder")],
+           host_us=HOST["launch_us"] + it * (4 * N) + HOST["sync_us"])
+    st.add("wpe_backward_kernel", "backward", EV, read=N * C * X + T * C * X, written=T * C * X, bwd=[(-1, "encoder")])
+    st.add("global_sum_deterministic (loss)", "backward", "reduce", read=N * F, written=F)
+    st.host("host: backward ends in a device sync", "backward", HOST["sync_us"])
+    st.add("global_norm_squared (bf16 grads)", "update", "reduce", read=P * X, written=1024 * F)
+    st.add("global_sum_deterministic (norm)", "update", "reduce", read=1024 * F, written=F)
+    st.host("host: norm download (blocking)", "update", HOST["sync_us"])
+    for i in range(16):   # one launch per parameter tensor kind, the layers in the grid's y
+        share = P // 16 + (P % 16 if i == 15 else 0)
+        st.add("adamw_kernel3 (16 launches)", "update", "adamw", read=share * (X + 3 * F), written=share * (3 * F + X))
+    st.host("host: end-of-step sync", "update", HOST["sync_us"])
+    return st
+
+
+# ----------------------------------------------------------------------------- design (c)
+def build_planned(s, opts):
+    """The planned design (see the module header). opts.recompute: none | gelu | ln (gelu and
+    the two LayerNorms); opts.graph: the step as one CUDA graph; opts.grads: bf16 | fp32."""
+    st = Step(s, "c", HOST["cublaslt_cached_us"])
+    L, C, NH, T, N, Vp, V, B = s.L, s.C, s.NH, s.T, s.N, s.Vp, s.V, s.B
+    P = num_parameters(s, s.Vp)
+    G = X if opts.grads == "bf16" else F
+    EV, RV = "elementwise_vec", "row_vec"
+    frac = causal_tile_fraction(T)
+    att_useful = 2 * C * B * T * (T + 1)
+    att_exec = round(4 * B * NH * s.HS * T * T * frac)
+    re_gelu, re_ln = opts.recompute in ("gelu", "ln"), opts.recompute == "ln"
+    # the first micro-batch writes the gradients (beta = 0) instead of zeroing and adding: no memset
+    st.add("encoder_forward", "forward", EV, read=N * C * X + T * C * X + N * 4, written=N * C * X, fwd=[(-1, "encoder")])
+    st.add("layernorm_forward", "forward", RV, read=N * C * X, written=N * C * X + 2 * N * F, fwd=[(0, "ln1")])
+    for l in range(L):
+        f = dict(layer=l)
+        st.gemm("matmul qkv (bias epilogue)", "forward", "qkv", "ln1", "W_qkv", fwd=[(l, "qkv")], **f)
+        # reads q, k, v straight from (B,T,3C) and writes (B,T,C): no head split or merge
+        st.add("flash_attention_forward", "forward", "flash_fwd", flops=att_exec, model_flops=att_useful,
+               read=N * 3 * C * X, written=N * C * X + B * NH * T * F, fwd=[(l, "attention")], **f)
+        st.gemm("matmul attproj (bias epilogue)", "forward", "attproj", "atty", "W_attproj", fwd=[(l, "attproj")], **f)
+        st.add("residual_layernorm_forward", "forward", RV, read=2 * N * C * X, written=2 * N * C * X + 2 * N * F,
+               fwd=[(l, "ln2")], **f)
+        # GELU_AUX_BIAS: the epilogue writes the pre-GELU values (for the backward) and gelu(x)
+        st.gemm("matmul fc (bias+GELU epilogue)", "forward", "fch_gelu", "ln2", "W_fc",
+                extra_written=N * 4 * C * X, fwd=[(l, "fc"), (l, "gelu")], **f)
+        st.gemm("matmul fcproj (bias epilogue)", "forward", "fcproj", "fch_gelu", "W_fcproj", fwd=[(l, "fcproj")], **f)
+        st.add("residual_layernorm_forward", "forward", RV, read=2 * N * C * X, written=2 * N * C * X + 2 * N * F,
+               fwd=[(l + 1, "ln1") if l + 1 < L else (-1, "lnf")], **f)
+    st.gemm("matmul classifier lnf@wte^T", "forward", "logits", "lnf", "wte.T", fwd=[(-1, "classifier")])
+    # one pass: a row of Vp bf16 logits (100 KB at GPT-2's vocabulary) sits in shared memory
+    # while its max and sum are found, then dlogits is written over it: one read, one write
+    st.add("fused_classifier (one pass)", "backward", RV, read=N * Vp * X + N * 4, written=N * Vp * X + N * F,
+           fwd=[(-1, "loss")], bwd=[(-1, "loss")])
+    st.gemm("matmul dlnf = dlogits@wte", "backward", "dlnf", "dlogits", "wte", bwd=[(-1, "classifier")])
+    st.gemm("matmul dwte = dlogits^T@lnf", "backward", "dwte", "dlogits.T", "lnf", kind="gemm_wgrad", out_bytes=G,
+            bwd=[(-1, "classifier")])
+    parts = 132   # one weight-gradient partial row per block
+
+    def recompute_layernorm(op, layer):   # its output feeds the weight gradient of the GEMM after it
+        if re_ln:
+            st.add("layernorm_forward (recompute)", "backward", RV, read=N * C * X + 2 * N * F, written=N * C * X,
+                   bwd=[(layer, op)], layer=layer)
+
+    def layernorm_backward(op, layer, first=False):
+        # one kernel: dinp (+=, written on the first one), dweight/dbias partials, the last block reduces
+        st.add("layernorm_backward", "backward", RV, read=(2 if first else 3) * N * C * X + 2 * N * F + 2 * parts * C * F,
+               written=N * C * X + 2 * parts * C * F + 2 * C * G, bwd=[(layer, op)], layer=layer)
+
+    def matmul_backward(what, out, inp, weight, OC, layer, op, dgelu=False):
+        # dinp GEMM, with the GELU backward in its epilogue (DGELU reads the pre-GELU aux)
+        st.gemm(f"matmul {what} dinp" + (" (DGELU epilogue)" if dgelu else ""), "backward", "d" + inp, "d" + out,
+                weight + ".T", extra_read=N * 4 * C * X if dgelu else 0,
+                bwd=[(layer, op)] + ([(layer, "gelu")] if dgelu else []), layer=layer)
+        # weight gradient, the bias gradient in the same epilogue (BGRADB): dout is read once.
+        # The epilogue writes dbias (it cannot add to it): with gradient accumulation the planned
+        # trainer adds it into the gradient buffer itself, a few KB per layer, not modelled
+        st.gemm(f"matmul {what} dweight (+ dbias epilogue)", "backward", "d" + weight, inp + ".T", "d" + out,
+                kind="gemm_wgrad", out_bytes=G, extra_written=OC * G, bwd=[(layer, op)], layer=layer)
+
+    layernorm_backward("lnf", -1, first=True)
+    for l in reversed(range(L)):
+        if re_gelu:   # fch_gelu was not kept: the pre-GELU values were
+            st.add("gelu_forward (recompute)", "backward", EV, read=N * 4 * C * X, written=N * 4 * C * X,
+                   bwd=[(l, "gelu")], layer=l)
+        matmul_backward("fcproj", "fcproj", "fch_gelu", "W_fcproj", C, l, "fcproj", dgelu=True)
+        recompute_layernorm("ln2", l)
+        matmul_backward("fc", "fch", "ln2", "W_fc", 4 * C, l, "fc")
+        layernorm_backward("ln2", l)
+        matmul_backward("attproj", "attproj", "atty", "W_attproj", C, l, "attproj")
+        a = dict(bwd=[(l, "attention")], layer=l)
+        st.add("flash_attention_backward_prep (rowsum dO*O)", "backward", EV, read=2 * N * C * X, written=B * NH * T * F, **a)
+        # parallel over key blocks; dQ accumulates in fp32 (L2 atomics), dK, dV written into dqkv
+        st.add("flash_attention_backward", "backward", "flash_bwd", flops=round(att_exec * 2.5), model_flops=2 * att_useful,
+               read=N * 3 * C * X + N * C * X + 2 * B * NH * T * F, written=N * 2 * C * X + N * C * F, **a)
+        st.add("flash_attention_backward_dq (fp32 -> bf16)", "backward", EV, read=N * C * F, written=N * C * X, **a)
+        recompute_layernorm("ln1", l)
+        matmul_backward("qkv", "qkv", "ln1", "W_qkv", 3 * C, l, "qkv")
+        layernorm_backward("ln1", l)
+    U = distinct_tokens(s)
+    st.add("encoder_backward_wte (buckets)", "backward", EV, read=N * C * X + U * C * G, written=U * C * G,
+           bwd=[(-1, "encoder")])
+    st.add("encoder_backward_wpe", "backward", EV, read=N * C * X + T * C * G, written=T * C * G, bwd=[(-1, "encoder")])
+    # the clip scale stays on the device: no sync before AdamW; one sync at the end to log
+    st.add("global_norm (partials + last block)", "update", "reduce", read=P * G, written=1024 * F)
+    st.add("adamw (vectorised, one launch)", "update", "adamw_vec", read=P * (G + 3 * F), written=P * (3 * F + X))
+    st.host("host: end-of-step sync (log line)", "update", HOST["sync_us"])
+    return st
+
+
+BUILDERS = {"a": build_current, "b": build_llmc, "c": build_planned}
+TITLES = {"a": "(a) train_gpt.cu today", "b": "(b) llm.c train_gpt2.cu + cuDNN", "c": "(c) planned design"}
+
+
+# ----------------------------------------------------------------------------- memory
+def memory(design, s, opts):
+    """Bytes of device memory at this shape, by family, following each design's allocations."""
+    L, C, NH, T, N, Vp = s.L, s.C, s.NH, s.T, s.N, s.Vp
+    P = num_parameters(s, s.Vp)
+    if design == "a":   # gpt_build + activation_views + scratch_views of train_gpt.cu
+        act = (N * C + L * N * C + 2 * L * N * F // X + L * N * 3 * C + L * N * C + L * s.B * NH * T * T + L * N * C
+               + L * N * C + 2 * L * N * F // X + 2 * L * N * 4 * C + L * N * C + N * C + 2 * N * F // X + N * Vp) * X \
+            + 2 * N * F + 2 * N * 4
+        scratch = (N * C * 2 + N * 3 * C + N * C + N * 4 * C + 4 * N * C + s.B * NH * T * T + 3 * N * C) * X + 3 * N * 4
+        return {"parameters (bf16)": P * X, "gradients (fp32)": P * F, "master + AdamW m, v (fp32)": 3 * P * F,
+                "activations": act, "scratch": scratch + 2 * 64 * 4 * C * F, "cuBLASLt workspace": 32 << 20}
+    if design == "b":   # fill_in_activation_sizes with cuDNN, recompute 0
+        act = (N * C + L * N * C + L * N * C + L * N * C + L * N * C + L * N * 4 * C + L * N * 4 * C + L * N * C + N * C
+               + L * N * 3 * C + N * max(3 * C, NH * T, Vp) + N * 4 * C + N * C) * X \
+            + (2 * L * N + L * s.B * NH * T + 2 * L * N + 2 * N + N) * F
+        return {"parameters (bf16)": P * X, "gradients (bf16)": P * X, "master + AdamW m, v (fp32)": 3 * P * F,
+                "activations + scratch": act, "cuBLASLt + cuDNN workspace": (32 << 20) + (64 << 20)}
+    G = X if opts.grads == "bf16" else F
+    keep_ln, keep_gelu = opts.recompute != "ln", opts.recompute == "none"
+    act = (N * C + (2 * L * N * C if keep_ln else N * C) + L * N * 3 * C + L * N * C + 2 * L * N * C
+           + L * N * 4 * C + (L * N * 4 * C if keep_gelu else N * 4 * C) + N * C + N * Vp) * X \
+        + (4 * L * N + L * s.B * NH * T + 3 * N) * F
+    scratch = (N * C * 3 + N * 4 * C + N * 3 * C) * X + (N * C + s.B * NH * T) * F + 2 * 132 * C * F
+    return {"parameters (bf16)": P * X, f"gradients ({opts.grads})": P * G, "master + AdamW m, v (fp32)": 3 * P * F,
+            "activations": act, "scratch": scratch, "cuBLASLt workspace": 32 << 20}
+
+
+def largest_batch(design, s, opts):
+    """The largest B whose memory fits USABLE_GIB (memory is affine in B)."""
+    m1 = sum(memory(design, replace(s, B=1), opts).values())
+    m2 = sum(memory(design, replace(s, B=2), opts).values())
+    per_b, fixed = m2 - m1, 2 * m1 - m2
+    return max(0, int((USABLE_GIB * 2**30 - fixed) // per_b))
+
+
+# ----------------------------------------------------------------------------- prediction
+def kernel_us(k, eff, graph):
+    if k.kind == "host":
+        return 0.0
+    roof = max(k.flops / (GEMM_TFLOPS * 1e12), (k.read + k.written) / (HBM_GBS * 1e9))
+    return roof / eff[k.kind] * 1e6 + (GRAPH_GAP_US if graph else GAP_US)
+
+
+def predict(st, eff, graph=False):
+    """Step time: the GPU's kernel times, or the host's enqueue time if that is longer, plus the
+    time the GPU waits for the host (syncs and host work between them)."""
+    gpu = sum(kernel_us(k, eff, graph) for k in st.kernels)
+    enqueue = HOST["graph_launch_us"] if graph else sum(k.host_us for k in st.kernels)
+    serial = sum(k.serial_us for k in st.kernels)
+    ms = (max(gpu, enqueue) + serial) / 1000
+    tokens = st.s.N / (ms / 1000)
+    fpt = flops_per_token(st.s)
+    return dict(ms=ms, gpu_ms=gpu / 1000, host_ms=enqueue / 1000, serial_ms=serial / 1000, tokens=tokens,
+                mfu=tokens * fpt / (GEMM_TFLOPS * 1e12), mfu_datasheet=tokens * fpt / (DATASHEET_TFLOPS * 1e12),
+                launches=sum(k.kind != "host" for k in st.kernels))
+
+
+# ----------------------------------------------------------------------------- checks
+def check_step(st):
+    """What must hold for any design: GEMM operand shapes agree with the model's tensors and
+    their FLOPs are 2mnk; bytes and FLOPs are non-negative; every op of the model is computed
+    in the forward and has its backward; the GEMM + attention FLOPs MFU counts add up to the
+    total computed independently from the shape. Returns a list of problems (empty: fine)."""
+    s, errors = st.s, []
+    shapes = tensor_shapes(s)
+    for k in st.kernels:
+        if min(k.flops, k.model_flops, k.read, k.written, k.host_us, k.serial_us) < 0:
+            errors.append(f"{k.name}: negative FLOPs, bytes or time")
+        if k.model_flops > k.flops:
+            errors.append(f"{k.name}: counts {k.model_flops} useful FLOPs but executes only {k.flops}")
+        if k.kind != "host" and k.kind not in EFFICIENCY:
+            errors.append(f"{k.name}: unknown kind {k.kind}")
+        if k.gemm:
+            out, a, b, batch = k.gemm
+            try:
+                (m, ka), (kb, n), o = operand_shape(shapes, a), operand_shape(shapes, b), operand_shape(shapes, out)
+            except KeyError as e:
+                errors.append(f"{k.name}: unknown operand {e}")
+                continue
+            if ka != kb:
+                errors.append(f"{k.name}: inner dimensions differ: {a} {(m, ka)} @ {b} {(kb, n)}")
+            if o != (m, n):
+                errors.append(f"{k.name}: {out} is {o} but {a} @ {b} gives {(m, n)}")
+            if k.flops != 2 * m * n * ka * batch:
+                errors.append(f"{k.name}: {k.flops} FLOPs, 2mnk = {2 * m * n * ka * batch}")
+    fwd = set().union(*(k.fwd_ops for k in st.kernels))
+    bwd = set().union(*(k.bwd_ops for k in st.kernels))
+    want = all_ops(s)
+    for what, got in (("forward", fwd), ("backward", bwd)):
+        if got - want:
+            errors.append(f"{what} computes ops the model does not have: {sorted(got - want)[:4]}")
+    if want - fwd:
+        errors.append(f"forward misses {len(want - fwd)} op(s), e.g. {sorted(want - fwd)[:4]}")
+    if fwd - bwd:
+        errors.append(f"{len(fwd - bwd)} forward op(s) have no backward, e.g. {sorted(fwd - bwd)[:4]}")
+    # independently: every weight matrix (L blocks' 12C^2 and the tied Vp x C head) costs
+    # 2 FLOPs per weight per token forward and 4 backward; attention's causal half costs
+    # 2C(t+1) per token and layer for each of its two products, 3x that with the backward
+    L, C, T, N = s.L, s.C, s.T, s.N
+    gemm_total = 6 * N * (L * 12 * C * C + s.Vp * C)
+    attention_total = 6 * L * C * s.B * T * (T + 1)
+    counted = sum(k.model_flops for k in st.kernels)
+    if counted != gemm_total + attention_total:
+        errors.append(f"GEMM + attention FLOPs {counted:,} != 6*tokens*(12LC^2 + VpC) + 6LC*B*T(T+1) "
+                      f"= {gemm_total + attention_total:,}")
+    # and that total is 6N + 6LCT per token up to the terms it leaves out on purpose
+    mfu_total = flops_per_token(s) * N
+    if abs(counted - mfu_total) > 0.02 * mfu_total:
+        errors.append(f"GEMM + attention FLOPs {counted:,} differ from (6N + 6LCT) * tokens = {mfu_total:,} by > 2%")
+    return errors
+
+
+def self_test():
+    """The checks `make test` runs, then planted wrong versions that each must fail them."""
+    failed = 0
+
+    def check(ok, what):
+        nonlocal failed
+        print(("PASS " if ok else "FAIL ") + what)
+        failed += not ok
+
+    s124 = Shape(12, 768, 12, 50257, 1024, 64)
+    check(num_parameters(s124) == 124_439_808, f"GPT-2 124M has {num_parameters(s124):,} parameters (124,439,808)")
+    L, C, V, T = 12, 768, 50257, 1024
+    check(num_parameters(s124) == 12 * L * C * C + 13 * L * C + V * C + T * C + 2 * C,
+          "parameter count = 12LC^2 + 13LC + VC + TC + 2C")
+    check(s124.Vp == 50304 and num_parameters(s124, s124.Vp) == 124_475_904, "padded to 50304: 124,475,904 (llm.c's N)")
+    check(flops_per_token(s124) == 6 * 124_439_808 + 6 * 12 * 768 * 1024 == 803_261_952, "6N + 6LCT = 803,261,952")
+    shapes = [s124, Shape(24, 1024, 16, 50257, 1024, 64), Shape(2, 48, 3, 100, 16, 2), Shape(3, 64, 4, 300, 64, 5)]
+    variants = [Options("none", False, "bf16"), Options("gelu", True, "fp32"), Options("ln", False, "bf16")]
+    for s in shapes:
+        for d, build in BUILDERS.items():
+            for o in variants if d == "c" else variants[:1]:
+                st = build(s, o)
+                errors = check_step(st)
+                p = predict(st, EFFICIENCY, o.graph)
+                check(not errors and p["ms"] > 0 and sum(memory(d, s, o).values()) > 0,
+                      f"{TITLES[d]}, L={s.L} C={s.C} NH={s.NH} V={s.V} T={s.T} B={s.B}, recompute {o.recompute}: "
+                      + ("; ".join(errors[:3]) if errors else f"consistent, {p['ms']:.3f} ms"))
+    # a higher efficiency can only make a kernel faster
+    st = build_planned(s124, variants[0])
+    faster = dict(EFFICIENCY, gemm=0.9)
+    check(predict(st, faster)["ms"] < predict(st, EFFICIENCY)["ms"], "raising the GEMM efficiency lowers the step time")
+
+    # planted wrong versions: each must be caught
+    base = build_planned(s124, variants[0])
+
+    def mutant(name, fn, st=base):
+        bad = copy.deepcopy(st)
+        fn(bad)
+        errors = check_step(bad)
+        check(bool(errors), f"planted: {name} is caught" + (f" ({errors[0]})" if errors else " -- NOT CAUGHT"))
+
+    def first(st, pred):
+        return next(i for i, k in enumerate(st.kernels) if pred(k))
+
+    def transpose_dweight(st):   # dW = dout^T @ inp instead of inp^T @ dout: a (4C,C) result for a (C,4C) weight
+        i = first(st, lambda k: k.gemm and k.gemm[0] == "dW_fc")
+        k = st.kernels[i]
+        st.kernels[i] = replace(k, gemm=("dW_fc", "dfch.T", "ln2", 1))
+    mutant("a weight gradient with transposed operands", transpose_dweight)
+
+    def transposed_weight(st):   # the forward fc GEMM reads W_fc as if it were stored [out, in]
+        i = first(st, lambda k: k.gemm and k.gemm[2] == "W_fc")
+        st.kernels[i] = replace(st.kernels[i], gemm=("fch_gelu", "ln2", "W_fc.T", 1))
+    mutant("a forward GEMM with a transposed weight", transposed_weight)
+
+    def forget_layer(st):        # a forgotten layer: layer 5 has no kernels at all
+        st.kernels = [k for k in st.kernels if k.layer != 5]
+    mutant("a forgotten layer", forget_layer)
+
+    def forget_backward(st):     # one layer's attention has no backward kernel
+        st.kernels = [k for k in st.kernels if not (k.layer == 7 and k.phase == "backward" and (7, "attention") in k.bwd_ops)]
+    mutant("an attention backward left out of one layer", forget_backward)
+
+    def forget_dweight(st):      # the fcproj weight gradient of one layer is never computed
+        i = first(st, lambda k: k.gemm and k.gemm[0] == "dW_fcproj")
+        del st.kernels[i]
+    mutant("a missing weight-gradient GEMM", forget_dweight)
+
+    def half_flops(st):          # mnk instead of 2mnk
+        i = first(st, lambda k: k.gemm is not None)
+        st.kernels[i] = replace(st.kernels[i], flops=st.kernels[i].flops // 2, model_flops=st.kernels[i].model_flops // 2)
+    mutant("a GEMM counted at mnk FLOPs", half_flops)
+
+    def negative_bytes(st):
+        i = first(st, lambda k: k.kind == "row_vec")
+        st.kernels[i] = replace(st.kernels[i], read=-st.kernels[i].read)
+    mutant("negative bytes", negative_bytes)
+
+    def full_square(st):         # attention credited with the whole T x T square
+        for i, k in enumerate(st.kernels):
+            if k.kind == "flash_fwd":
+                st.kernels[i] = replace(k, model_flops=2 * k.model_flops)
+    mutant("attention FLOPs without the causal half", full_square)
+
+    # a parameter table that forgets the biases must miss the known count
+    no_bias = sum(math.prod(v) for name, v in param_shapes(s124).items() if not name.endswith(".bias"))
+    check(no_bias != 124_439_808, f"planted: a parameter table without biases ({no_bias:,}) is caught")
+
+    print(f"{'all checks passed' if not failed else f'{failed} check(s) FAILED'}")
+    return 1 if failed else 0
+
+
+# ----------------------------------------------------------------------------- output
+@dataclass
+class Options:
+    recompute: str = "none"
+    graph: bool = False
+    grads: str = "bf16"
+
+
+def gb(x): return f"{x / 1e9:8.3f}"
+
+
+def print_design(d, st, eff, opts, per_launch):
+    s = st.s
+    graph = opts.graph and d == "c"
+    rows, order = {}, []
+    for k in st.kernels:
+        key = (k.phase, k.name)
+        if key not in rows:
+            rows[key] = dict(n=0, flops=0, read=0, written=0, us=0.0, kind=k.kind, serial=0.0)
+            order.append(key)
+        r = rows[key]
+        r["n"] += 1 if k.kind != "host" else 0
+        r["flops"] += k.flops
+        r["read"] += k.read
+        r["written"] += k.written
+        r["us"] += kernel_us(k, eff, graph) + k.serial_us
+        r["serial"] += k.serial_us
+    p = predict(st, eff, graph)
+    total_us = sum(r["us"] for r in rows.values())
+    print(f"\n== {TITLES[d]}: L={s.L} C={s.C} NH={s.NH} V={s.V} (Vp {s.Vp}) T={s.T} B={s.B}"
+          + (f", recompute {opts.recompute}, {'CUDA graph' if opts.graph else 'no graph'}, {opts.grads} gradients"
+             if d == "c" else ""))
+    print(f"{'kernel':<46} {'phase':<8} {'launches':>8} {'GFLOP':>9} {'GB read':>8} {'GB wrote':>8} "
+          f"{'ms':>8} {'share':>6}  kind")
+    if per_launch:
+        for k in st.kernels:
+            t = kernel_us(k, eff, graph) + k.serial_us
+            print(f"{(k.name + (f' [{k.layer}]' if k.layer >= 0 else ''))[:46]:<46} {k.phase:<8} {1 if k.kind != 'host' else 0:>8} "
+                  f"{k.flops / 1e9:9.1f} {gb(k.read)} {gb(k.written)} {t / 1000:8.3f} {100 * t / total_us:5.1f}%  {k.kind}")
+    else:
+        for key in order:
+            r = rows[key]
+            print(f"{key[1][:46]:<46} {key[0]:<8} {r['n']:>8} {r['flops'] / 1e9:9.1f} {gb(r['read'])} {gb(r['written'])} "
+                  f"{r['us'] / 1000:8.3f} {100 * r['us'] / total_us:5.1f}%  {r['kind']}")
+    by_kind = {}
+    for k in st.kernels:
+        by_kind[k.kind] = by_kind.get(k.kind, 0.0) + kernel_us(k, eff, graph) + k.serial_us
+    print("time by kind: " + ", ".join(f"{kind} {us / 1000:.1f} ms" for kind, us in
+                                       sorted(by_kind.items(), key=lambda kv: -kv[1])))
+    mem = memory(d, s, opts)
+    total = sum(mem.values()) / 2**30
+    print("memory: " + ", ".join(f"{name} {v / 2**30:.2f} GiB" for name, v in mem.items())
+          + f"; total {total:.1f} GiB{' (DOES NOT FIT)' if total > USABLE_GIB else ''}; "
+          f"largest batch in {USABLE_GIB:.0f} GiB: B={largest_batch(d, s, opts)}")
+    print(f"GPU {p['gpu_ms']:.2f} ms in {p['launches']} launches, host enqueue {p['host_ms']:.2f} ms, "
+          f"GPU waiting for the host {p['serial_ms']:.2f} ms")
+    return p
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description="Roofline model of one GPT-2 training step on an H100 SXM "
+                                 "(predictions, no GPU needed).")
+    ap.add_argument("--model", choices=sorted(MODELS), default="124M", help="GPT-2 size: sets L, C, NH")
+    ap.add_argument("--n-layer", type=int, help="L (overrides --model)")
+    ap.add_argument("--n-embd", type=int, help="C (overrides --model)")
+    ap.add_argument("--n-head", type=int, help="NH (overrides --model)")
+    ap.add_argument("--vocab-size", type=int, default=50257, help="V, padded to a multiple of 128 inside")
+    ap.add_argument("--seq-len", type=int, default=1024, help="T")
+    ap.add_argument("--batch", type=int, default=64, help="B, sequences per step (one micro-batch)")
+    ap.add_argument("--design", choices=["a", "b", "c", "all"], default="all")
+    ap.add_argument("--recompute", choices=["none", "gelu", "ln"], default="none",
+                    help="design (c): recompute GELU (gelu) or GELU and both LayerNorms (ln) in the backward")
+    ap.add_argument("--graph", action="store_true", help="design (c): replay the step as one CUDA graph")
+    ap.add_argument("--grads", choices=["bf16", "fp32"], default="bf16", help="design (c): gradient precision")
+    ap.add_argument("--efficiency", action="append", default=[], metavar="KIND=VALUE",
+                    help="override an efficiency (a fraction in (0, 1]); kinds: " + ", ".join(EFFICIENCY))
+    ap.add_argument("--list", action="store_true", help="print every launch instead of one row per kernel")
+    ap.add_argument("--self-test", action="store_true", help="run the model's checks and exit")
+    a = ap.parse_args(argv)
+    L, C, NH = MODELS[a.model]
+    L, C, NH = a.n_layer or L, a.n_embd or C, a.n_head or NH
+    for flag, v in (("--n-layer", L), ("--n-embd", C), ("--n-head", NH), ("--vocab-size", a.vocab_size),
+                    ("--seq-len", a.seq_len), ("--batch", a.batch)):
+        if v <= 0:
+            ap.error(f"{flag} {v}: must be a positive integer")
+    if C % NH:
+        ap.error(f"--n-embd {C} is not divisible by --n-head {NH}: pick a head count that divides it")
+    eff = dict(EFFICIENCY)
+    for item in a.efficiency:
+        kind, _, value = item.partition("=")
+        if kind not in EFFICIENCY:
+            ap.error(f"--efficiency {item}: unknown kind '{kind}'; known kinds: {', '.join(EFFICIENCY)}")
+        try:
+            v = float(value)
+        except ValueError:
+            v = -1
+        if not 0 < v <= 1:
+            ap.error(f"--efficiency {item}: the value must be a fraction in (0, 1], e.g. {kind}=0.75")
+        eff[kind] = v
+    return a, Shape(L, C, NH, a.vocab_size, a.seq_len, a.batch), eff
+
+
+def main(argv):
+    a, s, eff = parse_args(argv)
+    if a.self_test:
+        return self_test()
+    opts = Options(a.recompute, a.graph, a.grads)
+    print("PREDICTIONS from a roofline model (bench/roofline.py), not measurements.")
+    print(f"H100 SXM: dense bf16 {GEMM_TFLOPS:.0f} TFLOP/s and HBM {HBM_GBS:.0f} GB/s (measured rates), "
+          f"{GAP_US} us per launch ({GRAPH_GAP_US} us in a CUDA graph). Efficiencies: "
+          + ", ".join(f"{k}={v:g}" for k, v in eff.items()))
+    print(f"FLOPs per token 6N + 6LCT = {flops_per_token(s):,} (N = {num_parameters(s):,}); "
+          f"{s.N:,} tokens per step")
+    designs = ["a", "b", "c"] if a.design == "all" else [a.design]
+    results = {d: print_design(d, BUILDERS[d](s, opts), eff, opts, a.list) for d in designs}
+    print("\nsummary (predicted):")
+    for d, p in results.items():
+        ratio = f", {results['b']['ms'] / p['ms']:.2f}x (b)" if "b" in results else ""
+        anchor = (f", {p['tokens'] / LLMC_H100_TOKENS_PER_S:.2f}x llm.c's published H100 rate"
+                  if (s.L, s.C, s.NH, s.V, s.T) == (12, 768, 12, 50257, 1024) else "")
+        print(f"  {TITLES[d]:<34} {p['ms']:8.2f} ms/step {p['tokens']:>11,.0f} tokens/s  MFU {100 * p['mfu']:5.1f}% of "
+              f"{GEMM_TFLOPS:.0f} ({100 * p['mfu_datasheet']:4.1f}% of {DATASHEET_TFLOPS:.0f}){ratio}{anchor}")
+    if (s.L, s.C, s.NH, s.V, s.T) == (12, 768, 12, 50257, 1024):
+        print("anchor for (b), llm.c's own published figures:")
+        for line in LLMC_ANCHORS:
+            print("  - " + line)
+    if "c" in results:
+        # where the planned design's time would go down most: each kind 0.05 more efficient
+        st = BUILDERS["c"](s, opts)
+        base_ms = predict(st, eff, opts.graph)["ms"]
+        gains = []
+        for kind in sorted({k.kind for k in st.kernels if k.kind != "host"}):
+            better = dict(eff, **{kind: min(1.0, eff[kind] + 0.05)})
+            gains.append((base_ms - predict(st, better, opts.graph)["ms"], kind))
+        print("(c): ms saved per step if one kind were 0.05 more efficient: "
+              + ", ".join(f"{kind} {ms:.2f}" for ms, kind in sorted(gains, reverse=True) if ms >= 0.05))
+    if "b" in results:
+        need = results["b"]["ms"] / 1.25
+        print(f"the goal, 1.25x (b), needs <= {need:.2f} ms/step predicted; 50% MFU of {GEMM_TFLOPS:.0f} needs "
+              f"<= {s.N * flops_per_token(s) / (0.5 * GEMM_TFLOPS * 1e12) * 1000:.2f} ms/step")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
