@@ -109,11 +109,11 @@ MODELS = {             # L, C, NH (GPT-2's sizes; V = 50257, T = 1024)
 
 # llm.c's own published figures for GPT-2 124M, the anchor for design (b)
 LLMC_ANCHORS = [
-    "llm.c on 8x H100 SXM (HBM3), Oct 13 2024, B=64 T=1024 per GPU, the run of its discussion #481: "
+    "llm.c on 8x H100 SXM (HBM3), Oct 13 2024, B=64 T=1024 per GPU, the run of github.com/karpathy/llm.c/discussions/481: "
     "mean 140 ms/step (log in KellerJordan/modded-nanogpt, records/track_1_short/2024-10-13_llmc) = "
     "468K tokens/s per GPU, data-parallel all-reduce included",
     "llm.c on 8x A100 80GB SXM, scripts/run_gpt2_124M.sh: ~300 ms per 524,288-token step = 218K tokens/s "
-    "per GPU, 56% of A100's 312 TFLOP/s (discussion #481: 'up to ~60% model flops utilization')",
+    "per GPU, 56% of A100's 312 TFLOP/s (its discussions/481: 'up to ~60% model flops utilization')",
 ]
 LLMC_H100_TOKENS_PER_S = 65536 / 0.140
 
