@@ -253,9 +253,9 @@ def build_current(s, opts):
     P = num_parameters(s, s.Vp)           # the parameter buffer holds the padded wte
     E, R = "elementwise", "row"
     heads = B * NH
+    batched = dict(kind="gemm_batched", batch=heads, useful=(T + 1) / (2 * T), host_us=8.0)   # cublasGemmStridedBatchedEx
     tt = heads * T * T * X                # one (B,NH,T,T) bf16 tensor
     lower = heads * T * (T + 1) // 2 * X  # its causal lower half
-    useful = (T + 1) / (2 * T)            # MFU counts the causal half of a T x T product
     it = HOST["item_ns"] / 1000
     # the step: zero the fp32 gradients, then forward
     st.add("memset grads (fp32)", "update", "memset", written=P * F)
@@ -267,11 +267,9 @@ def build_current(s, opts):
         f = dict(layer=l)
         st.gemm("matmul qkv (bias epilogue)", "forward", "qkv", "ln1", "W_qkv", fwd=[(l, "qkv")], **f)
         st.add("attention_split_heads", "forward", E, read=N * 3 * C * X, written=3 * N * C * X, fwd=[(l, "attention")], **f)
-        st.gemm("attention scores q@k^T (batched)", "forward", "att", "q", "k.T", kind="gemm_batched", batch=heads,
-                useful=useful, fwd=[(l, "attention")], **f)
+        st.gemm("attention scores q@k^T (batched)", "forward", "att", "q", "k.T", **batched, fwd=[(l, "attention")], **f)
         st.add("attention_softmax", "forward", R, read=lower, written=tt, fwd=[(l, "attention")], **f)
-        st.gemm("attention att@v (batched)", "forward", "y", "att", "v", kind="gemm_batched", batch=heads,
-                useful=useful, fwd=[(l, "attention")], **f)
+        st.gemm("attention att@v (batched)", "forward", "y", "att", "v", **batched, fwd=[(l, "attention")], **f)
         st.add("attention_merge_heads", "forward", E, read=N * C * X, written=N * C * X, fwd=[(l, "attention")], **f)
         st.gemm("matmul attproj (bias epilogue)", "forward", "attproj", "atty", "W_attproj", fwd=[(l, "attproj")], **f)
         st.add("residual_layernorm_forward", "forward", R, read=2 * N * C * X, written=2 * N * C * X + 2 * N * F,
@@ -323,15 +321,11 @@ def build_current(s, opts):
         a = dict(bwd=[(l, "attention")], **f)
         st.add("attention_split_heads (again)", "backward", E, read=N * 3 * C * X, written=3 * N * C * X, **a)
         st.add("attention_merge_heads (dy back to heads)", "backward", E, read=N * C * X, written=N * C * X, **a)
-        st.gemm("attention datt = dy@v^T (batched)", "backward", "datt", "dy", "v.T", kind="gemm_batched", batch=heads,
-                useful=useful, **a)
-        st.gemm("attention dv = att^T@dy (batched)", "backward", "dv", "att.T", "dy", kind="gemm_batched", batch=heads,
-                useful=useful, **a)
+        st.gemm("attention datt = dy@v^T (batched)", "backward", "datt", "dy", "v.T", **batched, **a)
+        st.gemm("attention dv = att^T@dy (batched)", "backward", "dv", "att.T", "dy", **batched, **a)
         st.add("attention_softmax_backward", "backward", R, read=2 * lower, written=tt, **a)
-        st.gemm("attention dq = datt@k (batched)", "backward", "dq", "datt", "k", kind="gemm_batched", batch=heads,
-                useful=useful, **a)
-        st.gemm("attention dk = datt^T@q (batched)", "backward", "dk", "datt.T", "q", kind="gemm_batched", batch=heads,
-                useful=useful, **a)
+        st.gemm("attention dq = datt@k (batched)", "backward", "dq", "datt", "k", **batched, **a)
+        st.gemm("attention dk = datt^T@q (batched)", "backward", "dk", "datt.T", "q", **batched, **a)
         st.add("attention_merge_qkv_grad", "backward", E, read=3 * N * C * X, written=N * 3 * C * X, **a)
         matmul_backward("qkv", "qkv", "ln1", "W_qkv", 3 * C, C, l, "qkv")
         layernorm_backward("ln1", l)
@@ -853,7 +847,9 @@ def main(argv):
           f"{GAP_US} us per launch ({GRAPH_GAP_US} us in a CUDA graph). Efficiencies: "
           + ", ".join(f"{k}={v:g}" for k, v in eff.items()))
     print(f"FLOPs per token 6N + 6LCT = {flops_per_token(s):,} (N = {num_parameters(s):,}); "
-          f"{s.N:,} tokens per step")
+          f"{s.N:,} tokens per step. 6LCT is attention's Q K^T and P V with the causal half only "
+          f"(2CT per layer and token forward, 3x with the backward; Kaplan et al. 2020, 2.1, as llm.c); "
+          f"the GFLOP column is what kernels execute, e.g. the full T x T square in (a)")
     designs = ["a", "b", "c"] if a.design == "all" else [a.design]
     results = {d: print_design(d, BUILDERS[d](s, opts), eff, opts, a.list) for d in designs}
     print("\nsummary (predicted):")
