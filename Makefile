@@ -76,6 +76,18 @@ CLANGXX := $(shell command -v clang++ 2>/dev/null)
 TEST_SRCS := $(wildcard tests/test_*.cpp)
 TEST_BINS := $(patsubst tests/%.cpp,$(BUILD)/%,$(TEST_SRCS))
 
+# the CPU execution mode's cuBLAS, cuBLASLt and NCCL (tools/cudacpu): host code compiled by g++
+# against the real CUDA headers, so they are tested wherever the headers are, GPU or not
+CUDA_INCLUDE ?= $(firstword $(wildcard /usr/local/cuda/include $(CUDA_HOME)/include))
+ifneq ($(wildcard $(CUDA_INCLUDE)/cublasLt.h),)
+$(BUILD)/test_cudacpu_libs: tests/test_cudacpu_libs.cpp $(wildcard tools/cudacpu/*.cpp tools/cudacpu/*.h) $(wildcard tests/*.h)
+	@mkdir -p $(BUILD)
+	$(CXX) $(CXXFLAGS) $(OMPFLAGS) -I$(CUDA_INCLUDE) $< $(wildcard tools/cudacpu/*.cpp) -o $@ -lpthread -lrt
+else
+  $(info [make] CUDA headers (cublasLt.h) not found: skipping the CPU execution mode's library tests (build/test_cudacpu_libs))
+  TEST_BINS := $(filter-out $(BUILD)/test_cudacpu_libs,$(TEST_BINS))
+endif
+
 .PHONY: all test train clean data fuzz
 all: train_gpt_cpu tokenize prepare_data $(MPI_TARGETS) $(GPU_TARGETS) $(TEST_BINS)
 
