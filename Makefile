@@ -51,7 +51,7 @@ ifneq ($(NVCC),)
     else
       GPU_ARCH ?= -gencode arch=compute_90,code=[sm_90,compute_90]
     endif
-    NVCCFLAGS ?= -std=c++17 -O3 $(GPU_ARCH) -Xcompiler -fopenmp,-Wall,-Wextra,-Wno-unused-parameter -I.
+    NVCCFLAGS ?= -std=c++17 -O3 -lineinfo $(GPU_ARCH) -Xcompiler -fopenmp,-Wall,-Wextra,-Wno-unused-parameter -I.
     GPU_LIBS := -lcublas -lcublasLt -lnccl
     CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
     ifneq ($(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h),)
@@ -132,7 +132,8 @@ $(BUILD)/test_gpu_fp32: tests/test_gpu.cu train_gpt.cu train_gpt_cpu.cpp $(HEADE
 	@mkdir -p $(BUILD)
 	$(NVCC) $(NVCCFLAGS) -DENABLE_FP32 $< $(GPU_LIBS) -o $@
 
-# compute-sanitizer memcheck and racecheck on a tiny model (needs a GPU and `make data`)
+# compute-sanitizer memcheck and racecheck on a tiny model (needs a GPU and `make data`; -lineinfo
+# above makes its reports name source lines; bench/gpu_session.sh runs these limited to our kernels)
 SANITIZE_RUN := --train $(DATA)/tinyshakespeare_bpe1k/train_000000.bin --val $(DATA)/tinyshakespeare_bpe1k/val_000000.bin \
   --vocab-size 1024 --n-layer 2 --n-head 2 --n-embd 64 --seq-len 32 --batch 2 --steps 2 --eval-every 1 --eval-batches 1 \
   --sample-every 1 --sample-tokens 4

@@ -5,7 +5,13 @@
 #
 # What it is not: a scaling study. One GPU, one shape, the median over a handful of steps.
 #
-#   bash bench/bench_gpu.sh [--steps N] [--batch B] [--no-torch]
+#   bash bench/bench_gpu.sh [--steps N] [--batch B] [--no-torch] [--tiny]
+#
+# llm.c (train_gpt2cu, with cuDNN attention where its frontend headers are found) runs in the
+# same call when its sources are in .deps/llm.c or LLMC_DIR (bench/gpu_deps.sh puts them there).
+# Our figure is printed as soon as it is measured, before llm.c builds or PyTorch compiles.
+# --tiny: a 2-layer model on the 1,024-token data, no peak measurement, no peers: for rehearsing
+# this script through the CPU execution mode (TRAINER=build/train_gpt_cpumode).
 #
 # MFU = tokens/s x FLOPs per token / peak, with FLOPs per token = 6N + 6 L C T (N parameters
 # without padding, as the project's benchmark definition) and peak = the bf16 matmul rate
@@ -16,18 +22,21 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 TRAINER=${TRAINER:-./train_gpt}
-STEPS=12 BATCH="" TORCH=1
+STEPS=12 BATCH="" TORCH=1 TINY=0
+LLMC_DIR=${LLMC_DIR:-.deps/llm.c}
 while [ $# -gt 0 ]; do
   case "$1" in
     --steps) STEPS=${2:?--steps needs a value}; shift 2 ;;
     --batch) BATCH=${2:?--batch needs a value}; shift 2 ;;
     --no-torch) TORCH=0; shift ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --tiny) TINY=1 TORCH=0 STEPS=4 BATCH=${BATCH:-4}; shift ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
 [ -x "$TRAINER" ] || { echo "error: $TRAINER not found; build it with 'make train_gpt'" >&2; exit 1; }
 DATA=data/tinyshakespeare/train_000000.bin
+[ "$TINY" = 1 ] && DATA=data/tinyshakespeare_bpe1k/train_000000.bin
 [ -f "$DATA" ] || { echo "error: $DATA not found; run 'make data' first" >&2; exit 1; }
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader >&2 || true
 
@@ -60,12 +69,17 @@ int main() {
     return 0;
 }
 CU
-nvcc -O2 -o "$TMP/peak" "$TMP/peak.cu" -lcublas
-PEAK=$("$TMP/peak")
-echo "measured bf16 matmul peak: $PEAK TFLOP/s" >&2
+if [ "$TINY" = 1 ]; then
+  PEAK=""   # no GPU to measure: no MFU
+else
+  nvcc -O2 -o "$TMP/peak" "$TMP/peak.cu" -lcublas
+  PEAK=$("$TMP/peak")
+  echo "measured bf16 matmul peak: $PEAK TFLOP/s" >&2
+fi
 
 # ------------------------------------------------------------------ ours
 L=12 NH=12 C=768 T=1024 V=50257
+[ "$TINY" = 1 ] && { L=2 NH=2 C=64 T=64 V=1024; }
 N_PARAMS=$(( V * C + T * C + L * (12 * C * C + 13 * C) + 2 * C ))
 FLOPS_PER_TOKEN=$(( 6 * N_PARAMS + 6 * L * C * T ))
 MODEL="--n-layer $L --n-head $NH --n-embd $C --seq-len $T --vocab-size $V"
@@ -92,6 +106,30 @@ fi
 grep -E '^(device|memory):' "$TMP/ours_$BATCH.log" >&2 || true
 OURS_MS=$(grep -E '^step [0-9]+/' "$TMP/ours_$BATCH.log" | tail -n +3 | sed -E 's/.*\| ([0-9.]+) ms \|.*/\1/' | median)
 OURS_LOSS=$(grep -E '^step [0-9]+/' "$TMP/ours_$BATCH.log" | tail -1 | sed -E 's/.*\| loss ([0-9.]+) \|.*/\1/')
+echo "train_gpt: batch $BATCH, median $OURS_MS ms/step, $(awk -v b="$BATCH" -v t="$T" -v ms="$OURS_MS" 'BEGIN { printf "%.0f", b * t / (ms / 1000) }') tokens/s, last loss $OURS_LOSS" >&2
+
+# ------------------------------------------------------------------ llm.c, built from the sources brought along
+LLMC_MS="" LLMC_NOTE="not run: no llm.c sources in $LLMC_DIR (bench/gpu_deps.sh --llmc DIR puts them there)"
+if [ "$TINY" = 0 ] && [ -f "$LLMC_DIR/train_gpt2.cu" ]; then
+  cp -r "$LLMC_DIR" "$TMP/llmc"
+  CUDNN_FE=$(ls -d "$(pwd)/.deps/cudnn-frontend/include" 2>/dev/null || true)
+  LLMC_NOTE="llm.c train_gpt2cu"
+  if [ -n "$CUDNN_FE" ] && make -C "$TMP/llmc" train_gpt2cu USE_CUDNN=1 NO_MULTI_GPU=1 NO_USE_MPI=1 \
+       CUDNN_FRONTEND_PATH="$CUDNN_FE" > "$TMP/llmc_build.log" 2>&1; then
+    LLMC_NOTE="$LLMC_NOTE with cuDNN attention"
+  elif make -C "$TMP/llmc" train_gpt2cu NO_MULTI_GPU=1 NO_USE_MPI=1 > "$TMP/llmc_build.log" 2>&1; then
+    LLMC_NOTE="$LLMC_NOTE without cuDNN (its own attention kernels)"
+  else
+    LLMC_NOTE="llm.c failed to build: $(grep -m1 -i error "$TMP/llmc_build.log")"
+  fi
+  if [ -x "$TMP/llmc/train_gpt2cu" ]; then
+    # -e d12: GPT-2 124M from scratch; the same data, batch and length as ours; no evaluation or sampling
+    ( cd "$TMP/llmc" && ./train_gpt2cu -i "$OLDPWD/$DATA" -j "$OLDPWD/$DATA" -e d12 -b "$BATCH" -t $T -x "$STEPS" \
+        -v 1000000 -m 1 -s 0 -h 0 -r 0 -z 0 ) > "$TMP/llmc.log" 2>&1 || LLMC_NOTE="llm.c failed: $(tail -1 "$TMP/llmc.log")"
+    LLMC_MS=$(grep -E '^step +[0-9]+/' "$TMP/llmc.log" | tail -n +3 | sed -E 's/.*\| ([0-9.]+) ms \|.*/\1/' | median || true)
+    [ -n "$LLMC_MS" ] && echo "llm.c: batch $BATCH, median $LLMC_MS ms/step ($LLMC_NOTE)" >&2
+  fi
+fi
 
 # ------------------------------------------------------------------ PyTorch
 TORCH_MS="" TORCH_NOTE="not run (--no-torch)"
@@ -111,14 +149,16 @@ fi
 # ------------------------------------------------------------------ table
 row() {  # name ms
   awk -v name="$1" -v ms="$2" -v b="$BATCH" -v t="$T" -v f="$FLOPS_PER_TOKEN" -v peak="$PEAK" 'BEGIN {
-    tok = b * t / (ms / 1000); mfu = 100 * tok * f / (peak * 1e12);
-    printf "| %-34s | %6d | %9.1f | %10.0f | %6.1f%% |\n", name, b, ms, tok, mfu }'
+    tok = b * t / (ms / 1000); mfu = peak > 0 ? sprintf("%6.1f%%", 100 * tok * f / (peak * 1e12)) : "   n/a ";
+    printf "| %-34s | %6d | %9.1f | %10.0f | %s |\n", name, b, ms, tok, mfu }'
 }
 echo
-echo "GPT-2 124M, T=$T, bf16, one GPU ($(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)), $(date -u +%Y-%m-%d)"
-echo "N = $N_PARAMS parameters, FLOPs/token = 6N + 6LCT = $FLOPS_PER_TOKEN, measured bf16 peak $PEAK TFLOP/s"
+NAME=$([ "$TINY" = 1 ] && echo "tiny model (L=$L, C=$C, V=$V, rehearsal)" || echo "GPT-2 124M")
+echo "$NAME, T=$T, bf16, one GPU ($(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)), $(date -u +%Y-%m-%d)"
+echo "N = $N_PARAMS parameters, FLOPs/token = 6N + 6LCT = $FLOPS_PER_TOKEN, measured bf16 peak ${PEAK:-n/a} TFLOP/s"
 echo "| trainer                            | batch  | ms/step   | tokens/s   | MFU     |"
 echo "|------------------------------------|--------|-----------|------------|---------|"
 row "train_gpt (loss $OURS_LOSS)" "$OURS_MS"
+if [ -n "$LLMC_MS" ]; then row "llm.c train_gpt2cu" "$LLMC_MS"; echo "($LLMC_NOTE)"; else echo "| llm.c: $LLMC_NOTE"; fi
 if [ -n "$TORCH_MS" ]; then row "PyTorch compile+SDPA+fused AdamW" "$TORCH_MS"; else echo "| PyTorch: $TORCH_NOTE"; fi
 [ -z "$TORCH_MS" ] || echo "($TORCH_NOTE)"

@@ -1,67 +1,185 @@
 #!/usr/bin/env bash
-# gpu_session.sh: everything a session with one GPU (H100, sm_90) checks, in one go, in about
-# eight minutes, with the tables at the end:
-#   1. build train_gpt (bf16), train_gpt_fp32, build/test_gpu, build/test_gpu_fp32, train_gpt_cpu
-#   2. run both GPU test binaries (each layer, the whole model, determinism, checkpoints, resume)
-#   3. compute-sanitizer memcheck and racecheck on a tiny model (`make sanitize`)
-#   4. the GPT-2 124M benchmark against PyTorch (bench/bench_gpu.sh)
+# gpu_session.sh: everything one GPU (an H100) should check, most valuable first, in stages that
+# each finish well inside ten minutes, with every log kept in a folder you name:
 #
-#   bash bench/gpu_session.sh            # from the repository root or anywhere
+#   env        what this machine has and lacks: GPU, nvcc, NCCL, headers, data (never fails alone)
+#   build      train_gpt (bf16), train_gpt_fp32, build/test_gpu, build/test_gpu_fp32, train_gpt_cpu
+#   smoke      20 steps of ./train_gpt at the GPT-2 124M shape on tinyshakespeare: finite, falling loss
+#   bench      GPT-2 124M throughput: ours (printed at once), then llm.c if its sources came
+#              along (.deps/llm.c), then PyTorch at its best (bench/bench_gpu.sh)
+#   test       build/test_gpu: every layer and the whole model against the CPU reference (bf16)
+#   test_fp32  build/test_gpu_fp32: the same at fp32 tolerances
+#   sanitize   compute-sanitizer memcheck, racecheck, synccheck on a tiny model, only our kernels
 #
-# The data (data/, about 7 MB, made by `make data`) must be there: bring it along, or set
-# DATA_MIRROR to a folder with tinyshakespeare/input.txt and gpt2/{encoder.json,vocab.bpe}.
-# Each stage has a time limit; a stage that fails is reported and the next one still runs.
+#   bash bench/gpu_session.sh [--logs DIR] [--from STAGE | --only STAGE] [--rehearse]
+#
+# The GPU machine may be offline and bare: run `bash bench/gpu_deps.sh` first on a machine with
+# the project's dependencies; it copies the headers (nlohmann-json, doctest) and, when you give
+# it a clone of llm.c, llm.c's sources into .deps/ (ignored by git), which this script finds
+# through CPATH. NCCL comes from the CUDA install, Python's nvidia-nccl package, or .deps/.
+# The data folder (data/, made by `make data`) is used as it is when it came along.
+# --rehearse runs the same stages on a machine without a GPU, through the CPU execution mode
+# for CUDA (tools/cudacpu): a tiny shape instead of 124M, no PyTorch, no compute-sanitizer.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-export PATH="/usr/local/cuda/bin:$PATH"
+ROOT=$(pwd)
+STAGES=(env build smoke bench test test_fp32 sanitize)
+LOGS="" FROM="" ONLY="" REHEARSE=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --logs) LOGS=${2:?--logs needs a folder}; shift 2 ;;
+    --from) FROM=${2:?--from needs a stage}; shift 2 ;;
+    --only) ONLY=${2:?--only needs a stage}; shift 2 ;;
+    --rehearse) REHEARSE=1; shift ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+for s in "$FROM" "$ONLY"; do
+  [ -z "$s" ] || [[ " ${STAGES[*]} " == *" $s "* ]] || { echo "error: no stage '$s'; stages: ${STAGES[*]}" >&2; exit 2; }
+done
 LOGS=${LOGS:-$(mktemp -d)}
-START=$(date +%s)
-declare -a NAMES RESULTS TIMES
+mkdir -p "$LOGS" || { echo "error: cannot create the log folder $LOGS" >&2; exit 2; }
+LOGS=$(cd "$LOGS" && pwd)
+NPROC=$(nproc)
+export PATH="/usr/local/cuda/bin:$PATH"
 
-stage() {  # name, time limit (s), command...
+# ---------------------------------------------------------------- what to build and run
+if [ "$REHEARSE" = 1 ]; then
+  # the CPU execution mode stands in for the GPU: the same sources, kernels run on the CPU
+  BUILD_TARGETS="build/train_gpt_cpumode build/train_gpt_fp32_cpumode build/test_gpu_cpumode build/test_gpu_fp32_cpumode train_gpt_cpu"
+  TRAINER=build/train_gpt_cpumode TEST_BF16=build/test_gpu_cpumode TEST_FP32=build/test_gpu_fp32_cpumode
+  SMOKE_MODEL="--n-layer 2 --n-head 2 --n-embd 64 --seq-len 64 --batch 4"
+  BENCH_ARGS="--tiny --no-torch"
+else
+  BUILD_TARGETS="train_gpt train_gpt_fp32 build/test_gpu build/test_gpu_fp32 train_gpt_cpu"
+  TRAINER=./train_gpt TEST_BF16=build/test_gpu TEST_FP32=build/test_gpu_fp32
+  SMOKE_MODEL="--n-layer 12 --n-head 12 --n-embd 768 --seq-len 1024 --batch 8"
+  BENCH_ARGS=""
+fi
+
+# ---------------------------------------------------------------- dependencies brought along
+# headers and libraries copied into .deps/ by bench/gpu_deps.sh; NCCL from Python's nvidia-nccl
+add_path() { local var=$1 dir=$2; [ -d "$dir" ] || return 0; export "$var=$dir${!var:+:${!var}}"; }
+add_path CPATH "$ROOT/.deps/include"
+add_path LIBRARY_PATH "$ROOT/.deps/lib"
+add_path LD_LIBRARY_PATH "$ROOT/.deps/lib"
+NCCL_PY=$(python3 -c 'import nvidia.nccl, os; print(os.path.dirname(nvidia.nccl.__file__))' 2>/dev/null || true)
+if [ -n "$NCCL_PY" ] && [ ! -f /usr/local/cuda/include/nccl.h ]; then
+  add_path CPATH "$NCCL_PY/include"
+  add_path LIBRARY_PATH "$NCCL_PY/lib"
+  add_path LD_LIBRARY_PATH "$NCCL_PY/lib"
+  [ -e "$NCCL_PY/lib/libnccl.so" ] || { mkdir -p "$ROOT/.deps/lib" && ln -sf "$NCCL_PY/lib/libnccl.so.2" "$ROOT/.deps/lib/libnccl.so"; add_path LIBRARY_PATH "$ROOT/.deps/lib"; }
+fi
+
+# cuDNN (llm.c's attention in the benchmark) likewise from Python's nvidia-cudnn package
+CUDNN_PY=$(python3 -c 'import nvidia.cudnn, os; print(os.path.dirname(nvidia.cudnn.__file__))' 2>/dev/null || true)
+if [ -n "$CUDNN_PY" ] && [ ! -f /usr/local/cuda/include/cudnn.h ]; then
+  add_path CPATH "$CUDNN_PY/include"
+  add_path LIBRARY_PATH "$CUDNN_PY/lib"
+  add_path LD_LIBRARY_PATH "$CUDNN_PY/lib"
+  [ -e "$CUDNN_PY/lib/libcudnn.so" ] || { mkdir -p "$ROOT/.deps/lib" && ln -sf "$CUDNN_PY"/lib/libcudnn.so.9 "$ROOT/.deps/lib/libcudnn.so"; add_path LIBRARY_PATH "$ROOT/.deps/lib"; }
+fi
+
+# ---------------------------------------------------------------- stages
+declare -a NAMES RESULTS TIMES
+run_stage() {  # name, time limit (s), command...
   local name=$1 limit=$2; shift 2
-  local t0=$(date +%s) log="$LOGS/$(echo "$name" | tr -c 'A-Za-z0-9_\n-' '_').log"
-  LAST_LOG=$log
+  local t0=$(date +%s) log="$LOGS/$name.log"
   echo "=== $name (limit ${limit}s, log $log)"
   timeout "$limit" bash -c "$*" > "$log" 2>&1
   local rc=$?
   tail -25 "$log"
   local verdict=PASS
   [ $rc -eq 0 ] || verdict="FAIL (exit $rc$([ $rc -eq 124 ] && echo ', timed out'))"
+  if [ "$name" = build ] && grep -qi 'warning' "$log"; then verdict="$verdict + WARNINGS"; fi
   NAMES+=("$name"); RESULTS+=("$verdict"); TIMES+=("$(( $(date +%s) - t0 ))")
 }
+wanted() {  # stage -> true if it should run
+  if [ -n "$ONLY" ]; then [ "$1" = "$ONLY" ]; return; fi
+  [ -z "$FROM" ] && return 0
+  local s seen=0
+  for s in "${STAGES[@]}"; do [ "$s" = "$FROM" ] && seen=1; [ "$s" = "$1" ] && { [ $seen = 1 ]; return; }; done
+}
 
-nvidia-smi --query-gpu=name,compute_cap,memory.total,driver_version --format=csv || echo "nvidia-smi failed: no GPU?"
-nvcc --version | tail -1
+stage_env() {
+  echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
+  nvidia-smi --query-gpu=name,compute_cap,memory.total,driver_version --format=csv 2>&1 || echo "nvidia-smi: no GPU answered"
+  nvcc --version 2>&1 | tail -1 || echo "nvcc: not found"
+  python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())' 2>&1 | tail -1
+  command -v compute-sanitizer || echo "compute-sanitizer: not found"
+  for h in nlohmann/json.hpp doctest/doctest.h nccl.h; do
+    found=""
+    for d in ${CPATH//:/ } /usr/include /usr/local/cuda/include; do [ -f "$d/$h" ] && { found=$d; break; }; done
+    echo "$h: ${found:-MISSING (run bench/gpu_deps.sh where it is installed and bring .deps/ along)}"
+  done
+  [ -d .deps/llm.c ] && echo "llm.c sources: .deps/llm.c" || echo "llm.c sources: not brought along (bench compares with PyTorch only)"
+  for f in data/tinyshakespeare/train_000000.bin data/tinyshakespeare_bpe1k/train_000000.bin; do
+    [ -f "$f" ] && echo "$f: present" || echo "$f: MISSING (bring data/ along, or set DATA_MIRROR and the build stage makes it)"
+  done
+  echo "CPATH=${CPATH:-}"
+}
 
-if [ ! -f data/tinyshakespeare_bpe1k/train_000000.bin ] || [ ! -f data/tinyshakespeare/train_000000.bin ]; then
-  stage "make data" 120 "make prepare_data >/dev/null && make data"
-fi
+stage_build() {
+  set -e
+  if [ ! -f data/tinyshakespeare_bpe1k/train_000000.bin ] || [ ! -f data/tinyshakespeare/train_000000.bin ]; then
+    make prepare_data && make data
+  fi
+  make -j"$NPROC" $BUILD_TARGETS
+}
 
-NPROC=$(nproc)
-stage "build: bf16 + fp32 trainers and tests" 300 \
-  "make -j$NPROC train_gpt train_gpt_fp32 build/test_gpu build/test_gpu_fp32 train_gpt_cpu"
-# a compiler warning counts as a failure of the build
-if grep -qi 'warning' "$LAST_LOG"; then RESULTS[-1]="${RESULTS[-1]} + WARNINGS"; fi
+stage_smoke() {
+  set -e
+  local out=$LOGS/smoke_run
+  rm -rf "$out"
+  "$TRAINER" --train data/tinyshakespeare/train_000000.bin --val data/tinyshakespeare/val_000000.bin \
+    $SMOKE_MODEL --vocab-size 50257 --steps 20 --warmup 5 --lr 6e-4 --eval-every 10 --eval-batches 2 \
+    --sample-every 0 --sample-tokens 16 --out "$out" | tee "$LOGS/smoke_steps.txt"
+  # the loss must be finite and the last steps lower than the first
+  awk -F'loss ' '/^step /{ split($2, a, " "); l[++n] = a[1] } END {
+    if (n < 20) { print "only " n " step lines"; exit 1 }
+    for (i = 1; i <= n; i++) if (l[i] !~ /^[0-9]+\.[0-9]+$/) { print "loss not finite at step " i ": " l[i]; exit 1 }
+    if (l[n] >= l[1]) { print "loss did not fall: " l[1] " -> " l[n]; exit 1 }
+    print "loss " l[1] " -> " l[n] " over " n " steps" }' "$LOGS/smoke_steps.txt"
+}
 
-stage "test_gpu (bf16)" 150 "./build/test_gpu"
-stage "test_gpu_fp32" 150 "./build/test_gpu_fp32"
-stage "compute-sanitizer memcheck + racecheck" 180 "make sanitize"
-stage "benchmark GPT-2 124M" 240 "bash bench/bench_gpu.sh"
+stage_bench() { TRAINER=$TRAINER bash bench/bench_gpu.sh $BENCH_ARGS; }
+stage_test() { "$TEST_BF16"; }
+stage_test_fp32() { "$TEST_FP32"; }
 
-echo
-echo "================================================================ summary ($(( $(date +%s) - START )) s)"
-printf "| %-42s | %-28s | %6s |\n" "stage" "result" "s"
-printf "|%s|%s|%s|\n" "--------------------------------------------" "------------------------------" "--------"
-for i in "${!NAMES[@]}"; do printf "| %-42s | %-28s | %6s |\n" "${NAMES[$i]}" "${RESULTS[$i]}" "${TIMES[$i]}"; done
-echo
-for f in "$LOGS"/test_gpu_*.log; do
-  [ -f "$f" ] || continue
-  echo "--- $(basename "$f"): doctest summary and messages"
-  grep -E 'test cases:|MESSAGE|loss|ERROR|error' "$f" | head -30
+stage_sanitize() {
+  set -e
+  if [ "$REHEARSE" = 1 ]; then echo "rehearsal: compute-sanitizer needs a GPU; the CPU mode's TSan/ASan builds run in make test"; return 0; fi
+  # only our kernels (all named *_kernel): cuBLAS's own are not ours to check, and slow to instrument
+  local filter=""
+  compute-sanitizer --help 2>&1 | grep -q -- '--kernel-regex' && filter="--kernel-regex kns=_kernel"
+  local run="--train data/tinyshakespeare_bpe1k/train_000000.bin --val data/tinyshakespeare_bpe1k/val_000000.bin
+    --vocab-size 1024 --n-layer 2 --n-head 2 --n-embd 64 --seq-len 32 --batch 2 --steps 2 --eval-every 1
+    --eval-batches 1 --sample-every 1 --sample-tokens 4"
+  compute-sanitizer --tool memcheck --leak-check full --error-exitcode 1 $filter ./train_gpt $run
+  compute-sanitizer --tool racecheck --error-exitcode 1 $filter ./train_gpt $run
+  compute-sanitizer --tool synccheck --error-exitcode 1 $filter ./train_gpt $run
+  compute-sanitizer --tool memcheck --error-exitcode 1 $filter ./train_gpt_fp32 $run
+}
+
+START=$(date +%s)
+export -f stage_env stage_build stage_smoke stage_bench stage_test stage_test_fp32 stage_sanitize
+export LOGS REHEARSE TRAINER TEST_BF16 TEST_FP32 SMOKE_MODEL BENCH_ARGS BUILD_TARGETS NPROC
+declare -A LIMIT=([env]=60 [build]=420 [smoke]=300 [bench]=540 [test]=420 [test_fp32]=420 [sanitize]=540)
+for s in "${STAGES[@]}"; do
+  wanted "$s" && run_stage "$s" "${LIMIT[$s]}" "stage_$s"
 done
-echo
-echo "--- benchmark table"
-sed -n '/^GPT-2 124M/,$p' "$LOGS/benchmark_GPT-2_124M.log" 2>/dev/null || echo "(no benchmark table)"
-echo
+
+{
+  echo "gpu_session.sh$( [ "$REHEARSE" = 1 ] && echo " --rehearse (CPU execution mode, no GPU)"), $(date -u +%Y-%m-%d), $(( $(date +%s) - START )) s"
+  nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1
+  printf "| %-10s | %-34s | %6s |\n" "stage" "result" "s"
+  printf "|%s|%s|%s|\n" "------------" "------------------------------------" "--------"
+  for i in "${!NAMES[@]}"; do printf "| %-10s | %-34s | %6s |\n" "${NAMES[$i]}" "${RESULTS[$i]}" "${TIMES[$i]}"; done
+  for t in test test_fp32; do
+    [ -f "$LOGS/$t.log" ] && { echo "--- $t: doctest summary"; grep -E 'test cases:|assertions:' "$LOGS/$t.log" | tail -2; }
+  done
+  [ -f "$LOGS/bench.log" ] && { echo "--- bench"; sed -n '/^GPT-2 /,$p' "$LOGS/bench.log"; }
+} | tee "$LOGS/summary.md"
 echo "logs: $LOGS"
+for r in "${RESULTS[@]}"; do [ "${r%% *}" = PASS ] || exit 1; done
