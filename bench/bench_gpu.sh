@@ -112,10 +112,17 @@ echo "train_gpt: batch $BATCH, median $OURS_MS ms/step, $(awk -v b="$BATCH" -v t
 LLMC_MS="" LLMC_NOTE="not run: no llm.c sources in $LLMC_DIR (bench/gpu_deps.sh --llmc DIR puts them there)"
 if [ "$TINY" = 0 ] && [ -f "$LLMC_DIR/train_gpt2.cu" ]; then
   cp -r "$LLMC_DIR" "$TMP/llmc"
-  CUDNN_FE=$(ls -d "$(pwd)/.deps/cudnn-frontend/include" 2>/dev/null || true)
+  # CUDA 13 changed cudaMemAdvise's last argument from a device number to a cudaMemLocation:
+  # the one line of llm.c that calls it is adapted in the copy (the same advice: prefer the host)
+  if [ "$(nvcc --version | sed -nE 's/.*release ([0-9]+)\..*/\1/p')" -ge 13 ]; then
+    sed -i 's/cudaMemAdviseSetPreferredLocation, cudaCpuDeviceId)/cudaMemAdviseSetPreferredLocation, cudaMemLocation{cudaMemLocationTypeHost, 0})/' \
+      "$TMP/llmc/llmc/cuda_utils.cuh"
+  fi
   LLMC_NOTE="llm.c train_gpt2cu"
-  if [ -n "$CUDNN_FE" ] && make -C "$TMP/llmc" train_gpt2cu USE_CUDNN=1 NO_MULTI_GPU=1 NO_USE_MPI=1 \
-       CUDNN_FRONTEND_PATH="$CUDNN_FE" > "$TMP/llmc_build.log" 2>&1; then
+  # llm.c's Makefile looks for the cuDNN frontend in ./cudnn-frontend/include
+  [ -d .deps/cudnn-frontend/include ] && cp -r .deps/cudnn-frontend "$TMP/llmc/cudnn-frontend"
+  if [ -d "$TMP/llmc/cudnn-frontend" ] && make -C "$TMP/llmc" train_gpt2cu USE_CUDNN=1 NO_MULTI_GPU=1 NO_USE_MPI=1 \
+       > "$TMP/llmc_build.log" 2>&1; then
     LLMC_NOTE="$LLMC_NOTE with cuDNN attention"
   elif make -C "$TMP/llmc" train_gpt2cu NO_MULTI_GPU=1 NO_USE_MPI=1 > "$TMP/llmc_build.log" 2>&1; then
     LLMC_NOTE="$LLMC_NOTE without cuDNN (its own attention kernels)"
