@@ -1,49 +1,160 @@
-# tutorial/common.sh: sourced by every chapter's check.sh.
+# tutorial/common.sh: sourced by every chapter's check.sh; builds the check programs.
 #
 # A check prints PASS, FAIL or SKIP as its last line (tests/run_all.sh counts them).
 # With TUTORIAL_SELF_TEST=1 (set by `make test`), a check that has an exercise checks the
-# checker instead: the reference implementation must PASS and a deliberately wrong one
-# must FAIL, so the learner's own (possibly unfinished) exercise never breaks the tests.
+# checker instead: the solution in tutorial/solutions/ must PASS and every deliberately wrong
+# version planted there must FAIL (with the hint the check gives for that mistake), so the
+# learner's own, possibly unfinished, exercise never breaks the tests.
+#
+# The programs (all in build/tutorial/; each rebuilt only when one of its sources changed):
+#   HARNESS.o       tutorial/HARNESS.cpp with the trainer included (about 30 s, once)
+#   chapterNN       your exercise file + tutorial/check_main.cpp + the harness as a shared
+#                   library that exports harness_main and nothing of the trainer except what
+#                   the exercise may call: an exercise can use only its own code and the
+#                   standard library, and one chapter's broken file cannot stop another's check
+#   HARNESS         the solutions + check_main + the harness linked whole: the self-tests, the
+#                   chapters without an exercise and the figure scripts run this one
 set -u
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1    # the repository root
 CXX=${CXX:-g++}
-TUTORIAL_CXXFLAGS="-std=c++17 -O2 -march=native -fopenmp -I. -w"
-
-# tutorial_build OUT SOURCE [MORE SOURCES...]: compiles SOURCE (and links the others) into
-# OUT unless OUT is newer than every source and every project header
-tutorial_build() {
-    local out=$1; shift
-    mkdir -p "$(dirname "$out")"
-    local newest
-    newest=$(ls -t "$@" *.h train_gpt_cpu.cpp 2>/dev/null | head -1)
-    if [ ! -x "$out" ] || [ "$newest" -nt "$out" ]; then
-        echo "building $out"
-        $CXX $TUTORIAL_CXXFLAGS "$@" -o "$out" || { echo "FAIL: $out did not compile"; exit 1; }
-    fi
-}
+TUTORIAL_CXXFLAGS="-std=c++17 -O2 -march=native -fopenmp -w"
+TB=build/tutorial
 
 pass() { echo "PASS${1:+: $1}"; exit 0; }
 fail() { echo "FAIL${1:+: $1}"; exit 1; }
 skip() { echo "SKIP${1:+: $1}"; exit 0; }
 has_gpu() { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q GPU; }
 
-# check_exercise HARNESS CHAPTER EXERCISE: builds HARNESS (harness_basics for chapters 1-9,
-# harness_training for 10-17) with its chapters' exercises, then runs CHAPTER's check on the
-# learner's EXERCISE file, or, with TUTORIAL_SELF_TEST=1, checks the checker itself
-check_exercise() {
-    local harness=$1 chapter=$2 exercise=$3 exercises
-    if [ "$harness" = harness_basics ]; then exercises=(tutorial/exercises/0[1-9]_*.cpp)
-    else exercises=(tutorial/exercises/1[0-7]_*.cpp); fi
-    tutorial_build "build/tutorial/$harness" "tutorial/$harness.cpp" "${exercises[@]}"
-    if [ "${TUTORIAL_SELF_TEST:-0}" = 1 ]; then
-        "build/tutorial/$harness" "$chapter" --self-test \
-            && pass "$chapter: the checker accepts the reference and rejects a wrong version" \
-            || fail "$chapter: the checker itself is broken (see above)"
-    else
-        "build/tutorial/$harness" "$chapter" \
-            && pass "$chapter: $exercise agrees with the reference" \
-            || fail "$chapter: $exercise does not agree yet (see above); edit it and run this again"
+# stale OUT SOURCE...: true when OUT is missing or older than one of the sources
+stale() {
+    local out=$1 s; shift
+    [ -e "$out" ] || return 0
+    for s in "$@"; do [ "$s" -nt "$out" ] && return 0; done
+    return 1
+}
+
+# compile OUT SOURCE [FLAGS...]: one translation unit to an object file (written atomically,
+# so a check interrupted half-way never leaves a broken object behind)
+compile() {
+    local out=$1 src=$2; shift 2
+    mkdir -p "$(dirname "$out")"
+    $CXX $TUTORIAL_CXXFLAGS "$@" -c "$src" -o "$out.tmp.$$" && mv "$out.tmp.$$" "$out"
+}
+
+harness_of() { case $1 in chapter0*) echo harness_basics ;; *) echo harness_training ;; esac; }
+
+# harness_object HARNESS: build/tutorial/HARNESS.o, position-independent (it goes into a
+# shared library too)
+harness_object() {
+    local h=$1
+    if stale "$TB/$h.o" "tutorial/$h.cpp" *.h train_gpt_cpu.cpp; then
+        echo "building $TB/$h.o (the trainer and the checks; about 30 s, once)"
+        compile "$TB/$h.o" "tutorial/$h.cpp" -I. -fPIC || fail "tutorial/$h.cpp did not compile"
     fi
+    if stale "$TB/check_main.o" tutorial/check_main.cpp; then
+        compile "$TB/check_main.o" tutorial/check_main.cpp || fail "tutorial/check_main.cpp did not compile"
+    fi
+}
+
+# reference_program HARNESS: build/tutorial/HARNESS, the harness with every solution of its
+# chapters linked in
+reference_program() {
+    local h=$1 objs=() s o
+    harness_object "$h"
+    local pattern='tutorial/solutions/0[1-9]_*.cpp'
+    [ "$h" = harness_training ] && pattern='tutorial/solutions/1[0-7]_*.cpp'
+    for s in $pattern; do
+        o=$TB/solutions/$(basename "$s" .cpp).o
+        if stale "$o" "$s"; then compile "$o" "$s" || fail "$s did not compile"; fi
+        objs+=("$o")
+    done
+    if stale "$TB/$h" "$TB/$h.o" "$TB/check_main.o" "${objs[@]}"; then
+        $CXX $TUTORIAL_CXXFLAGS "$TB/check_main.o" "$TB/$h.o" "${objs[@]}" -o "$TB/$h" || fail "linking $TB/$h failed"
+    fi
+}
+
+# harness_library HARNESS EXPORTS...: build/tutorial/libHARNESS[_exports].so exporting
+# harness_main and the trainer functions named (C++ names without arguments), nothing else
+harness_library() {
+    local h=$1; shift
+    local tag=${1:+_$(IFS=_; echo "$*" | md5sum | cut -c1-8)} lib script e
+    lib=$TB/lib${h}${tag}.so
+    harness_object "$h"
+    if stale "$lib" "$TB/$h.o"; then
+        script=$TB/lib${h}${tag}.map
+        { echo '{ global: harness_main;'
+          if [ $# -gt 0 ]; then   # the exact C++ names (with argument types) as the object defines them
+              echo '  extern "C++" {'
+              for e in "$@"; do
+                  nm -C --defined-only "$TB/$h.o" | sed -n "s/^[0-9a-f]* T \($e(.*)\)\$/    \"\1\";/p"
+              done
+              echo '  };'
+          fi
+          echo '  local: *; };'; } > "$script"
+        $CXX $TUTORIAL_CXXFLAGS -shared "$TB/$h.o" -Wl,--version-script="$script" -o "$lib.tmp.$$" &&
+            mv "$lib.tmp.$$" "$lib" || fail "linking $lib failed"
+    fi
+    LIB=$lib
+}
+
+# learner_program CHAPTER SOURCE OUT [EXPORTS...]: SOURCE compiled alone and linked with
+# check_main and the chapter's harness library. Prints why and returns 1 when it cannot be
+# built: a compile error, or a call of something an exercise cannot reach.
+learner_program() {
+    local ch=$1 src=$2 out=$3; shift 3
+    local h obj log
+    h=$(harness_of "$ch")
+    harness_library "$h" "$@"
+    obj=$TB/exercises/$(basename "$out").o
+    if stale "$obj" "$src"; then
+        echo "compiling $src"
+        compile "$obj" "$src" || { echo "$src did not compile (the compiler's messages are above)"; return 1; }
+    fi
+    if stale "$out" "$obj" "$LIB" "$TB/check_main.o"; then
+        log=$(mktemp)
+        if ! $CXX $TUTORIAL_CXXFLAGS "$TB/check_main.o" "$obj" "$LIB" -Wl,-rpath,'$ORIGIN' -rdynamic -o "$out" 2> "$log"; then
+            local missing
+            missing=$(grep -o "undefined reference to \`[^']*'" "$log" | sed "s/undefined reference to \`//; s/'$//" | sort -u)
+            if [ -n "$missing" ]; then
+                echo "$src calls what an exercise cannot reach:"
+                echo "$missing" | sed 's/^/    /'
+                echo "An exercise is your own code: it may use the C++ standard library$( [ $# -gt 0 ] && echo " and the layers $*"), nothing"
+                echo "of the trainer (its version of this function is what your code is compared with)."
+            else
+                cat "$log"; echo "linking $out failed"
+            fi
+            rm -f "$log"; return 1
+        fi
+        rm -f "$log"
+    fi
+}
+
+# check_exercise CHAPTER EXERCISE [EXPORTS...]: runs CHAPTER's check on the learner's
+# EXERCISE (tutorial/exercises/NN_name.cpp); EXPORTS are trainer functions the exercise may
+# call. With TUTORIAL_SELF_TEST=1: the reference program (solutions linked) must pass with
+# --self-test, which also runs every planted wrong version; and a planted exercise that calls
+# the trainer's own function (tutorial/solutions/planted/NN_*.cpp, where there is one) must
+# not build.
+check_exercise() {
+    local ch=$1 exercise=$2; shift 2
+    local h planted
+    h=$(harness_of "$ch")
+    if [ "${TUTORIAL_SELF_TEST:-0}" = 1 ]; then
+        reference_program "$h"
+        "$TB/$h" "$ch" --self-test || fail "$ch: the checker itself is broken (see above)"
+        for planted in tutorial/solutions/planted/${ch#chapter}_*.cpp; do
+            [ -f "$planted" ] || continue
+            echo "-- self-test: $planted must not build as an exercise"
+            if learner_program "$ch" "$planted" "$TB/planted_$(basename "$planted" .cpp)" "$@"; then
+                fail "$ch: $planted reaches the trainer from an exercise: the exercise build is not isolated"
+            fi
+        done
+        pass "$ch: the checker accepts the solution and rejects every planted mistake"
+    fi
+    learner_program "$ch" "$exercise" "$TB/$ch" "$@" ||
+        fail "$ch: $exercise cannot be checked yet; fix what is said above and run this again"
+    "$TB/$ch" "$ch" && pass "$ch: $exercise agrees with the reference" ||
+        fail "$ch: $exercise does not agree yet (see above); edit it and run this again (stuck? make hint CH=${ch#chapter})"
 }
 
 # trainer_run_setup TAG: what a check that runs ./train_gpt_cpu on the small dataset needs:

@@ -1,16 +1,18 @@
 // tutorial/harness_basics.cpp: the checks of tutorial chapters 1-9, one subcommand each.
 //
-//   build/tutorial/harness_basics chapterNN               checks the learner's exercise
-//   build/tutorial/harness_basics chapterNN --self-test   checks the checker: the reference
-//                                                          must pass and a deliberately wrong
-//                                                          version must fail
+//   build/tutorial/chapterNN chapterNN                  checks your exercise (bash tutorial/NN-*/check.sh)
+//   build/tutorial/harness_basics chapterNN --self-test  checks the checker: the solution must
+//                                                        pass and every planted mistake fail
 //
 // What it is: a test bench. It includes the CPU trainer (in fp32, as it ships) and compares
 // each exercise in tutorial/exercises/ (separate files with plain float*/int signatures, in
-// namespace exercise) with the trainer's own function of the same name, tensor by tensor.
-// What it is not: a second implementation of the model. The only code written here besides
-// the comparisons is what an exercise needs to be checked (a naive BPE trainer that calls the
-// learner's merge step) and the deliberately wrong versions, each marked as such.
+// namespace exercise) with the trainer's own function of the same name, tensor by tensor,
+// and says which common mistake a failure looks like. tutorial/common.sh builds it into a
+// shared library that hides the trainer from the exercise (see tutorial/check_main.cpp).
+// What it is not: a second implementation of the model, or a place for answers: the
+// solutions and the planted wrong versions live in tutorial/solutions/. The only code here
+// besides the comparisons is what an exercise needs to be checked (a naive BPE trainer that
+// calls the learner's merge step).
 //
 // Conventions: every subcommand prints what it compared and the relative error
 // ||got - want|| / ||want||, and exits 0 when the check passes, 1 when it fails. The chapter's
@@ -22,23 +24,48 @@
 #include <map>
 #include <unistd.h>
 
+#include "tutorial/check.h"   // defines: WEAK, hint, Planted, run_check, tutorial_heap_mark
+
 // ----------------------------------------------------------------------------
 // the learner's functions (tutorial/exercises/0N_*.cpp)
 
+// (weak: a chapter's check program links that chapter's file only; the others are null)
+
 namespace exercise {
-int bpe_merge(int* out, const int* ids, int n, int a, int b, int new_id);
-size_t batch_start(long step, int k, int rank, int K, int N, int B, int T, size_t shard_tokens);
-void encoder_forward(float* out, const int* inp, const float* wte, const float* wpe, int B, int T, int C);
-void encoder_backward(float* dwte, float* dwpe, const float* dout, const int* inp, int B, int T, int C);
-void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                        const float* weight, const float* mean, const float* rstd, int N, int C);
-void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                     const float* weight, int N, int C, int OC);
-void attention_forward(float* out, float* att, const float* qkv, int B, int T, int C, int NH);
-void gelu_backward(float* dinp, const float* inp, const float* dout, int n);
-void block_forward(float* out, const float* x, const float* const* w, int B, int T, int C, int NH);
-void crossentropy_backward(float* dlogits, const float* logits, const int* targets, float dloss, int N, int V);
+WEAK int bpe_merge(int* out, const int* ids, int n, int a, int b, int new_id);
+WEAK size_t batch_start(long step, int k, int rank, int K, int N, int B, int T, size_t shard_tokens);
+WEAK void encoder_forward(float* out, const int* inp, const float* wte, const float* wpe, int B, int T, int C);
+WEAK void encoder_backward(float* dwte, float* dwpe, const float* dout, const int* inp, int B, int T, int C);
+WEAK void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                             const float* weight, const float* mean, const float* rstd, int N, int C);
+WEAK void matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                          const float* weight, int N, int C, int OC);
+WEAK void attention_forward(float* out, float* att, const float* qkv, int B, int T, int C, int NH);
+WEAK void gelu_backward(float* dinp, const float* inp, const float* dout, int n);
+WEAK void block_forward(float* out, const float* x, const float* const* w, int B, int T, int C, int NH);
+WEAK void crossentropy_backward(float* dlogits, const float* logits, const int* targets, float dloss, int N, int V);
 }  // namespace exercise
+
+// the planted mistakes of the self-tests (tutorial/solutions/0N_*.cpp), each marked WRONG there
+namespace planted {
+WEAK int bpe_merge_first_only(int* out, const int* ids, int n, int a, int b, int new_id);
+WEAK size_t batch_start_rank_major(long step, int k, int rank, int K, int N, int B, int T, size_t shard_tokens);
+WEAK size_t batch_start_no_wrap(long step, int k, int rank, int K, int N, int B, int T, size_t shard_tokens);
+WEAK void encoder_backward_assigns(float* dwte, float* dwpe, const float* dout, const int* inp, int B, int T, int C);
+WEAK void layernorm_backward_no_mean(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                                     const float* weight, const float* mean, const float* rstd, int N, int C);
+WEAK void layernorm_backward_assigns(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                                     const float* weight, const float* mean, const float* rstd, int N, int C);
+WEAK void matmul_backward_no_bias(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                                  const float* weight, int N, int C, int OC);
+WEAK void matmul_backward_assigns(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                                  const float* weight, int N, int C, int OC);
+WEAK void attention_forward_no_mask(float* out, float* att, const float* qkv, int B, int T, int C, int NH);
+WEAK void gelu_backward_one_term(float* dinp, const float* inp, const float* dout, int n);
+WEAK void block_forward_mlp_reads_input(float* out, const float* x, const float* const* w, int B, int T, int C, int NH);
+WEAK void crossentropy_backward_no_onehot(float* dlogits, const float* logits, const int* targets, float dloss, int N,
+                                          int V);
+}  // namespace planted
 
 // ----------------------------------------------------------------------------
 // comparing
@@ -47,6 +74,11 @@ static std::vector<float> random_vector(size_t n, Rng& rng, float scale = 1.0f, 
     std::vector<float> v(n);
     for (float& x : v) x = shift + scale * rng.normal();
     return v;
+}
+
+static bool all_finite_f(const float* a, size_t n) {
+    for (size_t i = 0; i < n; i++) if (!std::isfinite(a[i])) return false;
+    return true;
 }
 
 // ||got - want|| / ||want||, printed with the name; false (and the first mismatches) if above tol
@@ -73,23 +105,6 @@ static bool compare(const char* name, const float* got, const float* want, size_
     return ok;
 }
 
-// runs a checker on the learner's version, or (self-test) on the reference and on a wrong one
-template <class Fn>
-static int run_check(bool self_test, const std::function<bool(Fn)>& check, Fn learner, Fn reference, Fn wrong,
-                     const char* wrong_what) {
-    if (!self_test) {
-        printf("checking your tutorial/exercises version\n");
-        return check(learner) ? 0 : 1;
-    }
-    printf("self-test 1/2: the reference implementation must pass\n");
-    bool ref_ok = check(reference);
-    printf("self-test 2/2: a wrong implementation (%s) must fail\n", wrong_what);
-    bool wrong_ok = check(wrong);
-    if (!ref_ok) printf("the checker rejects the reference implementation\n");
-    if (wrong_ok) printf("the checker accepts a wrong implementation\n");
-    return ref_ok && !wrong_ok ? 0 : 1;
-}
-
 static std::string need_file(const std::string& path) {
     if (!fs::exists(path)) throw std::runtime_error(path + " is missing: run `make data` first");
     return path;
@@ -100,26 +115,6 @@ static std::string need_file(const std::string& path) {
 // must learn exactly the merges of tokenizer.h's bpe_train on the same text.
 
 typedef int (*MergeFn)(int*, const int*, int, int, int, int);
-
-static int reference_bpe_merge(int* out, const int* ids, int n, int a, int b, int new_id) {
-    int m = 0;
-    for (int i = 0; i < n; i++) {
-        if (i + 1 < n && ids[i] == a && ids[i + 1] == b) { out[m++] = new_id; i++; }
-        else out[m++] = ids[i];
-    }
-    return m;
-}
-
-// WRONG on purpose: merges only the first occurrence of the pair
-static int wrong_bpe_merge(int* out, const int* ids, int n, int a, int b, int new_id) {
-    int m = 0;
-    bool done = false;
-    for (int i = 0; i < n; i++) {
-        if (!done && i + 1 < n && ids[i] == a && ids[i + 1] == b) { out[m++] = new_id; i++; done = true; }
-        else out[m++] = ids[i];
-    }
-    return m;
-}
 
 // BPE training the slow, obvious way: the whole text as one sequence of ids (pieces separated
 // by -1 so that no pair spans two pieces), count every adjacent pair, merge the most frequent
@@ -188,6 +183,9 @@ static bool check_chapter01(MergeFn merge) {
         int m = merge(out.data(), c.in.data(), (int)c.in.size(), c.a, c.b, c.id);
         bool same = m == (int)c.want.size() && std::equal(c.want.begin(), c.want.end(), out.begin());
         if (!same) {
+            bool pair_left = false;
+            for (int i = 0; i + 1 < std::min(m, (int)out.size()); i++) pair_left = pair_left || (out[i] == c.a && out[i + 1] == c.b);
+            if (pair_left) hint("the pair (%d, %d) still occurs after your merge: replace every occurrence, left to right", c.a, c.b);
             printf("  merging (%d, %d) -> %d in {", c.a, c.b, c.id);
             for (int x : c.in) printf(" %d", x);
             printf(" } should give {");
@@ -242,19 +240,6 @@ static void report_chapter01() {
 
 typedef size_t (*StartFn)(long, int, int, int, int, int, int, size_t);
 
-static size_t reference_batch_start(long s, int k, int r, int K, int N, int B, int T, size_t shard_tokens) {
-    size_t step_tokens = (size_t)K * N * B * T;
-    size_t windows = (shard_tokens - 1) / step_tokens;             // whole steps that fit (+1 target)
-    return (size_t)(s % windows) * step_tokens + ((size_t)k * N + r) * B * T;
-}
-
-// WRONG on purpose: lays out a step rank-major (all K micro-batches of rank 0 first)
-static size_t wrong_batch_start(long s, int k, int r, int K, int N, int B, int T, size_t shard_tokens) {
-    size_t step_tokens = (size_t)K * N * B * T;
-    size_t windows = (shard_tokens - 1) / step_tokens;
-    return (size_t)(s % windows) * step_tokens + ((size_t)r * K + k) * B * T;
-}
-
 static bool check_chapter02(StartFn start) {
     const size_t ntok = 3001, vocab = 1 << 20;                    // uint32 tokens: token i is i
     std::vector<uint32_t> tokens(ntok);
@@ -264,20 +249,24 @@ static bool check_chapter02(StartFn start) {
     struct Layout { int K, N, B, T; };
     bool ok = true;
     int checked = 0;
+    bool wrong_first_pass = false, wrong_later = false, wrong_single = false, wrong_both = false;
     for (Layout l : {Layout{1, 1, 4, 8}, Layout{2, 1, 3, 5}, Layout{1, 4, 2, 16}, Layout{3, 2, 2, 7}, Layout{4, 3, 1, 50}}) {
-        for (int r = 0; r < l.N && ok; r++) {
+        bool layout_ok = true;   // every layout is tried, so that the pattern of failures can give a hint
+        for (int r = 0; r < l.N && layout_ok; r++) {
             DataLoader loader(path, l.B, l.T, r, l.N, l.K, vocab, false, 0);
             std::vector<int> in((size_t)l.B * l.T), tg((size_t)l.B * l.T);
-            long steps = 2 * (long)loader.steps_per_epoch() + 1;  // run past the end of the shard twice
-            for (long s = 0; s < steps && ok; s++)
-                for (int k = 0; k < l.K && ok; k++) {
+            long per_pass = (long)loader.steps_per_epoch(), steps = 2 * per_pass + 1;   // past the end of the shard twice
+            for (long s = 0; s < steps && layout_ok; s++)
+                for (int k = 0; k < l.K && layout_ok; k++) {
                     loader.next_batch(in.data(), tg.data());
                     size_t want = (size_t)in[0], got = start(s, k, r, l.K, l.N, l.B, l.T, ntok);
                     checked++;
                     if (got != want) {
                         printf("  K=%d N=%d B=%d T=%d: step %ld, micro-batch %d, rank %d starts at token %zu, "
                                "yours says %zu\n", l.K, l.N, l.B, l.T, s, k, r, want, got);
-                        ok = false;
+                        ok = layout_ok = false;
+                        (s < per_pass ? wrong_first_pass : wrong_later) = true;
+                        (l.K > 1 && l.N > 1 ? wrong_both : wrong_single) = true;
                     }
                     if (tg[0] != in[0] + 1 || tg[l.B * l.T - 1] != in[l.B * l.T - 1] + 1) {
                         printf("  the DataLoader's targets are not the inputs shifted by one\n");
@@ -287,6 +276,10 @@ static bool check_chapter02(StartFn start) {
         }
     }
     fs::remove(path);
+    if (wrong_later && !wrong_first_pass)
+        hint("right on the first pass over the shard, wrong after it: only whole steps fit, and then reading starts again at the front");
+    else if (wrong_both && !wrong_single)
+        hint("right whenever K = 1 or N = 1, wrong when both are larger: inside one step, which comes first, the ranks or the micro-batches?");
     printf("  %d micro-batch positions compared with the DataLoader (5 layouts of K, N, B, T; every rank; "
            "two passes over a %zu-token shard): %s\n", checked, ntok, ok ? "all equal" : "a difference");
     return ok;
@@ -299,17 +292,7 @@ struct EncoderFns {
     void (*fwd)(float*, const int*, const float*, const float*, int, int, int);
     void (*bwd)(float*, float*, const float*, const int*, int, int, int);
 };
-
-// WRONG on purpose: writes the embedding gradients instead of adding them, so a token that
-// appears twice keeps only its last gradient
-static void wrong_encoder_backward(float* dwte, float* dwpe, const float* dout, const int* inp, int B, int T, int C) {
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++)
-            for (int c = 0; c < C; c++) {
-                dwte[inp[b * T + t] * C + c] = dout[(b * T + t) * C + c];
-                dwpe[t * C + c] += dout[(b * T + t) * C + c];
-            }
-}
+static bool missing(const EncoderFns& f) { return !f.fwd || !f.bwd; }
 
 static bool check_chapter03(EncoderFns f) {
     const int B = 3, T = 6, C = 16, V = 11;
@@ -328,8 +311,25 @@ static bool check_chapter03(EncoderFns f) {
     std::vector<float> want_dwte = dwte, want_dwpe = dwpe;
     encoder_backward(want_dwte.data(), want_dwpe.data(), dout.data(), inp.data(), B, T, C);
     f.bwd(dwte.data(), dwpe.data(), dout.data(), inp.data(), B, T, C);
-    ok = compare("dwte", dwte.data(), want_dwte.data(), dwte.size()) && ok;
-    ok = compare("dwpe", dwpe.data(), want_dwpe.data(), dwpe.size()) && ok;
+    bool dwte_ok = compare("dwte", dwte.data(), want_dwte.data(), dwte.size());
+    ok = compare("dwpe", dwpe.data(), want_dwpe.data(), dwpe.size()) && dwte_ok && ok;
+    if (!dwte_ok) {   // a second batch in which every token occurs once tells two mistakes apart
+        std::vector<int> once(V);
+        for (int v = 0; v < V; v++) once[v] = v;
+        std::vector<float> d1 = random_vector((size_t)V * C, rng), w1 = random_vector((size_t)V * C, rng);
+        std::vector<float> p1((size_t)V * C, 0.0f), want1 = w1, got1 = w1, wpe1((size_t)V * C, 0.0f), wpe2 = wpe1;
+        encoder_backward(want1.data(), wpe1.data(), d1.data(), once.data(), 1, V, C);
+        f.bwd(got1.data(), wpe2.data(), d1.data(), once.data(), 1, V, C);
+        double e_add = 0, e_assign = 0, n2 = 0;
+        for (size_t i = 0; i < got1.size(); i++) {
+            e_add += (got1[i] - want1[i]) * (got1[i] - want1[i]);
+            e_assign += (got1[i] - d1[i]) * (got1[i] - d1[i]);
+            n2 += want1[i] * want1[i];
+        }
+        if (e_assign <= 1e-10 * n2) hint("dwte looks assigned, not added: the gradient of a parameter accumulates with +=");
+        else if (e_add <= 1e-10 * n2)
+            hint("right when every token occurs once, wrong when a token repeats: each occurrence adds its gradient to the same row");
+    }
     return ok;
 }
 
@@ -338,23 +338,6 @@ static bool check_chapter03(EncoderFns f) {
 
 typedef void (*LayerNormBwd)(float*, float*, float*, const float*, const float*, const float*, const float*,
                              const float*, int, int);
-
-// WRONG on purpose: forgets to subtract mean(g), the term that comes from the mean's dependence on x
-static void wrong_layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                                     const float* weight, const float* mean, const float* rstd, int N, int C) {
-    for (int n = 0; n < N; n++) {
-        const float *x = inp + n * C, *d = dout + n * C;
-        float gx_mean = 0;
-        for (int c = 0; c < C; c++) gx_mean += d[c] * weight[c] * (x[c] - mean[n]) * rstd[n];
-        gx_mean /= C;
-        for (int c = 0; c < C; c++) {
-            float xhat = (x[c] - mean[n]) * rstd[n];
-            dinp[n * C + c] += rstd[n] * (d[c] * weight[c] - xhat * gx_mean);
-            dweight[c] += d[c] * xhat;
-            dbias[c] += d[c];
-        }
-    }
-}
 
 static bool check_chapter04(LayerNormBwd bwd) {
     const int N = 7, C = 32;
@@ -369,10 +352,33 @@ static bool check_chapter04(LayerNormBwd bwd) {
     std::vector<float> want_dinp = dinp, want_dw = dw, want_db = db;
     layernorm_backward(want_dinp.data(), want_dw.data(), want_db.data(), dout.data(), inp.data(), weight.data(),
                        mean.data(), rstd.data(), N, C);
+    std::vector<float> before = dinp;
     bwd(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), weight.data(), mean.data(), rstd.data(), N, C);
-    bool ok = compare("dinp", dinp.data(), want_dinp.data(), dinp.size());
-    ok = compare("dweight", dw.data(), want_dw.data(), C) && ok;
+    bool dinp_ok = compare("dinp", dinp.data(), want_dinp.data(), dinp.size());
+    bool ok = compare("dweight", dw.data(), want_dw.data(), C) && dinp_ok;
     ok = compare("dbias", db.data(), want_db.data(), C) && ok;
+    if (!dinp_ok) {
+        // what this layer adds to dinp, row by row: its mean over channels and its component
+        // along xhat are both zero (LayerNorm's output ignores shifting and scaling x)
+        double assigned = 0, wnorm = 0, row_sum = 0, along = 0, scale = 0;
+        for (int n = 0; n < N; n++) {
+            double s = 0, sx = 0;
+            for (int c = 0; c < C; c++) {
+                size_t i = (size_t)n * C + c;
+                double mine = dinp[i] - before[i], xhat = (inp[i] - mean[n]) * rstd[n];
+                assigned += std::pow(dinp[i] - (want_dinp[i] - before[i]), 2);
+                wnorm += std::pow(want_dinp[i] - before[i], 2);
+                s += mine; sx += mine * xhat; scale += std::fabs(mine);
+            }
+            row_sum = std::max(row_sum, std::fabs(s)); along = std::max(along, std::fabs(sx));
+        }
+        scale /= N;
+        if (assigned <= 1e-10 * wnorm) hint("dinp looks assigned, not added: add (+=) this layer's gradient to what dinp holds");
+        else if (row_sum > 1e-3 * scale)
+            hint("what you add to a row of dinp should sum to 0 over the channels (the output ignores a shift of x): is the mean(g) term missing?");
+        else if (along > 1e-3 * scale)
+            hint("what you add to a row of dinp should be orthogonal to xhat (the output ignores a scaling of x): is the xhat * mean(g * xhat) term missing?");
+    }
     return ok;
 }
 
@@ -380,12 +386,6 @@ static bool check_chapter04(LayerNormBwd bwd) {
 // chapter 5: matmul backward against matmul_backward, and what the blocked gemm buys
 
 typedef void (*MatmulBwd)(float*, float*, float*, const float*, const float*, const float*, int, int, int);
-
-// WRONG on purpose: forgets the bias gradient
-static void wrong_matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                                  const float* weight, int N, int C, int OC) {
-    matmul_backward(dinp, dweight, nullptr, dout, inp, weight, N, C, OC);
-}
 
 static bool check_chapter05(MatmulBwd bwd) {
     const int N = 12, C = 24, OC = 40;                                   // C != OC: a layout mix-up shows
@@ -395,11 +395,19 @@ static bool check_chapter05(MatmulBwd bwd) {
     std::vector<float> dinp((size_t)N * C, 7.0f), dw = random_vector((size_t)C * OC, rng), db = random_vector(OC, rng);
     std::vector<float> want_dinp((size_t)N * C), want_dw = dw, want_db = db;   // dinp written, the others +=
     matmul_backward(want_dinp.data(), want_dw.data(), want_db.data(), dout.data(), inp.data(), weight.data(), N, C, OC);
+    std::vector<float> dw0 = dw, db0 = db;
     bwd(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), weight.data(), N, C, OC);
     bool ok = compare("dinp", dinp.data(), want_dinp.data(), dinp.size());
-    ok = compare("dweight", dw.data(), want_dw.data(), dw.size()) && ok;
-    ok = compare("dbias", db.data(), want_db.data(), OC) && ok;
-    return ok;
+    bool dw_ok = compare("dweight", dw.data(), want_dw.data(), dw.size());
+    bool db_ok = compare("dbias", db.data(), want_db.data(), OC);
+    double added = 0, assigned = 0, norm = 0;   // was dinp's old content (7) kept? was dweight's dropped?
+    for (size_t i = 0; i < dinp.size(); i++) added += std::pow(dinp[i] - 7.0f - want_dinp[i], 2), norm += want_dinp[i] * want_dinp[i];
+    if (!ok && added <= 1e-10 * norm) hint("dinp looks added to, but it is written (=): it held 7 before the call");
+    norm = 0;
+    for (size_t i = 0; i < dw.size(); i++) assigned += std::pow(dw[i] - (want_dw[i] - dw0[i]), 2), norm += want_dw[i] * want_dw[i];
+    if (!dw_ok && assigned <= 1e-10 * norm) hint("dweight looks assigned, not added: parameter gradients accumulate with +=");
+    if (!db_ok && db == db0) hint("dbias is unchanged: the bias was added to every row, so its gradient is a sum over the rows");
+    return ok && dw_ok && db_ok;
 }
 
 // GFLOP/s of the blocked gemm against the plain triple loop, for the chapter's numbers
@@ -440,31 +448,6 @@ static void report_chapter05() {
 
 typedef void (*AttentionFwd)(float*, float*, const float*, int, int, int, int);
 
-// WRONG on purpose: no causal mask, every position also attends to the future
-static void wrong_attention_forward(float* out, float* att, const float* qkv, int B, int T, int C, int NH) {
-    int HS = C / NH;
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < NH; h++)
-            for (int t = 0; t < T; t++) {
-                const float* q = qkv + (b * T + t) * 3 * C + h * HS;
-                float* a = att + ((b * NH + h) * T + t) * T;
-                float maxv = -INFINITY, sum = 0;
-                for (int t2 = 0; t2 < T; t2++) {
-                    const float* k = qkv + (b * T + t2) * 3 * C + C + h * HS;
-                    float s = 0;
-                    for (int i = 0; i < HS; i++) s += q[i] * k[i];
-                    a[t2] = s / std::sqrt((float)HS);
-                    maxv = std::max(maxv, a[t2]);
-                }
-                for (int t2 = 0; t2 < T; t2++) { a[t2] = std::exp(a[t2] - maxv); sum += a[t2]; }
-                for (int t2 = 0; t2 < T; t2++) a[t2] /= sum;
-                float* o = out + (b * T + t) * C + h * HS;
-                for (int i = 0; i < HS; i++) o[i] = 0;
-                for (int t2 = 0; t2 < T; t2++)
-                    for (int i = 0; i < HS; i++) o[i] += a[t2] * qkv[(b * T + t2) * 3 * C + 2 * C + h * HS + i];
-            }
-}
-
 static bool check_chapter06(AttentionFwd fwd) {
     const int B = 2, T = 9, C = 24, NH = 3;
     Rng rng(6);
@@ -475,6 +458,19 @@ static bool check_chapter06(AttentionFwd fwd) {
     fwd(out.data(), att.data(), qkv.data(), B, T, C, NH);
     bool ok = compare("out", out.data(), want_out.data(), out.size());
     ok = compare("att", att.data(), want_att.data(), att.size()) && ok;
+    double above = 0, row_err = 0;
+    for (int bh = 0; bh < B * NH; bh++)
+        for (int t = 0; t < T; t++) {
+            double sum = 0;
+            for (int t2 = 0; t2 < T; t2++) {
+                float a = att[((size_t)bh * T + t) * T + t2];
+                if (t2 > t) above = std::max(above, (double)std::fabs(a));
+                sum += a;
+            }
+            row_err = std::max(row_err, std::fabs(sum - 1));
+        }
+    if (!ok && above > 0) hint("att has weight above the diagonal (position t attends to t2 > t): the causal mask is missing");
+    else if (!ok && row_err > 1e-4) hint("a row of att does not sum to 1: normalise by the sum of exp over the allowed positions");
     return ok;
 }
 
@@ -483,18 +479,6 @@ static bool check_chapter06(AttentionFwd fwd) {
 
 typedef void (*GeluBwd)(float*, const float*, const float*, int);
 
-static void reference_gelu_backward(float* dinp, const float* inp, const float* dout, int n) {
-    gelu_backward(dinp, inp, dout, (size_t)n);
-}
-
-// WRONG on purpose: differentiates only the 0.5 (1 + tanh(...)) factor and forgets x * d tanh/dx
-static void wrong_gelu_backward(float* dinp, const float* inp, const float* dout, int n) {
-    for (int i = 0; i < n; i++) {
-        float x = inp[i];
-        dinp[i] = dout[i] * 0.5f * (1 + std::tanh(GELU_SCALE * (x + 0.044715f * x * x * x)));
-    }
-}
-
 static bool check_chapter07(GeluBwd bwd) {
     const int n = 2001;
     std::vector<float> inp(n), dout(n), dinp(n), want(n);
@@ -502,7 +486,24 @@ static bool check_chapter07(GeluBwd bwd) {
     for (int i = 0; i < n; i++) { inp[i] = -6.0f + 12.0f * i / (n - 1); dout[i] = rng.normal(); }
     gelu_backward(want.data(), inp.data(), dout.data(), n);
     bwd(dinp.data(), inp.data(), dout.data(), n);
-    return compare("dinp", dinp.data(), want.data(), n);
+    bool ok = compare("dinp", dinp.data(), want.data(), n);
+    if (!ok) {   // the slope of gelu_forward by central differences, where yours is furthest from it
+        int worst = 0;
+        double worst_err = -1, worst_slope = 0;
+        for (int i = 0; i < n; i++) {
+            double x = inp[i], h = 1e-3, y[2];
+            for (int k = 0; k < 2; k++) {
+                float xf = (float)(x + (k ? h : -h)), yf;
+                gelu_forward(&yf, &xf, 1);
+                y[k] = yf;
+            }
+            double slope = (y[1] - y[0]) / (2 * h), mine = dout[i] != 0 ? dinp[i] / dout[i] : slope;
+            if (std::fabs(mine - slope) > worst_err) { worst_err = std::fabs(mine - slope); worst = i; worst_slope = slope; }
+        }
+        hint("at x = %.3f your derivative is %.4f, the slope of gelu_forward measured there is %.4f", inp[worst],
+             dinp[worst] / dout[worst], worst_slope);
+    }
+    return ok;
 }
 
 // ----------------------------------------------------------------------------
@@ -510,39 +511,10 @@ static bool check_chapter07(GeluBwd bwd) {
 
 typedef void (*BlockFwd)(float*, const float*, const float* const*, int, int, int, int);
 
-static void block_pointers(const BlockParams& w, const float* p[12]) {
+static void block_pointers(const BlockParams& w, const float* p[12]) {   // in checkpoint order
     const float* all[12] = {w.ln1w, w.ln1b, w.qkvw, w.qkvb, w.attprojw, w.attprojb,
                             w.ln2w, w.ln2b, w.fcw, w.fcb, w.fcprojw, w.fcprojb};
     std::copy(all, all + 12, p);
-}
-
-// one block, the same layer calls as gpt_forward's loop body. mlp_reads_input is the
-// deliberately wrong version: its MLP branch normalises the block's input x instead of the
-// stream after attention.
-static void block_forward_calls(float* out, const float* x, const float* const* w, int B, int T, int C, int NH,
-                                bool mlp_reads_input) {
-    int N = B * T;
-    std::vector<float> ln((size_t)N * C), mean(N), rstd(N), qkv((size_t)N * 3 * C), atty((size_t)N * C);
-    std::vector<float> att((size_t)B * NH * T * T), res2((size_t)N * C), fch((size_t)N * 4 * C), gel((size_t)N * 4 * C);
-    layernorm_forward(ln.data(), mean.data(), rstd.data(), x, w[0], w[1], N, C);
-    matmul_forward(qkv.data(), ln.data(), w[2], w[3], N, C, 3 * C);
-    attention_forward(atty.data(), att.data(), qkv.data(), B, T, C, NH);
-    matmul_forward(res2.data(), atty.data(), w[4], w[5], N, C, C);
-    residual_forward(res2.data(), x, res2.data(), (size_t)N * C);
-    layernorm_forward(ln.data(), mean.data(), rstd.data(), mlp_reads_input ? x : res2.data(), w[6], w[7], N, C);
-    matmul_forward(fch.data(), ln.data(), w[8], w[9], N, C, 4 * C);
-    gelu_forward(gel.data(), fch.data(), (size_t)N * 4 * C);
-    matmul_forward(out, gel.data(), w[10], w[11], N, 4 * C, C);
-    residual_forward(out, res2.data(), out, (size_t)N * C);
-}
-
-static void reference_block_forward(float* out, const float* x, const float* const* w, int B, int T, int C, int NH) {
-    block_forward_calls(out, x, w, B, T, C, NH, false);
-}
-
-// WRONG on purpose (see block_forward_calls)
-static void wrong_block_forward(float* out, const float* x, const float* const* w, int B, int T, int C, int NH) {
-    block_forward_calls(out, x, w, B, T, C, NH, true);
 }
 
 static bool check_chapter08(BlockFwd fwd) {
@@ -565,7 +537,14 @@ static bool check_chapter08(BlockFwd fwd) {
         std::vector<float> out((size_t)N * C, 7.0f);
         fwd(out.data(), x, w, B, T, C, c.num_heads);
         std::string name = "layer " + std::to_string(l);
-        ok = compare(name.c_str(), out.data(), model.a.residual3 + (size_t)l * N * C, out.size()) && ok;
+        bool layer_ok = compare(name.c_str(), out.data(), model.a.residual3 + (size_t)l * N * C, out.size());
+        if (!layer_ok) {   // the stream after the attention half is inside gpt_forward too: which half is wrong?
+            const float* mid = model.a.residual2 + (size_t)l * N * C;
+            double e = 0, d = 0;
+            for (size_t i = 0; i < out.size(); i++) e += std::pow(out[i] - mid[i], 2), d += mid[i] * mid[i];
+            if (e <= 1e-10 * d) hint("your output equals the stream after the attention half: the MLP half is missing");
+        }
+        ok = layer_ok && ok;
     }
     return ok;
 }
@@ -574,21 +553,6 @@ static bool check_chapter08(BlockFwd fwd) {
 // chapter 9: softmax + cross-entropy backward against the fused crossentropy_forward/backward
 
 typedef void (*CrossEntropyBwd)(float*, const float*, const int*, float, int, int);
-
-static void reference_crossentropy_backward(float* dlogits, const float* logits, const int* targets, float dloss,
-                                            int N, int V) {
-    std::vector<float> losses(N), lse(N);
-    crossentropy_forward(losses.data(), lse.data(), logits, targets, N, V, V);
-    std::copy(logits, logits + (size_t)N * V, dlogits);
-    crossentropy_backward(dlogits, lse.data(), targets, dloss, N, V, V);   // in place: logits -> dlogits
-}
-
-// WRONG on purpose: the softmax alone, without subtracting the one-hot of the target
-static void wrong_crossentropy_backward(float* dlogits, const float* logits, const int* targets, float dloss,
-                                        int N, int V) {
-    reference_crossentropy_backward(dlogits, logits, targets, dloss, N, V);
-    for (int n = 0; n < N; n++) dlogits[(size_t)n * V + targets[n]] += dloss;
-}
 
 static bool check_chapter09(CrossEntropyBwd bwd) {
     const int N = 6, V = 37;
@@ -599,7 +563,12 @@ static bool check_chapter09(CrossEntropyBwd bwd) {
     for (int& t : targets) t = rng.next_u32() % V;
     float dloss = 1.0f / N;                             // the gradient of the mean loss
     std::vector<float> got((size_t)N * V, 7.0f), want((size_t)N * V);
-    reference_crossentropy_backward(want.data(), logits.data(), targets.data(), dloss, N, V);
+    {   // the trainer's fused pair: the loss's forward leaves logsumexp per row, the backward works in place
+        std::vector<float> losses(N), lse(N);
+        crossentropy_forward(losses.data(), lse.data(), logits.data(), targets.data(), N, V, V);
+        want = logits;
+        crossentropy_backward(want.data(), lse.data(), targets.data(), dloss, N, V, V);
+    }
     bwd(got.data(), logits.data(), targets.data(), dloss, N, V);
     bool ok = compare("dlogits", got.data(), want.data(), got.size());
     double worst = 0;                                   // each row of softmax - onehot sums to zero
@@ -609,6 +578,8 @@ static bool check_chapter09(CrossEntropyBwd bwd) {
         worst = std::max(worst, std::fabs(s));
     }
     printf("  largest |row sum| of your dlogits: %.1e (softmax - onehot sums to 0)\n", worst);
+    if (!ok && std::fabs(worst - dloss) < 1e-3 * dloss) hint("each row of your dlogits sums to dloss, not 0: is the one-hot of the target missing?");
+    else if (!ok && !all_finite_f(got.data(), got.size())) hint("not finite: subtract the row's largest logit before exp()");
     return ok;
 }
 
@@ -633,7 +604,7 @@ static void report_chapter09() {
 // ----------------------------------------------------------------------------
 // main
 
-int main(int argc, char** argv) {
+extern "C" int harness_main(int argc, char** argv) {
     if (argc < 2 || argc > 3 || (argc == 3 && strcmp(argv[2], "--self-test") != 0)) {
         fprintf(stderr, "usage: %s chapterNN [--self-test]   (NN = 01..09)\n", argv[0]);
         return 2;
@@ -643,38 +614,49 @@ int main(int argc, char** argv) {
     try {
         if (ch == "chapter01") {
             report_chapter01();
-            return run_check<MergeFn>(self, check_chapter01, exercise::bpe_merge, reference_bpe_merge, wrong_bpe_merge,
-                                      "merges only the first occurrence");
+            return run_check<MergeFn>(self, "bpe_merge", exercise::bpe_merge,
+                                      {{planted::bpe_merge_first_only, "merges only the first occurrence", "still occurs"}},
+                                      check_chapter01);
         }
         if (ch == "chapter02")
-            return run_check<StartFn>(self, check_chapter02, exercise::batch_start, reference_batch_start,
-                                      wrong_batch_start, "rank-major order inside a step");
+            return run_check<StartFn>(self, "batch_start", exercise::batch_start,
+                                      {{planted::batch_start_rank_major, "rank-major order inside a step", "which comes first"},
+                                       {planted::batch_start_no_wrap, "never back to the front of the shard", "first pass"}},
+                                      check_chapter02);
         if (ch == "chapter03")
-            return run_check<EncoderFns>(self, check_chapter03, {exercise::encoder_forward, exercise::encoder_backward},
-                                         {encoder_forward, encoder_backward}, {encoder_forward, wrong_encoder_backward},
-                                         "the backward writes dwte instead of adding to it");
+            return run_check<EncoderFns>(self, "encoder_forward and exercise::encoder_backward",
+                                         {exercise::encoder_forward, exercise::encoder_backward},
+                                         {{{exercise::encoder_forward, planted::encoder_backward_assigns},
+                                           "the backward writes dwte instead of adding to it", "assigned, not added"}},
+                                         check_chapter03);
         if (ch == "chapter04")
-            return run_check<LayerNormBwd>(self, check_chapter04, exercise::layernorm_backward, layernorm_backward,
-                                           wrong_layernorm_backward, "no mean(g) subtraction");
+            return run_check<LayerNormBwd>(self, "layernorm_backward", exercise::layernorm_backward,
+                                           {{planted::layernorm_backward_no_mean, "no mean(g) subtraction", "mean(g) term"},
+                                            {planted::layernorm_backward_assigns, "dinp written, not added", "assigned, not added"}},
+                                           check_chapter04);
         if (ch == "chapter05") {
             report_chapter05();
-            return run_check<MatmulBwd>(self, check_chapter05, exercise::matmul_backward, matmul_backward,
-                                        wrong_matmul_backward, "no bias gradient");
+            return run_check<MatmulBwd>(self, "matmul_backward", exercise::matmul_backward,
+                                        {{planted::matmul_backward_no_bias, "no bias gradient", "dbias is unchanged"},
+                                         {planted::matmul_backward_assigns, "dweight written, not added", "assigned, not added"}},
+                                        check_chapter05);
         }
         if (ch == "chapter06")
-            return run_check<AttentionFwd>(self, check_chapter06, exercise::attention_forward, attention_forward,
-                                           wrong_attention_forward, "no causal mask");
+            return run_check<AttentionFwd>(self, "attention_forward", exercise::attention_forward,
+                                           {{planted::attention_forward_no_mask, "no causal mask", "causal mask"}}, check_chapter06);
         if (ch == "chapter07")
-            return run_check<GeluBwd>(self, check_chapter07, exercise::gelu_backward, reference_gelu_backward,
-                                      wrong_gelu_backward, "forgets the x * dtanh/dx term");
+            return run_check<GeluBwd>(self, "gelu_backward", exercise::gelu_backward,
+                                      {{planted::gelu_backward_one_term, "forgets the x * dtanh/dx term", "slope of gelu_forward"}},
+                                      check_chapter07);
         if (ch == "chapter08")
-            return run_check<BlockFwd>(self, check_chapter08, exercise::block_forward, reference_block_forward,
-                                       wrong_block_forward, "the MLP reads the block input, not the stream");
+            return run_check<BlockFwd>(self, "block_forward", exercise::block_forward,
+                                       {{planted::block_forward_mlp_reads_input, "the MLP reads the block input, not the stream", ""}},
+                                       check_chapter08);
         if (ch == "chapter09") {
             report_chapter09();
-            return run_check<CrossEntropyBwd>(self, check_chapter09, exercise::crossentropy_backward,
-                                              reference_crossentropy_backward, wrong_crossentropy_backward,
-                                              "forgets the one-hot");
+            return run_check<CrossEntropyBwd>(self, "crossentropy_backward", exercise::crossentropy_backward,
+                                              {{planted::crossentropy_backward_no_onehot, "forgets the one-hot", "one-hot"}},
+                                              check_chapter09);
         }
     } catch (const std::exception& e) {
         printf("error: %s\n", e.what());

@@ -4,11 +4,13 @@
 //
 // What it is: the checker behind `bash tutorial/NN-name/check.sh`. It includes the CPU
 // reference trainer once (train_gpt_cpu.cpp, fp32) and compares the learner's exercise
-// functions against it (tutorial/exercises/1N_*.cpp: separate files linked in, plain
-// float*/int signatures in namespace exercise). With --self-test it checks the checker
-// instead: a correct implementation written here must pass and a deliberately wrong one
-// (a classic bug, marked as such) must fail. A few modes print the tables that the figure
-// scripts in tutorial/figures/ plot. Chapter 16 needs mpirun and is a shell script only.
+// functions against it (tutorial/exercises/1N_*.cpp: one file linked per check program,
+// plain float*/int signatures in namespace exercise; tutorial/common.sh builds it so that
+// the exercise cannot reach the trainer). With --self-test (the program built with
+// tutorial/solutions/) it checks the checker instead: the solution must pass and each
+// planted mistake (a classic bug, in the same folder) must fail with its hint. No answer
+// lives here. A few modes print the tables that the figure scripts in tutorial/figures/
+// plot. Chapter 16 needs mpirun and is a shell script only.
 // What it is not: a test of the trainer itself (tests/ does that) or a benchmark with
 // assertions on time: measured speeds are printed, never checked.
 // Conventions: exit status 0 = the check passed, 1 = it failed, 2 = bad command line;
@@ -19,22 +21,40 @@
 #include <cinttypes>
 #include <functional>
 
+#include "tutorial/check.h"   // defines: WEAK, hint, Planted, run_check, tutorial_heap_mark
+
 // ----------------------------------------------------------------------------
-// the learner's functions: tutorial/exercises/1N_*.cpp (see each file for the math)
+// the learner's functions: tutorial/exercises/1N_*.cpp (the chapters give the math). Weak: a
+// chapter's check program links that chapter's file only, the others are null there.
 
 namespace exercise {
-void numeric_gradient(float* grad, float* x, int n, double (*loss)(void* ctx), void* ctx, float h);   // ch10
-void adamw_update(float* param, const float* grad, float* m, float* v, size_t n, float lr, float beta1,
-                  float beta2, float eps, float weight_decay, float grad_scale, int t);                // ch11
-size_t gpt2_num_parameters(int L, int C, int V, int maxT);                                             // ch13
-uint16_t fp32_to_bf16(float x);                                                                        // ch14
-void attention_forward_tiled(float* out, const float* qkv, int B, int T, int C, int NH, int tile);     // ch15
+WEAK void numeric_gradient(float* grad, float* x, int n, double (*loss)(void* ctx), void* ctx, float h);   // ch10
+WEAK void adamw_update(float* param, const float* grad, float* m, float* v, size_t n, float lr, float beta1,
+                       float beta2, float eps, float weight_decay, float grad_scale, int t);                // ch11
+WEAK size_t gpt2_num_parameters(int L, int C, int V, int maxT);                                             // ch13
+WEAK uint16_t fp32_to_bf16(float x);                                                                        // ch14
+WEAK void attention_forward_tiled(float* out, const float* qkv, int B, int T, int C, int NH, int tile);     // ch15
 }  // namespace exercise
+
+// the planted mistakes of the self-tests (tutorial/solutions/1N_*.cpp), each marked WRONG there
+namespace planted {
+WEAK void numeric_gradient_over_h(float*, float*, int, double (*)(void*), void*, float);
+WEAK void numeric_gradient_drifts(float*, float*, int, double (*)(void*), void*, float);
+WEAK void adamw_update_l2(float*, const float*, float*, float*, size_t, float, float, float, float, float, float, int);
+WEAK void adamw_update_no_bias_correction(float*, const float*, float*, float*, size_t, float, float, float, float, float,
+                                          float, int);
+WEAK size_t gpt2_num_parameters_matrices_only(int L, int C, int V, int maxT);
+WEAK uint16_t fp32_to_bf16_truncates(float x);
+WEAK uint16_t fp32_to_bf16_ties_away(float x);
+WEAK uint16_t fp32_to_bf16_nan_unaware(float x);
+WEAK void attention_forward_tiled_no_rescale(float* out, const float* qkv, int B, int T, int C, int NH, int tile);
+WEAK void attention_forward_untiled(float* out, const float* qkv, int B, int T, int C, int NH, int tile);
+}  // namespace planted
 
 // ----------------------------------------------------------------------------
 // small helpers
 
-static double rel_err(const float* a, const float* b, size_t n) {   // ||a - b|| / ||b||, DESIGN.md section 6
+static double rel_err(const float* a, const float* b, size_t n) {   // ||a - b|| / ||b||, DESIGN.md §6
     double num = 0, den = 0;
     for (size_t i = 0; i < n; i++) {
         double d = (double)a[i] - b[i];
@@ -72,23 +92,6 @@ static GPTConfig make_config(int L, int NH, int C, int maxT, int V) {
     return c;
 }
 
-// runs check(impl) on the learner's function; with --self-test, on a correct and a wrong one
-template <class F>
-static int run_check(bool self_test, F learner, F correct, F wrong, const char* bug,
-                     const std::function<bool(F)>& check) {
-    if (!self_test) {
-        bool ok = check(learner);
-        printf("%s\n", ok ? "your implementation passes" : "your implementation does not pass yet (see above)");
-        return ok ? 0 : 1;
-    }
-    printf("-- self-test 1/2: a correct implementation must pass\n");
-    bool ok_ref = check(correct);
-    printf("-- self-test 2/2: a wrong implementation (%s) must fail\n", bug);
-    bool ok_wrong = check(wrong);
-    printf("self-test: correct %s, wrong %s\n", ok_ref ? "passed" : "FAILED", ok_wrong ? "PASSED (the checker is blind)" : "failed");
-    return ok_ref && !ok_wrong ? 0 : 1;
-}
-
 // ----------------------------------------------------------------------------
 // chapter 10: the whole backward pass against finite differences (fp32)
 
@@ -106,27 +109,6 @@ static double model_loss(void* p) {
 
 typedef void (*NumericGradientFn)(float*, float*, int, double (*)(void*), void*, float);
 
-static void numeric_gradient_correct(float* grad, float* x, int n, double (*loss)(void*), void* ctx, float h) {
-    for (int i = 0; i < n; i++) {
-        float saved = x[i];
-        x[i] = saved + h; double plus = loss(ctx);
-        x[i] = saved - h; double minus = loss(ctx);
-        double step = (double)(saved + h) - (double)(saved - h);   // the step fp32 really took
-        x[i] = saved;
-        grad[i] = (float)((plus - minus) / step);
-    }
-}
-
-static void numeric_gradient_wrong(float* grad, float* x, int n, double (*loss)(void*), void* ctx, float h) {
-    for (int i = 0; i < n; i++) {
-        float saved = x[i];
-        x[i] = saved + h; double plus = loss(ctx);
-        x[i] = saved - h; double minus = loss(ctx);
-        x[i] = saved;
-        grad[i] = (float)((plus - minus) / h);   // bug: the two points are 2h apart
-    }
-}
-
 // per parameter tensor: ||numeric - backward|| / ||backward||, the worst of them returned
 static double gradcheck_fp32(NumericGradientFn fn, float h, bool verbose) {
     GPTConfig c = make_config(2, 2, 16, 8, 32);
@@ -138,15 +120,30 @@ static double gradcheck_fp32(NumericGradientFn fn, float h, bool verbose) {
     gpt_forward(model, inputs.data(), targets.data(), B, T);
     gpt_backward(model, 1.0f);
     LossContext ctx{&model, inputs.data(), targets.data(), B, T};
-    std::vector<float> numeric(model.num_params, 0.0f);
+    std::vector<float> numeric(model.num_params, 0.0f), before = model.params;
     fn(numeric.data(), model.params.data(), (int)model.num_params, model_loss, &ctx, h);
-    double worst = 0;
+    double worst = 0, dot = 0, nn = 0;
     for (const ParamTensor& t : param_table(c)) {
         double e = rel_err(numeric.data() + t.offset, model.grads.data() + t.offset, t.numel);
         if (!all_finite(numeric.data() + t.offset, t.numel)) e = INFINITY;
         if (verbose && (t.name.find(".h.0.") != std::string::npos || t.name.find(".h.") == std::string::npos))
             printf("  %-40s relative error %.2e\n", t.name.c_str(), e);
         worst = std::max(worst, e);
+    }
+    for (size_t i = 0; i < model.num_params; i++) dot += (double)numeric[i] * model.grads[i], nn += (double)model.grads[i] * model.grads[i];
+    if (verbose && worst > 1e-2 && std::fabs(dot / nn - 2) < 0.05)
+        hint("your gradients are 2x the backward's: the points x - h and x + h are 2h apart");
+    // the bold rule of the chapter: every parameter is back to its exact old value, bit for bit
+    size_t moved = 0, first = 0;
+    for (size_t i = 0; i < model.num_params; i++)
+        if (memcmp(&before[i], &model.params[i], sizeof(float)) != 0 && moved++ == 0) first = i;
+    if (moved) {
+        if (verbose) {
+            printf("  %zu of %zu parameters were not restored exactly (the first, index %zu: %.9g before, %.9g after)\n",
+                   moved, model.num_params, first, before[first], model.params[first]);
+            hint("x[i] must be put back exactly: save it and assign the saved value; x + h - 2h + h need not equal x in fp32");
+        }
+        worst = INFINITY;
     }
     return worst;
 }
@@ -155,15 +152,17 @@ static int chapter10(bool self_test, const std::string& mode) {
     if (mode == "--sweep") {   // the error against the step h, for the figure (correct implementation)
         printf("h,worst_rel_error\n");
         for (float h : {3e-1f, 1e-1f, 3e-2f, 1e-2f, 3e-3f, 1e-3f, 3e-4f, 1e-4f, 3e-5f, 1e-5f})
-            printf("%g,%.4e\n", h, gradcheck_fp32(numeric_gradient_correct, h, false));
+            printf("%g,%.4e\n", h, gradcheck_fp32(exercise::numeric_gradient, h, false));
         return 0;
     }
     const float h = 1e-2f;
     const double tol = 1e-2;
     printf("chapter 10: gpt_backward against your numeric_gradient of gpt_forward's loss, fp32, h = %g\n", h);
     printf("(layer 0 and the embeddings shown; every tensor checked; tolerance %.0e per tensor)\n", tol);
-    return run_check<NumericGradientFn>(self_test, exercise::numeric_gradient, numeric_gradient_correct, numeric_gradient_wrong,
-                                        "dividing by h instead of 2h", [&](NumericGradientFn fn) {
+    return run_check<NumericGradientFn>(self_test, "numeric_gradient", exercise::numeric_gradient,
+                                        {{planted::numeric_gradient_over_h, "dividing by h instead of 2h", "2h apart"},
+                                         {planted::numeric_gradient_drifts, "restoring x[i] by arithmetic", "put back exactly"}},
+                                        [&](NumericGradientFn fn) {
         double worst = gradcheck_fp32(fn, h, true);
         printf("  worst tensor: relative error %.2e (tolerance %.0e)\n", worst, tol);
         return worst <= tol;
@@ -174,28 +173,6 @@ static int chapter10(bool self_test, const std::string& mode) {
 // chapter 11: AdamW against gpt_update, and the learning-rate schedule
 
 typedef void (*AdamWFn)(float*, const float*, float*, float*, size_t, float, float, float, float, float, float, int);
-
-static void adamw_correct(float* p, const float* g, float* m, float* v, size_t n, float lr, float b1, float b2,
-                          float eps, float wd, float grad_scale, int t) {
-    float bc1 = 1 - std::pow(b1, (float)t), bc2 = 1 - std::pow(b2, (float)t);
-    for (size_t i = 0; i < n; i++) {
-        float grad = g[i] * grad_scale;
-        m[i] = b1 * m[i] + (1 - b1) * grad;
-        v[i] = b2 * v[i] + (1 - b2) * grad * grad;
-        p[i] -= lr * (m[i] / bc1 / (std::sqrt(v[i] / bc2) + eps) + wd * p[i]);
-    }
-}
-
-static void adamw_wrong(float* p, const float* g, float* m, float* v, size_t n, float lr, float b1, float b2,
-                        float eps, float wd, float grad_scale, int t) {
-    float bc1 = 1 - std::pow(b1, (float)t), bc2 = 1 - std::pow(b2, (float)t);
-    for (size_t i = 0; i < n; i++) {
-        float grad = g[i] * grad_scale + wd * p[i];   // bug: L2 regularisation (Adam), not decoupled decay (AdamW)
-        m[i] = b1 * m[i] + (1 - b1) * grad;
-        v[i] = b2 * v[i] + (1 - b2) * grad * grad;
-        p[i] -= lr * (m[i] / bc1 / (std::sqrt(v[i] / bc2) + eps));
-    }
-}
 
 static bool adamw_matches(AdamWFn fn) {
     GPTConfig c = make_config(2, 4, 32, 16, 64);
@@ -224,6 +201,14 @@ static bool adamw_matches(AdamWFn fn) {
         bool step_ok = em <= 1e-5 && ev <= 1e-5 && eu <= 1e-4 && all_finite(p.data(), n);
         printf("  step %d (grad scale %.4f): relative error m %.1e, v %.1e, update %.1e (tolerances 1e-5, 1e-5, 1e-4)%s\n",
                t, scale, em, ev, eu, step_ok ? "" : "  <- mismatch");
+        if (ok && !step_ok) {   // the first mismatch only
+            if (em > 1e-5 || ev > 1e-5)
+                hint("m or v differ: they are running means of g = grad * grad_scale and of g^2, nothing else enters them "
+                     "(in AdamW the weight decay acts on the parameter directly)");
+            else
+                hint("m and v are right, the update is not: the bias corrections (t counts from 1), eps, and the decay "
+                     "term lr * weight_decay * param");
+        }
         ok = ok && step_ok;
         p = ref.params;   // continue both from the reference, so one error is reported once
         m = ref.m;
@@ -264,8 +249,10 @@ static int chapter11(bool self_test, const std::string& mode) {
     printf("chapter 11: the learning-rate schedule (lr_at in train_common.h)\n");
     if (!lr_schedule_ok()) { printf("lr_at does not keep its contract\n"); return 1; }
     printf("chapter 11: your adamw_update against gpt_update, 3 steps with clipping and weight decay\n");
-    return run_check<AdamWFn>(self_test, exercise::adamw_update, adamw_correct, adamw_wrong,
-                              "weight decay added to the gradient (L2) instead of decoupled", adamw_matches);
+    return run_check<AdamWFn>(self_test, "adamw_update", exercise::adamw_update,
+                              {{planted::adamw_update_l2, "weight decay added to the gradient (L2) instead of decoupled", "m or v differ"},
+                               {planted::adamw_update_no_bias_correction, "no bias correction", "bias corrections"}},
+                              adamw_matches);
 }
 
 // ----------------------------------------------------------------------------
@@ -314,13 +301,6 @@ static int chapter12(bool, const std::string&) {
 
 typedef size_t (*CountFn)(int, int, int, int);
 
-static size_t count_correct(int L, int C, int V, int maxT) {
-    return (size_t)V * C + (size_t)maxT * C + (size_t)L * (12 * (size_t)C * C + 13 * (size_t)C) + 2 * (size_t)C;
-}
-static size_t count_wrong(int L, int C, int V, int maxT) {
-    return (size_t)V * C + (size_t)maxT * C + (size_t)L * 12 * (size_t)C * C;   // bug: biases and LayerNorms forgotten
-}
-
 // floats that gpt_allocate_activations takes for (B,T): the Activations struct, field by field
 static size_t activation_floats(const GPTConfig& c, size_t B, size_t T) {
     size_t L = c.num_layers, NH = c.num_heads, C = c.channels, Vp = c.padded_vocab_size, BT = B * T;
@@ -365,7 +345,8 @@ static int chapter13(bool self_test, const std::string&) {
     printf("  of the activations, the (L,B,NH,T,T) attention weights are %.0f%%; the logits (B,T,V) %.0f%%\n",
            100.0 * att / all, 100.0 * 1024 * 50257 / all);
     printf("chapter 13: your gpt2_num_parameters against num_parameters (the parameter table)\n");
-    return run_check<CountFn>(self_test, exercise::gpt2_num_parameters, count_correct, count_wrong, "biases and LayerNorms forgotten",
+    return run_check<CountFn>(self_test, "gpt2_num_parameters", exercise::gpt2_num_parameters,
+                              {{planted::gpt2_num_parameters_matrices_only, "biases and LayerNorms forgotten", "per block"}},
                               [&](CountFn fn) {
         bool ok = true;
         int configs[][4] = {{12, 768, 50257, 1024}, {24, 1024, 50257, 1024}, {2, 16, 40, 8}, {1, 8, 2, 1}, {4, 128, 1024, 64}};
@@ -374,6 +355,17 @@ static int chapter13(bool self_test, const std::string&) {
             size_t want = num_parameters(cfg), got = fn(k[0], k[1], k[2], k[3]);
             printf("  L=%-2d C=%-4d V=%-5d maxT=%-4d: yours %12zu, param_table %12zu%s\n", k[0], k[1], k[2], k[3], got, want,
                    got == want ? "" : "  <- differs");
+            if (ok && got != want) {
+                long long d = (long long)want - (long long)got;
+                long long L = k[0], C = k[1], end = -1;   // is the gap a whole number per channel, per block and at the end?
+                for (long long e = 0; e <= 4 && end < 0; e++)
+                    if ((d - e * C) % (L * C) == 0 && d - e * C > 0) end = e;
+                if (end >= 0)
+                    hint("short by %lld = L x %lld x C + %lld x C: per block you miss %lld numbers per channel, and %lld after "
+                         "the last block (biases? LayerNorm weights?)", d, (d - end * C) / (L * C), end, (d - end * C) / (L * C), end);
+                else
+                    hint("off by %lld for L=%d, C=%d: write the count per tensor first, then add up", d, k[0], k[1]);
+            }
             ok = ok && got == want;
         }
         return ok;
@@ -389,34 +381,50 @@ static float bits_to_float(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 static uint32_t float_to_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 static float bf16_to_fp32(uint16_t b) { return bits_to_float((uint32_t)b << 16); }
 
-static uint16_t bf16_correct(float x) {
+// the oracle, written from the definition rather than the bit trick: of the two bf16 numbers
+// around x (x with its low 16 bits cut, and the next one away from zero), the nearer in
+// exact double arithmetic; on a tie the one whose last kept bit is 0. NaN is left to the caller.
+static uint16_t bf16_nearest(float x) {
     uint32_t u = float_to_bits(x);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);   // NaN stays a (quiet) NaN
-    u += 0x7fffu + ((u >> 16) & 1);                                            // round half to even
-    return (uint16_t)(u >> 16);
+    uint16_t lo = (uint16_t)(u >> 16), hi = (uint16_t)(lo + 1);   // hi: one bf16 step further from zero
+    if ((u & 0xffff) == 0) return lo;                             // exactly representable
+    double below = std::fabs((double)bf16_to_fp32(lo)), above = (lo & 0x7fff) == 0x7f7f ? std::ldexp(1.0, 128)
+                                                                                          : std::fabs((double)bf16_to_fp32(hi));
+    double ax = std::fabs((double)x);                             // past the largest bf16: the next step is 2^128 (infinity)
+    if (ax - below < above - ax) return lo;
+    if (ax - below > above - ax) return hi;
+    return (lo & 1) ? hi : lo;                                    // a tie: to even
 }
-static uint16_t bf16_wrong(float x) { return (uint16_t)(float_to_bits(x) >> 16); }   // bug: truncation
 
 static bool bf16_matches(Bf16Fn fn) {
     // every sign/exponent/top-mantissa pattern (all 65,536 bf16 values) with low halves that probe
     // exact values, just below/at/above the halfway point (ties), and the top of the interval
     const uint32_t lows[] = {0x0000, 0x0001, 0x1234, 0x7fff, 0x8000, 0x8001, 0xc000, 0xffff};
-    size_t tested = 0, wrong = 0;
+    size_t tested = 0, wrong = 0, toward_zero = 0, ties_wrong = 0, nan_wrong = 0;
     for (uint32_t hi = 0; hi < 65536; hi++)
         for (uint32_t lo : lows) {
             uint32_t u = hi << 16 | lo;
             float x = bits_to_float(u);
-            uint16_t got = fn(x), want = bf16_correct(x);
+            uint16_t got = fn(x), want = std::isnan(x) ? 0 : bf16_nearest(x);
             bool ok = std::isnan(x) ? std::isnan(bf16_to_fp32(got)) : got == want;   // any NaN is fine for NaN
             tested++;
-            if (!ok && wrong++ < 5)
-                printf("  fp32 0x%08" PRIx32 " (%.9g): yours 0x%04x, want 0x%04x\n", u, x, got, want);
+            if (ok) continue;
+            if (wrong++ < 5) {
+                if (std::isnan(x)) printf("  fp32 0x%08" PRIx32 " (NaN): yours 0x%04x (%g), want a NaN\n", u, got, bf16_to_fp32(got));
+                else printf("  fp32 0x%08" PRIx32 " (%.9g): yours 0x%04x, want 0x%04x\n", u, x, got, want);
+            }
+            if (std::isnan(x)) nan_wrong++;
+            else if (got == (uint16_t)(u >> 16)) toward_zero++;
+            else if (lo == 0x8000) ties_wrong++;
         }
     printf("  %zu fp32 values, %zu rounded differently\n", tested, wrong);
+    if (wrong > nan_wrong && toward_zero == wrong - nan_wrong) hint("every difference is yours rounded toward zero (truncated): round to the nearest");
+    else if (wrong > nan_wrong && ties_wrong == wrong - nan_wrong) hint("only exact ties differ: a tie goes to the neighbour whose last kept bit is 0 (even)");
+    if (nan_wrong) hint("%zu NaN inputs differ: a NaN must stay a NaN (the rounding can carry it into infinity)", nan_wrong);
     return wrong == 0;
 }
 
-static float round_bf16(float x) { return bf16_to_fp32(bf16_correct(x)); }
+static float round_bf16(float x) { return std::isnan(x) ? x : bf16_to_fp32(bf16_nearest(x)); }
 static void round_buffer(float* x, size_t n) {
     #pragma omp parallel for
     for (size_t i = 0; i < n; i++) x[i] = round_bf16(x[i]);
@@ -491,7 +499,11 @@ static int chapter14(bool self_test, const std::string& mode) {
         return 0;
     }
     printf("chapter 14: your fp32_to_bf16 against round-to-nearest-even, bit for bit\n");
-    int status = run_check<Bf16Fn>(self_test, exercise::fp32_to_bf16, bf16_correct, bf16_wrong, "truncation instead of rounding", bf16_matches);
+    int status = run_check<Bf16Fn>(self_test, "fp32_to_bf16", exercise::fp32_to_bf16,
+                                   {{planted::fp32_to_bf16_truncates, "truncation instead of rounding", "toward zero"},
+                                    {planted::fp32_to_bf16_ties_away, "ties rounded away from zero", "ties"},
+                                    {planted::fp32_to_bf16_nan_unaware, "NaN carried into infinity", "NaN"}},
+                                   bf16_matches);
 
     // how far a bf16 forward drifts from fp32: a 4-layer model, B=4, T=64
     GPTConfig c = make_config(4, 4, 128, 64, 1024);
@@ -549,63 +561,38 @@ static int chapter14(bool self_test, const std::string& mode) {
 
 typedef void (*AttentionFn)(float*, const float*, int, int, int, int, int);
 
-// one (b, h, t) row: keys in tiles; running max mx, running sum l, running output acc
-static void attention_tiled_impl(float* out, const float* qkv, int B, int T, int C, int NH, int tile, bool rescale) {
-    int HS = C / NH;
-    float scale = 1 / std::sqrt((float)HS);
-    std::vector<float> acc(HS), s(tile);
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < NH; h++)
-            for (int t = 0; t < T; t++) {
-                const float* q = qkv + ((size_t)b * T + t) * 3 * C + h * HS;
-                float mx = -INFINITY, l = 0;
-                std::fill(acc.begin(), acc.end(), 0.0f);
-                for (int t0 = 0; t0 <= t; t0 += tile) {
-                    int t1 = std::min(t + 1, t0 + tile);   // the causal mask: keys up to t only
-                    float tile_max = -INFINITY;
-                    for (int t2 = t0; t2 < t1; t2++) {
-                        const float* k = qkv + ((size_t)b * T + t2) * 3 * C + C + h * HS;
-                        float d = 0;
-                        for (int i = 0; i < HS; i++) d += q[i] * k[i];
-                        s[t2 - t0] = d * scale;
-                        tile_max = std::max(tile_max, s[t2 - t0]);
-                    }
-                    float new_max = std::max(mx, tile_max);
-                    float correction = rescale ? std::exp(mx - new_max) : 1.0f;   // bug when false
-                    l *= correction;
-                    for (int i = 0; i < HS; i++) acc[i] *= correction;
-                    for (int t2 = t0; t2 < t1; t2++) {
-                        float pexp = std::exp(s[t2 - t0] - new_max);
-                        l += pexp;
-                        const float* v = qkv + ((size_t)b * T + t2) * 3 * C + 2 * C + h * HS;
-                        for (int i = 0; i < HS; i++) acc[i] += pexp * v[i];
-                    }
-                    mx = new_max;
-                }
-                float* o = out + ((size_t)b * T + t) * C + h * HS;
-                for (int i = 0; i < HS; i++) o[i] = acc[i] / l;
-            }
-}
-static void attention_tiled_correct(float* out, const float* qkv, int B, int T, int C, int NH, int tile) {
-    attention_tiled_impl(out, qkv, B, T, C, NH, tile, true);
-}
-static void attention_tiled_wrong(float* out, const float* qkv, int B, int T, int C, int NH, int tile) {
-    attention_tiled_impl(out, qkv, B, T, C, NH, tile, false);   // bug: the old sums are not rescaled to the new max
-}
-
 static bool attention_matches(AttentionFn fn) {
     int B = 2, T = 37, C = 32, NH = 4;
     std::vector<float> qkv((size_t)B * T * 3 * C), want((size_t)B * T * C), att((size_t)B * NH * T * T), got(want.size());
     Rng rng(41);
     for (float& x : qkv) x = 2.0f * rng.normal();   // large scores, so the running max really moves
     attention_forward(want.data(), att.data(), qkv.data(), B, T, C, NH);
-    bool ok = true;
+    bool ok = true, small_tiles_wrong = false;
     for (int tile : {1, 4, 16, 64}) {
         std::fill(got.begin(), got.end(), NAN);
         fn(got.data(), qkv.data(), B, T, C, NH, tile);
         double e = all_finite(got.data(), got.size()) ? rel_err(got.data(), want.data(), want.size()) : INFINITY;
         printf("  tile %2d: relative error against attention_forward %.2e (tolerance 1e-5)\n", tile, e);
+        if (e > 1e-5 && tile < T) small_tiles_wrong = true;
+        if (e <= 1e-5 && tile >= T && small_tiles_wrong)
+            hint("right when one tile holds every key, wrong with smaller tiles: when the running max grows, what "
+                 "happens to the l and acc summed under the old max?");
         ok = ok && e <= 1e-5;
+    }
+    if (!ok || !tutorial_heap_mark) return ok;
+    // the bold rule of the chapter: it tiles. One head of a long sequence; the scratch memory
+    // allowed does not grow with T: a tile of scores, a few HS-vectors, and some slack
+    int T2 = 2048, C2 = 16, tile = 16;
+    std::vector<float> q2((size_t)T2 * 3 * C2), o2((size_t)T2 * C2);
+    for (float& x : q2) x = rng.normal();
+    size_t base = tutorial_heap_mark();
+    fn(o2.data(), q2.data(), 1, T2, C2, 1, tile);
+    size_t used = tutorial_heap_peak() - base, allowed = 4 * (2 * tile + 8 * C2) + 1024;
+    printf("  T=%d, tile %d: %zu bytes of heap scratch at the peak (allowed %zu, independent of T)\n", T2, tile, used, allowed);
+    if (used > allowed) {
+        hint("the scratch memory grows with T (a row of %d scores is %d bytes): keep only one tile of scores, the running "
+             "max, sum and output", T2, 4 * T2);
+        return false;
     }
     return ok;
 }
@@ -622,8 +609,11 @@ static int chapter15(bool self_test, const std::string& mode) {
         return 0;
     }
     printf("chapter 15: your attention_forward_tiled against attention_forward (B=2, T=37, C=32, NH=4)\n");
-    int status = run_check<AttentionFn>(self_test, exercise::attention_forward_tiled, attention_tiled_correct, attention_tiled_wrong,
-                                        "no rescaling when the running max changes", attention_matches);
+    int status = run_check<AttentionFn>(self_test, "attention_forward_tiled", exercise::attention_forward_tiled,
+                                        {{planted::attention_forward_tiled_no_rescale, "no rescaling when the running max changes",
+                                          "running max grows"},
+                                         {planted::attention_forward_untiled, "a whole row of T scores, no tiling", "grows with T"}},
+                                        attention_matches);
     size_t L = 12, NH = 12, T = 1024, HS = 64;
     printf("memory, GPT-2 124M at T=1024 per sequence: the attention weights (L,NH,T,T) fp32 %.0f MiB; "
            "the online softmax keeps 2 numbers per row (L,NH,T) %.2f MiB plus one tile of K and V (2 x tile x %zu)\n",
@@ -765,7 +755,7 @@ static int chapter17(bool, const std::string& mode) {
 // ----------------------------------------------------------------------------
 // main
 
-int main(int argc, char** argv) {
+extern "C" int harness_main(int argc, char** argv) {
     std::string chapter = argc > 1 ? argv[1] : "", mode;
     bool self_test = false;
     for (int i = 2; i < argc; i++) {

@@ -3,4 +3,4 @@
 # Prints PASS or FAIL last. With TUTORIAL_SELF_TEST=1 (make test) it checks the checker: a
 # correct implementation must pass and a deliberately wrong one must fail.
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
-check_exercise harness_training chapter10 tutorial/exercises/10_gradcheck.cpp
+check_exercise chapter10 tutorial/exercises/10_gradcheck.cpp
