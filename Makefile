@@ -4,6 +4,7 @@
 #                     and the GPU trainer where nvcc is found
 #   make test         every test binary and tutorial check; last line "N passed, N failed, N skipped"
 #   make train        the newcomer's path: prepare tinyshakespeare, train a small model, sample
+#   make hint CH=NN   one more hint for tutorial chapter NN's exercise (opt-in, for the stuck)
 #   make clean
 #
 # Offline machines set DATA_MIRROR to a folder holding tinyshakespeare/input.txt and
@@ -88,7 +89,7 @@ else
   TEST_BINS := $(filter-out $(BUILD)/test_cudacpu_libs,$(TEST_BINS))
 endif
 
-.PHONY: all test train clean data fuzz
+.PHONY: all test train clean data fuzz hint
 all: train_gpt_cpu tokenize prepare_data $(MPI_TARGETS) $(GPU_TARGETS) $(TEST_BINS)
 
 train_gpt_cpu: train_gpt_cpu.cpp $(HEADERS)
@@ -170,6 +171,10 @@ test:
 # libFuzzer on the shard parser (clang), 20 seconds; `make test` runs it for 15
 fuzz:
 	bash tests/run_fuzz.sh 20
+
+# ---------------------------------------------------------------- tutorial
+hint:
+	@bash tutorial/hint.sh $(CH)
 
 # ---------------------------------------------------------------- newcomer path
 train:

@@ -64,6 +64,12 @@ if [ -f tests/run_fuzz.sh ]; then
         tail -30 build/fuzz.log; failed=$((failed + 1)); failures+=("tests/run_fuzz.sh (log: build/fuzz.log)")
     fi
 fi
+# the tutorial's hint ladder: every exercise has one, and it reveals one hint per call
+if [ -f tutorial/hint.sh ]; then
+    echo "=== tutorial/hint.sh --self-test"
+    if out=$(bash tutorial/hint.sh --self-test 2>&1); then echo "$out" | tail -1; passed=$((passed + 1))
+    else echo "$out" | tail -20; failed=$((failed + 1)); failures+=("tutorial/hint.sh --self-test"); fi
+fi
 for check in tutorial/*/check.sh; do
     [ -f "$check" ] || continue
     echo "=== $check"
