@@ -14,7 +14,10 @@
 #include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
+#include <nccl.h>
 #include <omp.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "tests/test_util.h"
 
@@ -533,6 +536,387 @@ TEST_CASE("cublasGemmStridedBatchedEx: every transpose, ld past the rows, stride
         CHECK(err < 2e-3);   // ...but close
     }
     CHECK(cublasDestroy(h) == CUBLAS_STATUS_SUCCESS);
+}
+
+// ----------------------------------------------------------------------------
+// NCCL: each rank a forked process running plain code (doctest runs in the parent only);
+// a rank reports what went wrong on its stderr and exits non-zero
+
+struct RankResult {
+    int status;        // exit status, 128 + signal, or -1 if it had to be killed
+    std::string err;   // its stderr
+    double seconds;    // from the start until it exited
+};
+
+static double wall() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+// runs fn(rank, id) on n ranks; each must be done within `limit` seconds
+static std::vector<RankResult> run_ranks(int n, const std::function<int(int, const ncclUniqueId&)>& fn, const char* timeout = nullptr,
+                                         double limit = 30) {
+    ncclUniqueId id;
+    REQUIRE(ncclGetUniqueId(&id) == ncclSuccess);
+    std::vector<pid_t> pids(n);
+    std::vector<int> fds(n);
+    std::vector<RankResult> res(n, RankResult{-1, "", 0});
+    fflush(nullptr);
+    double start = wall();
+    for (int r = 0; r < n; r++) {
+        char path[] = "/tmp/cudacpu_rank_XXXXXX";
+        fds[r] = mkstemp(path);
+        unlink(path);
+        pids[r] = fork();
+        REQUIRE(pids[r] >= 0);
+        if (pids[r] == 0) {
+            dup2(fds[r], 2);
+            signal(SIGABRT, SIG_DFL);
+            if (timeout) setenv("CUDACPU_NCCL_TIMEOUT", timeout, 1);
+            int rc = fn(r, id);
+            fflush(nullptr);
+            _exit(rc);
+        }
+    }
+    int left = n;
+    while (left > 0) {
+        for (int r = 0; r < n; r++) {
+            int st;
+            if (res[r].seconds == 0 && waitpid(pids[r], &st, WNOHANG) == pids[r]) {
+                res[r].status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+                res[r].seconds = wall() - start;
+                left--;
+            }
+        }
+        if (left > 0 && wall() - start > limit) {
+            for (int r = 0; r < n; r++)
+                if (res[r].seconds == 0) {
+                    kill(pids[r], SIGKILL);
+                    waitpid(pids[r], nullptr, 0);
+                    res[r].seconds = wall() - start;
+                    left--;
+                }
+        }
+        usleep(2000);
+    }
+    for (int r = 0; r < n; r++) {
+        char buf[4096];
+        ssize_t k;
+        lseek(fds[r], 0, SEEK_SET);
+        while ((k = read(fds[r], buf, sizeof buf)) > 0) res[r].err.append(buf, k);
+        close(fds[r]);
+    }
+    // whatever happened, the shared memory segment named in the id is gone
+    std::string shm = std::string("/dev/shm/") + (strchr(id.internal, '/') + 1);
+    struct stat st;
+    CHECK_MESSAGE(stat(shm.c_str(), &st) != 0, shm << " was left behind");
+    return res;
+}
+
+static std::string describe(const std::vector<RankResult>& res) {
+    std::string s;
+    for (size_t r = 0; r < res.size(); r++)
+        s += "rank " + std::to_string(r) + ": exit " + std::to_string(res[r].status) + " after " +
+             std::to_string(res[r].seconds) + " s; stderr:\n" + res[r].err + "\n";
+    return s;
+}
+
+static int failures = 0;   // in a rank's process
+#define EXPECT(cond, ...)                                            \
+    do {                                                             \
+        if (!(cond)) {                                               \
+            fprintf(stderr, "FAILED (line %d): ", __LINE__);         \
+            fprintf(stderr, __VA_ARGS__);                            \
+            fprintf(stderr, "\n");                                   \
+            failures++;                                              \
+        }                                                            \
+    } while (0)
+
+// element access by NCCL datatype
+static size_t nccl_size(ncclDataType_t t) {
+    switch (t) {
+        case ncclInt8: case ncclUint8: return 1;
+        case ncclFloat16: case ncclBfloat16: return 2;
+        case ncclInt32: case ncclUint32: case ncclFloat32: return 4;
+        default: return 8;
+    }
+}
+static double get_elem(ncclDataType_t t, const void* p, size_t i) {
+    switch (t) {
+        case ncclInt8: return ((const int8_t*)p)[i];
+        case ncclUint8: return ((const uint8_t*)p)[i];
+        case ncclInt32: return ((const int32_t*)p)[i];
+        case ncclUint32: return ((const uint32_t*)p)[i];
+        case ncclInt64: return (double)((const int64_t*)p)[i];
+        case ncclUint64: return (double)((const uint64_t*)p)[i];
+        case ncclFloat16: return (double)((const _Float16*)p)[i];
+        case ncclBfloat16: return bf16_value(((const uint16_t*)p)[i]);
+        case ncclFloat32: return ((const float*)p)[i];
+        default: return ((const double*)p)[i];
+    }
+}
+static void set_elem(ncclDataType_t t, void* p, size_t i, double v) {
+    switch (t) {
+        case ncclInt8: ((int8_t*)p)[i] = (int8_t)v; break;
+        case ncclUint8: ((uint8_t*)p)[i] = (uint8_t)v; break;
+        case ncclInt32: ((int32_t*)p)[i] = (int32_t)v; break;
+        case ncclUint32: ((uint32_t*)p)[i] = (uint32_t)v; break;
+        case ncclInt64: ((int64_t*)p)[i] = (int64_t)v; break;
+        case ncclUint64: ((uint64_t*)p)[i] = (uint64_t)v; break;
+        case ncclFloat16: ((_Float16*)p)[i] = (_Float16)v; break;
+        case ncclBfloat16: ((uint16_t*)p)[i] = bf16_bits((float)v); break;
+        case ncclFloat32: ((float*)p)[i] = (float)v; break;
+        default: ((double*)p)[i] = v;
+    }
+}
+static bool is_float(ncclDataType_t t) { return t == ncclFloat16 || t == ncclBfloat16 || t == ncclFloat32 || t == ncclFloat64; }
+
+// rank r's i-th input: small positive integers for the integer types (no overflow, exact
+// averages up to truncation), values near 1 for products, signed fractions otherwise
+static double input(int r, size_t i, ncclDataType_t t, ncclRedOp_t op) {
+    if (op == ncclProd) return 1 + (r + i) % 3;
+    if (!is_float(t)) return 1 + (r * 7 + i * 3) % 40;
+    return (double)(float)(((r + 1) * 0.37 + (i % 97) * 0.013 - 0.8) * (1 + r % 2));
+}
+static double expected(int n, size_t i, ncclDataType_t t, ncclRedOp_t op, int skip_rank = -1) {
+    double acc = 0;
+    bool first = true;
+    for (int r = 0; r < n; r++) {
+        if (r == skip_rank) continue;
+        alignas(8) uint8_t tmp[8];
+        set_elem(t, tmp, 0, input(r, i, t, op));
+        double x = get_elem(t, tmp, 0);   // the input as the type holds it
+        if (first) acc = x;
+        else if (op == ncclProd) acc *= x;
+        else if (op == ncclMax) acc = std::max(acc, x);
+        else if (op == ncclMin) acc = std::min(acc, x);
+        else acc += x;
+        first = false;
+    }
+    if (op == ncclAvg) acc = is_float(t) ? acc / n : std::floor(acc / n);
+    return acc;
+}
+// how many of got[0..count) differ from want(i) by more than the type allows
+static int mismatches(ncclDataType_t t, const void* got, size_t count, const std::function<double(size_t)>& want) {
+    double tol = t == ncclBfloat16 ? 1e-2 : t == ncclFloat16 ? 2e-3 : t == ncclFloat32 ? 1e-6 : t == ncclFloat64 ? 1e-12 : 0;
+    int bad = 0;
+    for (size_t i = 0; i < count; i++) {
+        double g = get_elem(t, got, i), w = want(i);
+        if (!(std::fabs(g - w) <= tol * std::max(1.0, std::fabs(w)))) {
+            if (bad < 3) fprintf(stderr, "  [%zu]: got %g, want %g\n", i, g, w);
+            bad++;
+        }
+    }
+    return bad;
+}
+
+static const char* dt_name(ncclDataType_t t) {
+    static const char* names[] = {"int8", "uint8", "int32", "uint32", "int64", "uint64", "fp16", "fp32", "fp64", "bf16"};
+    return (int)t < 10 ? names[t] : "?";
+}
+
+// every collective, in place and out of place, over one datatype and op; rank `me` of n
+static void check_collectives(ncclComm_t comm, int me, int n, ncclDataType_t t, ncclRedOp_t op, size_t count) {
+    size_t es = nccl_size(t);
+    void *send, *recv;
+    cudaMalloc(&send, count * n * es);
+    cudaMalloc(&recv, count * n * es);
+    for (int in_place = 0; in_place < 2; in_place++) {
+        // all-reduce: every rank gets the reduction of all
+        for (size_t i = 0; i < count; i++) set_elem(t, send, i, input(me, i, t, op));
+        void* out = in_place ? send : recv;
+        EXPECT(ncclAllReduce(send, out, count, t, op, comm, 0) == ncclSuccess, "ncclAllReduce");
+        EXPECT(mismatches(t, out, count, [&](size_t i) { return expected(n, i, t, op); }) == 0,
+               "ncclAllReduce %s op %d in place %d", dt_name(t), (int)op, in_place);
+        // reduce-scatter: rank r gets block r of the reduction; in place means recvbuff = sendbuff + r * count
+        for (size_t i = 0; i < count * n; i++) set_elem(t, send, i, input(me, i, t, op));
+        out = in_place ? (char*)send + me * count * es : recv;
+        EXPECT(ncclReduceScatter(send, out, count, t, op, comm, 0) == ncclSuccess, "ncclReduceScatter");
+        EXPECT(mismatches(t, out, count, [&](size_t i) { return expected(n, me * count + i, t, op); }) == 0,
+               "ncclReduceScatter %s op %d in place %d", dt_name(t), (int)op, in_place);
+        // reduce: only the root (the last rank) gets the reduction
+        int root = n - 1;
+        for (size_t i = 0; i < count; i++) set_elem(t, send, i, input(me, i, t, op));
+        out = in_place ? send : recv;
+        EXPECT(ncclReduce(send, out, count, t, op, root, comm, 0) == ncclSuccess, "ncclReduce");
+        if (me == root)
+            EXPECT(mismatches(t, out, count, [&](size_t i) { return expected(n, i, t, op); }) == 0,
+                   "ncclReduce %s op %d in place %d", dt_name(t), (int)op, in_place);
+        if (op != ncclSum) continue;   // the data-movement collectives have no op: once per type
+        // all-gather: rank r's block lands at r * count everywhere; in place means sendbuff = recvbuff + r * count
+        void* in = in_place ? (char*)recv + me * count * es : send;
+        for (size_t i = 0; i < count; i++) set_elem(t, in, i, input(me, i, t, op));
+        EXPECT(ncclAllGather(in, recv, count, t, comm, 0) == ncclSuccess, "ncclAllGather");
+        EXPECT(mismatches(t, recv, count * n, [&](size_t i) { return input((int)(i / count), i % count, t, op); }) == 0,
+               "ncclAllGather %s in place %d", dt_name(t), in_place);
+        // broadcast from rank 1 (or 0 alone)
+        int from = n > 1 ? 1 : 0;
+        for (size_t i = 0; i < count; i++) set_elem(t, send, i, input(me, i, t, op));
+        out = in_place ? send : recv;
+        EXPECT(ncclBroadcast(send, out, count, t, from, comm, 0) == ncclSuccess, "ncclBroadcast");
+        EXPECT(mismatches(t, out, count, [&](size_t i) { return input(from, i, t, op); }) == 0,
+               "ncclBroadcast %s in place %d", dt_name(t), in_place);
+    }
+    cudaFree(send);
+    cudaFree(recv);
+}
+
+static int all_collectives_rank(int me, int n, const ncclUniqueId& id) {
+    ncclComm_t comm;
+    if (ncclCommInitRank(&comm, n, id, me) != ncclSuccess) return 2;
+    int count = 0, rank = -1;
+    EXPECT(ncclCommCount(comm, &count) == ncclSuccess && count == n, "ncclCommCount");
+    EXPECT(ncclCommUserRank(comm, &rank) == ncclSuccess && rank == me, "ncclCommUserRank");
+    for (ncclDataType_t t : {ncclInt8, ncclUint8, ncclInt32, ncclUint32, ncclInt64, ncclUint64, ncclFloat16, ncclBfloat16,
+                             ncclFloat32, ncclFloat64})
+        for (ncclRedOp_t op : {ncclSum, ncclProd, ncclMax, ncclMin, ncclAvg}) check_collectives(comm, me, n, t, op, 301);
+    // larger than one staging slot (4 MiB): the chunked path, as the gradients take it
+    check_collectives(comm, me, n, ncclFloat32, ncclAvg, 1300000);
+    // the documented order: fp32 sums in rank order, in fp32, bitwise
+    const size_t c = 1000;
+    float* x;
+    cudaMalloc((void**)&x, c * 4);
+    for (size_t i = 0; i < c; i++) x[i] = (float)input(me, i, ncclFloat32, ncclSum);
+    EXPECT(ncclAllReduce(x, x, c, ncclFloat32, ncclSum, comm, 0) == ncclSuccess, "ncclAllReduce");
+    int differ = 0;
+    for (size_t i = 0; i < c; i++) {
+        float want = (float)input(0, i, ncclFloat32, ncclSum);
+        for (int r = 1; r < n; r++) want += (float)input(r, i, ncclFloat32, ncclSum);
+        differ += x[i] != want;
+    }
+    EXPECT(differ == 0, "%d fp32 sums differ from the rank-order sum", differ);
+    // the project's dp_sum: one double, summed
+    double* d;
+    cudaMalloc((void**)&d, 8);
+    *d = me + 0.5;
+    EXPECT(ncclAllReduce(d, d, 1, ncclDouble, ncclSum, comm, 0) == ncclSuccess && *d == n * n / 2.0, "double sum %g", *d);
+    // planted wrong expectations must be caught by the same comparison
+    for (size_t i = 0; i < c; i++) x[i] = (float)input(me, i, ncclFloat32, ncclSum);
+    ncclAllReduce(x, x, c, ncclFloat32, ncclSum, comm, 0);
+    fprintf(stderr, "planted (mismatches expected below):\n");
+    if (n > 1) EXPECT(mismatches(ncclFloat32, x, c, [&](size_t i) { return expected(n, i, ncclFloat32, ncclSum, n - 1); }) > 0,
+                      "a sum missing the last rank was not caught");
+    EXPECT(mismatches(ncclFloat32, x, c, [&](size_t i) { return expected(n, i + 1, ncclFloat32, ncclSum); }) > 0,
+           "a result shifted by one element was not caught");
+    EXPECT(mismatches(ncclFloat32, x, c, [&](size_t i) { return expected(n, i, ncclFloat32, ncclAvg); }) > 0 || n == 1,
+           "the average in place of the sum was not caught");
+    EXPECT(ncclCommDestroy(comm) == ncclSuccess, "ncclCommDestroy");
+    return failures ? 1 : 0;
+}
+
+TEST_CASE("NCCL on 1, 2 and 3 ranks: every collective, in place and out of place, every datatype and op") {
+    for (int n : {1, 2, 3}) {
+        CAPTURE(n);
+        auto res = run_ranks(n, [n](int me, const ncclUniqueId& id) { return all_collectives_rank(me, n, id); });
+        for (auto& r : res) CHECK_MESSAGE(r.status == 0, describe(res));
+    }
+}
+
+// every rank but `odd` calls AllReduce(100 floats, sum); `odd` calls `call` instead
+static std::vector<RankResult> disagree(int n, int odd, const std::function<ncclResult_t(ncclComm_t, float*)>& call) {
+    return run_ranks(n, [&](int me, const ncclUniqueId& id) {
+        ncclComm_t comm;
+        if (ncclCommInitRank(&comm, n, id, me) != ncclSuccess) return 2;
+        float* x;
+        cudaMalloc((void**)&x, 400 * 4);
+        for (int i = 0; i < 400; i++) x[i] = 1.0f;
+        ncclResult_t r = me == odd ? call(comm, x) : ncclAllReduce(x, x, 100, ncclFloat, ncclSum, comm, 0);
+        EXPECT(r == ncclInvalidUsage, "the mismatched call returned %s", ncclGetErrorString(r));
+        // and the communicator stays broken: the next call fails at once
+        r = ncclAllReduce(x, x, 100, ncclFloat, ncclSum, comm, 0);
+        EXPECT(r != ncclSuccess, "a collective after the mismatch succeeded");
+        ncclCommDestroy(comm);
+        return failures ? 1 : 0;
+    });
+}
+
+TEST_CASE("NCCL: ranks that disagree on count, datatype, op or call order all fail, naming the difference") {
+    struct Case { const char* what; std::function<ncclResult_t(ncclComm_t, float*)> call; const char* says; };
+    std::vector<Case> cases = {
+        {"count", [](ncclComm_t c, float* x) { return ncclAllReduce(x, x, 99, ncclFloat, ncclSum, c, 0); }, "count 99"},
+        {"datatype", [](ncclComm_t c, float* x) { return ncclAllReduce(x, x, 100, ncclInt32, ncclSum, c, 0); }, "datatype 2"},
+        {"op", [](ncclComm_t c, float* x) { return ncclAllReduce(x, x, 100, ncclFloat, ncclAvg, c, 0); }, "op 4"},
+        {"call order", [](ncclComm_t c, float* x) { return ncclAllGather(x + 200, x, 100, ncclFloat, c, 0); }, "ncclAllGather"},
+    };
+    for (const Case& c : cases) {
+        std::string what = c.what;
+        CAPTURE(what);
+        auto res = disagree(3, 2, c.call);
+        for (auto& r : res) {
+            CHECK_MESSAGE(r.status == 0, describe(res));
+            CHECK_MESSAGE(r.err.find("ranks disagree") != std::string::npos, describe(res));
+            CHECK_MESSAGE(r.err.find(c.says) != std::string::npos, describe(res));
+        }
+    }
+}
+
+TEST_CASE("NCCL: a rank that never arrives: the others fail after CUDACPU_NCCL_TIMEOUT, naming it") {
+    SUBCASE("at a collective") {
+        auto res = run_ranks(3, [](int me, const ncclUniqueId& id) {
+            ncclComm_t comm;
+            if (ncclCommInitRank(&comm, 3, id, me) != ncclSuccess) return 2;
+            if (me == 2) { usleep(900000); return 0; }   // never calls the collective
+            float* x;
+            cudaMalloc((void**)&x, 16);
+            ncclResult_t r = ncclAllReduce(x, x, 4, ncclFloat, ncclSum, comm, 0);
+            EXPECT(r != ncclSuccess, "returned %s", ncclGetErrorString(r));   // timed out, or saw the other rank time out
+            return failures ? 1 : 0;
+        }, "0.5");
+        for (int r = 0; r < 2; r++) {
+            CHECK_MESSAGE(res[r].status == 0, describe(res));
+            CHECK_MESSAGE(res[r].err.find("ncclAllReduce: timed out after 0.5 s waiting for rank(s) 2") != std::string::npos, describe(res));
+            CHECK_MESSAGE(res[r].seconds < 0.85, describe(res));   // before the missing rank has exited
+        }
+    }
+    SUBCASE("at ncclCommInitRank") {
+        auto res = run_ranks(3, [](int me, const ncclUniqueId& id) {
+            if (me == 1) { usleep(900000); return 0; }   // never joins
+            ncclComm_t comm;
+            ncclResult_t r = ncclCommInitRank(&comm, 3, id, me);
+            EXPECT(r != ncclSuccess, "returned %s", ncclGetErrorString(r));
+            return failures ? 1 : 0;
+        }, "0.5");
+        for (int r : {0, 2}) {
+            CHECK_MESSAGE(res[r].status == 0, describe(res));
+            CHECK_MESSAGE(res[r].err.find("ncclCommInitRank: timed out after 0.5 s waiting for rank(s) 1") != std::string::npos, describe(res));
+        }
+    }
+}
+
+TEST_CASE("NCCL: an abort, an exit or a destroyed communicator on one rank fails the others' collectives at once") {
+    struct Case { const char* what; std::function<void(ncclComm_t)> leave; const char* says; };
+    std::vector<Case> cases = {
+        {"abort", [](ncclComm_t c) { ncclCommAbort(c); usleep(800000); }, "rank 1 called ncclCommAbort"},
+        {"exit", [](ncclComm_t) { _exit(0); }, "1 (its process has exited)"},
+        {"destroy", [](ncclComm_t c) { ncclCommDestroy(c); usleep(800000); }, "1 (it destroyed its communicator)"},
+    };
+    for (const Case& c : cases) {
+        std::string what = c.what;
+        CAPTURE(what);
+        auto res = run_ranks(3, [&](int me, const ncclUniqueId& id) {
+            ncclComm_t comm;
+            if (ncclCommInitRank(&comm, 3, id, me) != ncclSuccess) return 2;
+            if (me == 1) {
+                usleep(200000);   // the others are waiting in the collective by now
+                c.leave(comm);
+                return 0;
+            }
+            float* x;
+            cudaMalloc((void**)&x, 16);
+            ncclResult_t r = ncclAllReduce(x, x, 4, ncclFloat, ncclSum, comm, 0);
+            EXPECT(r == ncclRemoteError, "returned %s", ncclGetErrorString(r));
+            double t = wall();
+            r = ncclAllReduce(x, x, 4, ncclFloat, ncclSum, comm, 0);   // and every later one
+            EXPECT(r == ncclRemoteError && wall() - t < 0.5, "a later collective returned %s after %g s", ncclGetErrorString(r), wall() - t);
+            return failures ? 1 : 0;
+        }, "30");
+        for (int r : {0, 2}) {
+            CHECK_MESSAGE(res[r].status == 0, describe(res));
+            CHECK_MESSAGE(res[r].err.find(c.says) != std::string::npos, describe(res));
+            CHECK_MESSAGE(res[r].seconds < 0.75, describe(res));   // at once: before rank 1 exits, long before the 30 s timeout
+        }
+    }
 }
 
 // ----------------------------------------------------------------------------
