@@ -71,6 +71,17 @@ else
 endif
 # <<< GPU section: detection
 
+# >>> CPU execution mode for CUDA (tools/cudacpu): detection
+# g++ compiles the .cu files as host C++ against the CUDA headers (no GPU, no CUDA libraries)
+CUDACPU_INC ?= $(patsubst %/cuda_runtime.h,%,$(firstword $(wildcard /usr/local/cuda/include/cuda_runtime.h /usr/include/cuda_runtime.h)))
+ifneq ($(CUDACPU_INC),)
+  CUDACPU_TARGETS := $(BUILD)/test_cudacpu $(BUILD)/test_cudacpu_asan $(BUILD)/test_cudacpu_tsan
+  $(info [make] CUDA headers: found ($(CUDACPU_INC)), building the CPU execution mode for CUDA and its tests)
+else
+  $(info [make] CUDA headers: not found (install the CUDA toolkit's headers), skipping the CPU execution mode for CUDA)
+endif
+# <<< CPU execution mode: detection
+
 CLANGXX := $(shell command -v clang++ 2>/dev/null)
 
 # ---------------------------------------------------------------- programs
@@ -90,7 +101,7 @@ else
 endif
 
 .PHONY: all test train clean data fuzz hint
-all: train_gpt_cpu tokenize prepare_data $(MPI_TARGETS) $(GPU_TARGETS) $(TEST_BINS)
+all: train_gpt_cpu tokenize prepare_data $(MPI_TARGETS) $(GPU_TARGETS) $(CUDACPU_TARGETS) $(TEST_BINS)
 
 train_gpt_cpu: train_gpt_cpu.cpp $(HEADERS)
 	$(CXX) $(CXXFLAGS) $(OMPFLAGS) $< -o $@
@@ -144,6 +155,43 @@ sanitize: train_gpt train_gpt_fp32
 	compute-sanitizer --tool memcheck --error-exitcode 1 ./train_gpt_fp32 $(SANITIZE_RUN)
 endif
 # <<< GPU section: rules
+
+# >>> CPU execution mode: rules
+# A .cu file is rewritten (its <<<>>> launches become calls; tools/cudacpu/rewrite_launches.py),
+# then compiled by g++ with tools/cudacpu/cudacpu.h force-included and linked with the runtime.
+# The runtime itself is built once per flavour: plain, AddressSanitizer, ThreadSanitizer; it
+# is never instrumented itself (its bookkeeping is not the program's memory traffic).
+ifneq ($(CUDACPU_TARGETS),)
+TEST_BINS += $(CUDACPU_TARGETS)
+CUDACPU_CXX := $(CXX) -std=c++17 -g -Wall -Wextra -Wno-unused-parameter -Wno-unknown-pragmas -I. -isystem $(CUDACPU_INC)
+CUDACPU_KERNEL := -include tools/cudacpu/cudacpu.h -rdynamic
+CUDACPU_H := $(wildcard tools/cudacpu/*.h)
+CUDACPU_RT = $(foreach f,runtime launch,$(BUILD)/cudacpu/$(1)/$(f).o)
+ASAN_FLAGS := -O1 -fsanitize=address -fno-omit-frame-pointer
+TSAN_FLAGS := -O1 -fsanitize=thread
+
+$(BUILD)/cudacpu/plain/%.o: tools/cudacpu/%.cpp $(CUDACPU_H)
+	@mkdir -p $(@D)
+	$(CUDACPU_CXX) -O2 -c $< -o $@
+$(BUILD)/cudacpu/asan/%.o: tools/cudacpu/%.cpp $(CUDACPU_H)
+	@mkdir -p $(@D)
+	$(CUDACPU_CXX) -O1 -DCUDACPU_ASAN -c $< -o $@
+$(BUILD)/cudacpu/tsan/%.o: tools/cudacpu/%.cpp $(CUDACPU_H)
+	@mkdir -p $(@D)
+	$(CUDACPU_CXX) -O1 -DCUDACPU_TSAN -c $< -o $@
+
+$(BUILD)/cudacpu/test_cudacpu.cpp: tests/test_cudacpu.cu tools/cudacpu/rewrite_launches.py
+	@mkdir -p $(@D)
+	$(PYTHON) tools/cudacpu/rewrite_launches.py $< > $@
+
+$(BUILD)/test_cudacpu: $(BUILD)/cudacpu/test_cudacpu.cpp $(call CUDACPU_RT,plain)
+	$(CUDACPU_CXX) -O2 $(CUDACPU_KERNEL) $^ -o $@
+$(BUILD)/test_cudacpu_asan: $(BUILD)/cudacpu/test_cudacpu.cpp $(call CUDACPU_RT,asan)
+	$(CUDACPU_CXX) $(ASAN_FLAGS) -DCUDACPU_TEST_ASAN $(CUDACPU_KERNEL) $^ -o $@
+$(BUILD)/test_cudacpu_tsan: $(BUILD)/cudacpu/test_cudacpu.cpp $(call CUDACPU_RT,tsan)
+	$(CUDACPU_CXX) $(TSAN_FLAGS) -DCUDACPU_TEST_TSAN $(CUDACPU_KERNEL) $^ -o $@
+endif
+# <<< CPU execution mode: rules
 
 # ---------------------------------------------------------------- data
 # GPT-2's tokenizer files and tinyshakespeare as shards (downloaded, or from DATA_MIRROR)

@@ -7,6 +7,7 @@
 // failure would, naming what went wrong. Not for use by train_gpt.cu itself.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 namespace cudacpu {
 
@@ -20,5 +21,10 @@ void check_device_range(const void* p, size_t bytes, const char* what);
 // CUDACPU_DRY_RUN=1: allocations are reserved but never touched, and kernels and library
 // calls are checked (launch limits, shapes, ranges) but not executed
 bool dry_run();
+
+// the scheduling of the launches that follow (the environment's CUDACPU_SCHEDULE,
+// CUDACPU_BLOCK_ORDER and CUDACPU_SEED set it at start): warps last to first, blocks in a
+// seeded random order. For the runtime's self-test.
+void set_schedule(bool reverse_warps, bool shuffled_blocks, uint64_t seed);
 
 }  // namespace cudacpu

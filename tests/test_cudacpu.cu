@@ -1,0 +1,700 @@
+// tests/test_cudacpu.cu: the self-test of the CPU execution mode for CUDA (tools/cudacpu).
+//
+// Copies of kernels from train_gpt.cu, each with classic bugs that can be switched on, run
+// through the CPU mode: the unmodified kernels must agree with a plain host computation
+// under every schedule, and each planted bug must be caught; each case says by what (the
+// 0xFF/NaN fill of fresh memory, the warp-collective checks, the schedule that runs a later
+// warp first, AddressSanitizer's bounds, ThreadSanitizer's race detection, the comparison
+// with the host result). A bug that aborts the launch runs in a forked child, whose exit
+// status and message are checked. Built three times by the Makefile: build/test_cudacpu
+// (plain), build/test_cudacpu_asan (-DCUDACPU_TEST_ASAN: the bounds cases) and
+// build/test_cudacpu_tsan (-DCUDACPU_TEST_TSAN: the race cases).
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cuda_runtime.h>
+
+#include "tools/cudacpu/internal.h"
+
+// ---------------------------------------------------------------- copies of train_gpt.cu's kernels
+// `bug` plants one mistake; 0 is the kernel as train_gpt.cu has it
+enum Bug {
+    NONE,
+    NO_BARRIER_AFTER_WRITE,     // block_reduce: no __syncthreads between writing `shared` and reading it
+    NO_BARRIER_BEFORE_REUSE,    // block_reduce: no __syncthreads before writing `shared` again
+    WARP_SUM_MISSING_STEP,      // warp_sum starts at offset 8: lanes 16-31 never meet lanes 0-15
+    OFF_BY_ONE,                 // residual_forward: i <= n
+    NO_ROW_GUARD,               // layernorm_forward: no `if (row >= N) return`
+    SHUFFLE_IN_DIVERGENT_CODE,  // attention_softmax: the warp_max inside the per-lane loop
+};
+
+__device__ inline float warp_sum(float v, int bug) {
+    for (int o = bug == WARP_SUM_MISSING_STEP ? 8 : 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffff, v, o);
+    return v;
+}
+__device__ inline float warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffff, v, o));
+    return v;
+}
+__device__ inline float block_reduce(float v, bool is_max, int bug) {
+    __shared__ float shared[32];
+    int lane = threadIdx.x % 32, warp = threadIdx.x / 32, nwarps = blockDim.x / 32;
+    v = is_max ? warp_max(v) : warp_sum(v, bug);
+    if (bug != NO_BARRIER_BEFORE_REUSE) __syncthreads();   // an earlier call may still be reading `shared`
+    if (lane == 0) shared[warp] = v;
+    if (bug != NO_BARRIER_AFTER_WRITE) __syncthreads();
+    v = lane < nwarps ? shared[lane] : (is_max ? -INFINITY : 0.0f);
+    return is_max ? warp_max(v) : warp_sum(v, bug);
+}
+
+__global__ void crossentropy_forward_kernel(float* losses, float* lse, const float* logits, const int* targets, int V, int Vp,
+                                            int bug) {
+    int row = blockIdx.x;
+    const float* l = logits + (size_t)row * Vp;
+    float maxv = -INFINITY;
+    for (int v = threadIdx.x; v < V; v += blockDim.x) maxv = fmaxf(maxv, l[v]);
+    maxv = block_reduce(maxv, true, bug);
+    float sum = 0.0f;
+    for (int v = threadIdx.x; v < V; v += blockDim.x) sum += expf(l[v] - maxv);
+    sum = block_reduce(sum, false, bug);
+    if (threadIdx.x == 0) {
+        float z = maxv + logf(sum);
+        lse[row] = z;
+        losses[row] = z - l[targets[row]];
+    }
+}
+
+__global__ void sum_squares_partial_kernel(float* partial, const float* x, size_t n, int bug) {
+    float s = 0.0f;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) s += x[i] * x[i];
+    s = block_reduce(s, false, bug);
+    if (threadIdx.x == 0) partial[blockIdx.x] = s;
+}
+
+__global__ void residual_forward_kernel(float* out, const float* inp1, const float* inp2, size_t n, int bug) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (bug == OFF_BY_ONE ? i <= n : i < n) out[i] = inp1[i] + inp2[i];
+}
+
+__global__ void layernorm_forward_kernel(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                                         const float* bias, int N, int C, int bug) {
+    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (bug != NO_ROW_GUARD && row >= N) return;
+    const float* x = inp + (size_t)row * C;
+    float m = 0.0f;
+    for (int c = lane; c < C; c += 32) m += x[c];
+    m = warp_sum(m, bug) / C;
+    float v = 0.0f;
+    for (int c = lane; c < C; c += 32) { float d = x[c] - m; v += d * d; }
+    v = warp_sum(v, bug) / C;
+    float s = rsqrtf(v + 1e-5f);
+    float* o = out + (size_t)row * C;
+    for (int c = lane; c < C; c += 32) o[c] = (x[c] - m) * s * weight[c] + bias[c];
+    if (lane == 0) { mean[row] = m; rstd[row] = s; }
+}
+
+__global__ void attention_softmax_kernel(float* att, const float* preatt, int rows, int T, float scale, int bug) {
+    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (row >= rows) return;
+    int t = row % T;
+    const float* s = preatt + (size_t)row * T;
+    float* a = att + (size_t)row * T;
+    float maxv = -INFINITY;
+    for (int t2 = lane; t2 <= t; t2 += 32) {
+        maxv = fmaxf(maxv, s[t2] * scale);
+        if (bug == SHUFFLE_IN_DIVERGENT_CODE) maxv = warp_max(maxv);   // lanes run this loop different times
+    }
+    if (bug != SHUFFLE_IN_DIVERGENT_CODE) maxv = warp_max(maxv);
+    float sum = 0.0f;
+    for (int t2 = lane; t2 <= t; t2 += 32) sum += expf(s[t2] * scale - maxv);
+    sum = warp_sum(sum, bug);
+    for (int t2 = lane; t2 < T; t2 += 32) a[t2] = t2 <= t ? expf(s[t2] * scale - maxv) / sum : 0.0f;
+}
+
+// one block per head; `short_by` makes the dynamic shared memory that many floats too small
+__global__ void attention_forward_cached_kernel(float* out, const float* kcache, const float* vcache, const float* qkv, int pos,
+                                                int C, int NH) {
+    extern __shared__ float a[];   // (pos+1) scores, then weights
+    int h = blockIdx.x, HS = C / NH;
+    const float* q = qkv + h * HS;
+    float scale = 1.0f / sqrtf((float)HS), maxv = -INFINITY;
+    for (int t2 = threadIdx.x; t2 <= pos; t2 += blockDim.x) {
+        const float* k = kcache + (size_t)t2 * C + h * HS;
+        float s = 0.0f;
+        for (int i = 0; i < HS; i++) s += q[i] * k[i];
+        a[t2] = s * scale;
+        maxv = fmaxf(maxv, a[t2]);
+    }
+    maxv = block_reduce(maxv, true, NONE);
+    float sum = 0.0f;
+    for (int t2 = threadIdx.x; t2 <= pos; t2 += blockDim.x) { a[t2] = expf(a[t2] - maxv); sum += a[t2]; }
+    sum = block_reduce(sum, false, NONE);
+    for (int i = threadIdx.x; i < HS; i += blockDim.x) {
+        float o = 0.0f;
+        for (int t2 = 0; t2 <= pos; t2++) o += a[t2] * vcache[(size_t)t2 * C + h * HS + i];
+        out[h * HS + i] = o / sum;
+    }
+}
+
+// ---------------------------------------------------------------- helpers
+[[maybe_unused]] static std::vector<float> pseudo_random(size_t n, unsigned seed, float lo, float hi) {
+    std::vector<float> v(n);
+    unsigned s = seed * 2654435761u + 1;
+    for (float& x : v) { s = s * 1664525u + 1013904223u; x = lo + (hi - lo) * (float)(s >> 8) / (float)(1u << 24); }
+    return v;
+}
+
+struct Dev {   // a device copy of host floats
+    float* p = nullptr;
+    size_t n;
+    explicit Dev(const std::vector<float>& h) : n(h.size()) {
+        REQUIRE(cudaMalloc(&p, n * sizeof(float)) == cudaSuccess);
+        REQUIRE(cudaMemcpy(p, h.data(), n * sizeof(float), cudaMemcpyHostToDevice) == cudaSuccess);
+    }
+    explicit Dev(size_t count) : n(count) { REQUIRE(cudaMalloc(&p, n * sizeof(float)) == cudaSuccess); }
+    ~Dev() { cudaFree(p); }
+    std::vector<float> host() const {
+        std::vector<float> h(n);
+        REQUIRE(cudaMemcpy(h.data(), p, n * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess);
+        return h;
+    }
+};
+
+[[maybe_unused]] static double max_abs_diff(const std::vector<float>& a, const std::vector<double>& b) {
+    double m = 0;
+    for (size_t i = 0; i < a.size(); i++) m = std::isnan(a[i]) ? INFINITY : std::max(m, std::fabs(a[i] - b[i]));
+    return m;
+}
+
+// runs f in a forked child; its exit status (128 + signal if killed) and what it wrote to stderr
+struct Outcome { int status; std::string err; };
+[[maybe_unused]] static Outcome in_child(const std::function<void()>& f) {
+    fflush(stdout);
+    fflush(stderr);
+    int fd[2];
+    REQUIRE(pipe(fd) == 0);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {   // the child: default signal handling (not doctest's), all output into the pipe
+        for (int sig : {SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL}) signal(sig, SIG_DFL);
+        dup2(fd[1], 1);
+        dup2(fd[1], 2);
+        close(fd[0]);
+        f();
+        fflush(stderr);
+        _exit(0);
+    }
+    close(fd[1]);
+    std::string err;
+    char buf[4096];
+    ssize_t r;
+    while ((r = read(fd[0], buf, sizeof buf)) > 0) err.append(buf, r);
+    close(fd[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    return {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), err};
+}
+[[maybe_unused]] static void check_caught(const Outcome& o, const std::string& expect) {
+    CHECK_MESSAGE(o.status != 0, "the child exited 0; stderr: " << o.err);
+    CHECK_MESSAGE(o.err.find(expect) != std::string::npos, "expected \"" << expect << "\" in: " << o.err);
+}
+
+// ThreadSanitizer reports and lets the child go on: its message is the evidence
+[[maybe_unused]] static void check_reported(const Outcome& o, const std::string& expect) {
+    CHECK_MESSAGE(o.err.find(expect) != std::string::npos, "expected \"" << expect << "\" in: " << o.err);
+}
+
+// the three schedules every correct kernel must pass under (and give bitwise the same result in)
+struct Schedule { const char* name; bool reverse, shuffle; };
+static const Schedule SCHEDULES[] = {{"inorder", false, false}, {"reverse", true, false}, {"shuffled blocks", false, true}};
+struct ScheduleGuard { ~ScheduleGuard() { cudacpu::set_schedule(false, false, 1); } };
+
+// the cross-entropy forward of (N, Vp) logits on the host, in double
+[[maybe_unused]] static void crossentropy_reference(std::vector<double>& losses, const std::vector<float>& logits, const std::vector<int>& targets,
+                                   int N, int V, int Vp) {
+    losses.resize(N);
+    for (int r = 0; r < N; r++) {
+        const float* l = &logits[(size_t)r * Vp];
+        double m = -INFINITY, s = 0;
+        for (int v = 0; v < V; v++) m = std::max(m, (double)l[v]);
+        for (int v = 0; v < V; v++) s += std::exp(l[v] - m);
+        losses[r] = m + std::log(s) - l[targets[r]];
+    }
+}
+
+// cross-entropy of N rows through the kernel with `bug`, 512 threads (16 warps) per row
+[[maybe_unused]] static std::vector<float> crossentropy_run(const std::vector<float>& logits, const std::vector<int>& targets, int N, int V,
+                                           int Vp, int bug) {
+    Dev d_logits(logits), losses((size_t)N), lse((size_t)N);
+    int* d_targets;
+    REQUIRE(cudaMalloc(&d_targets, N * sizeof(int)) == cudaSuccess);
+    REQUIRE(cudaMemcpy(d_targets, targets.data(), N * sizeof(int), cudaMemcpyHostToDevice) == cudaSuccess);
+    crossentropy_forward_kernel<<<N, 512>>>(losses.p, lse.p, d_logits.p, d_targets, V, Vp, bug);
+    REQUIRE(cudaGetLastError() == cudaSuccess);
+    cudaFree(d_targets);
+    return losses.host();
+}
+
+static const int CE_N = 5, CE_V = 1000, CE_VP = 1024;
+[[maybe_unused]] static std::vector<float> ce_logits() { return pseudo_random((size_t)CE_N * CE_VP, 1, -8.0f, -2.0f); }
+[[maybe_unused]] static std::vector<int> ce_targets() { return {3, 999, 0, 517, 42}; }
+
+// ---------------------------------------------------------------- the kernels as they are
+#if !defined(CUDACPU_TEST_ASAN) && !defined(CUDACPU_TEST_TSAN)
+
+TEST_CASE("the unmodified kernels match the host under every schedule, bitwise the same in each") {
+    ScheduleGuard guard;
+    std::vector<float> logits = ce_logits();
+    std::vector<double> want;
+    crossentropy_reference(want, logits, ce_targets(), CE_N, CE_V, CE_VP);
+    int N = 37, C = 72, rows = 2 * 3 * 37, T = 37;
+    std::vector<float> x = pseudo_random((size_t)N * C, 2, -2, 2), w = pseudo_random(C, 3, 0.5f, 1.5f), b = pseudo_random(C, 4, -1, 1);
+    std::vector<double> ln_want((size_t)N * C);
+    for (int r = 0; r < N; r++) {
+        double m = 0, v = 0;
+        for (int c = 0; c < C; c++) m += x[(size_t)r * C + c];
+        m /= C;
+        for (int c = 0; c < C; c++) v += (x[(size_t)r * C + c] - m) * (x[(size_t)r * C + c] - m);
+        double s = 1 / std::sqrt(v / C + 1e-5);
+        for (int c = 0; c < C; c++) ln_want[(size_t)r * C + c] = (x[(size_t)r * C + c] - m) * s * w[c] + b[c];
+    }
+    std::vector<float> pre = pseudo_random((size_t)rows * T, 5, -3, 3);
+    std::vector<double> sm_want((size_t)rows * T, 0.0);
+    for (int r = 0; r < rows; r++) {
+        int t = r % T;
+        double m = -INFINITY, s = 0;
+        for (int t2 = 0; t2 <= t; t2++) m = std::max(m, (double)pre[(size_t)r * T + t2] * 0.5);
+        for (int t2 = 0; t2 <= t; t2++) s += std::exp(pre[(size_t)r * T + t2] * 0.5 - m);
+        for (int t2 = 0; t2 <= t; t2++) sm_want[(size_t)r * T + t2] = std::exp(pre[(size_t)r * T + t2] * 0.5 - m) / s;
+    }
+    std::vector<float> first_ce, first_ln, first_sm;
+    for (const Schedule& s : SCHEDULES) {
+        std::string schedule = s.name;
+        CAPTURE(schedule);
+        cudacpu::set_schedule(s.reverse, s.shuffle, 7);
+        std::vector<float> ce = crossentropy_run(logits, ce_targets(), CE_N, CE_V, CE_VP, NONE);
+        CHECK(max_abs_diff(ce, want) < 1e-4);
+        Dev dx(x), dw(w), db(b), out((size_t)N * C), mean((size_t)N), rstd((size_t)N);
+        layernorm_forward_kernel<<<(N + 7) / 8, 256>>>(out.p, mean.p, rstd.p, dx.p, dw.p, db.p, N, C, NONE);
+        std::vector<float> ln = out.host();
+        CHECK(max_abs_diff(ln, ln_want) < 1e-4);
+        Dev dpre(pre), att((size_t)rows * T);
+        attention_softmax_kernel<<<(rows + 7) / 8, 256>>>(att.p, dpre.p, rows, T, 0.5f, NONE);
+        std::vector<float> sm = att.host();
+        CHECK(max_abs_diff(sm, sm_want) < 1e-5);
+        if (first_ce.empty()) { first_ce = ce; first_ln = ln; first_sm = sm; }
+        CHECK(memcmp(ce.data(), first_ce.data(), ce.size() * sizeof(float)) == 0);
+        CHECK(memcmp(ln.data(), first_ln.data(), ln.size() * sizeof(float)) == 0);
+        CHECK(memcmp(sm.data(), first_sm.data(), sm.size() * sizeof(float)) == 0);
+    }
+}
+
+TEST_CASE("the KV-cache attention kernel with its dynamic shared memory matches the host") {
+    int C = 64, NH = 4, HS = C / NH, pos = 70;   // 71 scores per head: 2.2 passes of a 32-thread block
+    std::vector<float> k = pseudo_random((size_t)(pos + 1) * C, 6, -1, 1), v = pseudo_random((size_t)(pos + 1) * C, 7, -1, 1);
+    std::vector<float> qkv = pseudo_random(3 * C, 8, -1, 1);
+    std::vector<double> want(C);
+    for (int h = 0; h < NH; h++) {
+        std::vector<double> a(pos + 1);
+        double m = -INFINITY, s = 0;
+        for (int t = 0; t <= pos; t++) {
+            double d = 0;
+            for (int i = 0; i < HS; i++) d += qkv[h * HS + i] * k[(size_t)t * C + h * HS + i];
+            a[t] = d / std::sqrt((double)HS);
+            m = std::max(m, a[t]);
+        }
+        for (int t = 0; t <= pos; t++) s += (a[t] = std::exp(a[t] - m));
+        for (int i = 0; i < HS; i++) {
+            double o = 0;
+            for (int t = 0; t <= pos; t++) o += a[t] * v[(size_t)t * C + h * HS + i];
+            want[h * HS + i] = o / s;
+        }
+    }
+    Dev dk(k), dv(v), dq(qkv), out((size_t)C);
+    attention_forward_cached_kernel<<<NH, 32, (pos + 1) * sizeof(float)>>>(out.p, dk.p, dv.p, dq.p, pos, C, NH);
+    CHECK(max_abs_diff(out.host(), want) < 1e-5);
+}
+
+// ---------------------------------------------------------------- planted bugs (plain build)
+
+TEST_CASE("caught: no barrier between writing shared memory and reading it (by the 0xFF fill: NaN)") {
+    // sum_squares_partial: warp 0 reads the other warps' slots of `shared` before they are
+    // written, and finds NaN there. Under the reverse schedule warp 0 runs last, when every
+    // slot is written, and the result happens to be right: ThreadSanitizer catches it there.
+    ScheduleGuard guard;
+    std::vector<float> x = pseudo_random(100000, 9, -1, 1);
+    double want = 0;
+    for (float v : x) want += (double)v * v;
+    for (const Schedule& s : SCHEDULES) {
+        std::string schedule = s.name;
+        CAPTURE(schedule);
+        cudacpu::set_schedule(s.reverse, s.shuffle, 7);
+        Dev dx(x), partial((size_t)64);
+        for (int bug : {(int)NONE, (int)NO_BARRIER_AFTER_WRITE}) {
+            sum_squares_partial_kernel<<<64, 512>>>(partial.p, dx.p, x.size(), bug);
+            double got = 0;
+            for (float p : partial.host()) got += p;
+            if (bug == NONE) CHECK(std::fabs(got - want) < 1e-4 * want);
+            else if (!s.reverse) CHECK_MESSAGE(std::isnan(got), "the sum came out as " << got << ": the missing barrier went unseen");
+            else MESSAGE("reverse schedule, missing barrier: sum " << got << " (want " << want << ")");
+        }
+    }
+}
+
+TEST_CASE("caught: no barrier before reusing shared memory (by a schedule that runs another warp ahead)") {
+    // block_reduce for the max, then for the sum: without the first barrier, the warp that
+    // leaves the max first writes its partial sum over a slot another warp has yet to read as
+    // a partial max. Logits below zero make every partial sum larger than any max.
+    ScheduleGuard guard;
+    std::vector<double> want;
+    crossentropy_reference(want, ce_logits(), ce_targets(), CE_N, CE_V, CE_VP);
+    for (const Schedule& s : SCHEDULES) {
+        std::string schedule = s.name;
+        CAPTURE(schedule);
+        cudacpu::set_schedule(s.reverse, s.shuffle, 7);
+        std::vector<float> ce = crossentropy_run(ce_logits(), ce_targets(), CE_N, CE_V, CE_VP, NO_BARRIER_BEFORE_REUSE);
+        double err = max_abs_diff(ce, want);
+        MESSAGE("schedule " << schedule << ": largest loss error " << err);
+        CHECK(err > 1e-2);
+    }
+}
+
+TEST_CASE("caught: a warp reduction missing a step (by the comparison with the host)") {
+    std::vector<double> want;
+    crossentropy_reference(want, ce_logits(), ce_targets(), CE_N, CE_V, CE_VP);
+    std::vector<float> ce = crossentropy_run(ce_logits(), ce_targets(), CE_N, CE_V, CE_VP, WARP_SUM_MISSING_STEP);
+    CHECK(max_abs_diff(ce, want) > 1e-2);
+}
+
+TEST_CASE("caught: a shuffle inside divergent code (by the warp-collective check)") {
+    int rows = 3 * 37, T = 37;
+    Outcome o = in_child([&] {
+        Dev pre(pseudo_random((size_t)rows * T, 5, -3, 3)), att((size_t)rows * T);
+        attention_softmax_kernel<<<(rows + 7) / 8, 256>>>(att.p, pre.p, rows, T, 0.5f, SHUFFLE_IN_DIVERGENT_CODE);
+    });
+    check_caught(o, "launch failure in kernel attention_softmax_kernel (launched at tests/test_cudacpu.cu:");
+    check_caught(o, "__shfl_xor_sync at tests/test_cudacpu.cu:");
+    check_caught(o, "the lanes of a warp collective must all reach the same call");
+}
+
+TEST_CASE("caught: a warp shuffle in a block that is not a multiple of 32 threads (by the warp-collective check)") {
+    int N = 10, C = 64;
+    Outcome o = in_child([&] {
+        Dev x(pseudo_random((size_t)N * C, 2, -2, 2)), w(pseudo_random(C, 3, 0.5f, 1.5f)), b(pseudo_random(C, 4, -1, 1));
+        Dev out((size_t)N * C), mean((size_t)N), rstd((size_t)N);
+        layernorm_forward_kernel<<<N, 48>>>(out.p, mean.p, rstd.p, x.p, w.p, b.p, N, C, NONE);
+    });
+    check_caught(o, "launch failure in kernel layernorm_forward_kernel");
+    check_caught(o, "names lane 16 of warp 1, which does not exist (the block has 48 threads");
+}
+
+TEST_CASE("caught: the other collective and barrier misuses, each with its own message") {
+    SUBCASE("lanes at two different collectives") {
+        Outcome o = in_child([] {
+            struct K { static __global__ void k(int* out) {
+                int v = threadIdx.x;
+                if (threadIdx.x < 16) v = __shfl_xor_sync(0xffffffff, v, 1);
+                else v = __shfl_xor_sync(0xffffffff, v, 2);
+                out[threadIdx.x] = v;
+            } };
+            int* out;
+            cudaMalloc(&out, 32 * sizeof(int));
+            K::k<<<1, 32>>>(out);
+        });
+        check_caught(o, "the lanes of a warp collective must all reach the same call");
+    }
+    SUBCASE("barriers at different call sites") {
+        Outcome o = in_child([] {
+            struct K { static __global__ void k() {
+                if (threadIdx.x < 64) __syncthreads();
+                else __syncthreads();
+            } };
+            K::k<<<1, 128>>>();
+        });
+        check_caught(o, "the threads of a block must meet at the same barrier");
+    }
+    SUBCASE("a lane at a barrier while its warp waits at a shuffle") {
+        Outcome o = in_child([] {
+            struct K { static __global__ void k(int* out) {
+                int v = threadIdx.x;
+                if (threadIdx.x != 5) v = __shfl_down_sync(0xffffffff, v, 1);
+                __syncthreads();
+                out[threadIdx.x] = v;
+            } };
+            int* out;
+            cudaMalloc(&out, 32 * sizeof(int));
+            K::k<<<1, 32>>>(out);
+        });
+        check_caught(o, "the warp diverged");
+    }
+    SUBCASE("a lane that exits while its warp waits for it at a shuffle") {
+        Outcome o = in_child([] {
+            struct K { static __global__ void k(int* out) {
+                if (threadIdx.x >= 8) return;   // a guard that should have come after the shuffle
+                out[threadIdx.x] = __shfl_xor_sync(0xffffffff, (int)threadIdx.x, 1);
+            } };
+            int* out;
+            cudaMalloc(&out, 32 * sizeof(int));
+            K::k<<<1, 32>>>(out);
+        });
+        check_caught(o, "thread (8,0,0) (warp 0, lane 8): exited while lane 0 of its warp waits for it at __shfl_xor_sync");
+    }
+    SUBCASE("a mask that does not name the calling lane") {
+        Outcome o = in_child([] {
+            struct K { static __global__ void k() { (void)__ballot_sync(0x0000ffff, 1); } };
+            K::k<<<1, 32>>>();
+        });
+        check_caught(o, "which does not name the calling lane 16");
+    }
+}
+
+TEST_CASE("the other collectives give the GPU's results") {
+    struct K { static __global__ void k(unsigned* out) {
+        unsigned lane = threadIdx.x % 32;
+        unsigned v = 100 + lane;
+        out[threadIdx.x * 8 + 0] = __shfl_sync(0xffffffff, v, 3);
+        out[threadIdx.x * 8 + 1] = __shfl_up_sync(0xffffffff, v, 2);
+        out[threadIdx.x * 8 + 2] = __shfl_down_sync(0xffffffff, v, 5, 16);
+        out[threadIdx.x * 8 + 3] = __ballot_sync(0xffffffff, lane % 3 == 0);
+        out[threadIdx.x * 8 + 4] = __any_sync(0xffffffff, lane == 31);
+        out[threadIdx.x * 8 + 5] = __all_sync(0xffffffff, lane < 31);
+        __syncwarp();
+        out[threadIdx.x * 8 + 6] = lane < 16 ? __shfl_xor_sync(0x0000ffff, v, 1) : __shfl_xor_sync(0xffff0000, v, 2);
+        out[threadIdx.x * 8 + 7] = __shfl_sync(0xffffffff, v, lane + 8, 8);
+    } };
+    unsigned* d;
+    REQUIRE(cudaMalloc(&d, 64 * 8 * sizeof(unsigned)) == cudaSuccess);
+    K::k<<<1, 64>>>(d);
+    std::vector<unsigned> h(64 * 8);
+    REQUIRE(cudaMemcpy(h.data(), d, h.size() * sizeof(unsigned), cudaMemcpyDeviceToHost) == cudaSuccess);
+    cudaFree(d);
+    unsigned ballot = 0;
+    for (int l = 0; l < 32; l += 3) ballot |= 1u << l;
+    for (unsigned t = 0; t < 64; t++) {
+        unsigned lane = t % 32, *o = &h[t * 8];
+        CAPTURE(t);
+        CHECK(o[0] == 103);
+        CHECK(o[1] == (lane >= 2 ? 100 + lane - 2 : 100 + lane));
+        CHECK(o[2] == (lane % 16 + 5 < 16 ? 100 + lane + 5 : 100 + lane));
+        CHECK(o[3] == ballot);
+        CHECK(o[4] == 1);
+        CHECK(o[5] == 0);
+        CHECK(o[6] == (lane < 16 ? 100 + (lane ^ 1) : 100 + (lane ^ 2)));
+        CHECK(o[7] == 100 + (lane & ~7u) + (lane & 7));
+    }
+}
+
+TEST_CASE("launch limits are checked, naming the kernel and the launch") {
+    struct K { static __global__ void k() {} };
+    CHECK(in_child([] { K::k<<<1, 1024>>>(); }).status == 0);
+    check_caught(in_child([] { K::k<<<1, 1025>>>(); }), "block (1025,1,1) is not a valid block");
+    check_caught(in_child([] { K::k<<<1, 0>>>(); }), "block (0,1,1) is not a valid block");
+    check_caught(in_child([] { K::k<<<1, dim3(32, 2, 65)>>>(); }), "is not a valid block");
+    check_caught(in_child([] { K::k<<<dim3(1, 65536), 32>>>(); }), "exceeds CUDA's limits");
+    check_caught(in_child([] { K::k<<<(size_t)1 << 31, 32>>>(); }), "exceeds CUDA's limits");
+    check_caught(in_child([] { K::k<<<0, 32>>>(); }), "has a zero dimension");
+    check_caught(in_child([] { K::k<<<1, 32, 48 * 1024 + 4>>>(); }), "more than 48 KB needs cudaFuncSetAttribute");
+    check_caught(in_child([] { K::k<<<1, 32, 228 * 1024>>>(); }), "more than any block can have");
+    check_caught(in_child([] { K::k<<<1, 1025>>>(); }), "launch failure in kernel K::k (launched at tests/test_cudacpu.cu:");
+}
+
+// a kernel outside any class, so that cudaFuncSetAttribute can find it by its address
+__global__ void big_shared_kernel(float* out, int n) {
+    extern __shared__ float buf[];
+    for (int i = threadIdx.x; i < n; i += blockDim.x) buf[i] = (float)i;
+    __syncthreads();
+    if (threadIdx.x == 0) out[0] = buf[n - 1];
+}
+
+TEST_CASE("dynamic shared memory over 48 KB after cudaFuncSetAttribute, and up to its limit only") {
+    int n = 50 * 1024 / 4;
+    Dev out((size_t)1);
+    REQUIRE(cudaFuncSetAttribute(big_shared_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, n * 4) == cudaSuccess);
+    big_shared_kernel<<<1, 256, n * 4>>>(out.p, n);
+    CHECK(out.host()[0] == (float)(n - 1));
+    check_caught(in_child([&] { big_shared_kernel<<<1, 256, n * 4 + 4>>>(out.p, n); }), "(the attribute set is smaller)");
+}
+
+TEST_CASE("shuffled block order: a kernel whose blocks depend on their order gives different results") {
+    // each block adds its number to a running total in its order of execution: order-dependent
+    struct K { static __global__ void k(int* trace, int* counter) {
+        if (threadIdx.x == 0) trace[blockIdx.x] = (*counter)++;
+    } };
+    ScheduleGuard guard;
+    int *trace, *counter;
+    REQUIRE(cudaMalloc(&trace, 64 * sizeof(int)) == cudaSuccess);
+    REQUIRE(cudaMalloc(&counter, sizeof(int)) == cudaSuccess);
+    auto run = [&](bool shuffle, uint64_t seed) {
+        cudacpu::set_schedule(false, shuffle, seed);
+        cudaMemset(counter, 0, sizeof(int));
+        K::k<<<64, 32>>>(trace, counter);
+        std::vector<int> h(64);
+        cudaMemcpy(h.data(), trace, 64 * sizeof(int), cudaMemcpyDeviceToHost);
+        return h;
+    };
+    std::vector<int> in_order = run(false, 1), a = run(true, 1), b = run(true, 1), c = run(true, 2);
+    for (int i = 0; i < 64; i++) CHECK(in_order[i] == i);
+    CHECK(a != in_order);
+    CHECK(c != a);
+    std::vector<int> sorted = a;
+    std::sort(sorted.begin(), sorted.end());
+    CHECK(sorted == in_order);   // every block ran exactly once
+    cudaFree(trace);
+    cudaFree(counter);
+}
+
+TEST_CASE("dry run: launches are checked but not run, memory is address space only") {
+    struct K { static __global__ void k(float* x) { x[threadIdx.x] = 1.0f; } };
+    Outcome ok = in_child([] {
+        setenv("CUDACPU_DRY_RUN", "1", 1);
+        float* x;
+        if (cudaMalloc(&x, (size_t)64 << 30) != cudaSuccess) _exit(3);   // 64 GB of address space, never touched
+        K::k<<<1, 32>>>(x);
+        float h = 5.0f;
+        cudaMemcpy(&h, x, sizeof h, cudaMemcpyDeviceToHost);
+        _exit(h == 5.0f ? 0 : 4);   // the copy did nothing, and the kernel never ran
+    });
+    CHECK_MESSAGE(ok.status == 0, ok.err);
+    check_caught(in_child([] {
+        setenv("CUDACPU_DRY_RUN", "1", 1);
+        K::k<<<1, 2048>>>(nullptr);
+    }), "block (2048,1,1) is not a valid block");
+}
+
+TEST_CASE("the runtime API: copies are range-checked, memory is NaN-filled, and the device is described") {
+    float* p;
+    REQUIRE(cudaMalloc(&p, 10 * sizeof(float)) == cudaSuccess);
+    float h[11];
+    REQUIRE(cudaMemcpy(h, p, 10 * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess);
+    CHECK(std::isnan(h[0]));
+    CHECK(std::isnan(h[9]));
+    check_caught(in_child([&] { cudaMemcpy(h, p, 11 * sizeof(float), cudaMemcpyDeviceToHost); }),
+                 "cudaMemcpy (device to host): source: 44 bytes from");
+    check_caught(in_child([&] { cudaMemset(p + 1, 0, 10 * sizeof(float)); }), "run 4 bytes past the end of its 40-byte allocation");
+    check_caught(in_child([&] { cudaMemcpy(h, h + 1, 4, cudaMemcpyDeviceToHost); }), "is not device memory");
+    size_t free_bytes, total;
+    REQUIRE(cudaMemGetInfo(&free_bytes, &total) == cudaSuccess);
+    CHECK(total - free_bytes >= 40);
+    void* huge;
+    CHECK(cudaMalloc(&huge, total) == cudaErrorMemoryAllocation);
+    CHECK(cudaGetLastError() == cudaErrorMemoryAllocation);
+    CHECK(cudaGetLastError() == cudaSuccess);
+    cudaDeviceProp prop;
+    REQUIRE(cudaGetDeviceProperties(&prop, 0) == cudaSuccess);
+    CHECK(prop.maxThreadsPerBlock == 1024);
+    CHECK(prop.sharedMemPerBlockOptin == 227 * 1024);
+    int count = 0;
+    CHECK((cudaGetDeviceCount(&count) == cudaSuccess && count == 1));
+    CHECK(cudaSetDevice(1) == cudaErrorInvalidDevice);
+    cudaStream_t s;
+    REQUIRE(cudaStreamCreate(&s) == cudaSuccess);
+    CHECK(cudaStreamSynchronize(s) == cudaSuccess);
+    CHECK(cudaStreamDestroy(s) == cudaSuccess);
+    CHECK(cudaStreamDestroy(s) == cudaErrorInvalidResourceHandle);
+    CHECK(cudaFree(p + 1) == cudaErrorInvalidValue);
+    CHECK(cudaFree(p) == cudaSuccess);
+}
+
+#endif
+
+// ---------------------------------------------------------------- planted bugs (AddressSanitizer build)
+#ifdef CUDACPU_TEST_ASAN
+
+TEST_CASE("caught: an off-by-one bound (by AddressSanitizer: device buffers are exact-size)") {
+    size_t n = 1000;
+    Outcome o = in_child([&] {
+        Dev a(pseudo_random(n, 1, -1, 1)), b(pseudo_random(n, 2, -1, 1)), out(n);
+        residual_forward_kernel<<<(n + 255) / 256, 256>>>(out.p, a.p, b.p, n, OFF_BY_ONE);
+    });
+    check_caught(o, "AddressSanitizer: heap-buffer-overflow");
+    check_caught(o, "residual_forward_kernel");
+    // and the kernel as it is runs clean
+    Dev a(pseudo_random(n, 1, -1, 1)), b(pseudo_random(n, 2, -1, 1)), out(n);
+    residual_forward_kernel<<<(n + 255) / 256, 256>>>(out.p, a.p, b.p, n, NONE);
+    CHECK(out.host()[n - 1] == a.host()[n - 1] + b.host()[n - 1]);
+}
+
+TEST_CASE("caught: a missing row guard (by AddressSanitizer)") {
+    int N = 13, C = 64;   // 8 rows per block: the second block has 3 rows past the end
+    auto run = [&](int bug) {
+        Dev x(pseudo_random((size_t)N * C, 2, -2, 2)), w(pseudo_random(C, 3, 0.5f, 1.5f)), b(pseudo_random(C, 4, -1, 1));
+        Dev out((size_t)N * C), mean((size_t)N), rstd((size_t)N);
+        layernorm_forward_kernel<<<(N + 7) / 8, 256>>>(out.p, mean.p, rstd.p, x.p, w.p, b.p, N, C, bug);
+    };
+    Outcome o = in_child([&] { run(NO_ROW_GUARD); });
+    check_caught(o, "AddressSanitizer: heap-buffer-overflow");
+    check_caught(o, "layernorm_forward_kernel");
+    run(NONE);
+}
+
+TEST_CASE("caught: dynamic shared memory one element short (by AddressSanitizer: the buffer is exact-size)") {
+    int C = 64, NH = 4, pos = 70;
+    auto run = [&](int short_by) {
+        Dev k(pseudo_random((size_t)(pos + 1) * C, 6, -1, 1)), v(pseudo_random((size_t)(pos + 1) * C, 7, -1, 1));
+        Dev q(pseudo_random(3 * C, 8, -1, 1)), out((size_t)C);
+        attention_forward_cached_kernel<<<NH, 32, (pos + 1 - short_by) * sizeof(float)>>>(out.p, k.p, v.p, q.p, pos, C, NH);
+    };
+    Outcome o = in_child([&] { run(1); });
+    check_caught(o, "AddressSanitizer: heap-buffer-overflow");
+    check_caught(o, "attention_forward_cached_kernel");
+    run(0);
+}
+
+TEST_CASE("device memory nobody frees or points to is reported as a leak at exit (by LeakSanitizer)") {
+    Outcome o = in_child([] {
+        float* p;
+        cudaMalloc(&p, 12345);
+        p = nullptr;
+        exit(0);   // (not _exit: the leak check runs at exit)
+    });
+    check_caught(o, "12345 byte(s) in 1 object(s) allocated from");
+    check_caught(o, "cudaMalloc");
+}
+
+#endif
+
+// ---------------------------------------------------------------- planted bugs (ThreadSanitizer build)
+#ifdef CUDACPU_TEST_TSAN
+
+TEST_CASE("caught: a missing barrier after writing shared memory (by ThreadSanitizer: a data race)") {
+    std::vector<double> want;
+    crossentropy_reference(want, ce_logits(), ce_targets(), CE_N, CE_V, CE_VP);
+    Outcome o = in_child([] { crossentropy_run(ce_logits(), ce_targets(), CE_N, CE_V, CE_VP, NO_BARRIER_AFTER_WRITE); });
+    check_reported(o, "WARNING: ThreadSanitizer: data race");
+    check_reported(o, "block_reduce");
+    // the kernel as it is: no report (a report would fail this whole binary), the right losses
+    CHECK(max_abs_diff(crossentropy_run(ce_logits(), ce_targets(), CE_N, CE_V, CE_VP, NONE), want) < 1e-4);
+}
+
+TEST_CASE("caught: a missing barrier before reusing shared memory (by ThreadSanitizer)") {
+    Outcome o = in_child([] { crossentropy_run(ce_logits(), ce_targets(), CE_N, CE_V, CE_VP, NO_BARRIER_BEFORE_REUSE); });
+    check_reported(o, "WARNING: ThreadSanitizer: data race");
+}
+
+TEST_CASE("a shuffle does not order memory: a write before it and a read after it race") {
+    struct K { static __global__ void k(float* x) {
+        __shared__ float s[32];
+        s[threadIdx.x] = (float)threadIdx.x;
+        float v = __shfl_xor_sync(0xffffffff, 1.0f, 1);   // no barrier: another lane's write is not ordered
+        x[threadIdx.x] = s[(threadIdx.x + 1) % 32] + v;
+    } };
+    Outcome o = in_child([] {
+        float* x;
+        cudaMalloc(&x, 32 * sizeof(float));
+        K::k<<<1, 32>>>(x);
+    });
+    check_reported(o, "WARNING: ThreadSanitizer: data race");
+}
+
+#endif
