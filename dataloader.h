@@ -390,6 +390,9 @@ struct DataLoader {
         }
     }
 
+    int batch() const { return B_; }          // B rows per micro-batch
+    int seq_len() const { return T_; }        // T tokens per row
+    int grad_accum() const { return K_; }     // K micro-batches per optimizer step
     size_t total_tokens() const { return total_tokens_; }
     const std::vector<std::string>& files() const { return files_; }
     uint64_t epoch() const { return epoch_; }

@@ -256,6 +256,9 @@ struct GPTConfig {
     int num_layers = 0, num_heads = 0, channels = 0;
 };
 
+// the vocabulary rounded up to a multiple of `multiple`: the rows of wte in memory
+inline int padded_vocab_size(int vocab_size, int multiple) { return (vocab_size + multiple - 1) / multiple * multiple; }
+
 struct ParamTensor {
     std::string name;            // Hugging Face name, e.g. "transformer.h.3.attn.c_attn.weight"
     std::vector<int64_t> shape;  // shape in the checkpoint
@@ -613,7 +616,7 @@ inline RunStart start_run(const Settings& s, int vocab_multiple, FILE* out) {
         c.num_layers = s.n_layer; c.num_heads = s.n_head; c.channels = s.n_embd;
         c.max_seq_len = s.seq_len; c.vocab_size = s.vocab_size;
     }
-    c.padded_vocab_size = (c.vocab_size + vocab_multiple - 1) / vocab_multiple * vocab_multiple;
+    c.padded_vocab_size = padded_vocab_size(c.vocab_size, vocab_multiple);
     if (!source.empty()) load_parameters(source, c, r.params);
     else init_parameters(r.params, c, s.seed);
     if (s.seq_len > c.max_seq_len)

@@ -24,10 +24,17 @@
 //   everywhere; the cuBLAS calls (column-major) are explained once, at matmul_cublaslt.
 // - Parameter gradients accumulate with +=; activation gradients are written, except that
 //   layernorm_backward adds into the residual stream's gradient (as on the CPU).
+// - Ownership: the model (GPT) owns every buffer, including the scratch its layers share
+//   (Workspace); the only globals are the stream and the library handles. The few launchers
+//   that need scratch (layernorm_backward, matmul_backward, attention_forward/backward,
+//   sum_squares) take the model's Workspace as their last argument: the one deliberate
+//   difference from the CPU file's signatures.
 // - Deterministic: no floating-point atomics anywhere; every reduction has a fixed order,
 //   so the same run twice gives bitwise the same losses.
 // - Bad input throws std::runtime_error naming the file or flag; main prints it and exits.
+#include <cassert>
 #include <cmath>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -61,12 +68,10 @@
 #ifdef ENABLE_FP32
 typedef float floatX;
 #define CUBLAS_FLOATX CUDA_R_32F
-#define NCCL_FLOATX ncclFloat
 #define PRECISION_NAME "fp32 (TF32 off)"
 #else
 typedef __nv_bfloat16 floatX;
 #define CUBLAS_FLOATX CUDA_R_16BF
-#define NCCL_FLOATX ncclBfloat16
 #define PRECISION_NAME "bf16 mixed precision (fp32 master weights, moments, gradients)"
 #endif
 
@@ -91,7 +96,8 @@ static void nccl_check(ncclResult_t r, const char* file, int line) {
 #define cublasCheck(x) cublas_check((x), __FILE__, __LINE__)
 #define ncclCheck(x) nccl_check((x), __FILE__, __LINE__)
 
-// the library handles and the one stream everything runs on (so the order of all work is fixed)
+// the library handles and the one stream everything runs on (so the order of all work is
+// fixed): the only globals of this file. cuBLASLt's workspace goes with its handle.
 static cudaStream_t stream;
 static cublasHandle_t cublas_handle;
 static cublasLtHandle_t cublaslt_handle;
@@ -130,17 +136,21 @@ __device__ inline float warp_max(float v) {
     for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffff, v, o));
     return v;
 }
-// every thread of the block gets the result; blockDim.x must be a multiple of 32
-__device__ inline float block_reduce(float v, bool is_max) {
+// block_sum and block_max: every thread of the block gets the result; blockDim.x must be a
+// multiple of 32. One template, the warp reduction and its neutral element as parameters.
+template <float (*warp_reduce)(float)>
+__device__ inline float block_reduce(float v, float identity) {
     __shared__ float shared[32];
     int lane = threadIdx.x % 32, warp = threadIdx.x / 32, nwarps = blockDim.x / 32;
-    v = is_max ? warp_max(v) : warp_sum(v);
+    v = warp_reduce(v);
     __syncthreads();                      // an earlier call may still be reading `shared`
     if (lane == 0) shared[warp] = v;
     __syncthreads();
-    v = lane < nwarps ? shared[lane] : (is_max ? -INFINITY : 0.0f);
-    return is_max ? warp_max(v) : warp_sum(v);
+    v = lane < nwarps ? shared[lane] : identity;
+    return warp_reduce(v);
 }
+__device__ inline float block_sum(float v) { return block_reduce<warp_sum>(v, 0.0f); }
+__device__ inline float block_max(float v) { return block_reduce<warp_max>(v, -INFINITY); }
 
 template <class T> __global__ void cast_kernel(T* out, const float* inp, size_t n) {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -157,6 +167,22 @@ static void cast_to_floatX(floatX* out, const float* inp, size_t n) {
 // ----------------------------------------------------------------------------
 // layers: each a forward/backward pair, in the order data flows through the model
 
+// The scratch memory the layers share: one layer's worth, reused by every layer. It belongs
+// to the model (gpt_allocate_activations carves it beside the activations, see scratch_views)
+// and is handed, as the last argument, to the few launchers that need it.
+static const int REDUCE_CHUNKS = 64;   // row chunks of the two-stage column sums (layernorm_backward)
+static const int NORM_BLOCKS = 512;    // blocks of the gradient norm's first stage (sum_squares)
+struct Workspace {
+    floatX *q = nullptr, *k = nullptr, *v = nullptr;     // (B,NH,T,HS) each: attention's heads, split out of qkv
+    floatX *y = nullptr;            // (B,NH,T,HS): att @ v before the heads are merged; dy in the backward pass
+    floatX *scores = nullptr;       // (B,NH,T,T): preatt in the forward pass, datt -> dpreatt in the backward pass
+    floatX *dq = nullptr, *dk = nullptr, *dv = nullptr;  // (B,NH,T,HS) each
+    float *partial = nullptr;       // (2,REDUCE_CHUNKS,4C): the column sums' partial sums
+    float *norm_partial = nullptr;  // (NORM_BLOCKS): the gradient norm's block sums
+    double *norm_result = nullptr;  // (1): the gradient norm's square
+    size_t head_elems = 0, score_elems = 0, partial_elems = 0;   // B*T*C, B*NH*T*T, 2*REDUCE_CHUNKS*4C: what fits
+};
+
 // --- token plus position embedding
 __global__ void encoder_forward_kernel(floatX* out, const int* inp, const floatX* wte, const floatX* wpe, int N, int T, int C) {
     size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -167,6 +193,7 @@ __global__ void encoder_forward_kernel(floatX* out, const int* inp, const floatX
 
 void encoder_forward(floatX* out, const int* inp, const floatX* wte, const floatX* wpe, int B, int T, int C) {
     // out (B,T,C), inp (B,T) on the device, wte (Vp,C), wpe (maxT,C)
+    assert(B > 0 && T > 0 && C > 0);
     int block_size = 256;
     size_t total = (size_t)B * T * C;
     encoder_forward_kernel<<<CEIL_DIV(total, (size_t)block_size), block_size, 0, stream>>>(out, inp, wte, wpe, B * T, T, C);
@@ -206,6 +233,7 @@ struct EncoderBuckets {
 
 void encoder_backward(float* dwte, float* dwpe, const floatX* dout, const EncoderBuckets& buckets, int B, int T, int C) {
     // dwte (Vp,C) +=, dwpe (maxT,C) +=, dout (B,T,C); buckets made from inp (B,T) by gpt_forward
+    assert(B > 0 && T > 0 && C > 0 && buckets.num_buckets > 0 && buckets.num_buckets <= B * T);
     int block_size = 256;
     encoder_backward_wpe_kernel<<<CEIL_DIV(T * C, block_size), block_size, 0, stream>>>(dwpe, dout, B, T, C);
     cudaCheck(cudaGetLastError());
@@ -243,6 +271,7 @@ __global__ void layernorm_forward_kernel(floatX* out, float* mean, float* rstd, 
 void layernorm_forward(floatX* out, float* mean, float* rstd, const floatX* inp, const floatX* weight, const floatX* bias,
                        int N, int C) {
     // out (N,C), mean (N), rstd (N), inp (N,C), weight (C), bias (C)
+    assert(N > 0 && C > 0);
     int block_size = 256, rows_per_block = block_size / 32;
     layernorm_forward_kernel<<<CEIL_DIV(N, rows_per_block), block_size, 0, stream>>>(out, mean, rstd, nullptr, inp, nullptr,
                                                                                       weight, bias, N, C);
@@ -254,6 +283,7 @@ void layernorm_forward(floatX* out, float* mean, float* rstd, const floatX* inp,
 void residual_layernorm_forward(floatX* residual, floatX* out, float* mean, float* rstd, const floatX* inp1,
                                 const floatX* inp2, const floatX* weight, const floatX* bias, int N, int C) {
     // residual (N,C) (may alias inp1 or inp2), out (N,C), mean, rstd (N), inp1, inp2 (N,C), weight, bias (C)
+    assert(N > 0 && C > 0);
     int block_size = 256, rows_per_block = block_size / 32;
     layernorm_forward_kernel<<<CEIL_DIV(N, rows_per_block), block_size, 0, stream>>>(out, mean, rstd, residual, inp1, inp2,
                                                                                       weight, bias, N, C);
@@ -283,10 +313,9 @@ __global__ void layernorm_backward_kernel(floatX* dinp, const floatX* dout, cons
 }
 
 // Parameter gradients sum over all N rows. Deterministically, in two stages: the rows are cut
-// into REDUCE_CHUNKS fixed chunks; stage 1 writes one partial sum per (chunk, column) to a
-// scratch buffer, stage 2 (column_sum_kernel) adds the chunks in order. Used by LayerNorm's
+// into REDUCE_CHUNKS fixed chunks; stage 1 writes one partial sum per (chunk, column) to the
+// workspace, stage 2 (column_sum_kernel) adds the chunks in order. Used by LayerNorm's
 // dweight/dbias and by matmul's dbias.
-static const int REDUCE_CHUNKS = 64;
 
 __global__ void layernorm_param_partial_kernel(float* partial_w, float* partial_b, const floatX* dout, const floatX* inp,
                                                const float* mean, const float* rstd, int N, int C) {
@@ -320,17 +349,14 @@ __global__ void column_sum_kernel(float* out, const float* partial, int chunks, 
     out[c] += s;
 }
 
-// (2, REDUCE_CHUNKS, 4C) fp32: the partial sums. Owned by the model (gpt_build); this global
-// points at the scratch of the model that runs now, so the launchers keep the CPU signatures.
-static float* reduce_scratch;
-
 void layernorm_backward(floatX* dinp, float* dweight, float* dbias, const floatX* dout, const floatX* inp,
-                        const floatX* weight, const float* mean, const float* rstd, int N, int C) {
+                        const floatX* weight, const float* mean, const float* rstd, int N, int C, const Workspace& ws) {
     // dinp (N,C) += (the residual stream's gradient), dweight (C) +=, dbias (C) +=, dout (N,C), inp (N,C)
     int block_size = 256, rows_per_block = block_size / 32, chunks = std::min(N, REDUCE_CHUNKS);
+    assert(N > 0 && C > 0 && 2 * (size_t)chunks * C <= ws.partial_elems);
     layernorm_backward_kernel<<<CEIL_DIV(N, rows_per_block), block_size, 0, stream>>>(dinp, dout, inp, weight, mean, rstd, N, C);
     cudaCheck(cudaGetLastError());
-    float *partial_w = reduce_scratch, *partial_b = reduce_scratch + (size_t)chunks * C;
+    float *partial_w = ws.partial, *partial_b = ws.partial + (size_t)chunks * C;
     dim3 grid(CEIL_DIV(C, block_size), chunks);
     layernorm_param_partial_kernel<<<grid, block_size, 0, stream>>>(partial_w, partial_b, dout, inp, mean, rstd, N, C);
     cudaCheck(cudaGetLastError());
@@ -398,13 +424,15 @@ static void matmul_cublaslt(void* d, cudaDataType d_type, const floatX* a, const
 // a fully connected layer: out = inp @ weight + bias
 void matmul_forward(floatX* out, const floatX* inp, const floatX* weight, const floatX* bias, int N, int C, int OC) {
     // out (N,OC), inp (N,C), weight (C,OC), bias (OC) or null
+    assert(N > 0 && C > 0 && OC > 0);
     // column-major: out^T (OC,N) = weight^T (OC,C) @ inp^T (C,N)
     matmul_cublaslt(out, CUBLAS_FLOATX, weight, inp, bias, OC, N, C, false, false, false);
 }
 
 void matmul_backward(floatX* dinp, float* dweight, float* dbias, const floatX* dout, const floatX* inp,
-                     const floatX* weight, int N, int C, int OC) {
+                     const floatX* weight, int N, int C, int OC, const Workspace& ws) {
     // dinp (N,C) written, dweight (C,OC) +=, dbias (OC) +=, dout (N,OC), inp (N,C), weight (C,OC)
+    assert(N > 0 && C > 0 && OC > 0 && (!dbias || (size_t)std::min(N, REDUCE_CHUNKS) * OC <= ws.partial_elems));
     // dinp = dout @ weight.T; column-major: dinp^T (C,N) = weight (C,OC) @ dout^T (OC,N)
     matmul_cublaslt(dinp, CUBLAS_FLOATX, weight, dout, nullptr, C, N, OC, true, false, false);
     // dweight += inp.T @ dout; column-major: dweight^T (OC,C) += dout^T (OC,N) @ inp (N,C), fp32 out
@@ -412,9 +440,9 @@ void matmul_backward(floatX* dinp, float* dweight, float* dbias, const floatX* d
     if (dbias) {                                                  // dbias += dout.sum(0)
         int block_size = 256, chunks = std::min(N, REDUCE_CHUNKS);
         dim3 grid(CEIL_DIV(OC, block_size), chunks);
-        bias_partial_kernel<<<grid, block_size, 0, stream>>>(reduce_scratch, dout, N, OC);
+        bias_partial_kernel<<<grid, block_size, 0, stream>>>(ws.partial, dout, N, OC);
         cudaCheck(cudaGetLastError());
-        column_sum_kernel<<<CEIL_DIV(OC, block_size), block_size, 0, stream>>>(dbias, reduce_scratch, chunks, OC);
+        column_sum_kernel<<<CEIL_DIV(OC, block_size), block_size, 0, stream>>>(dbias, ws.partial, chunks, OC);
         cudaCheck(cudaGetLastError());
     }
 }
@@ -448,15 +476,21 @@ __global__ void attention_merge_qkv_grad_kernel(floatX* dqkv, const floatX* dq, 
     row[C] = dk[idx];
     row[2 * C] = dv[idx];
 }
-// y (B,NH,T,HS) -> out (B,T,C), heads side by side; backward = true goes the other way
-__global__ void attention_merge_heads_kernel(floatX* out, floatX* y, int B, int T, int NH, int HS, bool backward) {
+// y (B,NH,T,HS) -> out (B,T,C), heads side by side
+__global__ void attention_merge_heads_kernel(floatX* out, const floatX* y, int B, int T, int NH, int HS) {
     size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     int C = NH * HS;
     if (idx >= (size_t)B * T * C) return;
     int i = idx % HS, t = (idx / HS) % T, h = (idx / HS / T) % NH, b = idx / HS / T / NH;
-    size_t o = ((size_t)b * T + t) * C + h * HS + i;
-    if (backward) y[idx] = out[o];
-    else out[o] = y[idx];
+    out[((size_t)b * T + t) * C + h * HS + i] = y[idx];
+}
+// its backward, the other way: dout (B,T,C) -> dy (B,NH,T,HS)
+__global__ void attention_split_dout_kernel(floatX* dy, const floatX* dout, int B, int T, int NH, int HS) {
+    size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    int C = NH * HS;
+    if (idx >= (size_t)B * T * C) return;
+    int i = idx % HS, t = (idx / HS) % T, h = (idx / HS / T) % NH, b = idx / HS / T / NH;
+    dy[idx] = dout[((size_t)b * T + t) * C + h * HS + i];
 }
 
 // causal softmax of the scaled scores, one warp per row (b, h, t): att[t2] = 0 for t2 > t
@@ -490,16 +524,6 @@ __global__ void attention_softmax_backward_kernel(floatX* d, const floatX* att, 
         dr[t2] = (floatX)(t2 <= t ? (float)a[t2] * ((float)dr[t2] - dot) * scale : 0.0f);
 }
 
-// the scratch buffers attention reuses in every layer (one layer's worth). Owned by the model
-// (gpt_allocate_activations); like reduce_scratch, this global points at the running model's.
-struct AttentionScratch {
-    floatX *q, *k, *v;   // (B,NH,T,HS) each
-    floatX *y;           // (B,NH,T,HS): att @ v before the heads are merged; dy in the backward pass
-    floatX *scores;      // (B,NH,T,T): preatt in the forward pass, datt -> dpreatt in the backward pass
-    floatX *dq, *dk, *dv;  // (B,NH,T,HS) each
-};
-static AttentionScratch attn;
-
 // one strided-batched matmul per call, over the B*NH heads; column-major as in matmul_cublaslt
 static void batched_matmul(floatX* d, const floatX* a, const floatX* b, int m, int n, int k, bool trans_a, bool trans_b,
                            int lda, long long stride_a, int ldb, long long stride_b, int ldd, long long stride_d, int batch) {
@@ -509,49 +533,56 @@ static void batched_matmul(floatX* d, const floatX* a, const floatX* b, int m, i
                                            &beta, d, CUBLAS_FLOATX, ldd, stride_d, batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
-void attention_forward(floatX* out, floatX* att, const floatX* qkv, int B, int T, int C, int NH) {
+void attention_forward(floatX* out, floatX* att, const floatX* qkv, int B, int T, int C, int NH, const Workspace& ws) {
     // out (B,T,C), att (B,NH,T,T) post-softmax weights (zero above the diagonal), qkv (B,T,3C)
+    // ws: q, k, v, y (B,NH,T,HS), scores (B,NH,T,T)
+    assert(B > 0 && T > 0 && NH > 0 && C % NH == 0);
+    assert((size_t)B * T * C <= ws.head_elems && (size_t)B * NH * T * T <= ws.score_elems);
     int HS = C / NH, block_size = 256;
     size_t total = (size_t)B * T * C;
     long long tt = (long long)T * T, ths = (long long)T * HS;
-    attention_split_heads_kernel<<<CEIL_DIV(total, (size_t)block_size), block_size, 0, stream>>>(attn.q, attn.k, attn.v, qkv, B, T, NH, HS);
+    attention_split_heads_kernel<<<CEIL_DIV(total, (size_t)block_size), block_size, 0, stream>>>(ws.q, ws.k, ws.v, qkv, B, T, NH, HS);
     cudaCheck(cudaGetLastError());
     // scores = q @ k.T per head; column-major: scores^T (T,T) = k (T,HS) @ q^T (HS,T), where k is stored as
     // the column-major (HS,T) matrix k^T, hence transposed
-    batched_matmul(attn.scores, attn.k, attn.q, T, T, HS, true, false, HS, ths, HS, ths, T, tt, B * NH);
+    batched_matmul(ws.scores, ws.k, ws.q, T, T, HS, true, false, HS, ths, HS, ths, T, tt, B * NH);
     int rows = B * NH * T, rows_per_block = block_size / 32;
-    attention_softmax_kernel<<<CEIL_DIV(rows, rows_per_block), block_size, 0, stream>>>(att, attn.scores, rows, T,
+    attention_softmax_kernel<<<CEIL_DIV(rows, rows_per_block), block_size, 0, stream>>>(att, ws.scores, rows, T,
                                                                                          1.0f / sqrtf((float)HS));
     cudaCheck(cudaGetLastError());
     // y = att @ v per head; column-major: y^T (HS,T) = v^T (HS,T) @ att^T (T,T)
-    batched_matmul(attn.y, attn.v, att, HS, T, T, false, false, HS, ths, T, tt, HS, ths, B * NH);
-    attention_merge_heads_kernel<<<CEIL_DIV(total, (size_t)block_size), block_size, 0, stream>>>(out, attn.y, B, T, NH, HS, false);
+    batched_matmul(ws.y, ws.v, att, HS, T, T, false, false, HS, ths, T, tt, HS, ths, B * NH);
+    attention_merge_heads_kernel<<<CEIL_DIV(total, (size_t)block_size), block_size, 0, stream>>>(out, ws.y, B, T, NH, HS);
     cudaCheck(cudaGetLastError());
 }
 
-void attention_backward(floatX* dqkv, const floatX* dout, const floatX* qkv, const floatX* att, int B, int T, int C, int NH) {
+void attention_backward(floatX* dqkv, const floatX* dout, const floatX* qkv, const floatX* att, int B, int T, int C, int NH,
+                        const Workspace& ws) {
     // dqkv (B,T,3C) written, dout (B,T,C), qkv (B,T,3C), att (B,NH,T,T)
+    // ws: q, k, v, y (as dy), dq, dk, dv (B,NH,T,HS), scores (B,NH,T,T)
+    assert(B > 0 && T > 0 && NH > 0 && C % NH == 0);
+    assert((size_t)B * T * C <= ws.head_elems && (size_t)B * NH * T * T <= ws.score_elems);
     int HS = C / NH, block_size = 256;
     size_t total = (size_t)B * T * C;
     long long tt = (long long)T * T, ths = (long long)T * HS;
-    attention_split_heads_kernel<<<CEIL_DIV(total, (size_t)block_size), block_size, 0, stream>>>(attn.q, attn.k, attn.v, qkv, B, T, NH, HS);
+    attention_split_heads_kernel<<<CEIL_DIV(total, (size_t)block_size), block_size, 0, stream>>>(ws.q, ws.k, ws.v, qkv, B, T, NH, HS);
     cudaCheck(cudaGetLastError());
-    attention_merge_heads_kernel<<<CEIL_DIV(total, (size_t)block_size), block_size, 0, stream>>>((floatX*)dout, attn.y, B, T, NH, HS, true);
+    attention_split_dout_kernel<<<CEIL_DIV(total, (size_t)block_size), block_size, 0, stream>>>(ws.y, dout, B, T, NH, HS);
     cudaCheck(cudaGetLastError());
     // datt = dy @ v.T; column-major: datt^T (T,T) = v (T,HS) @ dy^T (HS,T), v transposed as k above
-    batched_matmul(attn.scores, attn.v, attn.y, T, T, HS, true, false, HS, ths, HS, ths, T, tt, B * NH);
+    batched_matmul(ws.scores, ws.v, ws.y, T, T, HS, true, false, HS, ths, HS, ths, T, tt, B * NH);
     // dv = att.T @ dy; column-major: dv^T (HS,T) = dy^T (HS,T) @ att (T,T)
-    batched_matmul(attn.dv, attn.y, att, HS, T, T, false, true, HS, ths, T, tt, HS, ths, B * NH);
+    batched_matmul(ws.dv, ws.y, att, HS, T, T, false, true, HS, ths, T, tt, HS, ths, B * NH);
     int rows = B * NH * T, rows_per_block = block_size / 32;
-    attention_softmax_backward_kernel<<<CEIL_DIV(rows, rows_per_block), block_size, 0, stream>>>(attn.scores, att, rows, T,
+    attention_softmax_backward_kernel<<<CEIL_DIV(rows, rows_per_block), block_size, 0, stream>>>(ws.scores, att, rows, T,
                                                                                                   1.0f / sqrtf((float)HS));
     cudaCheck(cudaGetLastError());
     // dq = dpreatt @ k; column-major: dq^T (HS,T) = k^T (HS,T) @ dpreatt^T (T,T)
-    batched_matmul(attn.dq, attn.k, attn.scores, HS, T, T, false, false, HS, ths, T, tt, HS, ths, B * NH);
+    batched_matmul(ws.dq, ws.k, ws.scores, HS, T, T, false, false, HS, ths, T, tt, HS, ths, B * NH);
     // dk = dpreatt.T @ q; column-major: dk^T (HS,T) = q^T (HS,T) @ dpreatt (T,T)
-    batched_matmul(attn.dk, attn.q, attn.scores, HS, T, T, false, true, HS, ths, T, tt, HS, ths, B * NH);
-    attention_merge_qkv_grad_kernel<<<CEIL_DIV(total, (size_t)block_size), block_size, 0, stream>>>(dqkv, attn.dq, attn.dk,
-                                                                                                     attn.dv, B, T, NH, HS);
+    batched_matmul(ws.dk, ws.q, ws.scores, HS, T, T, false, true, HS, ths, T, tt, HS, ths, B * NH);
+    attention_merge_qkv_grad_kernel<<<CEIL_DIV(total, (size_t)block_size), block_size, 0, stream>>>(dqkv, ws.dq, ws.dk,
+                                                                                                     ws.dv, B, T, NH, HS);
     cudaCheck(cudaGetLastError());
 }
 
@@ -575,6 +606,7 @@ __global__ void gelu_backward_kernel(floatX* dinp, const floatX* inp, const floa
 
 void gelu_forward(floatX* out, const floatX* inp, size_t n) {
     // out (N,4C), inp (N,4C)
+    assert(n > 0);
     int block_size = 256;
     gelu_forward_kernel<<<CEIL_DIV(n, (size_t)block_size), block_size, 0, stream>>>(out, inp, n);
     cudaCheck(cudaGetLastError());
@@ -582,13 +614,15 @@ void gelu_forward(floatX* out, const floatX* inp, size_t n) {
 
 void gelu_backward(floatX* dinp, const floatX* inp, const floatX* dout, size_t n) {
     // dinp (N,4C) written, inp (N,4C), dout (N,4C); dinp may alias dout
+    assert(n > 0);
     int block_size = 256;
     gelu_backward_kernel<<<CEIL_DIV(n, (size_t)block_size), block_size, 0, stream>>>(dinp, inp, dout, n);
     cudaCheck(cudaGetLastError());
 }
 
-// --- the residual connection. In the model it is fused into the next LayerNorm
-// (residual_layernorm_forward); this stand-alone form is kept for the tests and the reader.
+// --- the residual connection. gpt_forward fuses every residual add into the LayerNorm that
+// reads the stream next (residual_layernorm_forward); gpt_forward_cached uses this plain form
+// for the add that ends each layer, and the tests compare it with the CPU's.
 __global__ void residual_forward_kernel(floatX* out, const floatX* inp1, const floatX* inp2, size_t n) {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) out[i] = (floatX)((float)inp1[i] + (float)inp2[i]);
@@ -596,6 +630,7 @@ __global__ void residual_forward_kernel(floatX* out, const floatX* inp1, const f
 
 void residual_forward(floatX* out, const floatX* inp1, const floatX* inp2, size_t n) {
     // out, inp1, inp2 (N,C)
+    assert(n > 0);
     int block_size = 256;
     residual_forward_kernel<<<CEIL_DIV(n, (size_t)block_size), block_size, 0, stream>>>(out, inp1, inp2, n);
     cudaCheck(cudaGetLastError());
@@ -612,10 +647,10 @@ __global__ void crossentropy_forward_kernel(float* losses, float* lse, const flo
     const floatX* l = logits + (size_t)row * Vp;
     float maxv = -INFINITY;
     for (int v = threadIdx.x; v < V; v += blockDim.x) maxv = fmaxf(maxv, (float)l[v]);
-    maxv = block_reduce(maxv, true);
+    maxv = block_max(maxv);
     float sum = 0.0f;
     for (int v = threadIdx.x; v < V; v += blockDim.x) sum += expf((float)l[v] - maxv);
-    sum = block_reduce(sum, false);
+    sum = block_sum(sum);
     if (threadIdx.x == 0) {
         float z = maxv + logf(sum);
         lse[row] = z;
@@ -636,13 +671,15 @@ __global__ void crossentropy_backward_kernel(floatX* dlogits, const float* lse, 
 
 void crossentropy_forward(float* losses, float* lse, const floatX* logits, const int* targets, int N, int V, int Vp) {
     // losses (N), lse (N), logits (N,Vp) of which the first V columns are real, targets (N) on the device
-    int block_size = 512;
+    assert(N > 0 && V > 0 && V <= Vp);
+    int block_size = 512;   // a multiple of 32, as block_sum and block_max need
     crossentropy_forward_kernel<<<N, block_size, 0, stream>>>(losses, lse, logits, targets, V, Vp);
     cudaCheck(cudaGetLastError());
 }
 
 void crossentropy_backward(floatX* dlogits, const float* lse, const int* targets, float dloss, int N, int V, int Vp) {
     // dlogits (N,Vp): the logits on entry, their gradient on exit; dloss: d(mean loss)/d(each position's loss)
+    assert(N > 0 && V > 0 && V <= Vp);
     int block_size = 512;
     crossentropy_backward_kernel<<<N, block_size, 0, stream>>>(dlogits, lse, targets, dloss, V, Vp);
     cudaCheck(cudaGetLastError());
@@ -714,6 +751,7 @@ struct OptState {
 
 struct GPT {
     GPTConfig config;
+    int zero = 0;                            // 1: ZeRO-1, this rank updates only its shard (opt)
     size_t num_params = 0, buffer_size = 0;  // n, and n padded to equal shards over ranks
     floatX* params = nullptr;                // (buffer_size): the weights the layers read
     float* grads = nullptr;                  // (buffer_size): fp32 gradients
@@ -725,8 +763,7 @@ struct GPT {
     Activations a;
     GradScratch d;
     EncoderBuckets buckets;                  // positions by token of the last forward
-    AttentionScratch attn;                   // attention's per-layer scratch, part of scratch_memory
-    float* reduce_scratch = nullptr;         // (2, REDUCE_CHUNKS, 4C) partial sums
+    Workspace ws;                            // the layers' shared scratch
     std::vector<float> host_losses;
     float mean_loss = -1;                    // of the last forward with targets (-1: none)
 };
@@ -748,34 +785,68 @@ static void* carve(const std::vector<View>& views) {
     return memory;
 }
 
-// the activation and scratch families for batch B, T: name, size (nothing is allocated here)
+// the activation and scratch families for batch B, T: one tensor a line, its size in bytes
+// and its shape (nothing is allocated here)
 static std::vector<View> activation_views(GPT& model, int B, int T) {
     const GPTConfig& c = model.config;
     size_t L = c.num_layers, NH = c.num_heads, C = c.channels, Vp = c.padded_vocab_size, BT = (size_t)B * T;
-    size_t X = sizeof(floatX), F = sizeof(float);
+    size_t X = sizeof(floatX), F = sizeof(float), I = sizeof(int);
     Activations& a = model.a;
-    return {{(void**)&a.encoded, BT * C * X}, {(void**)&a.ln1, L * BT * C * X}, {(void**)&a.ln1_mean, L * BT * F},
-            {(void**)&a.ln1_rstd, L * BT * F}, {(void**)&a.qkv, L * BT * 3 * C * X}, {(void**)&a.atty, L * BT * C * X},
-            {(void**)&a.att, L * B * NH * T * T * X}, {(void**)&a.residual2, L * BT * C * X}, {(void**)&a.ln2, L * BT * C * X},
-            {(void**)&a.ln2_mean, L * BT * F}, {(void**)&a.ln2_rstd, L * BT * F}, {(void**)&a.fch, L * BT * 4 * C * X},
-            {(void**)&a.fch_gelu, L * BT * 4 * C * X}, {(void**)&a.residual3, L * BT * C * X}, {(void**)&a.lnf, BT * C * X},
-            {(void**)&a.lnf_mean, BT * F}, {(void**)&a.lnf_rstd, BT * F}, {(void**)&a.logits, BT * Vp * X},
-            {(void**)&a.lse, BT * F}, {(void**)&a.losses, BT * F}, {(void**)&a.inputs, BT * sizeof(int)},
-            {(void**)&a.targets, BT * sizeof(int)}};
+    return {
+        {(void**)&a.encoded, BT * C * X},            // (B,T,C)
+        {(void**)&a.ln1, L * BT * C * X},            // (L,B,T,C)
+        {(void**)&a.ln1_mean, L * BT * F},           // (L,B,T)
+        {(void**)&a.ln1_rstd, L * BT * F},           // (L,B,T)
+        {(void**)&a.qkv, L * BT * 3 * C * X},        // (L,B,T,3C)
+        {(void**)&a.atty, L * BT * C * X},           // (L,B,T,C)
+        {(void**)&a.att, L * B * NH * T * T * X},    // (L,B,NH,T,T)
+        {(void**)&a.residual2, L * BT * C * X},      // (L,B,T,C)
+        {(void**)&a.ln2, L * BT * C * X},            // (L,B,T,C)
+        {(void**)&a.ln2_mean, L * BT * F},           // (L,B,T)
+        {(void**)&a.ln2_rstd, L * BT * F},           // (L,B,T)
+        {(void**)&a.fch, L * BT * 4 * C * X},        // (L,B,T,4C)
+        {(void**)&a.fch_gelu, L * BT * 4 * C * X},   // (L,B,T,4C)
+        {(void**)&a.residual3, L * BT * C * X},      // (L,B,T,C)
+        {(void**)&a.lnf, BT * C * X},                // (B,T,C)
+        {(void**)&a.lnf_mean, BT * F},               // (B,T)
+        {(void**)&a.lnf_rstd, BT * F},               // (B,T)
+        {(void**)&a.logits, BT * Vp * X},            // (B,T,Vp)
+        {(void**)&a.lse, BT * F},                    // (B,T)
+        {(void**)&a.losses, BT * F},                 // (B,T)
+        {(void**)&a.inputs, BT * I},                 // (B,T)
+        {(void**)&a.targets, BT * I},                // (B,T)
+    };
 }
 static std::vector<View> scratch_views(GPT& model, int B, int T) {
     const GPTConfig& c = model.config;
-    size_t NH = c.num_heads, C = c.channels, BT = (size_t)B * T, X = sizeof(floatX);
+    size_t NH = c.num_heads, C = c.channels, BT = (size_t)B * T, X = sizeof(floatX), F = sizeof(float), I = sizeof(int);
     GradScratch& d = model.d;
     EncoderBuckets& e = model.buckets;
-    AttentionScratch& attn = model.attn;
-    return {{(void**)&d.dresidual, BT * C * X}, {(void**)&d.dln, BT * C * X}, {(void**)&d.dqkv, BT * 3 * C * X},
-            {(void**)&d.datty, BT * C * X}, {(void**)&d.dfch, BT * 4 * C * X},
-            {(void**)&attn.q, BT * C * X}, {(void**)&attn.k, BT * C * X}, {(void**)&attn.v, BT * C * X},
-            {(void**)&attn.y, BT * C * X}, {(void**)&attn.scores, B * NH * T * T * X},
-            {(void**)&attn.dq, BT * C * X}, {(void**)&attn.dk, BT * C * X}, {(void**)&attn.dv, BT * C * X},
-            {(void**)&e.bucket_start, (BT + 1) * sizeof(int)}, {(void**)&e.bucket_token, BT * sizeof(int)},
-            {(void**)&e.positions, BT * sizeof(int)}};
+    Workspace& ws = model.ws;
+    ws.head_elems = BT * C;
+    ws.score_elems = B * NH * T * T;
+    ws.partial_elems = 2 * REDUCE_CHUNKS * 4 * C;
+    return {
+        {(void**)&d.dresidual, BT * C * X},          // (B,T,C)
+        {(void**)&d.dln, BT * C * X},                // (B,T,C)
+        {(void**)&d.dqkv, BT * 3 * C * X},           // (B,T,3C)
+        {(void**)&d.datty, BT * C * X},              // (B,T,C)
+        {(void**)&d.dfch, BT * 4 * C * X},           // (B,T,4C)
+        {(void**)&ws.q, ws.head_elems * X},          // (B,NH,T,HS)
+        {(void**)&ws.k, ws.head_elems * X},          // (B,NH,T,HS)
+        {(void**)&ws.v, ws.head_elems * X},          // (B,NH,T,HS)
+        {(void**)&ws.y, ws.head_elems * X},          // (B,NH,T,HS)
+        {(void**)&ws.scores, ws.score_elems * X},    // (B,NH,T,T)
+        {(void**)&ws.dq, ws.head_elems * X},         // (B,NH,T,HS)
+        {(void**)&ws.dk, ws.head_elems * X},         // (B,NH,T,HS)
+        {(void**)&ws.dv, ws.head_elems * X},         // (B,NH,T,HS)
+        {(void**)&ws.partial, ws.partial_elems * F}, // (2,REDUCE_CHUNKS,4C)
+        {(void**)&ws.norm_partial, NORM_BLOCKS * F}, // (NORM_BLOCKS)
+        {(void**)&ws.norm_result, sizeof(double)},   // (1)
+        {(void**)&e.bucket_start, (BT + 1) * I},     // (B*T+1)
+        {(void**)&e.bucket_token, BT * I},           // (B*T)
+        {(void**)&e.positions, BT * I},              // (B*T)
+    };
 }
 
 // bytes of GPU memory the activations and scratch take for batch B, T
@@ -798,8 +869,10 @@ static void gpt_set_parameters(GPT& model, const std::vector<float>& params) {
 }
 
 // world and rank: how many ranks share the optimizer state (ZeRO-1: world > 1 and zero = 1)
-void gpt_build(GPT& model, const GPTConfig& config, const std::vector<float>& params, int world = 1, int rank = 0, int zero = 0) {
+void gpt_build(GPT& model, const GPTConfig& config, const std::vector<float>& params, int world = 1, int rank = 0,
+               int zero = 0) {
     model.config = config;
+    model.zero = zero;
     model.num_params = num_parameters(config);
     model.buffer_size = padded_size(model.num_params, world);
     size_t n = model.num_params, s = shard_size(n, world);
@@ -826,7 +899,6 @@ void gpt_build(GPT& model, const GPTConfig& config, const std::vector<float>& pa
     cudaCheck(cudaMalloc(&o.tensor_decay, decay.size()));
     cudaCheck(cudaMemcpy(o.tensor_offsets, offsets.data(), offsets.size() * sizeof(size_t), cudaMemcpyHostToDevice));
     cudaCheck(cudaMemcpy(o.tensor_decay, decay.data(), decay.size(), cudaMemcpyHostToDevice));
-    cudaCheck(cudaMalloc(&model.reduce_scratch, 2 * REDUCE_CHUNKS * 4 * (size_t)config.channels * sizeof(float)));
     model.p = param_views(model.params, config);
     model.g = param_views(model.grads, config);
     gpt_set_parameters(model, params);
@@ -835,16 +907,9 @@ void gpt_build(GPT& model, const GPTConfig& config, const std::vector<float>& pa
 
 void gpt_free(GPT& model) {
     for (void* p : {(void*)model.params, (void*)model.grads, (void*)model.opt.master, (void*)model.opt.m, (void*)model.opt.v,
-                    (void*)model.opt.tensor_offsets, (void*)model.opt.tensor_decay, model.act_memory, model.scratch_memory,
-                    (void*)model.reduce_scratch})
+                    (void*)model.opt.tensor_offsets, (void*)model.opt.tensor_decay, model.act_memory, model.scratch_memory})
         cudaCheck(cudaFree(p));
     model = GPT();
-}
-
-// points the layers' shared scratch (attention, reductions) at this model's buffers
-static void gpt_use_scratch(GPT& model) {
-    attn = model.attn;
-    reduce_scratch = model.reduce_scratch;
 }
 
 static void gpt_allocate_activations(GPT& model, int B, int T) {
@@ -853,7 +918,6 @@ static void gpt_allocate_activations(GPT& model, int B, int T) {
     cudaCheck(cudaFree(model.scratch_memory));
     model.act_memory = carve(activation_views(model, B, T));
     model.scratch_memory = carve(scratch_views(model, B, T));
-    gpt_use_scratch(model);
     model.host_losses.assign((size_t)B * T, 0.0f);
     model.B = B;
     model.T = T;
@@ -878,9 +942,17 @@ static void make_encoder_buckets(EncoderBuckets& e, const int* inputs, int N, in
 
 // one layer's slices of the (L,...) activations, and the residual stream entering the layer
 struct LayerActivations {
-    floatX *residual, *ln1; float *ln1_mean, *ln1_rstd;
-    floatX *qkv, *atty, *att, *residual2, *ln2; float *ln2_mean, *ln2_rstd;
-    floatX *fch, *fch_gelu, *residual3;
+    floatX *residual;             // (B,T,C) the stream entering the layer
+    floatX *ln1;                  // (B,T,C)
+    float *ln1_mean, *ln1_rstd;   // (B,T) each
+    floatX *qkv;                  // (B,T,3C)
+    floatX *atty;                 // (B,T,C)
+    floatX *att;                  // (B,NH,T,T)
+    floatX *residual2;            // (B,T,C)
+    floatX *ln2;                  // (B,T,C)
+    float *ln2_mean, *ln2_rstd;   // (B,T) each
+    floatX *fch, *fch_gelu;       // (B,T,4C) each
+    floatX *residual3;            // (B,T,C) the stream leaving the layer
 };
 
 static LayerActivations layer_activations(const GPT& model, int l) {
@@ -900,7 +972,6 @@ void gpt_forward(GPT& model, const int* inputs, const int* targets, int B, int T
         if (inputs[i] < 0 || inputs[i] >= c.vocab_size || (targets && (targets[i] < 0 || targets[i] >= c.vocab_size)))
             fail("token id out of range [0, %d) at position %d: do --vocab-size and the data agree?", c.vocab_size, i);
     gpt_allocate_activations(model, B, T);
-    gpt_use_scratch(model);
     int L = c.num_layers, NH = c.num_heads, C = c.channels, Vp = c.padded_vocab_size, N = B * T;
     Activations& a = model.a;
     ParamViews<floatX>& p = model.p;
@@ -915,7 +986,7 @@ void gpt_forward(GPT& model, const int* inputs, const int* targets, int B, int T
         LayerActivations act = layer_activations(model, l);
         // ln1 of this layer was computed by the previous step (the layer before, or above the loop)
         matmul_forward(act.qkv, act.ln1, w.qkvw, w.qkvb, N, C, 3 * C);         // (N,C) -> (N,3C)
-        attention_forward(act.atty, act.att, act.qkv, B, T, C, NH);             // (N,3C) -> (N,C)
+        attention_forward(act.atty, act.att, act.qkv, B, T, C, NH, model.ws);   // (N,3C) -> (N,C)
         // the projection is written straight into residual2 and the stream added to it in place
         matmul_forward(act.residual2, act.atty, w.attprojw, w.attprojb, N, C, C);
         residual_layernorm_forward(act.residual2, act.ln2, act.ln2_mean, act.ln2_rstd, act.residual, act.residual2,
@@ -924,11 +995,14 @@ void gpt_forward(GPT& model, const int* inputs, const int* targets, int B, int T
         gelu_forward(act.fch_gelu, act.fch, (size_t)N * 4 * C);
         matmul_forward(act.residual3, act.fch_gelu, w.fcprojw, w.fcprojb, N, 4 * C, C); // (N,4C) -> (N,C)
         // x = x + mlp(ln_2(x)), fused with the LayerNorm that reads it next: ln_1 of layer l+1, or ln_f
-        bool last = l == L - 1;
-        LayerActivations next = last ? LayerActivations{} : layer_activations(model, l + 1);
-        residual_layernorm_forward(act.residual3, last ? a.lnf : next.ln1, last ? a.lnf_mean : next.ln1_mean,
-                                   last ? a.lnf_rstd : next.ln1_rstd, act.residual2, act.residual3,
-                                   last ? p.lnfw : p.h[l + 1].ln1w, last ? p.lnfb : p.h[l + 1].ln1b, N, C);
+        if (l + 1 < L) {
+            LayerActivations next = layer_activations(model, l + 1);
+            residual_layernorm_forward(act.residual3, next.ln1, next.ln1_mean, next.ln1_rstd, act.residual2, act.residual3,
+                                       p.h[l + 1].ln1w, p.h[l + 1].ln1b, N, C);
+        } else {
+            residual_layernorm_forward(act.residual3, a.lnf, a.lnf_mean, a.lnf_rstd, act.residual2, act.residual3,
+                                       p.lnfw, p.lnfb, N, C);
+        }
     }
     // logits = lnf @ wte.T (tied head); column-major: logits^T (Vp,N) = wte (Vp,C) @ lnf^T (C,N)
     matmul_cublaslt(a.logits, CUBLAS_FLOATX, p.wte, a.lnf, nullptr, Vp, N, C, true, false, false);
@@ -957,7 +1031,7 @@ void gpt_backward(GPT& model, float loss_scale) {
     GradScratch& d = model.d;
     ParamViews<floatX>& p = model.p;
     ParamViews<float>& g = model.g;
-    gpt_use_scratch(model);
+    const Workspace& ws = model.ws;
 
     crossentropy_backward(a.logits, a.lse, a.targets, loss_scale / N, N, V, Vp);   // logits -> dlogits
     // dlnf = dlogits @ wte; column-major: dlnf^T (C,N) = wte^T (C,Vp) @ dlogits^T (Vp,N)
@@ -968,23 +1042,23 @@ void gpt_backward(GPT& model, float loss_scale) {
     // and layernorm_backward adds the branch's contribution back into it.
     cudaCheck(cudaMemsetAsync(d.dresidual, 0, (size_t)N * C * sizeof(floatX), stream));
     floatX* last = a.residual3 + (size_t)(L - 1) * N * C;
-    layernorm_backward(d.dresidual, g.lnfw, g.lnfb, d.dln, last, p.lnfw, a.lnf_mean, a.lnf_rstd, N, C);
+    layernorm_backward(d.dresidual, g.lnfw, g.lnfb, d.dln, last, p.lnfw, a.lnf_mean, a.lnf_rstd, N, C, ws);
     for (int l = L - 1; l >= 0; l--) {
         const BlockParams<floatX>& w = p.h[l];
         const BlockParams<float>& dw = g.h[l];
         LayerActivations act = layer_activations(model, l);
         // MLP branch: residual3 = residual2 + fcproj(gelu(fc(ln_2(residual2))))
-        matmul_backward(d.dfch, dw.fcprojw, dw.fcprojb, d.dresidual, act.fch_gelu, w.fcprojw, N, 4 * C, C);
+        matmul_backward(d.dfch, dw.fcprojw, dw.fcprojb, d.dresidual, act.fch_gelu, w.fcprojw, N, 4 * C, C, ws);
         gelu_backward(d.dfch, act.fch, d.dfch, (size_t)N * 4 * C);
-        matmul_backward(d.dln, dw.fcw, dw.fcb, d.dfch, act.ln2, w.fcw, N, C, 4 * C);
+        matmul_backward(d.dln, dw.fcw, dw.fcb, d.dfch, act.ln2, w.fcw, N, C, 4 * C, ws);
         layernorm_backward(d.dresidual, dw.ln2w, dw.ln2b, d.dln, act.residual2, w.ln2w,
-                           act.ln2_mean, act.ln2_rstd, N, C);   // now d(loss)/d(residual2)
+                           act.ln2_mean, act.ln2_rstd, N, C, ws);   // now d(loss)/d(residual2)
         // attention branch: residual2 = residual + attproj(attention(qkv(ln_1(residual))))
-        matmul_backward(d.datty, dw.attprojw, dw.attprojb, d.dresidual, act.atty, w.attprojw, N, C, C);
-        attention_backward(d.dqkv, d.datty, act.qkv, act.att, B, T, C, NH);
-        matmul_backward(d.dln, dw.qkvw, dw.qkvb, d.dqkv, act.ln1, w.qkvw, N, C, 3 * C);
+        matmul_backward(d.datty, dw.attprojw, dw.attprojb, d.dresidual, act.atty, w.attprojw, N, C, C, ws);
+        attention_backward(d.dqkv, d.datty, act.qkv, act.att, B, T, C, NH, ws);
+        matmul_backward(d.dln, dw.qkvw, dw.qkvb, d.dqkv, act.ln1, w.qkvw, N, C, 3 * C, ws);
         layernorm_backward(d.dresidual, dw.ln1w, dw.ln1b, d.dln, act.residual, w.ln1w,
-                           act.ln1_mean, act.ln1_rstd, N, C);   // now d(loss)/d(residual)
+                           act.ln1_mean, act.ln1_rstd, N, C, ws);   // now d(loss)/d(residual)
     }
     encoder_backward(g.wte, g.wpe, d.dresidual, model.buckets, B, T, C);
     model.mean_loss = -1;   // the logits are gone: a second backward needs a new forward
@@ -992,11 +1066,10 @@ void gpt_backward(GPT& model, float loss_scale) {
 
 // --- global gradient norm, deterministic: a fixed grid of blocks each sums a fixed slice
 // of squares (stage 1), then one thread adds the block sums in order, in double (stage 2)
-static const int NORM_BLOCKS = 512;
 __global__ void sum_squares_partial_kernel(float* partial, const float* x, size_t n) {
     float s = 0.0f;
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) s += x[i] * x[i];
-    s = block_reduce(s, false);
+    s = block_sum(s);
     if (threadIdx.x == 0) partial[blockIdx.x] = s;
 }
 __global__ void sum_partials_kernel(double* out, const float* partial, int n) {
@@ -1004,24 +1077,19 @@ __global__ void sum_partials_kernel(double* out, const float* partial, int n) {
     for (int i = 0; i < n; i++) s += partial[i];
     *out = s;
 }
-static float* norm_partial;   // (NORM_BLOCKS)
-static double* norm_result;   // (1), also the buffer dp_sum all-reduces
 
-// allocated at first use: by sum_squares, or by dp_sum (validation may all-reduce before any norm)
-static void allocate_norm_buffers() {
-    if (norm_partial) return;
-    cudaCheck(cudaMalloc(&norm_partial, NORM_BLOCKS * sizeof(float)));
-    cudaCheck(cudaMalloc(&norm_result, sizeof(double)));
-}
-
-// the sum of squares of x (n, device) on the device, left in *norm_result
-static void sum_squares(const float* x, size_t n) {
-    allocate_norm_buffers();
+// the sum of squares of x (n, device), back on the host; ws: norm_partial, norm_result
+static double sum_squares(const float* x, size_t n, const Workspace& ws) {
+    assert(ws.norm_partial && ws.norm_result);   // carved with the activations (gpt_allocate_activations)
     int block_size = 256;
-    sum_squares_partial_kernel<<<NORM_BLOCKS, block_size, 0, stream>>>(norm_partial, x, n);
+    sum_squares_partial_kernel<<<NORM_BLOCKS, block_size, 0, stream>>>(ws.norm_partial, x, n);
     cudaCheck(cudaGetLastError());
-    sum_partials_kernel<<<1, 1, 0, stream>>>(norm_result, norm_partial, NORM_BLOCKS);
+    sum_partials_kernel<<<1, 1, 0, stream>>>(ws.norm_result, ws.norm_partial, NORM_BLOCKS);
     cudaCheck(cudaGetLastError());
+    double result;
+    cudaCheck(cudaMemcpyAsync(&result, ws.norm_result, sizeof result, cudaMemcpyDeviceToHost, stream));
+    cudaCheck(cudaStreamSynchronize(stream));
+    return result;
 }
 
 // --- AdamW over this rank's range of the one parameter buffer, one kernel. Each thread finds
@@ -1049,16 +1117,22 @@ __global__ void adamw_kernel(floatX* params, float* master, float* m, float* v, 
     params[i] = (floatX)p;                        // the fp32 master weight rounded for the layers
 }
 
-// AdamW on this rank's range of the parameter buffer (all of it without ZeRO). grad_scale
-// multiplies every gradient first (gradient clipping); t counts optimizer steps from 1.
-void gpt_update(GPT& model, const Settings& s, float lr, float grad_scale, int t) {
+// AdamW's settings for one step: lr is that step's learning rate (train() takes it from the
+// schedule, lr_at). Weight decay is decoupled and applies to 2-D tensors only.
+struct AdamW {
+    float lr, beta1, beta2, eps, weight_decay;
+};
+
+// AdamW on the parameters this rank updates (model.opt: all of them, or its ZeRO-1 shard).
+// grad_scale multiplies every gradient first (gradient clipping); t counts optimizer steps from 1.
+void gpt_update(GPT& model, const AdamW& opt, float grad_scale, int t) {
     const OptState& o = model.opt;
     if (o.count == 0) return;
-    float bc1 = 1.0f - std::pow(s.beta1, (float)t), bc2 = 1.0f - std::pow(s.beta2, (float)t);   // bias corrections
+    float bc1 = 1.0f - std::pow(opt.beta1, (float)t), bc2 = 1.0f - std::pow(opt.beta2, (float)t);   // bias corrections
     int block_size = 256;
     adamw_kernel<<<CEIL_DIV(o.count, (size_t)block_size), block_size, 0, stream>>>(
         model.params, o.master, o.m, o.v, model.grads, o.first, o.count, o.tensor_offsets, o.tensor_decay, o.num_tensors,
-        lr, s.beta1, s.beta2, bc1, bc2, s.eps, s.weight_decay, grad_scale);
+        opt.lr, opt.beta1, opt.beta2, bc1, bc2, opt.eps, opt.weight_decay, grad_scale);
     cudaCheck(cudaGetLastError());
 }
 
@@ -1070,10 +1144,13 @@ void gpt_update(GPT& model, const Settings& s, float lr, float grad_scale, int t
 // Ranks come from mpirun (build with -DUSE_MPI) or from torchrun-style environment variables
 // (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT; rank 0 hands NCCL's id to the
 // others over a plain TCP socket). One GPU needs neither, and every collective is a no-op.
+// gpt_step says it in three numbered moves; train_gpt_cpu.cpp has the same functions with
+// the same signatures.
 
 struct ProcessGroup {
     int rank = 0, world = 1, local_rank = 0;
     ncclComm_t comm = nullptr;
+    double* sum_buffer = nullptr;   // (1) on the device: what dp_sum all-reduces (world > 1 only)
 };
 
 #ifndef USE_MPI   // torchrun-style launch: the environment and a socket instead of MPI
@@ -1160,44 +1237,88 @@ ProcessGroup dp_init(int* argc, char*** argv) {
         exchange_nccl_id(id, pg.rank, pg.world);
 #endif
         ncclCheck(ncclCommInitRank(&pg.comm, pg.world, id, pg.rank));
+        cudaCheck(cudaMalloc(&pg.sum_buffer, sizeof(double)));
     }
     return pg;
 }
 
 void dp_finalize(ProcessGroup& pg) {
     if (pg.comm) ncclCheck(ncclCommDestroy(pg.comm));
-    pg.comm = nullptr;
+    if (pg.sum_buffer) cudaCheck(cudaFree(pg.sum_buffer));
     cuda_teardown();
 #ifdef USE_MPI
     MPI_Finalize();
 #endif
+    pg = ProcessGroup();
 }
 
-// grads (padded_size(n, world), fp32): the mean over ranks, of all of it (ZeRO off, one
-// all-reduce) or of this rank's shard only (ZeRO-1, a reduce-scatter: half the traffic)
-static void dp_average_gradients(const ProcessGroup& pg, float* grads, size_t n, int zero) {
+inline ncclDataType_t nccl_type(const float*) { return ncclFloat; }
+inline ncclDataType_t nccl_type(const __nv_bfloat16*) { return ncclBfloat16; }
+
+// every rank's shard of buf (padded_size(n, world) elements) is copied to all ranks
+template <class T> void dp_all_gather(const ProcessGroup& pg, T* buf, size_t n) {
+    if (pg.world == 1) return;
+    size_t s = shard_size(n, pg.world);
+    ncclCheck(ncclAllGather(buf + s * pg.rank, buf, s, nccl_type(buf), pg.comm, stream));
+}
+
+// grads (padded_size(n, world), fp32): the mean over ranks, of this rank's shard (ZeRO-1, a
+// reduce-scatter: half the traffic) or of all of it (ZeRO off, one all-reduce)
+void dp_average_gradients(const ProcessGroup& pg, float* grads, size_t n, int zero) {
     if (pg.world == 1) return;
     size_t s = shard_size(n, pg.world);
     if (zero) ncclCheck(ncclReduceScatter(grads, grads + s * pg.rank, s, ncclFloat, ncclAvg, pg.comm, stream));
     else ncclCheck(ncclAllReduce(grads, grads, s * pg.world, ncclFloat, ncclAvg, pg.comm, stream));
 }
 
-// every rank's shard of buf (padded_size(n, world) elements of `type`) is copied to all ranks
-static void dp_all_gather(const ProcessGroup& pg, void* buf, size_t n, ncclDataType_t type, size_t elem_size) {
-    if (pg.world == 1) return;
-    size_t s = shard_size(n, pg.world);
-    ncclCheck(ncclAllGather((char*)buf + s * pg.rank * elem_size, buf, s, type, pg.comm, stream));
-}
-
-// the sum of x over ranks (every rank gets the same value)
-static double dp_sum(const ProcessGroup& pg, double x) {
+// the sum of x over ranks (every rank gets the same value), through pg's own device buffer
+double dp_sum(const ProcessGroup& pg, double x) {
     if (pg.world == 1) return x;
-    allocate_norm_buffers();
-    cudaCheck(cudaMemcpyAsync(norm_result, &x, sizeof x, cudaMemcpyHostToDevice, stream));
-    ncclCheck(ncclAllReduce(norm_result, norm_result, 1, ncclDouble, ncclSum, pg.comm, stream));
-    cudaCheck(cudaMemcpyAsync(&x, norm_result, sizeof x, cudaMemcpyDeviceToHost, stream));
+    cudaCheck(cudaMemcpyAsync(pg.sum_buffer, &x, sizeof x, cudaMemcpyHostToDevice, stream));
+    ncclCheck(ncclAllReduce(pg.sum_buffer, pg.sum_buffer, 1, ncclDouble, ncclSum, pg.comm, stream));
+    cudaCheck(cudaMemcpyAsync(&x, pg.sum_buffer, sizeof x, cudaMemcpyDeviceToHost, stream));
     cudaCheck(cudaStreamSynchronize(stream));
     return x;
+}
+
+// what one optimizer step reports
+struct StepStats {
+    double loss;        // the mean training loss of the step's batch over all ranks, before the update
+    double norm;        // the global gradient norm, before clipping
+    float grad_scale;   // what clipping multiplied the gradients by (1: no clipping)
+};
+
+// One optimizer step on the loader's next K micro-batches of B x T tokens (per rank).
+// opt.lr is this step's learning rate; grad_clip clips the global gradient norm (0 = off);
+// step counts from 0. Every rank calls it (it is a collective); the step's work on the GPU
+// is finished when it returns. train(), the tests and the tutorial take their steps here.
+StepStats gpt_step(GPT& model, DataLoader& loader, const ProcessGroup& pg, const AdamW& opt, float grad_clip, int step) {
+    int B = loader.batch(), T = loader.seq_len(), K = loader.grad_accum();
+    size_t n = model.num_params;
+    std::vector<int> inputs((size_t)B * T), targets((size_t)B * T);
+    StepStats st;
+    // 1. forward and backward over K micro-batches, the gradients adding up in model.grads
+    gpt_zero_grad(model);
+    double loss = 0;
+    for (int k = 0; k < K; k++) {
+        loader.next_batch(inputs.data(), targets.data());
+        gpt_forward(model, inputs.data(), targets.data(), B, T);
+        loss += model.mean_loss / K;
+        gpt_backward(model, 1.0f / K);
+    }
+    // 2. average the gradients over ranks (all of them, or this rank's shard under ZeRO-1);
+    //    the global norm is the sum over ranks of each rank's shard
+    dp_average_gradients(pg, model.grads, n, model.zero);
+    Shard mine = shard_of(n, pg.world, pg.rank);
+    st.norm = std::sqrt(dp_sum(pg, sum_squares(model.grads + mine.begin, mine.end - mine.begin, model.ws)));
+    st.loss = dp_sum(pg, loss) / pg.world;
+    // 3. update: clip the global norm (as torch.nn.utils.clip_grad_norm_), then AdamW;
+    //    under ZeRO-1 each rank updated its shard, and the ranks swap the new weights
+    st.grad_scale = grad_clip > 0 && st.norm > grad_clip ? (float)(grad_clip / (st.norm + 1e-6)) : 1.0f;
+    gpt_update(model, opt, st.grad_scale, step + 1);
+    if (model.zero) dp_all_gather(pg, model.params, n);
+    cudaCheck(cudaStreamSynchronize(stream));
+    return st;
 }
 
 // the full fp32 master weights and moments on the host (n each), gathered from the shards
@@ -1216,7 +1337,7 @@ static void gpt_download_optimizer(GPT& model, const ProcessGroup& pg, std::vect
         if (sharded) {
             cudaCheck(cudaMemsetAsync(full, 0, model.buffer_size * sizeof(float), stream));
             cudaCheck(cudaMemcpyAsync(full + o.first, src[i], o.count * sizeof(float), cudaMemcpyDeviceToDevice, stream));
-            dp_all_gather(pg, full, n, ncclFloat, sizeof(float));
+            dp_all_gather(pg, full, n);
             from = full;
         }
         out[i]->resize(n);
@@ -1257,10 +1378,10 @@ __global__ void attention_forward_cached_kernel(floatX* out, const floatX* kcach
         a[t2] = s * scale;
         maxv = fmaxf(maxv, a[t2]);
     }
-    maxv = block_reduce(maxv, true);
+    maxv = block_max(maxv);
     float sum = 0.0f;
     for (int t2 = threadIdx.x; t2 <= pos; t2 += blockDim.x) { a[t2] = expf(a[t2] - maxv); sum += a[t2]; }
-    sum = block_reduce(sum, false);   // its __syncthreads also make every a[t2] visible to all threads
+    sum = block_sum(sum);   // its __syncthreads also make every a[t2] visible to all threads
     for (int i = threadIdx.x; i < HS; i += blockDim.x) {
         float o = 0.0f;
         for (int t2 = 0; t2 <= pos; t2++) o += a[t2] * (float)vcache[(size_t)t2 * C + h * HS + i];
@@ -1341,9 +1462,9 @@ std::vector<int> gpt_generate(GPT& model, const std::vector<int>& prompt, int n,
 // ----------------------------------------------------------------------------
 // main: the training loop
 
-// the vocabulary rounded up to a multiple of 128 (full tensor-core tiles for the classifier)
+// the vocabulary is padded to a multiple of 128 (full tensor-core tiles for the classifier);
+// start_run applies it
 constexpr int VOCAB_MULTIPLE = 128;
-inline void pad_vocab(GPTConfig& c) { c.padded_vocab_size = CEIL_DIV(c.vocab_size, VOCAB_MULTIPLE) * VOCAB_MULTIPLE; }
 
 // the activations for B, T must fit in what is free on the GPU: say so before training starts
 static void check_batch_fits(GPT& model, int B, int T) {
@@ -1362,9 +1483,7 @@ static void check_batch_fits(GPT& model, int B, int T) {
 }
 
 int train(int argc, char** argv, const ProcessGroup& pg) {
-    Settings s;
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { if (pg.rank == 0) print_help(argv[0]); return 0; }
+    Settings s;   // --help was answered by main, before any GPU work
     parse_args(argc, argv, s);
     bool main_rank = pg.rank == 0;
     FILE* out = main_rank ? stdout : nullptr;   // only rank 0 prints and writes files
@@ -1427,37 +1546,14 @@ int train(int argc, char** argv, const ProcessGroup& pg) {
         fflush(out);
     };
 
-    std::vector<int> inputs((size_t)B * T), targets((size_t)B * T);
     for (int step = start.step; step < s.steps; step++) {
         if (s.eval_every > 0 && step % s.eval_every == 0) validate(step);
         if (s.sample_every > 0 && step > 0 && step % s.sample_every == 0) sample(step);
         double t0 = now_ms();
-        // 1. forward and backward over K micro-batches, the gradients adding up in model.grads
-        gpt_zero_grad(model);
-        double loss = 0;
-        for (int k = 0; k < K; k++) {
-            train_loader.next_batch(inputs.data(), targets.data());
-            gpt_forward(model, inputs.data(), targets.data(), B, T);
-            loss += model.mean_loss / K;
-            gpt_backward(model, 1.0f / K);
-        }
-        // 2. average the gradients over ranks (all of them, or this rank's shard under ZeRO-1)
-        dp_average_gradients(pg, model.grads, n, s.zero);
-        if (s.zero) sum_squares(model.grads + model.opt.first, model.opt.count);
-        else sum_squares(model.grads, n);
-        double sq;
-        cudaCheck(cudaMemcpyAsync(&sq, norm_result, sizeof sq, cudaMemcpyDeviceToHost, stream));
-        cudaCheck(cudaStreamSynchronize(stream));
-        double norm = std::sqrt(s.zero ? dp_sum(pg, sq) : sq);
-        loss = dp_sum(pg, loss) / pg.world;
-        // 3. update: clip the global norm (as torch.nn.utils.clip_grad_norm_), then AdamW
-        float scale = s.grad_clip > 0 && norm > s.grad_clip ? (float)(s.grad_clip / (norm + 1e-6)) : 1.0f;
-        float lr = lr_at(s, step);
-        gpt_update(model, s, lr, scale, step + 1);
-        if (s.zero) dp_all_gather(pg, model.params, n, NCCL_FLOATX, sizeof(floatX));
-        cudaCheck(cudaStreamSynchronize(stream));
+        AdamW opt = {lr_at(s, step), s.beta1, s.beta2, s.eps, s.weight_decay};
+        StepStats st = gpt_step(model, train_loader, pg, opt, s.grad_clip, step);
         double ms = now_ms() - t0;
-        report_step(out, logger, step + 1, s.steps, loss, lr, norm, ms, pg.world * K * B * T / (ms / 1000));
+        report_step(out, logger, step + 1, s.steps, st.loss, opt.lr, st.norm, ms, pg.world * K * B * T / (ms / 1000));
         if (s.save_every > 0 && (step + 1) % s.save_every == 0 && step + 1 < s.steps) save(step + 1);
     }
     if (s.eval_every > 0) validate(s.steps);

@@ -449,9 +449,11 @@ struct GradScratch {
 
 struct GPT {
     GPTConfig config;
-    size_t num_params = 0;
-    std::vector<real> params, grads, m, v;  // one allocation per family, views below
+    size_t num_params = 0, buffer_size = 0;  // n, and n padded to equal shards over ranks
+    std::vector<real> params, grads, m, v;  // (buffer_size) each: one allocation per family, views below
     ParamViews p, g;
+    int zero = 0;                           // 1: ZeRO-1, this rank updates only its shard
+    Shard shard = {0, 0};                   // the parameters this rank updates: all, or its ZeRO-1 shard
     int B = 0, T = 0;                       // the sizes the activations were allocated for
     std::vector<real> act_memory, scratch_memory;
     Activations a;
@@ -469,13 +471,21 @@ static void carve(std::vector<real>& memory, std::vector<std::pair<real**, size_
     for (auto& v : views) { *v.first = p; p += v.second; }
 }
 
-void gpt_build(GPT& model, const GPTConfig& config, const std::vector<float>& params) {
+// params: laid out by param_table(config). world, rank, zero: how many ranks share the
+// optimizer's work (ZeRO-1: zero = 1, each rank updates its own shard of the parameters)
+void gpt_build(GPT& model, const GPTConfig& config, const std::vector<float>& params, int world = 1, int rank = 0,
+               int zero = 0) {
     model.config = config;
     model.num_params = num_parameters(config);
-    model.params.assign(params.begin(), params.end());
-    model.grads.assign(model.num_params, 0);
-    model.m.assign(model.num_params, 0);
-    model.v.assign(model.num_params, 0);
+    if (params.size() < model.num_params) fail("gpt_build: %zu values for %zu parameters", params.size(), model.num_params);
+    model.buffer_size = padded_size(model.num_params, world);   // equal shards for any number of ranks
+    model.params.assign(params.begin(), params.begin() + model.num_params);
+    model.params.resize(model.buffer_size, 0);
+    model.grads.assign(model.buffer_size, 0);
+    model.m.assign(model.buffer_size, 0);
+    model.v.assign(model.buffer_size, 0);
+    model.zero = zero;
+    model.shard = zero ? shard_of(model.num_params, world, rank) : Shard{0, model.num_params};
     model.p = param_views(model.params.data(), config);
     model.g = param_views(model.grads.data(), config);
     model.B = model.T = 0;
@@ -600,15 +610,20 @@ void gpt_backward(GPT& model, real loss_scale) {
     model.mean_loss = -1;   // the logits are gone: a second backward needs a new forward
 }
 
-// AdamW on the elements [begin, end) of the parameter buffer (all of it, or this rank's
-// ZeRO-1 shard). grad_scale multiplies every gradient first (gradient clipping); t counts
-// optimizer steps from 1. Weight decay is decoupled and applies to 2-D tensors only.
-void gpt_update(GPT& model, const Settings& s, float lr, real grad_scale, int t, size_t begin, size_t end) {
-    real b1 = s.beta1, b2 = s.beta2;
+// AdamW's settings for one step: lr is that step's learning rate (train() takes it from the
+// schedule, lr_at). Weight decay is decoupled and applies to 2-D tensors only.
+struct AdamW {
+    float lr, beta1, beta2, eps, weight_decay;
+};
+
+// AdamW on the parameters this rank updates (model.shard: all of them, or its ZeRO-1 shard).
+// grad_scale multiplies every gradient first (gradient clipping); t counts optimizer steps from 1.
+void gpt_update(GPT& model, const AdamW& opt, real grad_scale, int t) {
+    real b1 = opt.beta1, b2 = opt.beta2;
     real bc1 = 1 - std::pow(b1, (real)t), bc2 = 1 - std::pow(b2, (real)t);   // bias corrections
     for (const ParamTensor& pt : param_table(model.config)) {
-        size_t lo = std::max(begin, pt.offset), hi = std::min(end, pt.offset + pt.numel);
-        real wd = pt.decay ? s.weight_decay : 0;
+        size_t lo = std::max(model.shard.begin, pt.offset), hi = std::min(model.shard.end, pt.offset + pt.numel);
+        real wd = pt.decay ? opt.weight_decay : 0;
         real *p = model.params.data(), *g = model.grads.data(), *m = model.m.data(), *v = model.v.data();
         #pragma omp parallel for simd
         for (size_t i = lo; i < hi; i++) {
@@ -616,19 +631,20 @@ void gpt_update(GPT& model, const Settings& s, float lr, real grad_scale, int t,
             m[i] = b1 * m[i] + (1 - b1) * grad;
             v[i] = b2 * v[i] + (1 - b2) * grad * grad;
             real mhat = m[i] / bc1, vhat = v[i] / bc2;
-            p[i] -= lr * (mhat / (std::sqrt(vhat) + (real)s.eps) + wd * p[i]);
+            p[i] -= opt.lr * (mhat / (std::sqrt(vhat) + (real)opt.eps) + wd * p[i]);
         }
     }
 }
 
 // ----------------------------------------------------------------------------
 // data-parallel: each rank runs forward and backward on its own slice of the batch, then
-// the gradients are averaged, then every rank takes the same optimizer step. Under mpirun
-// (build train_gpt_cpu_mpi) the ranks are processes; without MPI there is one rank and
-// every collective below is a no-op, so the one-process code path is the same code.
-// The averaging is a reduce-scatter (rank r ends with the mean of shard r) followed by an
-// all-gather; ZeRO-1 all-gathers the updated parameters instead of the gradients. Sums run
-// in rank order, so ZeRO-1 on and off give bitwise the same weights.
+// the gradients are averaged, then every rank takes the same optimizer step (gpt_step says
+// it in three numbered moves). Under mpirun (build train_gpt_cpu_mpi) the ranks are
+// processes; without MPI there is one rank and every collective below is a no-op, so the
+// one-process code path is the same code. The averaging is a reduce-scatter (rank r ends
+// with the mean of shard r) followed by an all-gather; ZeRO-1 all-gathers the updated
+// parameters instead of the gradients. Sums run in rank order, so ZeRO-1 on and off give
+// bitwise the same weights. train_gpt.cu has the same functions with the same signatures.
 
 struct ProcessGroup {
     int rank = 0, world = 1;
@@ -644,31 +660,15 @@ ProcessGroup dp_init(int* argc, char*** argv) {
     return pg;
 }
 
-void dp_finalize() {
+void dp_finalize(ProcessGroup& pg) {
 #ifdef USE_MPI
     MPI_Finalize();
 #endif
-}
-
-// buf holds padded_size(n, world) elements; afterwards this rank's shard holds the mean over ranks
-static void dp_reduce_scatter_mean(const ProcessGroup& pg, real* buf, size_t n) {
-    if (pg.world == 1) return;
-#ifdef USE_MPI
-    size_t s = shard_size(n, pg.world);
-    std::vector<real> recv(s * pg.world);   // shard `rank` of every rank, in rank order
-    MPI_Alltoall(buf, (int)(s * sizeof(real)), MPI_BYTE, recv.data(), (int)(s * sizeof(real)), MPI_BYTE, MPI_COMM_WORLD);
-    real* mine = buf + s * pg.rank;
-    #pragma omp parallel for
-    for (size_t i = 0; i < s; i++) {
-        real sum = 0;
-        for (int r = 0; r < pg.world; r++) sum += recv[r * s + i];
-        mine[i] = sum / pg.world;
-    }
-#endif
+    pg = ProcessGroup();
 }
 
 // every rank's shard of buf (padded_size(n, world) elements) is copied to all ranks
-static void dp_all_gather(const ProcessGroup& pg, real* buf, size_t n) {
+void dp_all_gather(const ProcessGroup& pg, real* buf, size_t n) {
     if (pg.world == 1) return;
 #ifdef USE_MPI
     size_t s = shard_size(n, pg.world);
@@ -676,8 +676,27 @@ static void dp_all_gather(const ProcessGroup& pg, real* buf, size_t n) {
 #endif
 }
 
+// grads (padded_size(n, world)): the mean over ranks, of this rank's shard (ZeRO-1) or of all
+// of it (ZeRO off). A reduce-scatter, summing each shard in rank order, then an all-gather.
+void dp_average_gradients(const ProcessGroup& pg, real* grads, size_t n, int zero) {
+    if (pg.world == 1) return;
+#ifdef USE_MPI
+    size_t s = shard_size(n, pg.world);
+    std::vector<real> recv(s * pg.world);   // shard `rank` of every rank, in rank order
+    MPI_Alltoall(grads, (int)(s * sizeof(real)), MPI_BYTE, recv.data(), (int)(s * sizeof(real)), MPI_BYTE, MPI_COMM_WORLD);
+    real* mine = grads + s * pg.rank;
+    #pragma omp parallel for
+    for (size_t i = 0; i < s; i++) {
+        real sum = 0;
+        for (int r = 0; r < pg.world; r++) sum += recv[r * s + i];
+        mine[i] = sum / pg.world;
+    }
+#endif
+    if (!zero) dp_all_gather(pg, grads, n);
+}
+
 // the sum of x over ranks, added in rank order so every rank gets bitwise the same value
-static double dp_sum(const ProcessGroup& pg, double x) {
+double dp_sum(const ProcessGroup& pg, double x) {
     if (pg.world == 1) return x;
     std::vector<double> all(pg.world, x);
 #ifdef USE_MPI
@@ -686,6 +705,45 @@ static double dp_sum(const ProcessGroup& pg, double x) {
     double s = 0;
     for (double v : all) s += v;
     return s;
+}
+
+// what one optimizer step reports
+struct StepStats {
+    double loss;       // the mean training loss of the step's batch over all ranks, before the update
+    double norm;       // the global gradient norm, before clipping
+    real grad_scale;   // what clipping multiplied the gradients by (1: no clipping)
+};
+
+// One optimizer step on the loader's next K micro-batches of B x T tokens (per rank).
+// opt.lr is this step's learning rate; grad_clip clips the global gradient norm (0 = off);
+// step counts from 0. Every rank calls it (it is a collective). train(), the tests and the
+// tutorial all take their steps through this function.
+StepStats gpt_step(GPT& model, DataLoader& loader, const ProcessGroup& pg, const AdamW& opt, float grad_clip, int step) {
+    int B = loader.batch(), T = loader.seq_len(), K = loader.grad_accum();
+    size_t n = model.num_params;
+    std::vector<int> inputs((size_t)B * T), targets((size_t)B * T);
+    StepStats st;
+    // 1. forward and backward over K micro-batches, the gradients adding up in model.grads
+    gpt_zero_grad(model);
+    double loss = 0;
+    for (int k = 0; k < K; k++) {
+        loader.next_batch(inputs.data(), targets.data());
+        gpt_forward(model, inputs.data(), targets.data(), B, T);
+        loss += model.mean_loss / K;
+        gpt_backward(model, (real)1 / K);
+    }
+    // 2. average the gradients over ranks (all of them, or this rank's shard under ZeRO-1);
+    //    the global norm is the sum over ranks of each rank's shard
+    dp_average_gradients(pg, model.grads.data(), n, model.zero);
+    Shard mine = shard_of(n, pg.world, pg.rank);
+    st.norm = std::sqrt(dp_sum(pg, sum_squares(model.grads.data() + mine.begin, mine.end - mine.begin)));
+    st.loss = dp_sum(pg, loss) / pg.world;
+    // 3. update: clip the global norm (as torch.nn.utils.clip_grad_norm_), then AdamW;
+    //    under ZeRO-1 each rank updated its shard, and the ranks swap the new weights
+    st.grad_scale = grad_clip > 0 && st.norm > grad_clip ? (real)(grad_clip / (st.norm + 1e-6)) : (real)1;
+    gpt_update(model, opt, st.grad_scale, step + 1);
+    if (model.zero) dp_all_gather(pg, model.params.data(), n);
+    return st;
 }
 
 // ----------------------------------------------------------------------------
@@ -793,14 +851,12 @@ int train(int argc, char** argv, const ProcessGroup& pg) {
     RunStart start = start_run(s, 1, out);
     const GPTConfig& config = start.config;
     size_t n = num_parameters(config);
-    start.params.resize(padded_size(n, pg.world), 0.0f);   // equal shards for any number of ranks
     GPT model;
-    gpt_build(model, config, start.params);
+    gpt_build(model, config, start.params, pg.world, pg.rank, s.zero);
     if (!start.resume_dir.empty()) {
         std::copy(start.m.begin(), start.m.end(), model.m.begin());
         std::copy(start.v.begin(), start.v.end(), model.v.begin());
     }
-    Shard shard = s.zero == 1 ? shard_of(n, pg.world, pg.rank) : Shard{0, n};   // what this rank updates
     int B = s.batch, T = s.seq_len, K = s.grad_accum;
     RunData data = open_data(s, start, pg.rank, pg.world);
     DataLoader& train_loader = *data.train;
@@ -832,7 +888,7 @@ int train(int argc, char** argv, const ProcessGroup& pg) {
     };
     auto save = [&](int step) {
         if (s.out.empty()) return;
-        if (s.zero == 1) { dp_all_gather(pg, model.m.data(), n); dp_all_gather(pg, model.v.data(), n); }
+        if (model.zero) { dp_all_gather(pg, model.m.data(), n); dp_all_gather(pg, model.v.data(), n); }
         if (!main_rank) return;
         json state = trainer_state(step, data, pg.world);
         std::vector<float> p(model.params.begin(), model.params.begin() + n), m(model.m.begin(), model.m.begin() + n),
@@ -842,33 +898,14 @@ int train(int argc, char** argv, const ProcessGroup& pg) {
         fflush(out);
     };
 
-    std::vector<int> inputs((size_t)B * T), targets((size_t)B * T);
     for (int step = start.step; step < s.steps; step++) {
         if (s.eval_every > 0 && step % s.eval_every == 0) validate(step);
         if (s.sample_every > 0 && step > 0 && step % s.sample_every == 0) sample(step);
         double t0 = now_ms();
-        // 1. forward and backward over K micro-batches, the gradients adding up in model.grads
-        gpt_zero_grad(model);
-        double loss = 0;
-        for (int k = 0; k < K; k++) {
-            train_loader.next_batch(inputs.data(), targets.data());
-            gpt_forward(model, inputs.data(), targets.data(), B, T);
-            loss += model.mean_loss / K;
-            gpt_backward(model, (real)1 / K);
-        }
-        // 2. average the gradients over ranks
-        dp_reduce_scatter_mean(pg, model.grads.data(), n);
-        Shard mine = shard_of(n, pg.world, pg.rank);
-        double norm = std::sqrt(dp_sum(pg, sum_squares(model.grads.data() + mine.begin, mine.end - mine.begin)));
-        loss = dp_sum(pg, loss) / pg.world;
-        if (s.zero == 0) dp_all_gather(pg, model.grads.data(), n);
-        // 3. update: clip the global norm (as torch.nn.utils.clip_grad_norm_), then AdamW
-        real scale = s.grad_clip > 0 && norm > s.grad_clip ? (real)(s.grad_clip / (norm + 1e-6)) : (real)1;
-        float lr = lr_at(s, step);
-        gpt_update(model, s, lr, scale, step + 1, shard.begin, shard.end);
-        if (s.zero == 1) dp_all_gather(pg, model.params.data(), n);
+        AdamW opt = {lr_at(s, step), s.beta1, s.beta2, s.eps, s.weight_decay};
+        StepStats st = gpt_step(model, train_loader, pg, opt, s.grad_clip, step);
         double ms = now_ms() - t0;
-        report_step(out, logger, step + 1, s.steps, loss, lr, norm, ms, pg.world * K * B * T / (ms / 1000));
+        report_step(out, logger, step + 1, s.steps, st.loss, opt.lr, st.norm, ms, pg.world * K * B * T / (ms / 1000));
         if (s.save_every > 0 && (step + 1) % s.save_every == 0 && step + 1 < s.steps) save(step + 1);
     }
     if (s.eval_every > 0) validate(s.steps);
@@ -895,7 +932,7 @@ int main(int argc, char** argv) {
         MPI_Abort(MPI_COMM_WORLD, status);
 #endif
     }
-    dp_finalize();
+    dp_finalize(pg);
     return status;
 }
 #endif

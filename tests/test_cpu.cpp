@@ -1,7 +1,7 @@
 // tests/test_cpu.cpp: the CPU trainer (float, as users run it) against an independent
 // PyTorch implementation, and everything around the model: GEMM, gradient accumulation,
-// checkpoints (ours and OpenAI's names), the command line, bad input, exact resume, and
-// a short training run that must learn.
+// checkpoints (ours and OpenAI's names), the command line, bad input, exact resume, the
+// training step reproducing recorded runs bit for bit, and a short training run that must learn.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #define TRAIN_GPT_NO_MAIN
@@ -16,14 +16,6 @@ static GPTConfig small_config() {
     c.num_layers = 2; c.num_heads = 4; c.channels = 32; c.max_seq_len = 16;
     c.vocab_size = c.padded_vocab_size = 97;
     return c;
-}
-
-static std::vector<float> random_params(const GPTConfig& c, uint64_t seed, float std) {
-    std::vector<float> p;
-    init_parameters(p, c, seed);
-    Rng rng(seed + 100);
-    for (float& x : p) x += std * rng.normal();   // move every tensor away from its initial value
-    return p;
 }
 
 static void write_batch(const std::string& path, const std::vector<int>& inputs, const std::vector<int>& targets, int B, int T) {
@@ -63,12 +55,12 @@ TEST_CASE("agreement with the PyTorch reference: logits, loss, every gradient, 1
     std::string dir = make_temp_dir("torch");
     std::vector<float> zeros(num_parameters(c), 0.0f);
     std::string ckpt = save_checkpoint(dir, 0, c, params.data(), zeros.data(), zeros.data(), json::object());
-    Rng rng(9);
-    std::vector<int> inputs(B * T), targets(B * T);
-    for (int i = 0; i < B * T; i++) { inputs[i] = rng.next_u32() % c.vocab_size; targets[i] = rng.next_u32() % c.vocab_size; }
+    // one window of B*T+1 tokens: the loader gives gpt_step the same batch at every step
+    std::vector<uint32_t> tokens = write_random_shard(dir + "/batch.bin", (size_t)B * T + 1, c.vocab_size, 9);
+    std::vector<int> inputs(tokens.begin(), tokens.end() - 1), targets(tokens.begin() + 1, tokens.end());
     write_batch(dir + "/batch.safetensors", inputs, targets, B, T);
 
-    // our side: forward, backward, then 10 steps of AdamW with clipping and weight decay
+    // our side: forward, backward, then 10 training steps (gpt_step) with clipping and weight decay
     GPT model;
     gpt_build(model, c, params);
     gpt_zero_grad(model);
@@ -78,25 +70,21 @@ TEST_CASE("agreement with the PyTorch reference: logits, loss, every gradient, 1
     gpt_backward(model, 1.0f);
     std::vector<float> grads0 = model.grads;
     float clip = 0.5f * std::sqrt(sum_squares(grads0.data(), grads0.size()));   // so that clipping acts
-    Settings s;
-    s.lr = 1e-2f; s.weight_decay = 0.1f; s.grad_clip = clip;
+    AdamW opt = {1e-2f, 0.9f, 0.95f, 1e-8f, 0.1f};
     std::vector<double> losses, norms;
     gpt_build(model, c, params);
-    for (int step = 1; step <= 10; step++) {
-        gpt_zero_grad(model);
-        gpt_forward(model, inputs.data(), targets.data(), B, T);
-        losses.push_back(model.mean_loss);
-        gpt_backward(model, 1.0f);
-        double norm = std::sqrt(sum_squares(model.grads.data(), model.num_params));
-        norms.push_back(norm);
-        float scale = norm > clip ? (float)(clip / (norm + 1e-6)) : 1.0f;
-        gpt_update(model, s, s.lr, scale, step, 0, model.num_params);
+    DataLoader loader(dir + "/batch.bin", B, T, 0, 1, 1, c.vocab_size, false, 0);
+    for (int step = 0; step < 10; step++) {
+        StepStats st = gpt_step(model, loader, ProcessGroup(), opt, clip, step);
+        losses.push_back(st.loss);
+        norms.push_back(st.norm);
+        if (step == 0) CHECK(st.grad_scale < 1);   // clipping acts
     }
 
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "%s tests/reference_gpt2.py --ckpt %s --batch %s/batch.safetensors --out %s/ref.safetensors "
              "--dtype float64 --steps 10 --lr %g --weight-decay %g --grad-clip %.9g --beta1 %g --beta2 %g --eps %g",
-             PYTHON, ckpt.c_str(), dir.c_str(), dir.c_str(), s.lr, s.weight_decay, clip, s.beta1, s.beta2, s.eps);
+             PYTHON, ckpt.c_str(), dir.c_str(), dir.c_str(), opt.lr, opt.weight_decay, clip, opt.beta1, opt.beta2, opt.eps);
     CommandResult r = run_command(cmd);
     REQUIRE_MESSAGE(r.status == 0, "the PyTorch reference failed (Debian's python3-torch installed?):\n" << r.output);
     SafeTensors ref = SafeTensors::read(dir + "/ref.safetensors");
@@ -344,6 +332,40 @@ TEST_CASE("resume is exact: a run restarted from its step-6 checkpoint prints th
     // log.jsonl of the resumed run holds each step once
     std::string log = read_text_file(dir + "/c/log.jsonl");
     CHECK(log.find("\"step\":12") != std::string::npos);
+    fs::remove_all(dir);
+}
+
+// tests/data/step_losses.json holds the losses of small runs recorded before the step became
+// one function (gpt_step); moving code must not move a single bit of them
+static json recorded_runs() {
+    return json::parse(read_text_file(data_file("tests/data/step_losses.json")));
+}
+
+// runs ./train_gpt_cpu with the recorded common flags plus `flags`; returns its log
+static RunLog run_recorded(const json& rec, const std::string& flags, const std::string& dir) {
+    data_file(SMALL_DATA + "/train_000000.bin");
+    CommandResult r = run_command("./train_gpt_cpu " + rec["common_flags"].get<std::string>() + " " + flags + " --out " + dir);
+    REQUIRE_MESSAGE(r.status == 0, r.output);
+    return read_run_log(dir + "/log.jsonl");
+}
+
+TEST_CASE("the training step reproduces, bit for bit, the runs recorded before it was one function") {
+    json rec = recorded_runs();
+    std::string dir = make_temp_dir("recorded");
+    int i = 0;
+    for (const json& run : rec["runs"]) {
+        if (run["ranks"] != 1) continue;   // the multi-rank runs are in test_mpi.cpp
+        CAPTURE(run["name"].get<std::string>());
+        std::string report;
+        bool same = same_run_log(run, run_recorded(rec, run["flags"], dir + "/" + std::to_string(i++)), &report);
+        CHECK_MESSAGE(same, report);
+    }
+    // the checker's self-test: a step that clips at 0.5001 instead of 0.5 must not pass
+    const json& first = rec["runs"][0];
+    REQUIRE(first["flags"].get<std::string>().find("--grad-clip 0.5") != std::string::npos);
+    std::string flags = first["flags"];
+    flags.replace(flags.find("--grad-clip 0.5"), 15, "--grad-clip 0.5001");
+    CHECK_FALSE(same_run_log(first, run_recorded(rec, flags, dir + "/planted")));
     fs::remove_all(dir);
 }
 

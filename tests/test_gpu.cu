@@ -1,7 +1,7 @@
 // tests/test_gpu.cu: the GPU trainer (train_gpt.cu) against the CPU reference
 // (train_gpt_cpu.cpp), both compiled into this one program: every layer forward and backward
 // on random inputs, the whole model (logits, loss, every gradient tensor by name, the losses
-// of 10 AdamW steps with clipping and weight decay), bitwise determinism, the KV-cache
+// of 10 training steps of gpt_step with clipping and weight decay), bitwise determinism, the KV-cache
 // forward, checkpoints exchanged between the GPU and CPU trainers, and exact resume.
 //
 // Built twice by the Makefile: build/test_gpu (bf16) and build/test_gpu_fp32 (-DENABLE_FP32),
@@ -108,18 +108,17 @@ struct DeviceF {
     }
 };
 
-// a small model whose activations give the layer tests their scratch buffers (attention, reductions)
+// a small model whose workspace (model.ws) the layer tests hand to the launchers that need one
 struct ScratchModel {
     GPT model;
     ScratchModel(int B, int T, int C, int NH) {
         GPTConfig c;
         c.num_layers = 1; c.num_heads = NH; c.channels = C; c.max_seq_len = T; c.vocab_size = 8;
-        pad_vocab(c);
+        c.padded_vocab_size = padded_vocab_size(c.vocab_size, VOCAB_MULTIPLE);
         std::vector<float> p;
         init_parameters(p, c, 1);
         gpt_build(model, c, p);
         gpt_allocate_activations(model, B, T);
-        gpt_use_scratch(model);
     }
     ~ScratchModel() { gpt_free(model); }
 };
@@ -130,18 +129,7 @@ static GPTConfig small_config() {   // the CPU's config: no vocabulary padding
     c.vocab_size = c.padded_vocab_size = 97;
     return c;
 }
-static GPTConfig padded(GPTConfig c) { pad_vocab(c); return c; }
-
-static std::vector<float> random_params(const GPTConfig& c, uint64_t seed, float std) {
-    std::vector<float> p;
-    init_parameters(p, c, seed);
-    Rng rng(seed + 100);
-    for (const ParamTensor& t : param_table(c)) {   // move every tensor away from its initial value
-        size_t n = (size_t)t.shape[0] * (t.shape.size() > 1 ? t.shape[1] : 1);
-        for (size_t i = 0; i < n; i++) p[t.offset + i] += std * rng.normal();
-    }
-    return p;
-}
+static GPTConfig padded(GPTConfig c) { c.padded_vocab_size = padded_vocab_size(c.vocab_size, VOCAB_MULTIPLE); return c; }
 
 // a buffer laid out by param_table(from) re-laid out by param_table(to) (vocabulary padding)
 static std::vector<float> relayout(const std::vector<float>& x, const GPTConfig& from, const GPTConfig& to) {
@@ -225,7 +213,7 @@ TEST_CASE("layernorm (and its fused residual form) forward and backward match th
     dinp0 = dinp.host();
     DeviceF dw(dw0), db(db0);
     std::vector<float> hmean = mean.host(), hrstd = rstd.host();
-    layernorm_backward(dinp.p, dw.p, db.p, dout.p, inp1.p, w.p, mean.p, rstd.p, N, C);
+    layernorm_backward(dinp.p, dw.p, db.p, dout.p, inp1.p, w.p, mean.p, rstd.p, N, C, sm.model.ws);
     cpu::layernorm_backward(dinp0.data(), dw0.data(), db0.data(), hdout.data(), h1.data(), hw.data(), hmean.data(), hrstd.data(), N, C);
     CHECK(check_close("layernorm dinp", dinp.host().data(), dinp0.data(), dinp0.size(), TOL_GRAD));
     CHECK(check_close("layernorm dweight", dw.host().data(), dw0.data(), C, TOL_GRAD));
@@ -247,7 +235,7 @@ TEST_CASE("matmul forward and backward (cuBLASLt, bias epilogue, dbias reduction
         CHECK(check_close("matmul out", out.host().data(), want.data(), want.size(), TOL_FWD));
         std::vector<float> dw0 = random_vector((size_t)C * OC, 5), db0 = random_vector(OC, 6), di((size_t)N * C);
         DeviceF dw(dw0), db(db0);
-        matmul_backward(dinp.p, dw.p, db.p, dout.p, inp.p, w.p, N, C, OC);
+        matmul_backward(dinp.p, dw.p, db.p, dout.p, inp.p, w.p, N, C, OC, sm.model.ws);
         cpu::matmul_backward(di.data(), dw0.data(), db0.data(), hd.data(), hi.data(), hw.data(), N, C, OC);
         CHECK(check_close("matmul dinp", dinp.host().data(), di.data(), di.size(), TOL_GRAD));
         CHECK(check_close("matmul dweight", dw.host().data(), dw0.data(), dw0.size(), TOL_GRAD));
@@ -261,13 +249,13 @@ TEST_CASE("attention forward and backward match the CPU" * doctest::skip(!HAVE_G
     ScratchModel sm(B, T, C, NH);
     DeviceX qkv(random_vector((size_t)B * T * 3 * C, 1)), out((size_t)B * T * C), att((size_t)B * NH * T * T);
     DeviceX dout(random_vector((size_t)B * T * C, 2)), dqkv((size_t)B * T * 3 * C);
-    attention_forward(out.p, att.p, qkv.p, B, T, C, NH);
+    attention_forward(out.p, att.p, qkv.p, B, T, C, NH, sm.model.ws);
     std::vector<float> hq = qkv.host(), hd = dout.host(), wout((size_t)B * T * C), watt((size_t)B * NH * T * T);
     cpu::attention_forward(wout.data(), watt.data(), hq.data(), B, T, C, NH);
     CHECK(check_close("attention out", out.host().data(), wout.data(), wout.size(), TOL_FWD));
     CHECK(check_close("attention weights", att.host().data(), watt.data(), watt.size(), TOL_FWD));
     std::vector<float> wd((size_t)B * T * 3 * C);
-    attention_backward(dqkv.p, dout.p, qkv.p, att.p, B, T, C, NH);
+    attention_backward(dqkv.p, dout.p, qkv.p, att.p, B, T, C, NH, sm.model.ws);
     cpu::attention_backward(wd.data(), hd.data(), hq.data(), watt.data(), B, T, C, NH);
     CHECK(check_close("attention dqkv", dqkv.host().data(), wd.data(), wd.size(), TOL_GRAD));
 }
@@ -309,22 +297,12 @@ TEST_CASE("gelu and cross-entropy forward and backward match the CPU" * doctest:
 
 // ---------------------------------------------------------------- the whole model
 
-// 10 AdamW steps with clipping and weight decay on one batch, as the training loop does them
-static std::vector<double> gpu_steps(GPT& model, const Settings& s, const std::vector<int>& in, const std::vector<int>& tg,
-                                     int B, int T, std::vector<float>* final_master = nullptr) {
+// 10 training steps (gpt_step) on the batches of `shard`; the losses, and the final fp32 master weights
+static std::vector<double> gpu_steps(GPT& model, const AdamW& opt, float clip, const std::string& shard, int B, int T,
+                                     std::vector<float>* final_master = nullptr) {
+    DataLoader loader(shard, B, T, 0, 1, 1, model.config.vocab_size, false, 0);
     std::vector<double> losses;
-    for (int step = 1; step <= 10; step++) {
-        gpt_zero_grad(model);
-        gpt_forward(model, in.data(), tg.data(), B, T);
-        losses.push_back(model.mean_loss);
-        gpt_backward(model, 1.0f);
-        sum_squares(model.grads, model.num_params);
-        double sq;
-        cudaCheck(cudaMemcpy(&sq, norm_result, sizeof sq, cudaMemcpyDeviceToHost));
-        double norm = std::sqrt(sq);
-        float scale = s.grad_clip > 0 && norm > s.grad_clip ? (float)(s.grad_clip / (norm + 1e-6)) : 1.0f;
-        gpt_update(model, s, s.lr, scale, step);
-    }
+    for (int step = 0; step < 10; step++) losses.push_back(gpt_step(model, loader, ProcessGroup(), opt, clip, step).loss);
     if (final_master) *final_master = download(model.opt.master, model.num_params);
     return losses;
 }
@@ -363,22 +341,20 @@ TEST_CASE("the whole model matches the CPU: logits, loss, every gradient by name
     }
     double norm0 = std::sqrt(cpu::sum_squares(ref.grads.data(), ref.grads.size()));
 
-    Settings s;
-    s.lr = 1e-2f; s.weight_decay = 0.1f; s.grad_clip = (float)(0.5 * norm0);   // so that clipping acts
+    // 10 training steps on both, through each trainer's gpt_step, on the batches of one small shard
+    std::string dir = make_temp_dir("gpu_steps");
+    write_random_shard(dir + "/steps.bin", 4 * B * T + 1, c.vocab_size, 10);
+    cpu::AdamW cpu_opt = {1e-2f, 0.9f, 0.95f, 1e-8f, 0.1f};
+    AdamW opt = {cpu_opt.lr, cpu_opt.beta1, cpu_opt.beta2, cpu_opt.eps, cpu_opt.weight_decay};
+    float clip = (float)(0.5 * norm0);   // so that clipping acts
     std::vector<double> want;
     cpu::gpt_build(ref, c, rounded);
-    for (int step = 1; step <= 10; step++) {
-        cpu::gpt_zero_grad(ref);
-        cpu::gpt_forward(ref, inputs.data(), targets.data(), B, T);
-        want.push_back(ref.mean_loss);
-        cpu::gpt_backward(ref, 1.0f);
-        double norm = std::sqrt(cpu::sum_squares(ref.grads.data(), ref.num_params));
-        float scale = norm > s.grad_clip ? (float)(s.grad_clip / (norm + 1e-6)) : 1.0f;
-        cpu::gpt_update(ref, s, s.lr, scale, step, 0, ref.num_params);
-    }
+    DataLoader loader(dir + "/steps.bin", B, T, 0, 1, 1, c.vocab_size, false, 0);
+    for (int step = 0; step < 10; step++) want.push_back(cpu::gpt_step(ref, loader, cpu::ProcessGroup(), cpu_opt, clip, step).loss);
     gpt_free(model);
     gpt_build(model, gc, relayout(rounded, c, gc));
-    std::vector<double> got = gpu_steps(model, s, inputs, targets, B, T);
+    std::vector<double> got = gpu_steps(model, opt, clip, dir + "/steps.bin", B, T);
+    fs::remove_all(dir);
     CHECK(check_close("losses of 10 AdamW steps", got.data(), want.data(), 10, TOL_STEPS));
     MESSAGE("losses of 10 steps, GPU: " << got.front() << " -> " << got.back() << ", CPU: " << want.front() << " -> " << want.back());
     CHECK(got.back() < got.front());
@@ -390,18 +366,18 @@ TEST_CASE("bitwise determinism: the same steps twice give the same losses and we
     GPTConfig gc = padded(small_config());
     int B = 4, T = 16;
     std::vector<float> params = random_params(gc, 7, 0.05f);
-    std::vector<int> inputs, targets;
-    random_tokens(inputs, targets, B * T, gc.vocab_size, 8);
-    Settings s;
-    s.lr = 1e-2f; s.grad_clip = 0.1f;
+    std::string dir = make_temp_dir("gpu_determinism");
+    write_random_shard(dir + "/steps.bin", 4 * B * T + 1, gc.vocab_size, 8);
+    AdamW opt = {1e-2f, 0.9f, 0.95f, 1e-8f, 0.1f};
     std::vector<float> w1, w2;
     GPT model;
     gpt_build(model, gc, params);
-    std::vector<double> l1 = gpu_steps(model, s, inputs, targets, B, T, &w1);
+    std::vector<double> l1 = gpu_steps(model, opt, 0.1f, dir + "/steps.bin", B, T, &w1);
     gpt_free(model);
     gpt_build(model, gc, params);
-    std::vector<double> l2 = gpu_steps(model, s, inputs, targets, B, T, &w2);
+    std::vector<double> l2 = gpu_steps(model, opt, 0.1f, dir + "/steps.bin", B, T, &w2);
     gpt_free(model);
+    fs::remove_all(dir);
     CHECK(l1 == l2);
     CHECK(memcmp(w1.data(), w2.data(), w1.size() * sizeof(float)) == 0);
 }

@@ -1,7 +1,8 @@
 // tests/test_mpi.cpp: data parallelism without a GPU. The CPU trainer built with MPI
 // (train_gpt_cpu_mpi) runs the same partitioning and averaging code as the GPU trainer's
 // NCCL path (the shard arithmetic lives in train_common.h); here it runs under mpirun with
-// 1, 2 and 3 ranks. Skipped, and counted as skipped, where mpirun or the binary is missing.
+// 1, 2 and 3 ranks, and reproduces bit for bit the multi-rank runs recorded in
+// tests/data/step_losses.json. Skipped, and counted as skipped, where mpirun or the binary is missing.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include "train_common.h"
@@ -72,5 +73,25 @@ TEST_CASE("a run resumed on a different number of ranks continues the same loss 
     REQUIRE(full.loss.size() == 8);
     REQUIRE(resumed.loss.size() == 4);
     CHECK(check_close("losses after resuming on 3 ranks", resumed.loss.data(), full.loss.data() + 4, 4, 1e-5));
+    fs::remove_all(dir);
+}
+
+TEST_CASE("multi-rank runs reproduce, bit for bit, the runs recorded before the step was one function" *
+          doctest::skip(!mpi_available())) {
+    json rec = json::parse(read_text_file(data_file("tests/data/step_losses.json")));
+    std::string dir = make_temp_dir("recorded_mpi");
+    int i = 0;
+    for (const json& run : rec["runs"]) {
+        if (run["ranks"] == 1) continue;   // the one-rank runs are in test_cpu.cpp, with the checker's self-test
+        CAPTURE(run["name"].get<std::string>());
+        std::string out = dir + "/" + std::to_string(i++);
+        std::string cmd = "mpirun --allow-run-as-root --oversubscribe -np " + std::to_string(run["ranks"].get<int>()) +
+                          " ./train_gpt_cpu_mpi " + rec["common_flags"].get<std::string>() + " " +
+                          run["flags"].get<std::string>() + " --out " + out;
+        CommandResult r = run_command(cmd);
+        REQUIRE_MESSAGE(r.status == 0, cmd << "\n" << r.output);
+        std::string report;
+        CHECK_MESSAGE(same_run_log(run, read_run_log(out + "/log.jsonl"), &report), report);
+    }
     fs::remove_all(dir);
 }

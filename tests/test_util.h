@@ -1,13 +1,17 @@
 // tests/test_util.h: small helpers shared by the test files: comparing tensors against an
-// oracle (printing the first mismatches and the tolerance), temporary directories, and
-// running a program to look at its output and exit status.
+// oracle (printing the first mismatches and the tolerance), random weights and token shards,
+// temporary directories, running a program to look at its output and exit status, and
+// reading a run's log.jsonl.
 #pragma once
 #include <doctest/doctest.h>
+
+#include "train_common.h"   // defines: GPTConfig, param_table, init_parameters, Rng, json; write_shard (dataloader.h)
 
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <sys/wait.h>
 #include <vector>
@@ -91,4 +95,63 @@ inline std::vector<std::string> step_losses(const std::string& output) {
 inline std::string data_file(const std::string& path) {
     REQUIRE_MESSAGE(std::filesystem::exists(path), path << " is missing: run `make data` first");
     return path;
+}
+
+// random weights around GPT-2's initialisation, every tensor moved by std * N(0, 1) so that
+// every path of the model matters; the vocabulary padding rows of wte stay zero
+inline std::vector<float> random_params(const GPTConfig& c, uint64_t seed, float std) {
+    std::vector<float> p;
+    init_parameters(p, c, seed);
+    Rng rng(seed + 100);
+    for (const ParamTensor& t : param_table(c)) {
+        size_t n = (size_t)t.shape[0] * (t.shape.size() > 1 ? t.shape[1] : 1);
+        for (size_t i = 0; i < n; i++) p[t.offset + i] += std * rng.normal();
+    }
+    return p;
+}
+
+// a token shard of n random tokens below V; with n = B*T + 1 a DataLoader of batch B, T
+// returns the same batch at every step. Returns the tokens.
+inline std::vector<uint32_t> write_random_shard(const std::string& path, size_t n, int V, uint64_t seed) {
+    Rng rng(seed);
+    std::vector<uint32_t> tokens(n);
+    for (uint32_t& t : tokens) t = rng.next_u32() % V;
+    write_shard(path, tokens.data(), n, V);
+    return tokens;
+}
+
+// the figures of a run's log.jsonl, in order: per step loss and gradient norm, validation losses
+struct RunLog {
+    std::vector<double> loss, grad_norm, val_loss;
+};
+inline RunLog read_run_log(const std::string& path) {
+    REQUIRE_MESSAGE(std::filesystem::exists(path), path << " is missing: did the run fail?");
+    RunLog r;
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);) {
+        json j = json::parse(line);
+        if (j.contains("loss")) { r.loss.push_back(j["loss"]); r.grad_norm.push_back(j["grad_norm"]); }
+        if (j.contains("val_loss")) r.val_loss.push_back(j["val_loss"]);
+    }
+    return r;
+}
+
+// the numbers recorded in tests/data/step_losses.json for `run`, against a run made now: true
+// when they are bitwise the same; otherwise `report` (if set) gets the first difference
+inline bool same_run_log(const json& run, const RunLog& got, std::string* report = nullptr) {
+    for (const char* key : {"loss", "grad_norm", "val_loss"}) {
+        std::vector<double> want = run.at(key).get<std::vector<double>>();
+        const std::vector<double>& have = std::string(key) == "loss" ? got.loss : std::string(key) == "grad_norm" ? got.grad_norm : got.val_loss;
+        for (size_t i = 0; i < std::max(want.size(), have.size()); i++)
+            if (i >= want.size() || i >= have.size() || want[i] != have[i]) {
+                if (report) {
+                    char buf[256];
+                    snprintf(buf, sizeof buf, "%s[%zu]: got %.17g, recorded %.17g (%zu vs %zu values)", key, i,
+                             i < have.size() ? have[i] : NAN, i < want.size() ? want[i] : NAN, have.size(), want.size());
+                    *report = buf;
+                }
+                return false;
+            }
+    }
+    return true;
 }

@@ -20,6 +20,7 @@
 
 #include <cinttypes>
 #include <functional>
+#include <unistd.h>
 
 #include "tutorial/check.h"   // defines: WEAK, hint, Planted, run_check, tutorial_heap_mark
 
@@ -176,31 +177,35 @@ typedef void (*AdamWFn)(float*, const float*, float*, float*, size_t, float, flo
 
 static bool adamw_matches(AdamWFn fn) {
     GPTConfig c = make_config(2, 4, 32, 16, 64);
+    int B = 4, T = 16;
     std::vector<float> init = random_params(c, 3, 0.02f);
     GPT ref;
     gpt_build(ref, c, init);
     size_t n = ref.num_params;
     std::vector<float> p = init, m(n, 0.0f), v(n, 0.0f);
-    Settings s;   // the trainer's defaults: beta1 0.9, beta2 0.95, eps 1e-8, weight decay 0.1, clip 1.0
-    Rng rng(5);
+    // random tokens for gpt_step, the trainer's own step: real gradients of three batches
+    std::string shard = (fs::temp_directory_path() / ("tutorial_adamw_" + std::to_string(getpid()) + ".bin")).string();
+    std::vector<int> tokens = random_tokens(3 * B * T + 1, c.vocab_size, 5);
+    write_shard(shard, std::vector<uint32_t>(tokens.begin(), tokens.end()).data(), tokens.size(), c.vocab_size);
+    DataLoader loader(shard, B, T, 0, 1, 1, c.vocab_size, false, 0);
+    Settings s;   // the trainer's defaults: beta1 0.9, beta2 0.95, eps 1e-8, weight decay 0.1
+    const float clip = 0.5f;
     bool ok = true;
     for (int t = 1; t <= 3; t++) {
-        for (size_t i = 0; i < n; i++) ref.grads[i] = 0.1f * rng.normal();
-        double norm = std::sqrt(sum_squares(ref.grads.data(), n));   // clipping as train() does it
-        float scale = norm > s.grad_clip ? (float)(s.grad_clip / (norm + 1e-6)) : 1.0f;
-        float lr = 1e-3f * t;
+        AdamW opt = {1e-3f * t, s.beta1, s.beta2, s.eps, s.weight_decay};
         std::vector<float> before = p;
-        gpt_update(ref, s, lr, scale, t, 0, n);
+        StepStats st = gpt_step(ref, loader, ProcessGroup(), opt, clip, t - 1);
+        // gpt_step leaves the step's gradients in ref.grads and the clipping factor in st.grad_scale
         for (const ParamTensor& pt : param_table(c))
             fn(p.data() + pt.offset, ref.grads.data() + pt.offset, m.data() + pt.offset, v.data() + pt.offset, pt.numel,
-               lr, s.beta1, s.beta2, s.eps, pt.decay ? s.weight_decay : 0.0f, scale, t);
+               opt.lr, opt.beta1, opt.beta2, opt.eps, pt.decay ? opt.weight_decay : 0.0f, st.grad_scale, t);
         // compare the updates (p_new - p_old), not the parameters: an update is a 1e-3 change
         std::vector<float> du(n), dref(n);
         for (size_t i = 0; i < n; i++) { du[i] = p[i] - before[i]; dref[i] = ref.params[i] - before[i]; }
         double em = rel_err(m.data(), ref.m.data(), n), ev = rel_err(v.data(), ref.v.data(), n), eu = rel_err(du.data(), dref.data(), n);
         bool step_ok = em <= 1e-5 && ev <= 1e-5 && eu <= 1e-4 && all_finite(p.data(), n);
-        printf("  step %d (grad scale %.4f): relative error m %.1e, v %.1e, update %.1e (tolerances 1e-5, 1e-5, 1e-4)%s\n",
-               t, scale, em, ev, eu, step_ok ? "" : "  <- mismatch");
+        printf("  step %d (norm %.3f, grad scale %.4f): relative error m %.1e, v %.1e, update %.1e (tolerances 1e-5, 1e-5, 1e-4)%s\n",
+               t, st.norm, st.grad_scale, em, ev, eu, step_ok ? "" : "  <- mismatch");
         if (ok && !step_ok) {   // the first mismatch only
             if (em > 1e-5 || ev > 1e-5)
                 hint("m or v differ: they are running means of g = grad * grad_scale and of g^2, nothing else enters them "
@@ -210,10 +215,11 @@ static bool adamw_matches(AdamWFn fn) {
                      "term lr * weight_decay * param");
         }
         ok = ok && step_ok;
-        p = ref.params;   // continue both from the reference, so one error is reported once
-        m = ref.m;
-        v = ref.v;
+        p = std::vector<float>(ref.params.begin(), ref.params.begin() + n);   // continue both from the reference,
+        m = std::vector<float>(ref.m.begin(), ref.m.begin() + n);             // so one error is reported once
+        v = std::vector<float>(ref.v.begin(), ref.v.begin() + n);
     }
+    fs::remove(shard);
     return ok;
 }
 
@@ -248,7 +254,7 @@ static int chapter11(bool self_test, const std::string& mode) {
     }
     printf("chapter 11: the learning-rate schedule (lr_at in train_common.h)\n");
     if (!lr_schedule_ok()) { printf("lr_at does not keep its contract\n"); return 1; }
-    printf("chapter 11: your adamw_update against gpt_update, 3 steps with clipping and weight decay\n");
+    printf("chapter 11: your adamw_update against the update of gpt_step, 3 steps with clipping and weight decay\n");
     return run_check<AdamWFn>(self_test, "adamw_update", exercise::adamw_update,
                               {{planted::adamw_update_l2, "weight decay added to the gradient (L2) instead of decoupled", "m or v differ"},
                                {planted::adamw_update_no_bias_correction, "no bias correction", "bias corrections"}},
