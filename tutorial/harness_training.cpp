@@ -262,9 +262,57 @@ static int chapter11(bool self_test, const std::string& mode) {
 }
 
 // ----------------------------------------------------------------------------
-// chapter 12: the KV cache gives the logits of a full forward pass
+// chapter 12: what a trained model must beat, and the KV cache gives the logits of a full
+// forward pass
 
-static int chapter12(bool, const std::string&) {
+// Cross-entropy on the validation tokens of two models that need no training loop, only
+// counts over the training tokens, with add-one (Laplace) smoothing so that no token has
+// probability 0: a unigram model p(v), and a bigram model p(v | previous token).
+// Returns false if the numbers are not ordered as they must be (ln V > unigram > bigram).
+// add = 1 is the smoothing; the self-test plants add = 0, which gives an unseen bigram of the
+// validation text probability 0 (an infinite loss), and must be rejected.
+static bool count_baselines(const std::string& dir, int V, double add = 1.0, bool quiet = false) {
+    std::vector<uint32_t> train = read_shard(dir + "/train_000000.bin", V), val = read_shard(dir + "/val_000000.bin", V);
+    std::vector<double> uni(V, add);
+    std::vector<double> bi((size_t)V * V, add), row(V, add * V);
+    for (size_t i = 0; i < train.size(); i++) {
+        uni[train[i]] += 1;
+        if (i > 0) { bi[(size_t)train[i - 1] * V + train[i]] += 1; row[train[i - 1]] += 1; }
+    }
+    double uni_total = (double)train.size() + add * V, h_uni = 0, h_bi = 0;
+    for (size_t i = 1; i < val.size(); i++) {                      // the same predictions for both: tokens 1..n-1
+        h_uni -= std::log(uni[val[i]] / uni_total);
+        h_bi -= std::log(bi[(size_t)val[i - 1] * V + val[i]] / row[val[i - 1]]);
+    }
+    size_t n = val.size() - 1;
+    h_uni /= n;
+    h_bi /= n;
+    // bits per byte: the same log-loss spread over the bytes of text, comparable across vocabularies
+    Tokenizer tok = Tokenizer::load(dir);
+    std::vector<uint32_t> predicted(val.begin() + 1, val.end());
+    double bytes = (double)tok.decode(predicted).size(), per_byte = n / bytes / std::log(2.0);
+    bool ok = std::isfinite(h_bi) && std::isfinite(h_uni) && 0 < h_bi && h_bi < h_uni && h_uni < std::log((double)V);
+    if (quiet) return ok;
+    printf("chapter 12: baselines on %s's validation set (%zu tokens, %.0f bytes), from counts over %zu training tokens\n",
+           dir.c_str(), n, bytes, train.size());
+    printf("  %-36s %6.3f nats/token  %5.3f bits/byte\n", "uniform over the vocabulary (ln V)", std::log((double)V),
+           std::log((double)V) * per_byte);
+    printf("  %-36s %6.3f nats/token  %5.3f bits/byte\n", "unigram, add-one smoothing", h_uni, h_uni * per_byte);
+    printf("  %-36s %6.3f nats/token  %5.3f bits/byte\n", "bigram, add-one smoothing", h_bi, h_bi * per_byte);
+    if (!ok) printf("  the baselines are not ordered ln V > unigram > bigram > 0: the counting is broken\n");
+    return ok;
+}
+
+static int chapter12(bool self_test, const std::string&) {
+    const std::string data = "data/tinyshakespeare_bpe1k";
+    if (!fs::exists(data + "/val_000000.bin")) throw std::runtime_error(data + " is missing: run `make data` first");
+    if (!count_baselines(data, 1024)) return 1;
+    if (self_test) {
+        bool planted = count_baselines(data, 1024, 0.0, true);
+        printf("-- self-test: bigram counts without smoothing (a zero probability) must be rejected: %s\n",
+               planted ? "ACCEPTED (the check is blind)" : "rejected");
+        if (planted) return 1;
+    }
     GPTConfig c = make_config(2, 4, 64, 32, 256);
     GPT model;
     gpt_build(model, c, random_params(c, 11, 0.05f));

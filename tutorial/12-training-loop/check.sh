@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # tutorial/12-training-loop/check.sh: chapter 12's check.
+#  0. the baselines a trained model must beat: unigram and bigram cross-entropy of the
+#     validation set, in nats per token and bits per byte (self-test: without smoothing,
+#     rejected);
 #  1. the KV cache: gpt_forward_cached gives gpt_forward's logits, and greedy gpt_generate
 #     gives the tokens that full forward passes would choose (build/tutorial/harness_training);
 #  2. exact resume: ./train_gpt_cpu runs 8 steps with a checkpoint after step 4; the newest
@@ -10,7 +13,8 @@
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 PYTHON=${PYTHON:-/usr/bin/python3}
 reference_program harness_training
-build/tutorial/harness_training chapter12 || fail "the KV cache disagrees with the full forward pass"
+build/tutorial/harness_training chapter12 $( [ "${TUTORIAL_SELF_TEST:-0}" = 1 ] && echo --self-test ) ||
+    fail "the baselines or the KV cache are wrong (see above)"
 
 trainer_run_setup tutorial12
 # --shuffle: the resumed run must also restore the shuffled data order and the RNG
