@@ -64,6 +64,13 @@ if [ -f tests/run_fuzz.sh ]; then
         tail -30 build/fuzz.log; failed=$((failed + 1)); failures+=("tests/run_fuzz.sh (log: build/fuzz.log)")
     fi
 fi
+# the code excerpts in the tutorial's chapters equal the source they were cut from
+if [ -f tutorial/excerpts.py ]; then
+    echo "=== tutorial/excerpts.py"
+    if out=$(/usr/bin/python3 tutorial/excerpts.py --self-test 2>&1 && /usr/bin/python3 tutorial/excerpts.py 2>&1); then
+        echo "$out" | tail -1; passed=$((passed + 1))
+    else echo "$out" | tail -20; failed=$((failed + 1)); failures+=("tutorial/excerpts.py"); fi
+fi
 # the tutorial's hint ladder: every exercise has one, and it reveals one hint per call
 if [ -f tutorial/hint.sh ]; then
     echo "=== tutorial/hint.sh --self-test"
