@@ -167,3 +167,37 @@ trainer_run_setup() {
     OUT=$(mktemp -d "${TMPDIR:-/tmp}/$1_XXXXXX")
     trap 'rm -rf "$OUT"' EXIT
 }
+
+# ---------------------------------------------------------------- CUDA kernels on the CPU
+# kernel_program SOURCE OUT [DEFINES...]: tutorial/kernels_harness.cu and the kernels in
+# SOURCE (a .cu file) through the project's CPU execution mode for CUDA (tools/cudacpu/):
+# each .cu is rewritten (its <<<>>> launches become calls) and compiled by g++ with
+# tools/cudacpu/cudacpu.h force-included. Needs the CUDA headers, not a GPU. Prints why
+# and returns 1 when it cannot be built.
+CUDA_INC=${CUDA_INC:-/usr/local/cuda/include}
+has_cudacpu() { [ -f tools/cudacpu/cudacpu.h ] && [ -f tools/cudacpu/launch.cpp ] && [ -f "$CUDA_INC/cuda_runtime.h" ]; }
+kernel_program() {
+    local src=$1 out=$2; shift 2
+    local cc="$CXX -std=c++17 -O2 -w -I. -isystem $CUDA_INC" f tag
+    tag=$(echo "$*" | tr -c 'A-Za-z0-9\n' _)
+    mkdir -p "$TB/cudacpu"
+    for f in runtime launch; do   # the runtime is built once and never force-includes cudacpu.h itself
+        if stale "$TB/cudacpu/$f.o" "tools/cudacpu/$f.cpp" tools/cudacpu/*.h; then
+            $cc -c "tools/cudacpu/$f.cpp" -o "$TB/cudacpu/$f.o" || fail "tools/cudacpu/$f.cpp did not compile"
+        fi
+    done
+    if stale "$TB/cudacpu/harness.o" tutorial/kernels_harness.cu tools/cudacpu/*.h tools/cudacpu/rewrite_launches.py; then
+        /usr/bin/python3 tools/cudacpu/rewrite_launches.py tutorial/kernels_harness.cu > "$TB/cudacpu/harness.cpp" &&
+            $cc -include tools/cudacpu/cudacpu.h -c "$TB/cudacpu/harness.cpp" -o "$TB/cudacpu/harness.o" ||
+            fail "tutorial/kernels_harness.cu did not compile"
+    fi
+    local obj=$TB/cudacpu/$(basename "$src" .cu)$tag.o
+    if stale "$obj" "$src" tools/cudacpu/*.h; then
+        echo "compiling $src$( [ $# -gt 0 ] && echo " ($*)") for the CPU execution mode"
+        /usr/bin/python3 tools/cudacpu/rewrite_launches.py "$src" > "$obj.cpp" &&
+            $cc -include tools/cudacpu/cudacpu.h "$@" -c "$obj.cpp" -o "$obj" ||
+            { echo "$src did not compile (the compiler's messages are above; line numbers are the .cu file's)"; return 1; }
+    fi
+    $cc -rdynamic "$TB/cudacpu/harness.o" "$obj" "$TB/cudacpu/runtime.o" "$TB/cudacpu/launch.o" -o "$out" ||
+        { echo "linking $out failed"; return 1; }
+}

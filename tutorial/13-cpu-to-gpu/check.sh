@@ -6,17 +6,22 @@
 #  2. every function of train_gpt_cpu.cpp's layers and model sections (the host launchers)
 #     also exists in train_gpt.cu, so the two files read side by side (skipped, and said so,
 #     where train_gpt.cu is absent). gemm is the exception: the GPU calls cuBLAS instead.
+#  3. your three CUDA kernels (tutorial/exercises/13_kernels.cu) run through the CPU execution
+#     mode for CUDA (tools/cudacpu/, no GPU needed) against plain loops (tutorial/kernels_harness.cu);
+#     skipped, and said so, where tools/cudacpu or the CUDA headers are missing.
 # Prints PASS or FAIL last. With TUTORIAL_SELF_TEST=1 (make test) the exercise part checks
 # the checker, and the name check is tried on a copy of train_gpt.cu with a launcher missing.
 source "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 if [ "${TUTORIAL_SELF_TEST:-0}" = 1 ]; then
     reference_program harness_training
     build/tutorial/harness_training chapter13 --self-test || fail "the checker itself is broken"
-else
-    learner_program chapter13 tutorial/exercises/13_param_count.cpp build/tutorial/chapter13 ||
-        fail "tutorial/exercises/13_param_count.cpp cannot be checked yet; fix what is said above and run this again"
-    build/tutorial/chapter13 chapter13 ||
-        fail "edit tutorial/exercises/13_param_count.cpp and run this again (stuck? make hint CH=13)"
+else   # the two exercises are independent: a failing count does not stop the kernels' check
+    count_failed=""
+    if ! learner_program chapter13 tutorial/exercises/13_param_count.cpp build/tutorial/chapter13; then
+        count_failed="tutorial/exercises/13_param_count.cpp cannot be checked yet (see above)"
+    elif ! build/tutorial/chapter13 chapter13; then
+        count_failed="tutorial/exercises/13_param_count.cpp does not agree yet (see above)"
+    fi
 fi
 
 # the non-static functions defined at column 0 between the "layers" and "data-parallel" banners
@@ -43,4 +48,38 @@ if [ "${TUTORIAL_SELF_TEST:-0}" = 1 ]; then   # the name check must notice a lau
 fi
 gone=$(missing_in train_gpt.cu)
 [ -z "$gone" ] || fail "train_gpt.cu lacks these launchers of train_gpt_cpu.cpp: $(echo $gone)"
-pass "memory arithmetic, and all $(echo "$names" | wc -l) launchers of train_gpt_cpu.cpp are in train_gpt.cu"
+launchers_ok="all $(echo "$names" | wc -l) launchers of train_gpt_cpu.cpp are in train_gpt.cu"
+
+# 3. the kernel exercises (tutorial/exercises/13_kernels.cu) through the CPU execution mode
+if ! has_cudacpu; then
+    [ -z "${count_failed:-}" ] || fail "$count_failed (stuck? make hint CH=13)"
+    pass "memory arithmetic, and $launchers_ok (kernel exercises skipped: tools/cudacpu or the CUDA headers in $CUDA_INC not found)"
+fi
+if [ "${TUTORIAL_SELF_TEST:-0}" = 1 ]; then
+    # the solution must pass; each planted mistake (PLANT=k in tutorial/solutions/13_kernels.cu) must
+    # fail with the hint that names it
+    hints=("" "blockIdx.x * blockDim.x + threadIdx.x" "combine all 32 lanes" "__syncthreads missing")
+    for k in 0 1 2 3; do
+        kernel_program tutorial/solutions/13_kernels.cu "$TB/kernels_plant$k" -DPLANT=$k || fail "the kernel solution did not build"
+        out=$("$TB/kernels_plant$k" 2>&1); status=$?
+        if [ $k = 0 ]; then
+            [ $status = 0 ] || { echo "$out"; fail "the kernel check rejects the solution"; }
+            echo "-- self-test: the kernel solution passes"
+        else
+            [ $status != 0 ] || { echo "$out"; fail "the kernel check accepts planted mistake $k"; }
+            grep -qF "${hints[$k]}" <<<"$out" || { echo "$out"; fail "planted kernel mistake $k failed without the hint '${hints[$k]}'"; }
+            echo "-- self-test: planted kernel mistake $k fails with: $(grep -m1 'hint:' <<<"$out" | cut -c1-110)..."
+        fi
+    done
+    pass "memory arithmetic, $launchers_ok, and the kernel check catches its planted mistakes"
+fi
+kernels_failed=""
+if ! kernel_program tutorial/exercises/13_kernels.cu "$TB/kernels"; then
+    kernels_failed="tutorial/exercises/13_kernels.cu cannot be checked yet (see above)"
+elif ! "$TB/kernels"; then
+    kernels_failed="the kernels in tutorial/exercises/13_kernels.cu do not agree yet (see above)"
+fi
+if [ -n "${count_failed:-}" ] || [ -n "$kernels_failed" ]; then
+    fail "$(echo "${count_failed:-}; $kernels_failed" | sed 's/^; //; s/; $//') (stuck? make hint CH=13)"
+fi
+pass "memory arithmetic, $launchers_ok, your parameter count and your three kernels agree"
