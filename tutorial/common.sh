@@ -169,15 +169,15 @@ trainer_run_setup() {
 }
 
 # ---------------------------------------------------------------- CUDA kernels on the CPU
-# kernel_program SOURCE OUT [DEFINES...]: tutorial/kernels_harness.cu and the kernels in
-# SOURCE (a .cu file) through the project's CPU execution mode for CUDA (tools/cudacpu/):
+# kernel_program HARNESS SOURCE OUT [DEFINES...]: HARNESS (tutorial/kernels_harness.cu or
+# tutorial/flash_harness.cu) and the kernels in SOURCE (a .cu file) through the project's CPU execution mode for CUDA (tools/cudacpu/):
 # each .cu is rewritten (its <<<>>> launches become calls) and compiled by g++ with
 # tools/cudacpu/cudacpu.h force-included. Needs the CUDA headers, not a GPU. Prints why
 # and returns 1 when it cannot be built.
 CUDA_INC=${CUDA_INC:-/usr/local/cuda/include}
 has_cudacpu() { [ -f tools/cudacpu/cudacpu.h ] && [ -f tools/cudacpu/launch.cpp ] && [ -f "$CUDA_INC/cuda_runtime.h" ]; }
 kernel_program() {
-    local src=$1 out=$2; shift 2
+    local harness=$1 src=$2 out=$3; shift 3
     local cc="$CXX -std=c++17 -O2 -w -I. -isystem $CUDA_INC" f tag
     tag=$(echo "$*" | tr -c 'A-Za-z0-9\n' _)
     mkdir -p "$TB/cudacpu"
@@ -186,10 +186,10 @@ kernel_program() {
             $cc -c "tools/cudacpu/$f.cpp" -o "$TB/cudacpu/$f.o" || fail "tools/cudacpu/$f.cpp did not compile"
         fi
     done
-    if stale "$TB/cudacpu/harness.o" tutorial/kernels_harness.cu tools/cudacpu/*.h tools/cudacpu/rewrite_launches.py; then
-        /usr/bin/python3 tools/cudacpu/rewrite_launches.py tutorial/kernels_harness.cu > "$TB/cudacpu/harness.cpp" &&
-            $cc -include tools/cudacpu/cudacpu.h -c "$TB/cudacpu/harness.cpp" -o "$TB/cudacpu/harness.o" ||
-            fail "tutorial/kernels_harness.cu did not compile"
+    local hobj=$TB/cudacpu/$(basename "$harness" .cu).o
+    if stale "$hobj" "$harness" tools/cudacpu/*.h tools/cudacpu/rewrite_launches.py; then
+        /usr/bin/python3 tools/cudacpu/rewrite_launches.py "$harness" > "$hobj.cpp" &&
+            $cc -include tools/cudacpu/cudacpu.h -c "$hobj.cpp" -o "$hobj" || fail "$harness did not compile"
     fi
     local obj=$TB/cudacpu/$(basename "$src" .cu)$tag.o
     if stale "$obj" "$src" tools/cudacpu/*.h; then
@@ -198,6 +198,26 @@ kernel_program() {
             $cc -include tools/cudacpu/cudacpu.h "$@" -c "$obj.cpp" -o "$obj" ||
             { echo "$src did not compile (the compiler's messages are above; line numbers are the .cu file's)"; return 1; }
     fi
-    $cc -rdynamic "$TB/cudacpu/harness.o" "$obj" "$TB/cudacpu/runtime.o" "$TB/cudacpu/launch.o" -o "$out" ||
+    $cc -rdynamic "$hobj" "$obj" "$TB/cudacpu/runtime.o" "$TB/cudacpu/launch.o" -o "$out" ||
         { echo "linking $out failed"; return 1; }
+}
+
+# kernel_self_test HARNESS SOLUTION HINT1 HINT2 ...: the solution (PLANT=0) must pass, and
+# planted mistake k (PLANT=k) must fail with a message containing HINTk
+kernel_self_test() {
+    local harness=$1 solution=$2 k=0 out status name; shift 2
+    name=$(basename "$solution" .cu)
+    for hint in "" "$@"; do
+        kernel_program "$harness" "$solution" "$TB/${name}_plant$k" -DPLANT=$k || fail "$solution did not build"
+        out=$("$TB/${name}_plant$k" 2>&1); status=$?
+        if [ $k = 0 ]; then
+            [ $status = 0 ] || { echo "$out"; fail "the kernel check rejects $solution"; }
+            echo "-- self-test: $solution passes"
+        else
+            [ $status != 0 ] || { echo "$out"; fail "the kernel check accepts planted mistake $k of $solution"; }
+            grep -qF "$hint" <<<"$out" || { echo "$out"; fail "planted mistake $k of $solution failed without the hint '$hint'"; }
+            echo "-- self-test: planted mistake $k fails with: $(grep -m1 'hint:' <<<"$out" | cut -c1-100)..."
+        fi
+        k=$((k + 1))
+    done
 }
