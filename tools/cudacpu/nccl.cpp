@@ -14,9 +14,11 @@
 // - every collective first compares what each rank asked for (sequence number, collective,
 //   count, type, op, root): a mismatch fails on every rank, naming the ranks and the field.
 // - every wait is bounded: CUDACPU_NCCL_TIMEOUT seconds (default 60), then an error naming the
-//   collective and the ranks that never arrived. A rank that aborts its communicator, exits,
-//   or hits an error in a collective marks the segment broken, and every other rank's pending
-//   and later collectives fail at once (ncclRemoteError) instead of waiting.
+//   collective and the ranks that never arrived (and which of them have exited). A rank that
+//   aborts or destroys its communicator, or hits an error in a collective, marks it broken,
+//   and every other rank's pending and later collectives fail at once (ncclRemoteError)
+//   instead of waiting. A rank that merely exits is waited for, as real NCCL waits for it:
+//   a failing program must call ncclCommAbort.
 // - calls complete before they return; streams are accepted and not used. Group calls
 //   (ncclGroupStart/End) run their collectives eagerly, which is equivalent for one
 //   communicator per process, the project's case.
@@ -158,9 +160,12 @@ static bool process_gone(pid_t pid) {
     return p && (p[2] == 'Z' || p[2] == 'X');
 }
 
-// waits until every rank has reached `phase` of `field`-style progress: `ready(r)` says whether
-// rank r has arrived. Fails at once if the communicator is broken or a missing rank's process
-// has gone, and after the timeout otherwise, naming the ranks that never arrived.
+// waits until every rank has arrived (`ready(r)` says whether rank r has). Fails at once if the
+// communicator is broken or a missing rank has destroyed its communicator, and after the
+// timeout otherwise, naming the ranks that never arrived. A rank whose process has exited is
+// named as such, but waited for like real NCCL waits for it (forever there, the timeout here):
+// a program must abort its communicator when it fails, and the tests must be able to see
+// whether it does.
 template <class Ready>
 static ncclResult_t wait_for_all(ncclComm_t comm, const char* what, Ready ready) {
     double start = now(), last_check = start;
@@ -179,17 +184,17 @@ static ncclResult_t wait_for_all(ncclComm_t comm, const char* what, Ready ready)
             last_check = t;
             char missing[256] = "";
             size_t len = 0;
-            bool gone = false;
+            bool left = false, timed_out = t - start > timeout_seconds();
             for (int r = 0; r < comm->nranks; r++)
                 if (!ready(r)) {
-                    bool left = comm->shm->joined[r].load() == 2, g = left || process_gone(comm->shm->pid[r].load());
-                    gone = gone || g;
+                    bool l = comm->shm->joined[r].load() == 2, gone = timed_out && !l && process_gone(comm->shm->pid[r].load());
+                    left = left || l;
                     len += snprintf(missing + len, len < sizeof missing ? sizeof missing - len : 0, "%s%d%s", len ? ", " : "", r,
-                                    left ? " (it destroyed its communicator)" : g ? " (its process has exited)" : "");
+                                    l ? " (it destroyed its communicator)" : gone ? " (its process has exited)" : "");
                     if (len >= sizeof missing) break;
                 }
-            if (gone) return break_comm(comm, ncclRemoteError, "%s: rank(s) %s will never arrive", what, missing);
-            if (t - start > timeout_seconds())
+            if (left) return break_comm(comm, ncclRemoteError, "%s: rank(s) %s will never arrive", what, missing);
+            if (timed_out)
                 return break_comm(comm, ncclSystemError, "%s: timed out after %g s waiting for rank(s) %s "
                                   "(CUDACPU_NCCL_TIMEOUT sets the limit)", what, timeout_seconds(), missing);
         }
