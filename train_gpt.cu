@@ -44,6 +44,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -1143,7 +1144,9 @@ void gpt_update(GPT& model, const AdamW& opt, float grad_scale, int t) {
 // shard only), each rank updates its shard, and the updated floatX weights are all-gathered.
 // Ranks come from mpirun (build with -DUSE_MPI) or from torchrun-style environment variables
 // (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT; rank 0 hands NCCL's id to the
-// others over a plain TCP socket). One GPU needs neither, and every collective is a no-op.
+// others over a plain TCP socket on MASTER_PORT + 1, since torchrun's own rendezvous holds
+// MASTER_PORT). One GPU needs neither, and every collective is a no-op. A rank that fails
+// aborts its communicator before it exits (main), so that no other rank waits for it forever.
 // gpt_step says it in three numbered moves; train_gpt_cpu.cpp has the same functions with
 // the same signatures.
 
@@ -1163,11 +1166,14 @@ static int env_int(const char* name, int fallback) {
     return (int)x;
 }
 
-// rank 0 listens on MASTER_PORT and sends the id to each of the other ranks as they connect
+// rank 0 listens on MASTER_PORT + 1 (torchrun's rendezvous store already listens on
+// MASTER_PORT) and sends the id to each of the other ranks as they connect; every wait is
+// bounded (a minute), so a rank that never comes is reported instead of waited for forever
 static void exchange_nccl_id(ncclUniqueId& id, int rank, int world) {
     const char* addr = getenv("MASTER_ADDR");
-    int port = env_int("MASTER_PORT", 29500);
+    int port = env_int("MASTER_PORT", 29500) + 1;
     if (!addr) addr = "127.0.0.1";
+    const int wait_s = 60;
     if (rank == 0) {
         int server = socket(AF_INET, SOCK_STREAM, 0), one = 1;
         setsockopt(server, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -1176,8 +1182,12 @@ static void exchange_nccl_id(ncclUniqueId& id, int rank, int world) {
         sa.sin_addr.s_addr = htonl(INADDR_ANY);
         sa.sin_port = htons(port);
         if (server < 0 || bind(server, (sockaddr*)&sa, sizeof sa) != 0 || listen(server, world) != 0)
-            fail("rank 0 cannot listen on port %d (MASTER_PORT): %s", port, strerror(errno));
+            fail("rank 0 cannot listen on port %d (MASTER_PORT + 1): %s", port, strerror(errno));
         for (int r = 1; r < world; r++) {
+            pollfd pfd{server, POLLIN, 0};
+            if (poll(&pfd, 1, wait_s * 1000) != 1)
+                fail("rank 0: only %d of the other %d ranks connected to port %d (MASTER_PORT + 1) within %d s", r - 1,
+                     world - 1, port, wait_s);
             int client = accept(server, nullptr, nullptr);
             if (client < 0 || write(client, &id, sizeof id) != (ssize_t)sizeof id)
                 fail("rank 0: sending the NCCL id to a rank failed: %s", strerror(errno));
@@ -1194,17 +1204,20 @@ static void exchange_nccl_id(ncclUniqueId& id, int rank, int world) {
     for (int attempt = 0;; attempt++) {   // rank 0 may not be listening yet: retry for a minute
         int sock = socket(AF_INET, SOCK_STREAM, 0);
         if (sock >= 0 && connect(sock, res->ai_addr, res->ai_addrlen) == 0) {
+            timeval tv{wait_s, 0};   // rank 0 sends at once; a silent peer is not rank 0
+            setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
             size_t got = 0;
             while (got < sizeof id) {
                 ssize_t r = read(sock, (char*)&id + got, sizeof id - got);
-                if (r <= 0) fail("rank %d: reading the NCCL id from %s:%d failed", rank, addr, port);
+                if (r <= 0) fail("rank %d: reading the NCCL id from %s:%d (MASTER_ADDR, MASTER_PORT + 1) failed", rank, addr, port);
                 got += r;
             }
             close(sock);
             break;
         }
         if (sock >= 0) close(sock);
-        if (attempt >= 600) fail("rank %d: cannot connect to rank 0 at %s:%d (MASTER_ADDR, MASTER_PORT)", rank, addr, port);
+        if (attempt >= wait_s * 10)
+            fail("rank %d: cannot connect to rank 0 at %s:%d (MASTER_ADDR, MASTER_PORT + 1)", rank, addr, port);
         usleep(100000);
     }
     freeaddrinfo(res);
@@ -1580,10 +1593,15 @@ int main(int argc, char** argv) {
         status = 1;
     }
     if (status != 0 && pg.world > 1) {
+        // this rank failed alone: the others must not wait for it in a collective forever.
+        // Aborting the communicator releases it (and in the CPU execution mode fails the
+        // others' collectives at once); on GPUs, MPI_Abort, or torchrun seeing a rank exit
+        // with an error, stops the other ranks.
+        if (pg.comm) ncclCommAbort(pg.comm);
 #ifdef USE_MPI
         MPI_Abort(MPI_COMM_WORLD, status);
 #else
-        _exit(status);   // the other ranks would wait forever in a collective
+        _exit(status);
 #endif
     }
     try { dp_finalize(pg); } catch (const std::exception& e) { fprintf(stderr, "error: %s\n", e.what()); status = status ? status : 1; }
