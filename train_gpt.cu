@@ -1325,6 +1325,7 @@ StepStats gpt_step(GPT& model, DataLoader& loader, const ProcessGroup& pg, const
     Shard mine = shard_of(n, pg.world, pg.rank);
     st.norm = std::sqrt(dp_sum(pg, sum_squares(model.grads + mine.begin, mine.end - mine.begin, model.ws)));
     st.loss = dp_sum(pg, loss) / pg.world;
+    check_step_finite(step + 1, st.loss, st.norm);   // NaN must not reach the weights
     // 3. update: clip the global norm (as torch.nn.utils.clip_grad_norm_), then AdamW;
     //    under ZeRO-1 each rank updated its shard, and the ranks swap the new weights
     st.grad_scale = grad_clip > 0 && st.norm > grad_clip ? (float)(grad_clip / (st.norm + 1e-6)) : 1.0f;
@@ -1503,6 +1504,7 @@ int train(int argc, char** argv, const ProcessGroup& pg) {
 
     // the model: from the newest checkpoint (--resume), from --init, or from scratch; then its data.
     RunStart start = start_run(s, VOCAB_MULTIPLE, out);
+    if (start.finished) return 0;
     const GPTConfig& config = start.config;
     size_t n = num_parameters(config);
     GPT model;
@@ -1536,7 +1538,7 @@ int train(int argc, char** argv, const ProcessGroup& pg) {
     check_batch_fits(model, B, T);
     gpt_allocate_activations(model, B, T);
     Logger logger;
-    if (main_rank) logger.open(s.out, start.resume_dir.empty() ? -1 : start.step);
+    if (main_rank) logger.open(s.out, start.log_lines);
 
     auto validate = [&](int step) {
         if (data.val) report_val(out, logger, step, gpt_validate(model, *data.val, s.eval_batches, B, T, pg));
@@ -1553,7 +1555,7 @@ int train(int argc, char** argv, const ProcessGroup& pg) {
         std::vector<float> p, m, v;
         gpt_download_optimizer(model, pg, p, m, v);   // a collective under ZeRO-1: every rank takes part
         if (!main_rank) return;
-        json state = trainer_state(step, data, pg.world);
+        json state = trainer_state(step, data, pg.world, logger);
         std::string dir = save_checkpoint(s.out, step, config, p.data(), m.data(), v.data(), state);
         fprintf(out, "checkpoint: %s\n", dir.c_str());
         fflush(out);

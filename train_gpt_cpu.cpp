@@ -738,6 +738,7 @@ StepStats gpt_step(GPT& model, DataLoader& loader, const ProcessGroup& pg, const
     Shard mine = shard_of(n, pg.world, pg.rank);
     st.norm = std::sqrt(dp_sum(pg, sum_squares(model.grads.data() + mine.begin, mine.end - mine.begin)));
     st.loss = dp_sum(pg, loss) / pg.world;
+    check_step_finite(step + 1, st.loss, st.norm);   // NaN must not reach the weights
     // 3. update: clip the global norm (as torch.nn.utils.clip_grad_norm_), then AdamW;
     //    under ZeRO-1 each rank updated its shard, and the ranks swap the new weights
     st.grad_scale = grad_clip > 0 && st.norm > grad_clip ? (real)(grad_clip / (st.norm + 1e-6)) : (real)1;
@@ -849,6 +850,7 @@ int train(int argc, char** argv, const ProcessGroup& pg) {
 
     // the model: from the newest checkpoint (--resume), from --init, or from scratch; then its data
     RunStart start = start_run(s, 1, out);
+    if (start.finished) return 0;
     const GPTConfig& config = start.config;
     size_t n = num_parameters(config);
     GPT model;
@@ -875,7 +877,7 @@ int train(int argc, char** argv, const ProcessGroup& pg) {
         fflush(out);
     }
     Logger logger;
-    if (main_rank) logger.open(s.out, start.resume_dir.empty() ? -1 : start.step);
+    if (main_rank) logger.open(s.out, start.log_lines);
 
     auto validate = [&](int step) {
         if (data.val) report_val(out, logger, step, gpt_validate(model, *data.val, s.eval_batches, B, T, pg));
@@ -890,7 +892,7 @@ int train(int argc, char** argv, const ProcessGroup& pg) {
         if (s.out.empty()) return;
         if (model.zero) { dp_all_gather(pg, model.m.data(), n); dp_all_gather(pg, model.v.data(), n); }
         if (!main_rank) return;
-        json state = trainer_state(step, data, pg.world);
+        json state = trainer_state(step, data, pg.world, logger);
         std::vector<float> p(model.params.begin(), model.params.begin() + n), m(model.m.begin(), model.m.begin() + n),
             v(model.v.begin(), model.v.begin() + n);
         std::string dir = save_checkpoint(s.out, step, config, p.data(), m.data(), v.data(), state);

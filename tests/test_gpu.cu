@@ -453,7 +453,7 @@ TEST_CASE("checkpoints move between the GPU and CPU trainers and continue the sa
     // the GPU writes the fp32 master weights, with the checkpoint's own (unpadded) vocabulary
     SafeTensors st = SafeTensors::read(dir + "/gpu/step_000008/model.safetensors");
     CHECK(st.shape("transformer.wte.weight") == std::vector<int64_t>{1024, 64});
-    CHECK(st.header["transformer.wte.weight"]["dtype"] == "F32");
+    CHECK(st.entry("transformer.wte.weight").dtype == "F32");
     fs::remove_all(dir);
 }
 
