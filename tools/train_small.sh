@@ -3,7 +3,8 @@
 # tinyshakespeare, on the GPU when train_gpt and a CUDA device are present, else on the
 # CPU in about five minutes on two cores; then prints the validation loss reached, a
 # sample of generated text, and where the checkpoint and the log are. Run it again and
-# it continues from its last checkpoint (--resume) instead of starting over.
+# it continues from its last checkpoint (--resume) instead of starting over, or says that
+# there is nothing left to train.
 # STEPS=N overrides the number of steps; OUT=DIR the output folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +29,8 @@ $trainer --train "$DATA/train_*.bin" --val "$DATA/val_*.bin" --vocab-size 1024 $
 
 echo
 echo "=================================================================="
-grep '^val loss' "$OUT.txt" | tail -1 | sed 's/^/reached: /'
+# from the log, which also holds the validation of an earlier, interrupted or finished run
+grep '"val_loss"' "$OUT/log.jsonl" | tail -1 | sed -E 's/.*"step":([0-9]+).*"val_loss":([-0-9.e+]+).*/reached: val loss \2 | step \1/' || true
 echo "checkpoint: $(ls -d "$OUT"/step_* | tail -1)  (a Hugging Face GPT-2 directory)"
 echo "log:        $OUT/log.jsonl"
 if /usr/bin/python3 -c "import matplotlib" 2>/dev/null && [ -f tools/plot_loss.py ]; then
