@@ -216,9 +216,11 @@ test:
 	@$(MAKE) --no-print-directory -j$(NPROC) all data
 	@bash tests/run_all.sh $(TEST_BINS)
 
-# libFuzzer on the shard parser (clang), 20 seconds; `make test` runs it for 15
+# libFuzzer (clang) on the shard parser and on the checkpoint readers, 20 seconds each;
+# `make test` runs them for 15 and 10
 fuzz:
-	bash tests/run_fuzz.sh 20
+	bash tests/run_fuzz.sh 20 dataloader
+	bash tests/run_fuzz.sh 20 checkpoint
 
 # ---------------------------------------------------------------- tutorial
 hint:

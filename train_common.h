@@ -720,7 +720,7 @@ inline void load_parameters(const std::string& dir, const GPTConfig& c, std::vec
         if (!buffer && !head && std::find(names.begin(), names.end(), n) == names.end())
             fail("%s: unexpected tensor %s (not part of a GPT-2 model of this config)", path.c_str(), n.c_str());
     }
-    params.assign(num_parameters(c), 0.0f);
+    params.assign(table.back().offset + table.back().numel, 0.0f);
     for (size_t k = 0; k < table.size(); k++) {
         std::vector<float> v = st.get<float>(names[k]);
         size_t bad = first_bad_value(v.data(), v.size(), false);
@@ -753,8 +753,8 @@ inline void load_optimizer(const std::string& dir, const GPTConfig& c, std::vect
             if (n.size() < 2 || (n.compare(0, 2, "m.") && n.compare(0, 2, "v.")) ||
                 std::none_of(table.begin(), table.end(), [&](const ParamTensor& p) { return p.name == n.substr(2); }))
                 fail("%s: unexpected tensor %s (not a moment of this model's parameters)", path.c_str(), n.c_str());
-    m.assign(num_parameters(c), 0.0f);
-    v.assign(num_parameters(c), 0.0f);
+    m.assign(table.back().offset + table.back().numel, 0.0f);
+    v.assign(m.size(), 0.0f);
     for (const ParamTensor& p : table)
         for (int k = 0; k < 2; k++) {
             std::string name = (k ? "v." : "m.") + p.name;

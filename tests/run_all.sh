@@ -53,17 +53,20 @@ if [ -f bench/roofline.py ]; then
         grep -v '^PASS' build/roofline_selftest.log | tail -30; failed=$((failed + 1)); failures+=("bench/roofline.py --self-test")
     fi
 fi
-# the shard parser under libFuzzer for 15 seconds: one test case (skipped without clang)
-if [ -f tests/run_fuzz.sh ]; then
-    echo "=== tests/run_fuzz.sh"
+# libFuzzer on the shard parser (15 seconds) and on the checkpoint readers (10 seconds):
+# one test case each (skipped without clang)
+for target_time in dataloader:15 checkpoint:10; do
+    target=${target_time%:*}; time=${target_time#*:}
+    [ -f tests/run_fuzz.sh ] && [ -f "tests/fuzz_$target.cpp" ] || continue
+    echo "=== tests/run_fuzz.sh $time $target"
     if ! command -v clang++ >/dev/null; then
         echo "SKIP: clang++ not found"; skipped=$((skipped + 1))
-    elif bash tests/run_fuzz.sh 15 > build/fuzz.log 2>&1; then
-        tail -3 build/fuzz.log; passed=$((passed + 1))
+    elif bash tests/run_fuzz.sh "$time" "$target" > "build/fuzz_$target.log" 2>&1; then
+        tail -3 "build/fuzz_$target.log"; passed=$((passed + 1))
     else
-        tail -30 build/fuzz.log; failed=$((failed + 1)); failures+=("tests/run_fuzz.sh (log: build/fuzz.log)")
+        tail -30 "build/fuzz_$target.log"; failed=$((failed + 1)); failures+=("tests/run_fuzz.sh $target (log: build/fuzz_$target.log)")
     fi
-fi
+done
 # the code excerpts in the tutorial's chapters equal the source they were cut from
 if [ -f tutorial/excerpts.py ]; then
     echo "=== tutorial/excerpts.py"
