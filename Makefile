@@ -190,6 +190,15 @@ $(BUILD)/test_cudacpu_asan: $(BUILD)/cudacpu/test_cudacpu.cpp $(call CUDACPU_RT,
 	$(CUDACPU_CXX) $(ASAN_FLAGS) -DCUDACPU_TEST_ASAN $(CUDACPU_KERNEL) $^ -o $@
 $(BUILD)/test_cudacpu_tsan: $(BUILD)/cudacpu/test_cudacpu.cpp $(call CUDACPU_RT,tsan)
 	$(CUDACPU_CXX) $(TSAN_FLAGS) -DCUDACPU_TEST_TSAN $(CUDACPU_KERNEL) $^ -o $@
+
+# the GPU trainer itself in the CPU execution mode, with the emulated cuBLAS(Lt) and NCCL:
+# several processes are several emulated GPUs (tests/test_cudacpu_dp.cpp launches them)
+$(BUILD)/cudacpu/train_gpt.cpp: train_gpt.cu tools/cudacpu/rewrite_launches.py
+	@mkdir -p $(@D)
+	$(PYTHON) tools/cudacpu/rewrite_launches.py $< > $@
+$(BUILD)/train_gpt_cpumode: $(BUILD)/cudacpu/train_gpt.cpp $(HEADERS) $(call CUDACPU_RT,plain) $(BUILD)/cudacpu/plain/cublas.o $(BUILD)/cudacpu/plain/nccl.o
+	$(CUDACPU_CXX) -O2 $(CUDACPU_KERNEL) $(filter %.cpp %.o,$^) -o $@
+$(BUILD)/test_cudacpu_dp: $(BUILD)/train_gpt_cpumode
 endif
 # <<< CPU execution mode: rules
 

@@ -1,0 +1,189 @@
+// tests/test_cudacpu_dp.cpp: the GPU trainer's data-parallel path with several emulated GPUs.
+// build/train_gpt_cpumode is train_gpt.cu in the CPU execution mode (tools/cudacpu); here N
+// copies of it run as the N ranks of a torchrun-style launch (RANK, WORLD_SIZE, LOCAL_RANK,
+// MASTER_ADDR=127.0.0.1, MASTER_PORT), talking through the emulated NCCL. Skipped, and
+// counted as skipped, where that binary was not built (no CUDA headers). CUDACPU_TRAINER=path
+// runs another build instead (one without a fix, say, to see its test fail).
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <arpa/inet.h>
+#include <csignal>
+#include <fcntl.h>
+#include <fstream>
+#include <functional>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/test_util.h"
+
+static const char* BIN = getenv("CUDACPU_TRAINER") ? getenv("CUDACPU_TRAINER") : "build/train_gpt_cpumode";
+static bool cpumode_available() { return std::filesystem::exists(BIN); }
+static const std::string DATA = "data/tinyshakespeare_bpe1k";
+
+static double wall() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+// a port of our own per test process (the trainer uses it and the next one)
+static int base_port() { return 20000 + (getpid() * 2) % 20000; }
+
+struct Rank {
+    int status = -1;     // exit status, 128 + signal, or -1 if it had to be killed
+    double seconds = 0;  // from the launch until it exited
+    std::string output;
+};
+
+// runs `world` ranks of the trainer; rank r gets flags(r) and the environment variables env(r)
+// besides the launch's own; each must be done within `limit` seconds
+static std::vector<Rank> launch(int world, const std::function<std::string(int)>& flags,
+                                const std::function<std::vector<std::string>(int)>& env = nullptr, double limit = 240,
+                                int port = base_port()) {
+    std::vector<Rank> ranks(world);
+    std::vector<pid_t> pids(world);
+    std::vector<std::string> logs(world);
+    double start = wall();
+    for (int r = 0; r < world; r++) {
+        logs[r] = make_temp_dir("dp_rank") + "/out.log";
+        std::vector<std::string> vars = {"RANK=" + std::to_string(r), "WORLD_SIZE=" + std::to_string(world), "LOCAL_RANK=0",
+                                         "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + std::to_string(port),
+                                         "CUDACPU_NCCL_TIMEOUT=120"};   // far longer than any test waits: a rank stuck waiting shows
+        if (env) for (const std::string& v : env(r)) vars.push_back(v);
+        std::string cmd = "exec env";
+        for (const std::string& v : vars) cmd += " " + v;
+        cmd += std::string(" ") + BIN + " " + flags(r) + " > " + logs[r] + " 2>&1";
+        pids[r] = fork();
+        REQUIRE(pids[r] >= 0);
+        if (pids[r] == 0) {
+            setpgid(0, 0);
+            execl("/bin/sh", "sh", "-c", cmd.c_str(), (char*)nullptr);
+            _exit(127);
+        }
+    }
+    for (int left = world; left > 0;) {
+        for (int r = 0; r < world; r++) {
+            int st;
+            if (ranks[r].seconds == 0 && waitpid(pids[r], &st, WNOHANG) == pids[r]) {
+                ranks[r].status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+                ranks[r].seconds = wall() - start;
+                left--;
+            }
+        }
+        if (left > 0 && wall() - start > limit)
+            for (int r = 0; r < world; r++)
+                if (ranks[r].seconds == 0) {
+                    kill(-pids[r], SIGKILL);
+                    waitpid(pids[r], nullptr, 0);
+                    ranks[r].seconds = wall() - start;
+                    left--;
+                }
+        usleep(20000);
+    }
+    for (int r = 0; r < world; r++) {
+        std::ifstream f(logs[r]);
+        ranks[r].output.assign(std::istreambuf_iterator<char>(f), {});
+        std::filesystem::remove_all(std::filesystem::path(logs[r]).parent_path());
+    }
+    return ranks;
+}
+
+static std::string describe(const std::vector<Rank>& ranks) {
+    std::string s;
+    for (size_t r = 0; r < ranks.size(); r++) {
+        std::string out = ranks[r].output;
+        if (out.size() > 1500) out = "..." + out.substr(out.size() - 1500);
+        s += "rank " + std::to_string(r) + ": exit " + std::to_string(ranks[r].status) + " after " +
+             std::to_string(ranks[r].seconds) + " s:\n" + out + "\n";
+    }
+    return s;
+}
+
+// a tiny model, a few steps: the CPU execution mode runs every GPU thread as a fiber
+static std::string model_flags(int batch, int steps = 3) {
+    return "--train " + data_file(DATA + "/train_000000.bin") + " --val " + DATA + "/val_000000.bin --vocab-size 1024"
+           " --n-layer 1 --n-head 2 --n-embd 32 --seq-len 16 --eval-every 0 --sample-tokens 0 --warmup 1 --lr 1e-2"
+           " --batch " + std::to_string(batch) + " --steps " + std::to_string(steps);
+}
+
+static std::vector<double> losses(const std::string& out) {
+    std::vector<double> l;
+    for (const std::string& line : step_losses(out)) l.push_back(std::stod(line.substr(line.find("| loss ") + 7)));
+    return l;
+}
+
+// the bf16 build's agreement on losses (DESIGN.md section 6)
+static void check_losses_agree(const std::vector<double>& got, const std::vector<double>& want, const std::string& what) {
+    REQUIRE_MESSAGE(got.size() == want.size(), what << ": " << got.size() << " step lines, want " << want.size());
+    REQUIRE(!want.empty());
+    for (size_t i = 0; i < want.size(); i++)
+        CHECK_MESSAGE(std::fabs(got[i] - want[i]) <= 1e-2 * std::fabs(want[i]),
+                      what << ": step " << i + 1 << " loss " << got[i] << ", want " << want[i] << " (tolerance 1e-2)");
+}
+
+TEST_CASE("N emulated GPUs agree with one GPU at N times the batch, ZeRO-1 on and off" * doctest::skip(!cpumode_available())) {
+    auto one = launch(1, [](int) { return model_flags(6); });
+    REQUIRE_MESSAGE(one[0].status == 0, describe(one));
+    std::vector<double> want = losses(one[0].output);
+    for (int n : {2, 3}) {
+        for (int zero : {0, 1}) {
+            if (n == 3 && zero == 0) continue;   // 2 ranks cover ZeRO off; keeps the test short
+            CAPTURE(n);
+            CAPTURE(zero);
+            auto ranks = launch(n, [&](int) { return model_flags(6 / n) + " --zero " + std::to_string(zero); });
+            for (const Rank& r : ranks) REQUIRE_MESSAGE(r.status == 0, describe(ranks));
+            check_losses_agree(losses(ranks[0].output), want, std::to_string(n) + " ranks, zero " + std::to_string(zero));
+        }
+    }
+}
+
+// a rank that fails alone must bring every rank down with an error, soon: without the
+// trainer's ncclCommAbort the others would wait in a collective (here for the 120 s NCCL
+// timeout, on GPUs forever)
+static void check_all_stop(const std::vector<Rank>& ranks, int failing, const std::string& its_error) {
+    for (size_t r = 0; r < ranks.size(); r++) {
+        CHECK_MESSAGE(ranks[r].status != 0, describe(ranks));
+        CHECK_MESSAGE(ranks[r].status != -1, describe(ranks));   // not killed by the test
+        CHECK_MESSAGE(ranks[r].seconds < 60, describe(ranks));
+    }
+    CHECK_MESSAGE(ranks[failing].output.find(its_error) != std::string::npos, describe(ranks));
+    for (size_t r = 0; r < ranks.size(); r++)
+        if ((int)r != failing)
+            CHECK_MESSAGE(ranks[r].output.find("rank " + std::to_string(failing) + " called ncclCommAbort") != std::string::npos,
+                          describe(ranks));
+}
+
+TEST_CASE("a rank that fails alone stops every rank with the error" * doctest::skip(!cpumode_available())) {
+    SUBCASE("a shard missing on that rank") {
+        auto ranks = launch(3, [](int r) {
+            std::string f = model_flags(2);
+            if (r == 1) f.replace(f.find(DATA + "/train_000000.bin"), (DATA + "/train_000000.bin").size(), "/nonexistent/shard.bin");
+            return f;
+        }, nullptr, 100);
+        check_all_stop(ranks, 1, "/nonexistent/shard.bin");
+    }
+    SUBCASE("too little memory on that rank's GPU (the emulated one has 100 MiB)") {
+        auto ranks = launch(3, [](int) { return model_flags(2); },
+                            [](int r) { return r == 2 ? std::vector<std::string>{"CUDACPU_MEMORY_GB=0.1"} : std::vector<std::string>{}; },
+                            100);
+        check_all_stop(ranks, 2, "of GPU memory is free");
+    }
+}
+
+TEST_CASE("under torchrun, whose rendezvous holds MASTER_PORT, the ranks meet on MASTER_PORT + 1" * doctest::skip(!cpumode_available())) {
+    int port = base_port() + 7;
+    int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;   // torchrun's store, as far as the trainer can tell
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_ANY);
+    sa.sin_port = htons(port);
+    REQUIRE(bind(s, (sockaddr*)&sa, sizeof sa) == 0);
+    REQUIRE(listen(s, 8) == 0);
+    auto ranks = launch(2, [](int) { return model_flags(2, 1); }, nullptr, 100, port);
+    close(s);
+    for (const Rank& r : ranks) CHECK_MESSAGE(r.status == 0, describe(ranks));
+}
