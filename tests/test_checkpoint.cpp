@@ -6,7 +6,8 @@
 // cannot: TRAIN_GPT_TEST_KILL_AT=N kills the process at its Nth file operation, and
 // TRAIN_GPT_TEST_FULL_AT=N fails the Nth write and every later one with ENOSPC. Each
 // scenario is seeded, so a failure repeats. The trainer runs are tiny (2 layers, 32
-// channels, 12 steps): the whole file takes about 20 seconds on two cores.
+// channels, 12 steps): the whole file took 37 seconds on two cores shared with other builds,
+// most of it in fsync.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
