@@ -584,6 +584,18 @@ TEST_CASE("a power loss (the newest save's files never reached the disk): resume
     CHECK(contains(r.output, "skipping " + dir + "/run/step_000010: model.safetensors has 1000 bytes"));
     CHECK(contains(r.output, "resuming from " + dir + "/run/step_000008"));
     check_equals_reference(dir + "/run");
+    // the only checkpoint lost its trainer_state.json: refused, not a silent start from
+    // scratch, and the log stays as it was
+    fs::remove_all(dir + "/lone");
+    fs::create_directories(dir + "/lone");
+    fs::copy(ref.dir + "/run/step_000002", dir + "/lone/step_000002");
+    fs::copy_file(ref.dir + "/run/log.jsonl", dir + "/lone/log.jsonl");
+    fs::remove(dir + "/lone/step_000002/trainer_state.json");
+    CommandResult lone = run_command(trainer("--resume --out " + dir + "/lone"));
+    CHECK(lone.status == 1);
+    CHECK(contains(lone.output, "skipping " + dir + "/lone/step_000002: trainer_state.json is missing"));
+    CHECK(contains(lone.output, "nothing to resume from"));
+    CHECK(read_text_file(dir + "/lone/log.jsonl") == read_text_file(ref.dir + "/run/log.jsonl"));
     // a log cut short by a kill while it was rewritten at resume is never empty: the old or the new one
     for (long k = 1; k <= 6; k++) {
         fs::remove_all(dir + "/k");
