@@ -1,7 +1,8 @@
 // tests/test_cudacpu_dp.cpp: the GPU trainer's data-parallel path with several emulated GPUs.
 // build/train_gpt_cpumode is train_gpt.cu in the CPU execution mode (tools/cudacpu); here N
 // copies of it run as the N ranks of a torchrun-style launch (RANK, WORLD_SIZE, LOCAL_RANK,
-// MASTER_ADDR=127.0.0.1, MASTER_PORT), talking through the emulated NCCL. Skipped, and
+// MASTER_ADDR=127.0.0.1, MASTER_PORT), talking through the emulated NCCL: agreement with one
+// rank, a rank failing alone, the port torchrun holds, checkpoints across rank counts. Skipped, and
 // counted as skipped, where that binary was not built (no CUDA headers). CUDACPU_TRAINER=path
 // runs another build instead (one without a fix, say, to see its test fail).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
@@ -186,4 +187,48 @@ TEST_CASE("under torchrun, whose rendezvous holds MASTER_PORT, the ranks meet on
     auto ranks = launch(2, [](int) { return model_flags(2, 1); }, nullptr, 100, port);
     close(s);
     for (const Rank& r : ranks) CHECK_MESSAGE(r.status == 0, describe(ranks));
+}
+
+// checkpoints: the full optimizer state is gathered from the shards, so a run continues on any
+// number of ranks, and on the CPU trainer. The learning rate is constant after one warmup step,
+// so a run of 2 steps and one of 4 share their schedule; the global batch is 6 throughout.
+static std::string ckpt_flags(int batch, int steps, const std::string& out) {
+    return model_flags(batch, steps) + " --lr-schedule constant --out " + out;
+}
+
+TEST_CASE("checkpoints of several emulated GPUs: 2 ranks resumed on 3, a 3-rank ZeRO-1 run resumed on 1 and on the CPU trainer"
+          * doctest::skip(!cpumode_available())) {
+    std::string dir = make_temp_dir("dp_ckpt");
+    auto one = launch(1, [&](int) { return ckpt_flags(6, 4, dir + "/one"); });
+    REQUIRE_MESSAGE(one[0].status == 0, describe(one));
+    std::vector<double> want = losses(one[0].output);
+    REQUIRE(want.size() == 4);
+    std::vector<double> tail(want.begin() + 2, want.end());   // steps 3 and 4
+    // the curve moves by more than the tolerance, so a resume that started over would fail
+    REQUIRE_MESSAGE(std::fabs(want[2] - want[0]) > 1e-2 * want[0], "the loss hardly moves: the checks below could not fail");
+
+    SUBCASE("2 ranks, then 3") {
+        auto first = launch(2, [&](int) { return ckpt_flags(3, 2, dir + "/a"); });
+        for (const Rank& r : first) REQUIRE_MESSAGE(r.status == 0, describe(first));
+        check_losses_agree(losses(first[0].output), {want[0], want[1]}, "2 ranks, steps 1-2");
+        auto rest = launch(3, [&](int) { return ckpt_flags(2, 4, dir + "/a") + " --resume"; });
+        for (const Rank& r : rest) REQUIRE_MESSAGE(r.status == 0, describe(rest));
+        check_losses_agree(losses(rest[0].output), tail, "resumed on 3 ranks, steps 3-4");
+    }
+    SUBCASE("3 ranks with ZeRO-1, then 1 rank, then the CPU trainer") {
+        auto first = launch(3, [&](int) { return ckpt_flags(2, 2, dir + "/z") + " --zero 1"; });
+        for (const Rank& r : first) REQUIRE_MESSAGE(r.status == 0, describe(first));
+        std::filesystem::copy(dir + "/z", dir + "/z_cpu", std::filesystem::copy_options::recursive);
+        auto rest = launch(1, [&](int) { return ckpt_flags(6, 4, dir + "/z") + " --resume"; });
+        REQUIRE_MESSAGE(rest[0].status == 0, describe(rest));
+        check_losses_agree(losses(rest[0].output), tail, "resumed on 1 rank, steps 3-4");
+        if (std::filesystem::exists("train_gpt_cpu")) {
+            CommandResult cpu = run_command("./train_gpt_cpu --threads 1 " + ckpt_flags(6, 4, dir + "/z_cpu") + " --resume");
+            REQUIRE_MESSAGE(cpu.status == 0, cpu.output);
+            check_losses_agree(losses(cpu.output), tail, "resumed on the CPU trainer, steps 3-4");
+        } else {
+            MESSAGE("train_gpt_cpu not built: the CPU trainer's resume was not checked");
+        }
+    }
+    std::filesystem::remove_all(dir);
 }
