@@ -91,6 +91,7 @@ static std::vector<std::string> log_figures(const std::string& dir) {
 struct Reference {
     std::string dir, weights;
     std::vector<std::string> log;
+    ~Reference() { if (!dir.empty()) fs::remove_all(dir); }
 };
 static const Reference& reference() {
     static Reference r;
