@@ -412,7 +412,30 @@ struct ParamTensor {
     bool decay = false;          // weight decay applies (2-D tensors)
 };
 
-constexpr int NUM_LAYER_TENSORS = 12;   // tensors per transformer block
+// the tensors of one transformer block, in the order of the parameter buffer. BlockParams in
+// each trainer has one field per entry, in this order, and checks that at compile time.
+enum LayerTensor { LN1_W, LN1_B, QKV_W, QKV_B, ATTPROJ_W, ATTPROJ_B, LN2_W, LN2_B, FC_W, FC_B, FCPROJ_W, FCPROJ_B,
+                   NUM_LAYER_TENSORS };
+
+// a block tensor's name after "transformer.h.{l}." and its shape, for C channels
+inline std::pair<std::string, std::vector<int64_t>> layer_tensor(LayerTensor i, int64_t C) {
+    switch (i) {
+    case LN1_W: return {"ln_1.weight", {C}};
+    case LN1_B: return {"ln_1.bias", {C}};
+    case QKV_W: return {"attn.c_attn.weight", {C, 3 * C}};
+    case QKV_B: return {"attn.c_attn.bias", {3 * C}};
+    case ATTPROJ_W: return {"attn.c_proj.weight", {C, C}};
+    case ATTPROJ_B: return {"attn.c_proj.bias", {C}};
+    case LN2_W: return {"ln_2.weight", {C}};
+    case LN2_B: return {"ln_2.bias", {C}};
+    case FC_W: return {"mlp.c_fc.weight", {C, 4 * C}};
+    case FC_B: return {"mlp.c_fc.bias", {4 * C}};
+    case FCPROJ_W: return {"mlp.c_proj.weight", {4 * C, C}};
+    case FCPROJ_B: return {"mlp.c_proj.bias", {C}};
+    case NUM_LAYER_TENSORS: break;
+    }
+    fail("layer_tensor: no tensor %d in a block", (int)i);
+}
 
 inline std::vector<ParamTensor> param_table(const GPTConfig& c) {
     std::vector<ParamTensor> t;
@@ -426,12 +449,12 @@ inline std::vector<ParamTensor> param_table(const GPTConfig& c) {
     add("transformer.wpe.weight", {c.max_seq_len, C}, (size_t)c.max_seq_len * C);
     for (int l = 0; l < c.num_layers; l++) {
         std::string p = "transformer.h." + std::to_string(l) + ".";
-        add(p + "ln_1.weight", {C}, C);            add(p + "ln_1.bias", {C}, C);
-        add(p + "attn.c_attn.weight", {C, 3 * C}, 3 * C * C); add(p + "attn.c_attn.bias", {3 * C}, 3 * C);
-        add(p + "attn.c_proj.weight", {C, C}, C * C);         add(p + "attn.c_proj.bias", {C}, C);
-        add(p + "ln_2.weight", {C}, C);            add(p + "ln_2.bias", {C}, C);
-        add(p + "mlp.c_fc.weight", {C, 4 * C}, 4 * C * C);    add(p + "mlp.c_fc.bias", {4 * C}, 4 * C);
-        add(p + "mlp.c_proj.weight", {4 * C, C}, 4 * C * C);  add(p + "mlp.c_proj.bias", {C}, C);
+        for (int i = 0; i < NUM_LAYER_TENSORS; i++) {   // ln_1, c_attn, attn.c_proj, ln_2, c_fc, mlp.c_proj
+            auto [name, shape] = layer_tensor((LayerTensor)i, C);
+            size_t numel = 1;
+            for (int64_t d : shape) numel *= d;
+            add(p + name, shape, numel);
+        }
     }
     add("transformer.ln_f.weight", {C}, C);
     add("transformer.ln_f.bias", {C}, C);

@@ -693,6 +693,13 @@ void crossentropy_backward(floatX* dlogits, const float* lse, const int* targets
 template <class T> struct BlockParams {
     T *ln1w, *ln1b, *qkvw, *qkvb, *attprojw, *attprojb, *ln2w, *ln2b, *fcw, *fcb, *fcprojw, *fcprojb;
 };
+// param_views fills the fields by index: each must sit at its tensor's place in param_table
+#define AT(field, index) (offsetof(BlockParams<floatX>, field) == (index) * sizeof(floatX*))
+static_assert(AT(ln1w, LN1_W) && AT(ln1b, LN1_B) && AT(qkvw, QKV_W) && AT(qkvb, QKV_B) && AT(attprojw, ATTPROJ_W) &&
+              AT(attprojb, ATTPROJ_B) && AT(ln2w, LN2_W) && AT(ln2b, LN2_B) && AT(fcw, FC_W) && AT(fcb, FC_B) &&
+              AT(fcprojw, FCPROJ_W) && AT(fcprojb, FCPROJ_B) && sizeof(BlockParams<floatX>) == NUM_LAYER_TENSORS * sizeof(floatX*),
+              "BlockParams' fields must follow LayerTensor's order (train_common.h)");
+#undef AT
 template <class T> struct ParamViews {
     T *wte, *wpe, *lnfw, *lnfb;          // wte (Vp,C), wpe (maxT,C), lnf (C)
     std::vector<BlockParams<T>> h;       // per layer: ln (C), qkvw (C,3C), attprojw (C,C), fcw (C,4C), fcprojw (4C,C), biases
@@ -1405,6 +1412,7 @@ __global__ void attention_forward_cached_kernel(floatX* out, const floatX* kcach
 
 void attention_forward_cached(floatX* out, floatX* kcache, floatX* vcache, const floatX* qkv, int pos, int C, int NH) {
     // out (C), kcache and vcache (maxT,C) of this layer, qkv (3C) of position pos
+    assert(pos >= 0 && NH > 0 && C % NH == 0 && (pos + 1) * sizeof(float) <= 48 * 1024);   // the scores fit shared memory
     cudaCheck(cudaMemcpyAsync(kcache + (size_t)pos * C, qkv + C, C * sizeof(floatX), cudaMemcpyDeviceToDevice, stream));
     cudaCheck(cudaMemcpyAsync(vcache + (size_t)pos * C, qkv + 2 * C, C * sizeof(floatX), cudaMemcpyDeviceToDevice, stream));
     int block_size = 128;
@@ -1417,10 +1425,13 @@ void attention_forward_cached(floatX* out, floatX* kcache, floatX* vcache, const
 // (the KV cache): each new token costs one position instead of a whole forward pass.
 // Same layers as gpt_forward with N = 1; the logits (V) come back to the host.
 struct KVCache {
-    floatX *k = nullptr, *v = nullptr;   // (L,maxT,C) each
-    floatX *x, *ln, *qkv, *atty, *fch, *fch_gelu, *tmp, *logits;   // (C) (C) (3C) (C) (4C) (4C) (C) (Vp)
-    float *mean, *rstd;
-    int* token;
+    floatX *k = nullptr, *v = nullptr;   // (L,maxT,C) each: the keys and values of the positions so far
+    floatX *x, *ln, *atty, *tmp;         // (C) each: the stream, a LayerNorm's output, attention's, a projection's
+    floatX *qkv;                         // (3C)
+    floatX *fch, *fch_gelu;              // (4C) each
+    floatX *logits;                      // (Vp)
+    float *mean, *rstd;                  // (1) each
+    int* token;                          // (1)
     void* memory = nullptr;
     std::vector<floatX> host_logits;
     ~KVCache() { if (memory) cudaFree(memory); }
@@ -1431,11 +1442,21 @@ void gpt_forward_cached(GPT& model, KVCache& cache, int token, int pos, float* l
     int C = c.channels, Vp = c.padded_vocab_size;
     size_t per_layer = (size_t)c.max_seq_len * C, X = sizeof(floatX);
     if (!cache.memory) {
-        cache.memory = carve({{(void**)&cache.k, c.num_layers * per_layer * X}, {(void**)&cache.v, c.num_layers * per_layer * X},
-                              {(void**)&cache.x, C * X}, {(void**)&cache.ln, C * X}, {(void**)&cache.qkv, 3 * C * X},
-                              {(void**)&cache.atty, C * X}, {(void**)&cache.fch, 4 * C * X}, {(void**)&cache.fch_gelu, 4 * C * X},
-                              {(void**)&cache.tmp, C * X}, {(void**)&cache.logits, Vp * X}, {(void**)&cache.mean, sizeof(float)},
-                              {(void**)&cache.rstd, sizeof(float)}, {(void**)&cache.token, sizeof(int)}});
+        cache.memory = carve({
+            {(void**)&cache.k, c.num_layers * per_layer * X},   // (L,maxT,C)
+            {(void**)&cache.v, c.num_layers * per_layer * X},   // (L,maxT,C)
+            {(void**)&cache.x, C * X},                          // (C)
+            {(void**)&cache.ln, C * X},                         // (C)
+            {(void**)&cache.qkv, 3 * C * X},                    // (3C)
+            {(void**)&cache.atty, C * X},                       // (C)
+            {(void**)&cache.fch, 4 * C * X},                    // (4C)
+            {(void**)&cache.fch_gelu, 4 * C * X},               // (4C)
+            {(void**)&cache.tmp, C * X},                        // (C)
+            {(void**)&cache.logits, Vp * X},                    // (Vp)
+            {(void**)&cache.mean, sizeof(float)},               // (1)
+            {(void**)&cache.rstd, sizeof(float)},               // (1)
+            {(void**)&cache.token, sizeof(int)},                // (1)
+        });
         cache.host_logits.resize(Vp);
     }
     cudaCheck(cudaMemcpyAsync(cache.token, &token, sizeof(int), cudaMemcpyHostToDevice, stream));

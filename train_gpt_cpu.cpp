@@ -16,6 +16,7 @@
 // - `real` is the scalar type, float by default; the tests build this file in double.
 // - Bad input throws std::runtime_error naming the file or flag; main prints it and exits.
 #include <cmath>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -402,6 +403,13 @@ void crossentropy_backward(real* dlogits, const real* lse, const int* targets, r
 struct BlockParams {
     real *ln1w, *ln1b, *qkvw, *qkvb, *attprojw, *attprojb, *ln2w, *ln2b, *fcw, *fcb, *fcprojw, *fcprojb;
 };
+// param_views fills the fields by index: each must sit at its tensor's place in param_table
+#define AT(field, index) (offsetof(BlockParams, field) == (index) * sizeof(real*))
+static_assert(AT(ln1w, LN1_W) && AT(ln1b, LN1_B) && AT(qkvw, QKV_W) && AT(qkvb, QKV_B) && AT(attprojw, ATTPROJ_W) &&
+              AT(attprojb, ATTPROJ_B) && AT(ln2w, LN2_W) && AT(ln2b, LN2_B) && AT(fcw, FC_W) && AT(fcb, FC_B) &&
+              AT(fcprojw, FCPROJ_W) && AT(fcprojb, FCPROJ_B) && sizeof(BlockParams) == NUM_LAYER_TENSORS * sizeof(real*),
+              "BlockParams' fields must follow LayerTensor's order (train_common.h)");
+#undef AT
 struct ParamViews {
     real *wte, *wpe, *lnfw, *lnfb;   // wte (Vp,C), wpe (maxT,C), lnf (C)
     std::vector<BlockParams> h;      // per layer: ln (C), qkvw (C,3C), attprojw (C,C), fcw (C,4C), fcprojw (4C,C), biases
@@ -496,23 +504,53 @@ static void gpt_allocate_activations(GPT& model, int B, int T) {
     const GPTConfig& c = model.config;
     size_t L = c.num_layers, NH = c.num_heads, C = c.channels, Vp = c.padded_vocab_size, BT = (size_t)B * T;
     Activations& a = model.a;
-    carve(model.act_memory, {{&a.encoded, BT * C}, {&a.ln1, L * BT * C}, {&a.ln1_mean, L * BT}, {&a.ln1_rstd, L * BT},
-                             {&a.qkv, L * BT * 3 * C}, {&a.atty, L * BT * C}, {&a.att, L * B * NH * T * T},
-                             {&a.residual2, L * BT * C}, {&a.ln2, L * BT * C}, {&a.ln2_mean, L * BT},
-                             {&a.ln2_rstd, L * BT}, {&a.fch, L * BT * 4 * C}, {&a.fch_gelu, L * BT * 4 * C},
-                             {&a.residual3, L * BT * C}, {&a.lnf, BT * C}, {&a.lnf_mean, BT}, {&a.lnf_rstd, BT},
-                             {&a.logits, BT * Vp}, {&a.lse, BT}, {&a.losses, BT}});
+    carve(model.act_memory, {
+        {&a.encoded, BT * C},             // (B,T,C)
+        {&a.ln1, L * BT * C},             // (L,B,T,C)
+        {&a.ln1_mean, L * BT},            // (L,B,T)
+        {&a.ln1_rstd, L * BT},            // (L,B,T)
+        {&a.qkv, L * BT * 3 * C},         // (L,B,T,3C)
+        {&a.atty, L * BT * C},            // (L,B,T,C)
+        {&a.att, L * B * NH * T * T},     // (L,B,NH,T,T)
+        {&a.residual2, L * BT * C},       // (L,B,T,C)
+        {&a.ln2, L * BT * C},             // (L,B,T,C)
+        {&a.ln2_mean, L * BT},            // (L,B,T)
+        {&a.ln2_rstd, L * BT},            // (L,B,T)
+        {&a.fch, L * BT * 4 * C},         // (L,B,T,4C)
+        {&a.fch_gelu, L * BT * 4 * C},    // (L,B,T,4C)
+        {&a.residual3, L * BT * C},       // (L,B,T,C)
+        {&a.lnf, BT * C},                 // (B,T,C)
+        {&a.lnf_mean, BT},                // (B,T)
+        {&a.lnf_rstd, BT},                // (B,T)
+        {&a.logits, BT * Vp},             // (B,T,Vp)
+        {&a.lse, BT},                     // (B,T)
+        {&a.losses, BT},                  // (B,T)
+    });
     GradScratch& d = model.d;
-    carve(model.scratch_memory, {{&d.dresidual, BT * C}, {&d.dln, BT * C}, {&d.dqkv, BT * 3 * C},
-                                 {&d.datty, BT * C}, {&d.dfch, BT * 4 * C}});
+    carve(model.scratch_memory, {
+        {&d.dresidual, BT * C},           // (B,T,C)
+        {&d.dln, BT * C},                 // (B,T,C)
+        {&d.dqkv, BT * 3 * C},            // (B,T,3C)
+        {&d.datty, BT * C},               // (B,T,C)
+        {&d.dfch, BT * 4 * C},            // (B,T,4C)
+    });
     model.B = B;
     model.T = T;
 }
 
 // one layer's slices of the (L,...) activations, and the residual stream entering the layer
 struct LayerActivations {
-    real *residual, *ln1, *ln1_mean, *ln1_rstd, *qkv, *atty, *att, *residual2, *ln2, *ln2_mean, *ln2_rstd,
-        *fch, *fch_gelu, *residual3;
+    real *residual;               // (B,T,C) the stream entering the layer
+    real *ln1;                    // (B,T,C)
+    real *ln1_mean, *ln1_rstd;    // (B,T) each
+    real *qkv;                    // (B,T,3C)
+    real *atty;                   // (B,T,C)
+    real *att;                    // (B,NH,T,T)
+    real *residual2;              // (B,T,C)
+    real *ln2;                    // (B,T,C)
+    real *ln2_mean, *ln2_rstd;    // (B,T) each
+    real *fch, *fch_gelu;         // (B,T,4C) each
+    real *residual3;              // (B,T,C) the stream leaving the layer
 };
 
 static LayerActivations layer_activations(const GPT& model, int l) {

@@ -53,7 +53,9 @@ WEAK void attention_forward_untiled(float* out, const float* qkv, int B, int T, 
 }  // namespace planted
 
 // ----------------------------------------------------------------------------
-// small helpers
+// small helpers. tests/test_util.h has their twins; the tutorial keeps its own because its
+// checks build without doctest (a learner needs only a compiler), and the numbers its
+// chapters record come from these exact seeds.
 
 static double rel_err(const float* a, const float* b, size_t n) {   // ||a - b|| / ||b||, DESIGN.md §6
     double num = 0, den = 0;
