@@ -199,6 +199,12 @@ $(BUILD)/cudacpu/train_gpt.cpp: train_gpt.cu tools/cudacpu/rewrite_launches.py
 $(BUILD)/train_gpt_cpumode: $(BUILD)/cudacpu/train_gpt.cpp $(HEADERS) $(call CUDACPU_RT,plain) $(BUILD)/cudacpu/plain/cublas.o $(BUILD)/cudacpu/plain/nccl.o
 	$(CUDACPU_CXX) -O2 $(CUDACPU_KERNEL) $(filter %.cpp %.o,$^) -o $@
 $(BUILD)/test_cudacpu_dp: $(BUILD)/train_gpt_cpumode
+# ...and its MPI build, for mpirun (the emulated runtime offers CUDACPU_DEVICES devices)
+ifneq ($(MPICXX),)
+$(BUILD)/train_gpt_cpumode_mpi: $(BUILD)/cudacpu/train_gpt.cpp $(HEADERS) $(call CUDACPU_RT,plain) $(BUILD)/cudacpu/plain/cublas.o $(BUILD)/cudacpu/plain/nccl.o
+	$(subst $(CXX),$(MPICXX),$(CUDACPU_CXX)) -O2 -DUSE_MPI -DOMPI_SKIP_MPICXX -DMPICH_SKIP_MPICXX $(CUDACPU_KERNEL) $(filter %.cpp %.o,$^) -o $@
+$(BUILD)/test_cudacpu_dp: $(BUILD)/train_gpt_cpumode_mpi
+endif
 endif
 # <<< CPU execution mode: rules
 

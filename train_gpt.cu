@@ -1615,18 +1615,23 @@ int main(int argc, char** argv) {
         fprintf(stderr, "error: %s\n", e.what());
         status = 1;
     }
-    if (status != 0 && pg.world > 1) {
-        // this rank failed alone: the others must not wait for it in a collective forever.
-        // Aborting the communicator releases it (and in the CPU execution mode fails the
-        // others' collectives at once); on GPUs, MPI_Abort, or torchrun seeing a rank exit
-        // with an error, stops the other ranks.
-        if (pg.comm) ncclCommAbort(pg.comm);
+    // a rank that failed alone must not leave the others waiting for it in a collective forever:
+    // aborting the communicator releases it (and in the CPU execution mode fails the others'
+    // collectives at once); on GPUs, MPI_Abort, or torchrun seeing a rank exit with an error,
+    // stops the other ranks. Under MPI even a failure inside dp_init (pg not yet set) aborts.
 #ifdef USE_MPI
+    int mpi_up = 0;
+    MPI_Initialized(&mpi_up);
+    if (status != 0 && mpi_up) {
+        if (pg.comm) ncclCommAbort(pg.comm);
         MPI_Abort(MPI_COMM_WORLD, status);
-#else
-        _exit(status);
-#endif
     }
+#else
+    if (status != 0 && pg.world > 1) {
+        if (pg.comm) ncclCommAbort(pg.comm);
+        _exit(status);
+    }
+#endif
     try { dp_finalize(pg); } catch (const std::exception& e) { fprintf(stderr, "error: %s\n", e.what()); status = status ? status : 1; }
     return status;
 }

@@ -232,3 +232,49 @@ TEST_CASE("checkpoints of several emulated GPUs: 2 ranks resumed on 3, a 3-rank 
     }
     std::filesystem::remove_all(dir);
 }
+
+// ----------------------------------------------------------------------------
+// the same under mpirun: build/train_gpt_cpumode_mpi, with one emulated device per local rank
+
+static const char* MPI_BIN = "build/train_gpt_cpumode_mpi";
+static bool mpi_available() {
+    return std::filesystem::exists(MPI_BIN) && system("command -v mpirun > /dev/null 2>&1") == 0;
+}
+
+// mpirun of one command line per rank (MPMD: "-np 1 A : -np 1 B ..."), bounded by `limit` seconds
+static CommandResult run_mpi(int world, const std::function<std::string(int)>& flags, int limit = 240, int devices = 0) {
+    std::string cmd = "timeout -s KILL " + std::to_string(limit) + " mpirun --allow-run-as-root --oversubscribe";
+    for (int r = 0; r < world; r++)   // -x applies to its own app context only
+        cmd += std::string(r ? " :" : "") + " -np 1 -x CUDACPU_DEVICES=" + std::to_string(devices ? devices : world) +
+               " -x CUDACPU_NCCL_TIMEOUT=120 " + MPI_BIN + " " + flags(r);
+    return run_command(cmd);
+}
+
+TEST_CASE("mpirun: N emulated GPUs agree with one; a rank that fails alone stops them all" * doctest::skip(!mpi_available())) {
+    auto one = launch(1, [](int) { return model_flags(6); });
+    REQUIRE_MESSAGE(one[0].status == 0, describe(one));
+    std::vector<double> want = losses(one[0].output);
+    for (int n : {1, 2, 3}) {
+        CAPTURE(n);
+        CommandResult r = run_mpi(n, [&](int) { return model_flags(6 / n) + (n == 3 ? " --zero 1" : ""); });
+        REQUIRE_MESSAGE(r.status == 0, r.output);
+        check_losses_agree(losses(r.output), want, std::to_string(n) + " ranks under mpirun");
+    }
+    double t = wall();
+    CommandResult r = run_mpi(3, [](int rank) {
+        std::string f = model_flags(2);
+        if (rank == 1) f.replace(f.find(DATA + "/train_000000.bin"), (DATA + "/train_000000.bin").size(), "/nonexistent/shard.bin");
+        return f;
+    }, 100);
+    CHECK_MESSAGE(r.status != 0, r.output);
+    CHECK_MESSAGE(r.status != 128 + SIGKILL, r.output);   // not stopped by the time limit
+    CHECK_MESSAGE(wall() - t < 60, r.output);
+    CHECK_MESSAGE(r.output.find("/nonexistent/shard.bin") != std::string::npos, r.output);
+    // and a failure before NCCL is up: rank 1 finds no device 1 (the machine has one)
+    t = wall();
+    r = run_mpi(2, [](int) { return model_flags(2); }, 100, 1);
+    CHECK_MESSAGE(r.status != 0, r.output);
+    CHECK_MESSAGE(r.status != 128 + SIGKILL, r.output);
+    CHECK_MESSAGE(wall() - t < 60, r.output);
+    CHECK_MESSAGE(r.output.find("wants GPU 1 but only 1 are visible") != std::string::npos, r.output);
+}

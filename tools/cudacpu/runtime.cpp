@@ -241,15 +241,33 @@ extern "C" cudaError_t cudaMemcpyFromSymbol(void* dst, const void* symbol, size_
 }
 
 // ---------------------------------------------------------------- the device
+// CUDACPU_DEVICES (default 1) identical devices, so that each of the ranks mpirun starts on one
+// machine can pick the device of its local rank; a process's devices share its one memory
+static int device_count() {
+    static const int n = [] {
+        const char* v = getenv("CUDACPU_DEVICES");
+        if (!v || !*v) return 1;
+        char* end;
+        long x = strtol(v, &end, 10);
+        if (*end || x < 1 || x > 1024) fatal("CUDACPU_DEVICES=%s: expected a number of devices from 1 to 1024", v);
+        return (int)x;
+    }();
+    return n;
+}
+static int current_device = 0;
 extern "C" cudaError_t cudaGetDeviceCount(int* count) {
     if (!count) return note(cudaErrorInvalidValue);
-    *count = 1;
+    *count = device_count();
     return cudaSuccess;
 }
-extern "C" cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : note(cudaErrorInvalidDevice); }
+extern "C" cudaError_t cudaSetDevice(int device) {
+    if (device < 0 || device >= device_count()) return note(cudaErrorInvalidDevice);
+    current_device = device;
+    return cudaSuccess;
+}
 extern "C" cudaError_t cudaGetDevice(int* device) {
     if (!device) return note(cudaErrorInvalidValue);
-    *device = 0;
+    *device = current_device;
     return cudaSuccess;
 }
 extern "C" cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
@@ -260,7 +278,7 @@ extern "C" cudaError_t cudaRuntimeGetVersion(int* v) { *v = CUDART_VERSION; retu
 // an H100 (SXM) as the launch checks see it
 extern "C" cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp* prop, int device) {
     if (!prop) return note(cudaErrorInvalidValue);
-    if (device != 0) return note(cudaErrorInvalidDevice);
+    if (device < 0 || device >= device_count()) return note(cudaErrorInvalidDevice);
     memset(prop, 0, sizeof *prop);
     snprintf(prop->name, sizeof prop->name, "cudacpu (the CPU execution mode, H100-like limits)");
     prop->totalGlobalMem = memory_total();
@@ -287,7 +305,7 @@ extern "C" cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp* prop, int 
 
 extern "C" cudaError_t cudaDeviceGetAttribute(int* value, enum cudaDeviceAttr attr, int device) {
     if (!value) return note(cudaErrorInvalidValue);
-    if (device != 0) return note(cudaErrorInvalidDevice);
+    if (device < 0 || device >= device_count()) return note(cudaErrorInvalidDevice);
     switch (attr) {
         case cudaDevAttrMaxThreadsPerBlock: *value = 1024; break;
         case cudaDevAttrMaxSharedMemoryPerBlock: *value = 48 * 1024; break;
