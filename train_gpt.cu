@@ -1385,38 +1385,56 @@ double gpt_validate(GPT& model, DataLoader& loader, int batches, int B, int T, c
 }
 
 // attention for one new position against the cached keys and values of the positions before
-// it; one block per head, the scores of the past positions in shared memory
+// it; one block per head. The keys are walked in tiles of CACHED_TILE positions with an
+// online softmax, as flash-decoding does: a running max and sum, and the output so far
+// rescaled whenever the max grows. So shared memory holds one tile of weights and one head's
+// output, whatever the context length (all pos+1 scores at once would pass the 48 KB a kernel
+// may use without opting in once the context passes 12,288 positions). Flash-decoding also
+// splits a long context over several blocks per head; one block per head is enough here.
+static const int CACHED_TILE = 256;
 __global__ void attention_forward_cached_kernel(floatX* out, const floatX* kcache, const floatX* vcache, const floatX* qkv,
                                                 int pos, int C, int NH) {
-    extern __shared__ float a[];   // (pos+1) scores, then weights
+    extern __shared__ float smem[];
+    float* w = smem;                 // (CACHED_TILE) this tile's scores, then its weights
+    float* o = smem + CACHED_TILE;   // (HS) the output so far, in units of exp(maxv)
     int h = blockIdx.x, HS = C / NH;
     const floatX* q = qkv + h * HS;
-    float scale = 1.0f / sqrtf((float)HS), maxv = -INFINITY;
-    for (int t2 = threadIdx.x; t2 <= pos; t2 += blockDim.x) {
-        const floatX* k = kcache + (size_t)t2 * C + h * HS;
-        float s = 0.0f;
-        for (int i = 0; i < HS; i++) s += (float)q[i] * (float)k[i];
-        a[t2] = s * scale;
-        maxv = fmaxf(maxv, a[t2]);
+    float scale = 1.0f / sqrtf((float)HS), maxv = -INFINITY, sum = 0.0f;
+    for (int i = threadIdx.x; i < HS; i += blockDim.x) o[i] = 0.0f;
+    for (int t0 = 0; t0 <= pos; t0 += CACHED_TILE) {
+        int n = min(CACHED_TILE, pos + 1 - t0);   // positions t0 .. t0+n-1
+        float tile_max = -INFINITY;
+        for (int j = threadIdx.x; j < n; j += blockDim.x) {
+            const floatX* k = kcache + (size_t)(t0 + j) * C + h * HS;
+            float s = 0.0f;
+            for (int i = 0; i < HS; i++) s += (float)q[i] * (float)k[i];
+            w[j] = s * scale;
+            tile_max = fmaxf(tile_max, w[j]);
+        }
+        float new_max = fmaxf(maxv, block_max(tile_max));
+        float tile_sum = 0.0f;
+        for (int j = threadIdx.x; j < n; j += blockDim.x) { w[j] = expf(w[j] - new_max); tile_sum += w[j]; }
+        tile_sum = block_sum(tile_sum);            // its barriers also make every w[j] visible to all threads
+        float rescale = expf(maxv - new_max);      // the old terms in units of the new max (0 on the first tile)
+        sum = sum * rescale + tile_sum;
+        for (int i = threadIdx.x; i < HS; i += blockDim.x) {   // each thread owns its own o[i]
+            float acc = o[i] * rescale;
+            for (int j = 0; j < n; j++) acc += w[j] * (float)vcache[(size_t)(t0 + j) * C + h * HS + i];
+            o[i] = acc;
+        }
+        maxv = new_max;
+        __syncthreads();                           // all have read w before the next tile writes it
     }
-    maxv = block_max(maxv);
-    float sum = 0.0f;
-    for (int t2 = threadIdx.x; t2 <= pos; t2 += blockDim.x) { a[t2] = expf(a[t2] - maxv); sum += a[t2]; }
-    sum = block_sum(sum);   // its __syncthreads also make every a[t2] visible to all threads
-    for (int i = threadIdx.x; i < HS; i += blockDim.x) {
-        float o = 0.0f;
-        for (int t2 = 0; t2 <= pos; t2++) o += a[t2] * (float)vcache[(size_t)t2 * C + h * HS + i];
-        out[h * HS + i] = (floatX)(o / sum);
-    }
+    for (int i = threadIdx.x; i < HS; i += blockDim.x) out[h * HS + i] = (floatX)(o[i] / sum);   // softmax(q k^T) v
 }
 
 void attention_forward_cached(floatX* out, floatX* kcache, floatX* vcache, const floatX* qkv, int pos, int C, int NH) {
     // out (C), kcache and vcache (maxT,C) of this layer, qkv (3C) of position pos
-    assert(pos >= 0 && NH > 0 && C % NH == 0 && (pos + 1) * sizeof(float) <= 48 * 1024);   // the scores fit shared memory
+    size_t smem = (size_t)(CACHED_TILE + C / NH) * sizeof(float);   // independent of pos
+    assert(pos >= 0 && NH > 0 && C % NH == 0 && smem <= 48 * 1024);
     cudaCheck(cudaMemcpyAsync(kcache + (size_t)pos * C, qkv + C, C * sizeof(floatX), cudaMemcpyDeviceToDevice, stream));
     cudaCheck(cudaMemcpyAsync(vcache + (size_t)pos * C, qkv + 2 * C, C * sizeof(floatX), cudaMemcpyDeviceToDevice, stream));
     int block_size = 128;
-    size_t smem = (size_t)(pos + 1) * sizeof(float);
     attention_forward_cached_kernel<<<NH, block_size, smem, stream>>>(out, kcache, vcache, qkv, pos, C, NH);
     cudaCheck(cudaGetLastError());
 }
