@@ -307,15 +307,16 @@ static std::vector<double> gpu_steps(GPT& model, const AdamW& opt, float clip, c
     return losses;
 }
 
-TEST_CASE("the whole model matches the CPU: logits, loss, every gradient by name, 10 AdamW steps" * doctest::skip(!HAVE_GPU)) {
-    gpu_setup();
-    GPTConfig c = small_config(), gc = padded(c);
-    int B = 3, T = 16;
-    std::vector<float> params = random_params(c, 42, 0.05f);
+// One forward and backward pass of GPU and CPU on random tokens: the logits, the loss and every
+// parameter gradient, by name, held to this build's tolerances. The CPU reads the weights the
+// GPU holds (rounded to floatX), so that only the arithmetic differs. Returns those weights
+// (laid out by param_table(c)) and the norm of the CPU's gradient.
+static std::vector<float> forward_backward_match_cpu(const GPTConfig& c, int B, int T, const std::vector<float>& params,
+                                                     uint64_t token_seed, double* grad_norm) {
+    GPTConfig gc = padded(c);
+    size_t V = c.vocab_size, Vp = gc.padded_vocab_size;
     std::vector<int> inputs, targets;
-    random_tokens(inputs, targets, B * T, c.vocab_size, 9);
-
-    // the CPU reads the weights the GPU holds (rounded to floatX), so that only the arithmetic differs
+    random_tokens(inputs, targets, B * T, c.vocab_size, token_seed);
     GPT model;
     gpt_build(model, gc, relayout(params, c, gc));
     std::vector<float> rounded = relayout(download(model.params, model.num_params), gc, c);
@@ -326,10 +327,10 @@ TEST_CASE("the whole model matches the CPU: logits, loss, every gradient by name
     gpt_forward(model, inputs.data(), targets.data(), B, T);
     cpu::gpt_zero_grad(ref);
     cpu::gpt_forward(ref, inputs.data(), targets.data(), B, T);
-    std::vector<float> logits = download(model.a.logits, (size_t)B * T * gc.padded_vocab_size), lv;
-    for (int r = 0; r < B * T; r++)
-        lv.insert(lv.end(), logits.begin() + (size_t)r * gc.padded_vocab_size, logits.begin() + (size_t)r * gc.padded_vocab_size + c.vocab_size);
-    CHECK(check_close("logits", lv.data(), ref.a.logits, lv.size(), TOL_FWD));
+    std::vector<float> logits = download(model.a.logits, (size_t)B * T * Vp);
+    for (size_t r = 0; r < (size_t)B * T; r++)   // drop the padding columns, in place
+        std::copy(logits.begin() + r * Vp, logits.begin() + r * Vp + V, logits.begin() + r * V);
+    CHECK(check_close("logits", logits.data(), ref.a.logits, (size_t)B * T * V, TOL_FWD));
     CHECK(check_close("loss", &model.mean_loss, &ref.mean_loss, 1, TOL_FWD));
     MESSAGE("loss: GPU " << model.mean_loss << ", CPU " << ref.mean_loss);
     gpt_backward(model, 1.0f);
@@ -339,7 +340,19 @@ TEST_CASE("the whole model matches the CPU: logits, loss, every gradient by name
         size_t n = (size_t)p.shape[0] * (p.shape.size() > 1 ? p.shape[1] : 1);
         CHECK(check_close("grad." + p.name, grads.data() + p.offset, ref.grads.data() + p.offset, n, TOL_GRAD));
     }
-    double norm0 = std::sqrt(cpu::sum_squares(ref.grads.data(), ref.grads.size()));
+    *grad_norm = std::sqrt(cpu::sum_squares(ref.grads.data(), ref.grads.size()));
+    gpt_free(model);
+    return rounded;
+}
+
+TEST_CASE("the whole model matches the CPU: logits, loss, every gradient by name, 10 AdamW steps" * doctest::skip(!HAVE_GPU)) {
+    gpu_setup();
+    GPTConfig c = small_config(), gc = padded(c);
+    int B = 3, T = 16;
+    double norm0;
+    std::vector<float> rounded = forward_backward_match_cpu(c, B, T, random_params(c, 42, 0.05f), 9, &norm0);
+    GPT model;
+    cpu::GPT ref;
 
     // 10 training steps on both, through each trainer's gpt_step, on the batches of one small shard
     std::string dir = make_temp_dir("gpu_steps");
@@ -351,7 +364,6 @@ TEST_CASE("the whole model matches the CPU: logits, loss, every gradient by name
     cpu::gpt_build(ref, c, rounded);
     DataLoader loader(dir + "/steps.bin", B, T, 0, 1, 1, c.vocab_size, false, 0);
     for (int step = 0; step < 10; step++) want.push_back(cpu::gpt_step(ref, loader, cpu::ProcessGroup(), cpu_opt, clip, step).loss);
-    gpt_free(model);
     gpt_build(model, gc, relayout(rounded, c, gc));
     std::vector<double> got = gpu_steps(model, opt, clip, dir + "/steps.bin", B, T);
     fs::remove_all(dir);
@@ -359,6 +371,21 @@ TEST_CASE("the whole model matches the CPU: logits, loss, every gradient by name
     MESSAGE("losses of 10 steps, GPU: " << got.front() << " -> " << got.back() << ", CPU: " << want.front() << " -> " << want.back());
     CHECK(got.back() < got.front());
     gpt_free(model);
+}
+
+// The layers at GPT-2's own sizes: its vocabulary (V = 50,257, padded to 50,304 on the GPU)
+// and context (T = 1,024), with one narrow layer so that the CPU execution mode takes seconds,
+// not minutes. Every other test stays below T = 40 and V = 1,024; this one gives the kernels
+// their real grids (50,304-wide cross-entropy rows, 4 x 1,024 softmax rows of 1,024) and
+// cuBLAS its real classifier shape, (1,024 x 64) @ (64 x 50,304).
+TEST_CASE("at real size (T = 1,024, V = 50,257, one layer of 64 channels): logits, loss, every gradient match the CPU" *
+          doctest::skip(!HAVE_GPU)) {
+    gpu_setup();
+    GPTConfig c;
+    c.num_layers = 1; c.num_heads = 4; c.channels = 64; c.max_seq_len = 1024;
+    c.vocab_size = c.padded_vocab_size = 50257;
+    double norm;
+    forward_backward_match_cpu(c, 1, 1024, random_params(c, 5, 0.05f), 6, &norm);
 }
 
 TEST_CASE("bitwise determinism: the same steps twice give the same losses and weights" * doctest::skip(!HAVE_GPU)) {
@@ -382,25 +409,56 @@ TEST_CASE("bitwise determinism: the same steps twice give the same losses and we
     CHECK(memcmp(w1.data(), w2.data(), w1.size() * sizeof(float)) == 0);
 }
 
-TEST_CASE("the KV-cache forward gives the logits of the full forward at every position" * doctest::skip(!HAVE_GPU)) {
+// Each path against the CPU, not against each other: in bf16 the cached path (one row at a
+// time) and the full forward round differently, and the two may differ by more than either
+// differs from the CPU (1.06 % at position 9 here, against the 1e-2 of DESIGN.md section 6).
+// In fp32 the two paths must also agree with each other to fp32's tolerance.
+TEST_CASE("the KV-cache forward and the full forward give the CPU's logits at every position" * doctest::skip(!HAVE_GPU)) {
     gpu_setup();
-    GPTConfig gc = padded(small_config());
-    int T = 12;
-    std::vector<float> params = random_params(gc, 11, 0.05f);
+    GPTConfig c = small_config(), gc = padded(c);
+    int T = 12, V = c.vocab_size, Vp = gc.padded_vocab_size;
+    std::vector<float> params = random_params(c, 11, 0.05f);
     std::vector<int> inputs, targets;
-    random_tokens(inputs, targets, T, gc.vocab_size, 12);
+    random_tokens(inputs, targets, T, V, 12);
     GPT model;
-    gpt_build(model, gc, params);
+    gpt_build(model, gc, relayout(params, c, gc));
+    cpu::GPT ref;   // the weights the GPU holds, rounded to floatX
+    cpu::gpt_build(ref, c, relayout(download(model.params, model.num_params), gc, c));
+    cpu::gpt_forward(ref, inputs.data(), nullptr, 1, T);
     gpt_forward(model, inputs.data(), nullptr, 1, T);
-    std::vector<float> full = download(model.a.logits, (size_t)T * gc.padded_vocab_size);
+    std::vector<float> full = download(model.a.logits, (size_t)T * Vp);
     KVCache cache;
-    std::vector<float> step(gc.vocab_size);
+    std::vector<float> step(V);
     for (int pos = 0; pos < T; pos++) {
         gpt_forward_cached(model, cache, inputs[pos], pos, step.data());
         CAPTURE(pos);
-        CHECK(check_close("cached logits", step.data(), full.data() + (size_t)pos * gc.padded_vocab_size, gc.vocab_size, TOL_FWD));
+        const float* want = ref.a.logits + (size_t)pos * V;
+        CHECK(check_close("cached logits vs the CPU", step.data(), want, V, TOL_FWD));
+        CHECK(check_close("full-forward logits vs the CPU", full.data() + (size_t)pos * Vp, want, V, TOL_FWD));
+#ifdef ENABLE_FP32
+        CHECK(check_close("cached vs full-forward logits", step.data(), full.data() + (size_t)pos * Vp, V, TOL_FWD));
+#endif
     }
     gpt_free(model);
+}
+
+// The cached attention at a context past 12,288 positions, where a kernel that kept all
+// pos+1 scores in shared memory would need more than the 48 KB it may use without opting
+// in. The caches hold random keys and values; GPU and CPU read the same (rounded) ones.
+TEST_CASE("cached attention matches the CPU at contexts past 12,288 positions" * doctest::skip(!HAVE_GPU)) {
+    gpu_setup();
+    int C = 64, NH = 4, maxT = 13000;
+    std::vector<float> kv0 = random_vector((size_t)maxT * C, 1);
+    DeviceX kcache(kv0), vcache(random_vector((size_t)maxT * C, 2)), out(C);
+    std::vector<float> hk = kcache.host(), hv = vcache.host(), want(C);
+    for (int pos : {0, 255, 256, 12288, maxT - 1}) {   // tile edges, the old limit, and past it
+        CAPTURE(pos);
+        DeviceX qkv(random_vector(3 * (size_t)C, 10 + pos, 3.0f));   // large scores: a peaked softmax
+        std::vector<float> hq = qkv.host();
+        attention_forward_cached(out.p, kcache.p, vcache.p, qkv.p, pos, C, NH);
+        cpu::attention_forward_cached(want.data(), hk.data(), hv.data(), hq.data(), pos, C, NH);
+        CHECK(check_close("cached attention out", out.host().data(), want.data(), C, TOL_FWD));
+    }
 }
 
 // ---------------------------------------------------------------- checkpoints and the command line
