@@ -511,7 +511,9 @@ static ncclResult_t collective(Coll coll, const void* send, void* recv, size_t c
                               a.type, a.op, a.root, q, coll_name(b.coll), (unsigned long long)b.seq,
                               (unsigned long long)b.count, b.type, b.op, b.root);
     }
-    if (dry_run()) return ncclSuccess;
+    // no data moves in a dry run; the barrier keeps a fast rank from describing its next call
+    // before a slow one has compared this one (the data steps below otherwise do that)
+    if (dry_run()) return barrier(comm, call);
 
     // 2. the data, in chunks that fit the slots: write my part, wait, compute mine from all, wait
     size_t chunk = SLOT_BYTES / es / (coll == COLL_REDUCE_SCATTER ? n : 1);
