@@ -1455,26 +1455,32 @@ struct KVCache {
     ~KVCache() { if (memory) cudaFree(memory); }
 };
 
+// the cache's tensors, one a line (check_batch_fits counts them before training starts)
+static std::vector<View> kv_cache_views(KVCache& cache, const GPTConfig& c) {
+    size_t C = c.channels, Vp = c.padded_vocab_size, X = sizeof(floatX), per_layer = (size_t)c.max_seq_len * C;
+    return {
+        {(void**)&cache.k, c.num_layers * per_layer * X},   // (L,maxT,C)
+        {(void**)&cache.v, c.num_layers * per_layer * X},   // (L,maxT,C)
+        {(void**)&cache.x, C * X},                          // (C)
+        {(void**)&cache.ln, C * X},                         // (C)
+        {(void**)&cache.qkv, 3 * C * X},                    // (3C)
+        {(void**)&cache.atty, C * X},                       // (C)
+        {(void**)&cache.fch, 4 * C * X},                    // (4C)
+        {(void**)&cache.fch_gelu, 4 * C * X},               // (4C)
+        {(void**)&cache.tmp, C * X},                        // (C)
+        {(void**)&cache.logits, Vp * X},                    // (Vp)
+        {(void**)&cache.mean, sizeof(float)},               // (1)
+        {(void**)&cache.rstd, sizeof(float)},               // (1)
+        {(void**)&cache.token, sizeof(int)},                // (1)
+    };
+}
+
 void gpt_forward_cached(GPT& model, KVCache& cache, int token, int pos, float* logits) {
     const GPTConfig& c = model.config;
     int C = c.channels, Vp = c.padded_vocab_size;
     size_t per_layer = (size_t)c.max_seq_len * C, X = sizeof(floatX);
     if (!cache.memory) {
-        cache.memory = carve({
-            {(void**)&cache.k, c.num_layers * per_layer * X},   // (L,maxT,C)
-            {(void**)&cache.v, c.num_layers * per_layer * X},   // (L,maxT,C)
-            {(void**)&cache.x, C * X},                          // (C)
-            {(void**)&cache.ln, C * X},                         // (C)
-            {(void**)&cache.qkv, 3 * C * X},                    // (3C)
-            {(void**)&cache.atty, C * X},                       // (C)
-            {(void**)&cache.fch, 4 * C * X},                    // (4C)
-            {(void**)&cache.fch_gelu, 4 * C * X},               // (4C)
-            {(void**)&cache.tmp, C * X},                        // (C)
-            {(void**)&cache.logits, Vp * X},                    // (Vp)
-            {(void**)&cache.mean, sizeof(float)},               // (1)
-            {(void**)&cache.rstd, sizeof(float)},               // (1)
-            {(void**)&cache.token, sizeof(int)},                // (1)
-        });
+        cache.memory = carve(kv_cache_views(cache, c));
         cache.host_logits.resize(Vp);
     }
     cudaCheck(cudaMemcpyAsync(cache.token, &token, sizeof(int), cudaMemcpyHostToDevice, stream));
@@ -1519,20 +1525,51 @@ std::vector<int> gpt_generate(GPT& model, const std::vector<int>& prompt, int n,
 // start_run applies it
 constexpr int VOCAB_MULTIPLE = 128;
 
-// the activations for B, T must fit in what is free on the GPU: say so before training starts
-static void check_batch_fits(GPT& model, int B, int T) {
-    size_t free_bytes, total_bytes, margin = 256ull << 20;   // room for cuBLAS and NCCL's own buffers
+// What a run allocates after its first step, beyond the weights, gradients, optimizer state
+// (allocated before the check) and the activations; each only where the run needs it. A batch
+// that left no room for these would fail later: at the first all-reduce, save or sample.
+struct LaterMemory {
+    size_t zero_gather = 0;   // a save under ZeRO-1 gathers the master weights and moments: (buffer_size) fp32
+    size_t nccl = 0;          // NCCL's buffers, an estimate (NCCL_ESTIMATE)
+    size_t kv_cache = 0;      // sampling: the keys and values of every layer and position (kv_cache_views)
+    size_t total() const { return zero_gather + nccl + kv_cache; }
+    std::string text() const {
+        return "ZeRO checkpoint gather " + format_bytes(zero_gather) + ", NCCL buffers " + format_bytes(nccl) +
+               " (estimate), KV cache for sampling " + format_bytes(kv_cache);
+    }
+};
+// NCCL allocates its own device buffers when ranks first connect, mostly at the first
+// collective: NCCL_BUFFSIZE (4 MiB) per channel, peer and protocol, a few hundred MiB per GPU
+// on 8 NVLink GPUs. 1 GiB is a stated upper estimate, not a measurement.
+static const size_t NCCL_ESTIMATE = 1ull << 30;
+
+static LaterMemory later_memory(GPT& model, const Settings& s, int world) {
+    LaterMemory m;
+    bool sharded = model.opt.count != model.num_params || model.opt.first != 0;   // as gpt_download_optimizer
+    if (!s.out.empty() && sharded) m.zero_gather = model.buffer_size * sizeof(float);
+    if (world > 1) m.nccl = NCCL_ESTIMATE;
+    KVCache views_only;   // nothing is allocated: the views only give the sizes
+    if (s.sample_every > 0 && s.sample_tokens > 0) m.kv_cache = carve_size(kv_cache_views(views_only, model.config));
+    return m;
+}
+
+// the activations for B, T, and what the run allocates later, must fit in what is free on the
+// GPU: say so before training starts
+static void check_batch_fits(GPT& model, int B, int T, const LaterMemory& later) {
+    size_t free_bytes, total_bytes, margin = 256ull << 20;   // room for cuBLAS's own buffers
     cudaCheck(cudaMemGetInfo(&free_bytes, &total_bytes));
-    size_t need = activation_bytes(model, B, T);
-    if (need + margin <= free_bytes) return;
+    size_t need = activation_bytes(model, B, T), fixed = later.total() + margin;
+    if (need + fixed <= free_bytes) return;
     int largest = 0;
-    while (activation_bytes(model, largest + 1, T) + margin <= free_bytes) largest++;
+    while (activation_bytes(model, largest + 1, T) + fixed <= free_bytes) largest++;
+    std::string what = format_bytes(need) + " of activations, and later " + later.text() + ",";
     if (largest == 0)
-        fail("--batch %d --seq-len %d needs %s of activations but only %s of GPU memory is free, and not even --batch 1 fits: "
-             "lower --seq-len or use a smaller model", B, T, format_bytes(need).c_str(), format_bytes(free_bytes).c_str());
-    fail("--batch %d --seq-len %d needs %s of activations but only %s of GPU memory is free: the largest batch that fits is "
-         "--batch %d (raise --grad-accum to keep the tokens per step)", B, T, format_bytes(need).c_str(),
-         format_bytes(free_bytes).c_str(), largest);
+        fail("--batch %d --seq-len %d needs %s but only %s of GPU memory is free, and not even --batch 1 fits: "
+             "lower --seq-len, use a smaller model, or turn off sampling (--sample-every 0)", B, T, what.c_str(),
+             format_bytes(free_bytes).c_str());
+    fail("--batch %d --seq-len %d needs %s but only %s of GPU memory is free: the largest batch that fits is "
+         "--batch %d (raise --grad-accum to keep the tokens per step)", B, T, what.c_str(), format_bytes(free_bytes).c_str(),
+         largest);
 }
 
 int train(int argc, char** argv, const ProcessGroup& pg) {
@@ -1568,13 +1605,14 @@ int train(int argc, char** argv, const ProcessGroup& pg) {
         fprintf(out, "memory: parameters %s, gradients %s, master weights + AdamW moments %s, activations (B=%d, T=%d) %s\n",
                 format_bytes(model.buffer_size * sizeof(floatX)).c_str(), format_bytes(model.buffer_size * sizeof(float)).c_str(),
                 format_bytes(3 * model.opt.count * sizeof(float)).c_str(), B, T, format_bytes(activation_bytes(model, B, T)).c_str());
+        fprintf(out, "memory later in the run: %s\n", later_memory(model, s, pg.world).text().c_str());
         fprintf(out, "data: %zu training tokens in %zu shard(s); %d rank(s) x %d micro-batch(es) x %d x %d = %d tokens per step\n",
                 train_loader.total_tokens(), train_loader.files().size(), pg.world, K, B, T, pg.world * K * B * T);
         if (!start.resume_dir.empty()) fprintf(out, "resuming from %s at step %d\n", start.resume_dir.c_str(), start.step);
         if (!data.tok) fprintf(out, "no tokenizer found beside the training data (--vocab): samples print token ids\n");
         fflush(out);
     }
-    check_batch_fits(model, B, T);
+    check_batch_fits(model, B, T, later_memory(model, s, pg.world));
     gpt_allocate_activations(model, B, T);
     Logger logger;
     if (main_rank) logger.open(s.out, start.log_lines);
