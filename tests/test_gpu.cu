@@ -445,6 +445,9 @@ TEST_CASE("the KV-cache forward and the full forward give the CPU's logits at ev
 // The cached attention at a context past 12,288 positions, where a kernel that kept all
 // pos+1 scores in shared memory would need more than the 48 KB it may use without opting
 // in. The caches hold random keys and values; GPU and CPU read the same (rounded) ones.
+// In fp32 the tolerance is 1e-4, not 1e-5: the output is a sum of up to 13,000 terms, which
+// the two add in different orders, and each order's rounding grows as sqrt(n) eps (measured:
+// 2.2e-5 apart at position 12,288).
 TEST_CASE("cached attention matches the CPU at contexts past 12,288 positions" * doctest::skip(!HAVE_GPU)) {
     gpu_setup();
     int C = 64, NH = 4, maxT = 13000;
@@ -457,7 +460,7 @@ TEST_CASE("cached attention matches the CPU at contexts past 12,288 positions" *
         std::vector<float> hq = qkv.host();
         attention_forward_cached(out.p, kcache.p, vcache.p, qkv.p, pos, C, NH);
         cpu::attention_forward_cached(want.data(), hk.data(), hv.data(), hq.data(), pos, C, NH);
-        CHECK(check_close("cached attention out", out.host().data(), want.data(), C, TOL_FWD));
+        CHECK(check_close("cached attention out", out.host().data(), want.data(), C, std::max(TOL_FWD, 1e-4)));
     }
 }
 
