@@ -208,6 +208,24 @@ endif
 endif
 # <<< CPU execution mode: rules
 
+# >>> CPU execution mode: dry runs at full size (tests/test_gpu_dry_run.cpp)
+# GPT-2 124M and 1.5B's layers with CUDACPU_DRY_RUN=1, and the start-up memory check, through
+# build/train_gpt_cpumode; train_gpt_cpumode_planted is that trainer with two faults planted
+# (switched on by PLANTED_BLOCK and PLANTED_GEMM), which the dry run must catch.
+ifneq ($(CUDACPU_TARGETS),)
+$(BUILD)/cudacpu/train_gpt_planted.cpp: $(BUILD)/cudacpu/train_gpt.cpp
+	sed -e '/^void gelu_forward(/,/^}/ s/int block_size = 256;/int block_size = getenv("PLANTED_BLOCK") ? 2048 : 256;/' \
+	    -e 's/cublasLtMatrixLayoutCreate(&ld, d_type, m, n, m)/cublasLtMatrixLayoutCreate(\&ld, d_type, m, n, getenv("PLANTED_GEMM") ? m - 1 : m)/' \
+	    $< > $@.tmp
+	grep -q PLANTED_BLOCK $@.tmp && grep -q PLANTED_GEMM $@.tmp && mv $@.tmp $@   # both faults went in
+$(BUILD)/train_gpt_cpumode_planted: $(BUILD)/cudacpu/train_gpt_planted.cpp $(HEADERS) $(call CUDACPU_RT,plain) $(BUILD)/cudacpu/plain/cublas.o $(BUILD)/cudacpu/plain/nccl.o
+	$(CUDACPU_CXX) -O2 $(CUDACPU_KERNEL) $(filter %.cpp %.o,$^) -o $@
+$(BUILD)/test_gpu_dry_run: | $(BUILD)/train_gpt_cpumode $(BUILD)/train_gpt_cpumode_planted
+else
+  TEST_BINS := $(filter-out $(BUILD)/test_gpu_dry_run,$(TEST_BINS))
+endif
+# <<< CPU execution mode: dry runs
+
 # ---------------------------------------------------------------- data
 # GPT-2's tokenizer files and tinyshakespeare as shards (downloaded, or from DATA_MIRROR)
 $(DATA)/gpt2/encoder.json:
