@@ -1094,7 +1094,7 @@ static double sum_squares(const float* x, size_t n, const Workspace& ws) {
     cudaCheck(cudaGetLastError());
     sum_partials_kernel<<<1, 1, 0, stream>>>(ws.norm_result, ws.norm_partial, NORM_BLOCKS);
     cudaCheck(cudaGetLastError());
-    double result;
+    double result = 0;   // defined even where the copy does nothing (a dry run of the CPU execution mode)
     cudaCheck(cudaMemcpyAsync(&result, ws.norm_result, sizeof result, cudaMemcpyDeviceToHost, stream));
     cudaCheck(cudaStreamSynchronize(stream));
     return result;
