@@ -462,8 +462,8 @@ inline std::vector<ParamTensor> param_table(const GPTConfig& c) {
 }
 
 inline size_t num_parameters(const GPTConfig& c) {
-    const ParamTensor& last = param_table(c).back();
-    return last.offset + last.numel;
+    std::vector<ParamTensor> table = param_table(c);   // (a reference into the temporary would dangle)
+    return table.back().offset + table.back().numel;
 }
 
 // GPT-2 initialisation (seeded, identical on CPU and GPU): N(0, 0.02) for weights, residual
