@@ -37,6 +37,7 @@
 #include <random>
 #include <string>
 #include <vector>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -97,8 +98,9 @@ static size_t stack_size() {
 }
 
 // ---------------------------------------------------------------- context switch
-// x86-64: save the callee-saved registers, the SSE control word and the x87 control word on
-// the old stack, swap stack pointers, restore from the new stack. A fresh stack is laid out
+// x86-64: save the callee-saved registers on the old stack, swap stack pointers, restore from
+// the new stack. (The SSE and x87 control words are callee-saved too, but nothing here
+// changes them, and saving them costs as much as the rest of the switch.) A fresh stack is laid out
 // as if it had been switched away from at the first instruction of fiber_start, which moves
 // r12 (the argument) to rdi and calls r13 (the entry function).
 #ifdef CUDACPU_ASM_SWITCH
@@ -115,14 +117,8 @@ cudacpu_switch:
     pushq %r13
     pushq %r14
     pushq %r15
-    subq $8, %rsp
-    stmxcsr (%rsp)
-    fnstcw 4(%rsp)
     movq %rsp, (%rdi)
     movq %rsi, %rsp
-    ldmxcsr (%rsp)
-    fldcw 4(%rsp)
-    addq $8, %rsp
     popq %r15
     popq %r14
     popq %r13
@@ -144,6 +140,8 @@ cudacpu_fiber_start:
 struct Context { void* sp = nullptr; };
 static void context_init(Context& c, char* stack_top, void (*entry)(void*), void* arg) {
     uint64_t* sp = (uint64_t*)((uintptr_t)stack_top & ~(uintptr_t)15);
+    // after the switch pops six registers and returns here, rsp is 16-byte aligned again, as
+    // fiber_start's call needs
     *--sp = (uint64_t)&cudacpu_fiber_start;       // the return address of cudacpu_switch
     *--sp = 0;                                    // rbp
     *--sp = 0;                                    // rbx
@@ -151,7 +149,6 @@ static void context_init(Context& c, char* stack_top, void (*entry)(void*), void
     *--sp = (uint64_t)entry;                      // r13
     *--sp = 0;                                    // r14
     *--sp = 0;                                    // r15
-    *--sp = 0x1F80 | ((uint64_t)0x037F << 32);    // mxcsr, x87 control word: the defaults
     c.sp = sp;
 }
 static inline void context_switch(Context& from, Context& to) { cudacpu_switch(&from.sp, to.sp); }
@@ -253,6 +250,7 @@ enum ThreadState { FRESH, RUNNING, RUNNABLE, AT_BARRIER, AT_COLLECTIVE, EXITED }
 struct Stack {
     char* low = nullptr;     // lowest usable byte (a guard page lies below)
     size_t size = 0;
+    size_t color = 0;        // the stack starts this many bytes below its top (see map_stack)
     Context context;         // where the stack's current owner was suspended
 };
 
@@ -381,6 +379,9 @@ static const char* collective_name(CollectiveKind k) {
     return "?";
 }
 
+// sites are string literals: usually the same pointer when the same call
+static inline bool same_site(const char* a, const char* b) { return a == b || strcmp(a, b) == 0; }
+
 static int first_lane(unsigned bits) { return __builtin_ctz(bits); }
 
 // ---------------------------------------------------------------- stacks and switching
@@ -406,6 +407,10 @@ static Stack* map_stack() {
     Stack* s = new Stack;
     s->low = p + page;
     s->size = size;
+    // Stacks are page-aligned, so without an offset every thread's top frames would fall in
+    // the same cache set and evict each other at every switch: stagger them by cache lines.
+    static unsigned count = 0;
+    s->color = (count++ % 61) * 64;
     return s;
 }
 
@@ -434,18 +439,65 @@ static void leave_runtime(Launch& L) {
     (void)L;
 }
 
-// the running thread gives the host thread's stack back to the scheduler; returns when the
-// scheduler resumes it
-static void suspend(Launch& L, Thread* t) {
+static void fiber_main(void* arg);
+
+// Leaves the running stack for the next thing to run: the first suspended thread that may
+// continue, else a fresh stack for the next thread to start, else the scheduler. Going
+// straight from thread to thread halves the switches of a warp collective. `save` receives
+// where this stack stopped; fake_stack_save is null when this stack's frames are dead, and
+// then `release` (if any) is this stack, handed back to the pool once the next is chosen.
+static void switch_away(Launch& L, Context& save, void** fake_stack_save, Stack* release = nullptr) {
+    Context* to;
+    const void* bottom;
+    size_t size;
+    if (!L.runq.empty()) {
+        Thread* u = L.runq.front();
+        L.runq.pop_front();
+        u->state = RUNNING;
+        become(L, u);
+        to = &u->stack->context;
+        bottom = u->stack->low;
+        size = u->stack->size;
+    } else if (L.next_fresh < L.start_order.size()) {
+        Stack* s = take_stack(L);
+        context_init(s->context, s->low + s->size - s->color, fiber_main, s);
+        to = &s->context;
+        bottom = s->low;
+        size = s->size;
 #ifdef CUDACPU_TSAN
-    __tsan_switch_to_fiber(L.host_fiber, TSAN_NO_SYNC);
+        __tsan_switch_to_fiber(L.host_fiber, TSAN_NO_SYNC);   // fiber_main picks its thread's
 #endif
-#ifdef CUDACPU_ASAN
-    __sanitizer_start_switch_fiber(&t->fake_stack, L.host_stack_bottom, L.host_stack_size);
+    } else {
+#ifdef CUDACPU_TSAN
+        __tsan_switch_to_fiber(L.host_fiber, TSAN_NO_SYNC);
 #endif
-    context_switch(t->stack->context, L.scheduler);
+        to = &L.scheduler;
 #ifdef CUDACPU_ASAN
-    __sanitizer_finish_switch_fiber(t->fake_stack, &L.host_stack_bottom, &L.host_stack_size);
+        bottom = L.host_stack_bottom;
+        size = L.host_stack_size;
+#else
+        bottom = nullptr;
+        size = 0;
+#endif
+    }
+    if (release) free_stacks.push_back(release);
+#ifdef CUDACPU_ASAN
+    __sanitizer_start_switch_fiber(fake_stack_save, bottom, size);
+#else
+    (void)bottom; (void)size; (void)fake_stack_save;
+#endif
+    context_switch(save, *to);
+}
+
+// the running thread waits (at a barrier or a collective); returns when it may continue
+static void suspend(Launch& L, Thread* t) {
+#ifdef CUDACPU_ASAN
+    switch_away(L, t->stack->context, &t->fake_stack);
+    const void* from_bottom;
+    size_t from_size;
+    __sanitizer_finish_switch_fiber(t->fake_stack, &from_bottom, &from_size);
+#else
+    switch_away(L, t->stack->context, nullptr);
 #endif
     enter_runtime(L);   // back in the runtime's bookkeeping until it returns to the kernel
 }
@@ -458,7 +510,9 @@ static void fiber_main(void* arg) {
     Launch& L = *running;
     Stack* s = (Stack*)arg;
 #ifdef CUDACPU_ASAN
-    __sanitizer_finish_switch_fiber(nullptr, &L.host_stack_bottom, &L.host_stack_size);
+    const void* from_bottom;
+    size_t from_size;
+    __sanitizer_finish_switch_fiber(nullptr, &from_bottom, &from_size);
 #endif
     for (;;) {
         Thread* t = &L.threads[L.start_order[L.next_fresh++]];
@@ -478,15 +532,8 @@ static void fiber_main(void* arg) {
         thread_exit(L, t);
         if (STACK_PER_THREAD || !L.runq.empty() || L.next_fresh == L.start_order.size()) break;
     }
-    if (!STACK_PER_THREAD) free_stacks.push_back(s);
-#ifdef CUDACPU_TSAN
-    __tsan_switch_to_fiber(L.host_fiber, TSAN_NO_SYNC);
-#endif
-#ifdef CUDACPU_ASAN
-    __sanitizer_start_switch_fiber(nullptr, L.host_stack_bottom, L.host_stack_size);   // this stack's frames die
-#endif
     Context dead;
-    context_switch(dead, L.scheduler);
+    switch_away(L, dead, nullptr, STACK_PER_THREAD ? nullptr : s);   // this stack is free once we are off it
     fatal("internal error: a finished fiber was resumed");
 }
 
@@ -503,7 +550,7 @@ static void run_block(Launch& L) {
             become(L, t);
         } else if (L.next_fresh < L.start_order.size()) {
             s = take_stack(L);
-            context_init(s->context, s->low + s->size, fiber_main, s);
+            context_init(s->context, s->low + s->size - s->color, fiber_main, s);
         } else if (L.exited == L.n) {
             break;
         } else {
@@ -535,7 +582,9 @@ static void run_block(Launch& L) {
 #endif
         context_switch(L.scheduler, s->context);
 #ifdef CUDACPU_ASAN
-        __sanitizer_finish_switch_fiber(L.host_fake_stack, &L.host_stack_bottom, &L.host_stack_size);
+        const void* from_bottom;
+        size_t from_size;
+        __sanitizer_finish_switch_fiber(L.host_fake_stack, &from_bottom, &from_size);
 #endif
         (void)t;
     }
@@ -569,7 +618,7 @@ void syncthreads(const char* site) {
         if (g.mask & bit)
             launch_failure(t, "reached __syncthreads at %s while lane %d of its warp waits for it at %s at %s (mask 0x%08x): "
                            "the warp diverged at a collective", site, first_lane(g.arrived), collective_name(g.kind), g.site, g.mask);
-    if (L.barrier_count > 0 && strcmp(L.barrier_site, site) != 0) {
+    if (L.barrier_count > 0 && !same_site(L.barrier_site, site)) {
         const Thread* other = nullptr;
         for (const Thread& u : L.threads) if (u.state == AT_BARRIER) { other = &u; break; }
         launch_failure(t, "reached __syncthreads at %s, but %s waits at a different __syncthreads, at %s: "
@@ -625,9 +674,13 @@ static void complete(Launch& L, Warp& w, unsigned warp, const Group& g, Thread* 
                                    collective_name(c.kind), c.site, src, g.mask);
                 const Collective& from = src >= 0 ? *L.threads[warp * 32 + src].collective : c;
                 if (from.size != c.size) launch_failure(&u, "lanes shuffle values of different sizes at %s", c.site);
-                const volatile unsigned char* a = (const volatile unsigned char*)from.in;
-                volatile unsigned char* b = (volatile unsigned char*)c.out;
-                for (size_t i = 0; i < c.size; i++) b[i] = a[i];
+                if (c.size == 4) *(volatile uint32_t*)c.out = *(const volatile uint32_t*)from.in;
+                else if (c.size == 8) *(volatile uint64_t*)c.out = *(const volatile uint64_t*)from.in;
+                else {
+                    const volatile unsigned char* a = (const volatile unsigned char*)from.in;
+                    volatile unsigned char* b = (volatile unsigned char*)c.out;
+                    for (size_t i = 0; i < c.size; i++) b[i] = a[i];
+                }
             }
         }
     }
@@ -665,7 +718,7 @@ void warp_collective(Collective& c) {
     // with its own mask); it is an error when two of them wait for each other
     Group* mine = nullptr;
     for (Group& g : w.groups) {
-        if (g.mask == c.mask && g.kind == c.kind && strcmp(g.site, c.site) == 0) { mine = &g; continue; }
+        if (g.mask == c.mask && g.kind == c.kind && same_site(g.site, c.site)) { mine = &g; continue; }
         if ((g.arrived & c.mask) && (g.mask & bit))
             launch_failure(t, "reached %s at %s (mask 0x%08x) while lane %d of its warp waits for it at %s at %s (mask 0x%08x): "
                            "the lanes of a warp collective must all reach the same call", name, c.site, c.mask,
@@ -764,6 +817,19 @@ void launch_blocks(const LaunchConfig& cfg, const char* kernel, const char* file
     }
     if (cfg.smem > 0 && posix_memalign(&L.dynamic_smem, 16, cfg.smem) != 0)
         fatal("kernel %s: cannot allocate %llu bytes of dynamic shared memory", kernel, cfg.smem);
+#ifdef CUDACPU_ASAN
+    {   // the host thread's stack, for AddressSanitizer when a fiber switches back to it
+        pthread_attr_t attr;
+        void* addr = nullptr;
+        size_t size = 0;
+        if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+            pthread_attr_getstack(&attr, &addr, &size);
+            pthread_attr_destroy(&attr);
+        }
+        L.host_stack_bottom = addr;
+        L.host_stack_size = size;
+    }
+#endif
 #ifdef CUDACPU_TSAN
     L.host_fiber = __tsan_get_current_fiber();
     while (tsan_fibers.size() < L.n) tsan_fibers.push_back(__tsan_create_fiber(0));

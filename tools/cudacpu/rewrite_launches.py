@@ -125,8 +125,9 @@ def rewrite(path, out, seen):
     for m in re.finditer(r"(?<!extern )\b__shared__\s+([^;{}()]*?)\b(\w+)\s*((?:\[[^\];]*\]\s*)*);", masked):
         if not re.search(r"\bextern\s+$", masked[max(0, m.start() - 40):m.start()]):
             events.append((m.start(), "static_shared", m))
-    for m in re.finditer(r'^[ \t]*#[ \t]*include[ \t]*"([^"]+\.cu)"[^\n]*', masked, re.M):
-        events.append((m.start(), "include", m))
+    for m in re.finditer(r'^[ \t]*#[ \t]*include[ \t]*"([^"]+\.cu)"[^\n]*', text, re.M):
+        if "#" in masked[m.start():m.end()]:   # (the file name itself is blanked in `masked`)
+            events.append((m.start(), "include", m))
     for start, kind, m in sorted(events, key=lambda e: e[0]):
         if start < pos:
             continue
