@@ -75,8 +75,13 @@ endif
 # g++ compiles the .cu files as host C++ against the CUDA headers (no GPU, no CUDA libraries)
 CUDACPU_INC ?= $(patsubst %/cuda_runtime.h,%,$(firstword $(wildcard /usr/local/cuda/include/cuda_runtime.h /usr/include/cuda_runtime.h)))
 ifneq ($(CUDACPU_INC),)
-  CUDACPU_TARGETS := $(BUILD)/test_cudacpu $(BUILD)/test_cudacpu_asan $(BUILD)/test_cudacpu_tsan
-  $(info [make] CUDA headers: found ($(CUDACPU_INC)), building the CPU execution mode for CUDA and its tests)
+  # the GPU tests on the CPU: both precisions, then the other schedules and the sanitizer
+  # builds on a selection of test cases (wrapper scripts, so that tests/run_all.sh counts them)
+  CUDACPU_TESTS := $(BUILD)/test_cudacpu $(BUILD)/test_cudacpu_asan $(BUILD)/test_cudacpu_tsan \
+    $(BUILD)/test_gpu_cpumode $(BUILD)/test_gpu_fp32_cpumode $(BUILD)/test_gpu_cpumode_reverse \
+    $(BUILD)/test_gpu_fp32_cpumode_shuffled $(BUILD)/test_gpu_cpumode_asan $(BUILD)/test_gpu_fp32_cpumode_tsan
+  CUDACPU_TARGETS := $(CUDACPU_TESTS) $(BUILD)/train_gpt_cpumode $(BUILD)/train_gpt_fp32_cpumode
+  $(info [make] CUDA headers: found ($(CUDACPU_INC)), building the CPU execution mode for CUDA: the GPU trainer and its tests run on the CPU)
 else
   $(info [make] CUDA headers: not found (install the CUDA toolkit's headers), skipping the CPU execution mode for CUDA)
 endif
@@ -162,28 +167,36 @@ endif
 # The runtime itself is built once per flavour: plain, AddressSanitizer, ThreadSanitizer; it
 # is never instrumented itself (its bookkeeping is not the program's memory traffic).
 ifneq ($(CUDACPU_TARGETS),)
-TEST_BINS += $(CUDACPU_TARGETS)
+TEST_BINS += $(CUDACPU_TESTS)
 CUDACPU_CXX := $(CXX) -std=c++17 -g -Wall -Wextra -Wno-unused-parameter -Wno-unknown-pragmas -I. -isystem $(CUDACPU_INC)
 CUDACPU_KERNEL := -include tools/cudacpu/cudacpu.h -rdynamic
 CUDACPU_H := $(wildcard tools/cudacpu/*.h)
 CUDACPU_RT = $(foreach f,runtime launch,$(BUILD)/cudacpu/$(1)/$(f).o)
+CUDACPU_LIBS = $(CUDACPU_RT) $(foreach f,cublas nccl,$(BUILD)/cudacpu/$(1)/$(f).o)
+CUDACPU_LDLIBS := -lpthread -lrt
 ASAN_FLAGS := -O1 -fsanitize=address -fno-omit-frame-pointer
 TSAN_FLAGS := -O1 -fsanitize=thread
-
+# the runtime and libraries: fast in every flavour; no OpenMP in the ThreadSanitizer one (its
+# threads would be invisible to the race detector's idea of order)
 $(BUILD)/cudacpu/plain/%.o: tools/cudacpu/%.cpp $(CUDACPU_H)
 	@mkdir -p $(@D)
-	$(CUDACPU_CXX) -O2 -c $< -o $@
+	$(CUDACPU_CXX) -O3 -march=native $(OMPFLAGS) -c $< -o $@
 $(BUILD)/cudacpu/asan/%.o: tools/cudacpu/%.cpp $(CUDACPU_H)
 	@mkdir -p $(@D)
-	$(CUDACPU_CXX) -O1 -DCUDACPU_ASAN -c $< -o $@
+	$(CUDACPU_CXX) -O2 -march=native $(OMPFLAGS) -DCUDACPU_ASAN -c $< -o $@
 $(BUILD)/cudacpu/tsan/%.o: tools/cudacpu/%.cpp $(CUDACPU_H)
 	@mkdir -p $(@D)
-	$(CUDACPU_CXX) -O1 -DCUDACPU_TSAN -c $< -o $@
+	$(CUDACPU_CXX) -O2 -march=native -DCUDACPU_TSAN -c $< -o $@
 
+# the .cu files as host C++
 $(BUILD)/cudacpu/test_cudacpu.cpp: tests/test_cudacpu.cu tools/cudacpu/rewrite_launches.py
 	@mkdir -p $(@D)
 	$(PYTHON) tools/cudacpu/rewrite_launches.py $< > $@
+$(BUILD)/cudacpu/test_gpu.cpp: tests/test_gpu.cu train_gpt.cu tools/cudacpu/rewrite_launches.py
+	@mkdir -p $(@D)
+	$(PYTHON) tools/cudacpu/rewrite_launches.py $< > $@
 
+# the runtime's self-test, plain and under both sanitizers
 $(BUILD)/test_cudacpu: $(BUILD)/cudacpu/test_cudacpu.cpp $(call CUDACPU_RT,plain)
 	$(CUDACPU_CXX) -O2 $(CUDACPU_KERNEL) $^ -o $@
 $(BUILD)/test_cudacpu_asan: $(BUILD)/cudacpu/test_cudacpu.cpp $(call CUDACPU_RT,asan)
@@ -205,6 +218,40 @@ $(BUILD)/train_gpt_cpumode_mpi: $(BUILD)/cudacpu/train_gpt.cpp $(HEADERS) $(call
 	$(subst $(CXX),$(MPICXX),$(CUDACPU_CXX)) -O2 -DUSE_MPI -DOMPI_SKIP_MPICXX -DMPICH_SKIP_MPICXX $(CUDACPU_KERNEL) $(filter %.cpp %.o,$^) -o $@
 $(BUILD)/test_cudacpu_dp: $(BUILD)/train_gpt_cpumode_mpi
 endif
+
+# its fp32 build, for the command-line tests of test_gpu_fp32_cpumode
+CUDACPU_TRAINER_DEPS := $(HEADERS) $(call CUDACPU_LIBS,plain)
+$(BUILD)/train_gpt_fp32_cpumode: $(BUILD)/cudacpu/train_gpt.cpp $(CUDACPU_TRAINER_DEPS)
+	$(CUDACPU_CXX) -O2 $(OMPFLAGS) -DENABLE_FP32 $(CUDACPU_KERNEL) $< $(call CUDACPU_LIBS,plain) $(CUDACPU_LDLIBS) -o $@
+
+# tests/test_gpu.cu on the CPU; its command-line tests run the CPU-mode trainer
+CUDACPU_TEST_GPU_DEPS := $(BUILD)/cudacpu/test_gpu.cpp train_gpt_cpu.cpp $(HEADERS) $(wildcard tests/*.h)
+$(BUILD)/test_gpu_cpumode: $(CUDACPU_TEST_GPU_DEPS) $(call CUDACPU_LIBS,plain) | $(BUILD)/train_gpt_cpumode
+	$(CUDACPU_CXX) -O2 $(OMPFLAGS) $(CUDACPU_KERNEL) -DGPU_TRAINER='"$(BUILD)/train_gpt_cpumode"' $< \
+	  $(call CUDACPU_LIBS,plain) $(CUDACPU_LDLIBS) -o $@
+$(BUILD)/test_gpu_fp32_cpumode: $(CUDACPU_TEST_GPU_DEPS) $(call CUDACPU_LIBS,plain) | $(BUILD)/train_gpt_fp32_cpumode
+	$(CUDACPU_CXX) -O2 $(OMPFLAGS) -DENABLE_FP32 $(CUDACPU_KERNEL) -DGPU_TRAINER='"$(BUILD)/train_gpt_fp32_cpumode"' $< \
+	  $(call CUDACPU_LIBS,plain) $(CUDACPU_LDLIBS) -o $@
+$(BUILD)/test_gpu_cpumode_asan.bin: $(CUDACPU_TEST_GPU_DEPS) $(call CUDACPU_LIBS,asan)
+	$(CUDACPU_CXX) $(ASAN_FLAGS) $(OMPFLAGS) $(CUDACPU_KERNEL) $< $(call CUDACPU_LIBS,asan) $(CUDACPU_LDLIBS) -o $@
+$(BUILD)/test_gpu_fp32_cpumode_tsan.bin: $(CUDACPU_TEST_GPU_DEPS) $(call CUDACPU_LIBS,tsan)
+	$(CUDACPU_CXX) $(TSAN_FLAGS) -DENABLE_FP32 $(CUDACPU_KERNEL) $< $(call CUDACPU_LIBS,tsan) $(CUDACPU_LDLIBS) -o $@
+
+# The runs beside the plain ones, as scripts tests/run_all.sh runs like any test binary.
+# The command-line tests (trainer runs) are left to the plain runs: they take most of the time.
+GPU_LAYER_AND_MODEL_TESTS := --test-case-exclude='checkpoints*,resume*,a batch*'
+define cudacpu_wrapper
+	@printf '#!/bin/sh\n# %s\nexec env %s "$$@"\n' "$(1)" "$(2)" > $@
+	@chmod +x $@
+endef
+$(BUILD)/test_gpu_cpumode_reverse: $(BUILD)/test_gpu_cpumode
+	$(call cudacpu_wrapper,the bf16 GPU tests with later warps running first,CUDACPU_SCHEDULE=reverse $< $(GPU_LAYER_AND_MODEL_TESTS))
+$(BUILD)/test_gpu_fp32_cpumode_shuffled: $(BUILD)/test_gpu_fp32_cpumode
+	$(call cudacpu_wrapper,the fp32 GPU tests with the blocks of each launch in a shuffled order,CUDACPU_BLOCK_ORDER=shuffle CUDACPU_SEED=7 $< $(GPU_LAYER_AND_MODEL_TESTS))
+$(BUILD)/test_gpu_cpumode_asan: $(BUILD)/test_gpu_cpumode_asan.bin
+	$(call cudacpu_wrapper,the bf16 GPU tests under AddressSanitizer,$< $(GPU_LAYER_AND_MODEL_TESTS))
+$(BUILD)/test_gpu_fp32_cpumode_tsan: $(BUILD)/test_gpu_fp32_cpumode_tsan.bin
+	$(call cudacpu_wrapper,the fp32 GPU tests under ThreadSanitizer,$< $(GPU_LAYER_AND_MODEL_TESTS))
 endif
 # <<< CPU execution mode: rules
 
