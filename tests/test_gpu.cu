@@ -4,9 +4,12 @@
 // of 10 training steps of gpt_step with clipping and weight decay), bitwise determinism, the KV-cache
 // forward, checkpoints exchanged between the GPU and CPU trainers, and exact resume.
 //
-// Built twice by the Makefile: build/test_gpu (bf16) and build/test_gpu_fp32 (-DENABLE_FP32),
-// each held to its row of DESIGN.md section 6. Every test case is skipped, and counted as
-// skipped, where no CUDA device is present: it never passes without running.
+// Built twice by the Makefile with nvcc: build/test_gpu (bf16) and build/test_gpu_fp32
+// (-DENABLE_FP32), each held to its row of DESIGN.md section 6. Every test case is skipped,
+// and counted as skipped, where no CUDA device is present: it never passes without running.
+// Built again, unchanged, through the CPU execution mode (tools/cudacpu), which runs the
+// kernels on the CPU on every machine: build/test_gpu_cpumode and build/test_gpu_fp32_cpumode,
+// whose command-line tests run the CPU-mode trainer (GPU_TRAINER, set by the Makefile).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -34,13 +37,20 @@ namespace cpu {
 }
 #include "train_gpt.cu"
 
+// GPU_TRAINER: the trainer binary the command-line tests run (the CPU-mode build of this
+// test runs the CPU-mode build of the trainer)
 #ifdef ENABLE_FP32
 static const double TOL_FWD = 1e-5, TOL_GRAD = 1e-4, TOL_STEPS = 1e-5;
-static const char* TRAINER = "./train_gpt_fp32";
+#ifndef GPU_TRAINER
+#define GPU_TRAINER "./train_gpt_fp32"
+#endif
 #else
 static const double TOL_FWD = 1e-2, TOL_GRAD = 5e-2, TOL_STEPS = 1e-2;
-static const char* TRAINER = "./train_gpt";
+#ifndef GPU_TRAINER
+#define GPU_TRAINER "./train_gpt"
 #endif
+#endif
+static const char* TRAINER = GPU_TRAINER;
 static const std::string SMALL_DATA = "data/tinyshakespeare_bpe1k";   // made by `make data`
 
 static bool has_gpu() {
