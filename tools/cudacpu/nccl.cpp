@@ -513,7 +513,7 @@ static ncclResult_t collective(Coll coll, const void* send, void* recv, size_t c
     }
     // no data moves in a dry run; the barrier keeps a fast rank from describing its next call
     // before a slow one has compared this one (the data steps below otherwise do that)
-    if (dry_run()) return barrier(comm, call);
+    if (dry_run() || count == 0) return barrier(comm, call);   // (nothing to move either way)
 
     // 2. the data, in chunks that fit the slots: write my part, wait, compute mine from all, wait
     size_t chunk = SLOT_BYTES / es / (coll == COLL_REDUCE_SCATTER ? n : 1);
