@@ -26,6 +26,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <stdexcept>
 #include <memory>
@@ -318,6 +319,8 @@ inline void print_help(const char* program) {
 
 struct UsageError : std::runtime_error { using std::runtime_error::runtime_error; };
 
+constexpr int MAX_THREADS = 1024;   // --threads above this is refused as a typo
+
 // parse argv into s; throws UsageError (main exits with status 2) on anything it does not understand
 inline void parse_args(int argc, char** argv, Settings& s) {
     std::vector<Flag> table = flag_table(s);
@@ -361,7 +364,9 @@ inline void parse_args(int argc, char** argv, Settings& s) {
     need(s.lr_schedule == "cosine" || s.lr_schedule == "linear" || s.lr_schedule == "constant",
          "--lr-schedule must be cosine, linear or constant, got '" + s.lr_schedule + "'");
     need(s.zero == 0 || s.zero == 1, "--zero must be 0 or 1");
-    need(s.threads >= 0, "--threads must be >= 0");
+    // libgomp crashes on absurd thread counts; train() also caps it at the machine's cores
+    need(s.threads >= 0 && s.threads <= MAX_THREADS,
+         "--threads must be in 0.." + std::to_string(MAX_THREADS) + " (0 = all cores), got " + std::to_string(s.threads));
     need(!s.resume || !s.out.empty(), "--resume needs --out DIR (the run to continue)");
     need(!s.overwrite || !s.out.empty(), "--overwrite needs --out DIR (the folder to start over in)");
     need(!s.resume || !s.overwrite, "--resume continues the run in --out and --overwrite deletes it: give one of them");
@@ -1098,9 +1103,48 @@ inline std::unique_ptr<OutDirLock> claim_out_dir(const Settings& s, FILE* out) {
     return lock;
 }
 
+// What a run needs in memory, worked out before anything is allocated, so that an impossible
+// size (--n-embd 1000000, --seq-len 200000, a vocabulary of 2^31) is refused with the
+// figure and the flag to change instead of ending in std::bad_alloc. Bytes as double: a
+// product of huge sizes must not wrap around the way size_t or int would.
+struct MemoryEstimate {
+    double params = 0, grads = 0, moments = 0, activations = 0;   // bytes
+    int B = 0, T = 0;                                             // activations at this batch
+    double total() const { return params + grads + moments + activations; }
+};
+
+inline std::string format_gib(double bytes) {
+    char buf[48];
+    snprintf(buf, sizeof buf, "%.1f GiB", bytes / (1024.0 * 1024.0 * 1024.0));
+    return buf;
+}
+
+// the machine's physical memory in bytes (0 if unknown)
+inline double physical_memory_bytes() {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && page > 0 ? (double)pages * page : 0;
+}
+
+// refuses a run that cannot fit in `limit` bytes, naming the flags that make the largest part
+inline void check_memory(const MemoryEstimate& m, double limit, const std::string& model_source) {
+    if (limit <= 0 || m.total() <= limit) return;
+    bool model_too_big = m.params + m.grads + m.moments > m.activations;
+    std::string fix = !model_too_big ? "lower --batch or --seq-len"
+                    : model_source.empty() ? "lower --n-layer, --n-embd, --vocab-size or --seq-len"
+                    : "this model (" + model_source + ") is too large for this machine";
+    char buf[512];
+    snprintf(buf, sizeof buf, "the run needs %s of memory (parameters %s, gradients %s, AdamW moments %s, "
+             "activations at --batch %d --seq-len %d %s) but this machine has %s: %s",
+             format_gib(m.total()).c_str(), format_gib(m.params).c_str(), format_gib(m.grads).c_str(),
+             format_gib(m.moments).c_str(), m.B, m.T, format_gib(m.activations).c_str(), format_gib(limit).c_str(), fix.c_str());
+    throw UsageError(buf);
+}
+
 // where a run starts: from the newest checkpoint in --out (--resume), from --init, or from
 // scratch. vocab_multiple: the trainer pads the vocabulary to a multiple of this in memory.
 // out: where to report, null on ranks > 0, which neither print nor write files.
+// estimate (may be empty): the trainer's memory estimate for a config, checked against the
+// machine's memory before the parameters are allocated.
 struct RunStart {
     GPTConfig config;
     std::vector<float> params;   // laid out by param_table(config)
@@ -1113,7 +1157,8 @@ struct RunStart {
     std::unique_ptr<OutDirLock> lock;   // rank 0 owns --out while this lives
 };
 
-inline RunStart start_run(const Settings& s, int vocab_multiple, FILE* out) {
+inline RunStart start_run(const Settings& s, int vocab_multiple, FILE* out,
+                          const std::function<MemoryEstimate(const GPTConfig&)>& estimate = nullptr) {
     RunStart r;
     if (out && !s.out.empty()) r.lock = claim_out_dir(s, out);
     if (s.resume) {
@@ -1134,6 +1179,10 @@ inline RunStart start_run(const Settings& s, int vocab_multiple, FILE* out) {
         c.num_layers = s.n_layer; c.num_heads = s.n_head; c.channels = s.n_embd;
         c.max_seq_len = s.seq_len; c.vocab_size = s.vocab_size;
     }
+    if ((int64_t)c.vocab_size + vocab_multiple - 1 > INT32_MAX)   // the padding must not overflow an int
+        throw UsageError((source.empty() ? "--vocab-size " : "vocab_size in " + source + "/config.json: ") +
+                         std::to_string(c.vocab_size) + " is too large: at most " +
+                         std::to_string(INT32_MAX / vocab_multiple * vocab_multiple) + " ids");
     c.padded_vocab_size = padded_vocab_size(c.vocab_size, vocab_multiple);
     if (!r.resume_dir.empty()) {   // the state first: it decides whether there is anything to do
         std::string path = r.resume_dir + "/trainer_state.json";
@@ -1154,6 +1203,7 @@ inline RunStart start_run(const Settings& s, int vocab_multiple, FILE* out) {
         }
         r.log_lines = r.state.log_lines;
     }
+    if (estimate) check_memory(estimate(c), physical_memory_bytes(), source);
     if (!source.empty()) load_parameters(source, c, r.params);
     else init_parameters(r.params, c, s.seed);
     if (s.seq_len > c.max_seq_len)
@@ -1189,6 +1239,11 @@ inline RunData open_data(const Settings& s, const RunStart& start, int rank, int
     if (fs::exists(dir + "/encoder.json")) d.tok = std::make_unique<Tokenizer>(Tokenizer::load(dir));
     else if (!s.vocab.empty()) fail("--vocab %s: no encoder.json there", s.vocab.c_str());
     if (d.tok) for (uint32_t id : d.tok->encode(s.prompt)) d.prompt.push_back((int)id);
+    for (int id : d.prompt)   // a tokenizer larger than the model would index past its embedding table
+        if (id >= start.config.vocab_size)
+            fail("--prompt encodes to token id %d, outside the model's vocabulary of %d ids; the tokenizer in %s has %zu "
+                 "ids: point --vocab at the tokenizer the model was trained with", id, start.config.vocab_size,
+                 dir.c_str(), d.tok->vocab_size());
     return d;
 }
 
@@ -1254,6 +1309,8 @@ template <class ForwardOne>
 std::vector<int> generate_tokens(int max_seq_len, int V, const std::vector<int>& prompt, int n, float temperature,
                                  int top_k, Rng& rng, const Tokenizer* tok, FILE* echo, ForwardOne forward_one) {
     std::vector<int> out;
+    for (int id : prompt)
+        if (id < 0 || id >= V) fail("prompt token id %d is outside the model's vocabulary [0, %d)", id, V);
     int token = prompt.empty() ? V - 1 : prompt[0];   // no prompt: start from the last id (end of text)
     for (int pos = 0, i = 1; pos < max_seq_len && (int)out.size() < n; pos++) {
         auto logits = forward_one(token, pos);

@@ -538,6 +538,24 @@ static void gpt_allocate_activations(GPT& model, int B, int T) {
     model.T = T;
 }
 
+// what a run of this trainer needs in memory, in closed form (no table is built, so an
+// absurd size costs nothing to refuse). The activations term is exactly what
+// gpt_allocate_activations carves (a test holds the two together); parameters count twice,
+// the copy a checkpoint was read into and the model's own.
+MemoryEstimate gpt_memory(const GPTConfig& c, int B, int T) {
+    double L = c.num_layers, NH = c.num_heads, C = c.channels, Vp = c.padded_vocab_size, BT = (double)B * T;
+    double n = Vp * C + (double)c.max_seq_len * C + L * (12 * C * C + 13 * C) + 2 * C;   // num_parameters
+    double acts = BT * C + L * BT * (C * 16 + 4) + L * B * NH * T * T + BT * (C + 4 + Vp);  // Activations
+    double scratch = BT * 10 * C;                                                          // GradScratch
+    MemoryEstimate m;
+    m.params = n * (sizeof(float) + sizeof(real));
+    m.grads = n * sizeof(real);
+    m.moments = 2 * n * sizeof(real);
+    m.activations = (acts + scratch) * sizeof(real);
+    m.B = B; m.T = T;
+    return m;
+}
+
 // one layer's slices of the (L,...) activations, and the residual stream entering the layer
 struct LayerActivations {
     real *residual;               // (B,T,C) the stream entering the layer
@@ -880,14 +898,20 @@ int train(int argc, char** argv, const ProcessGroup& pg) {
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { if (pg.rank == 0) print_help(argv[0]); return 0; }
     parse_args(argc, argv, s);
-#ifdef _OPENMP
-    if (s.threads > 0) omp_set_num_threads(s.threads);
-#endif
     bool main_rank = pg.rank == 0;
     FILE* out = main_rank ? stdout : nullptr;   // only rank 0 prints and writes files
+#ifdef _OPENMP
+    // more threads than cores only adds contention (1000 threads on 2 cores: 300x slower)
+    if (s.threads > omp_get_num_procs()) {
+        if (out) fprintf(out, "--threads %d is more than the %d cores here: using %d\n", s.threads, omp_get_num_procs(),
+                         omp_get_num_procs());
+        s.threads = omp_get_num_procs();
+    }
+    if (s.threads > 0) omp_set_num_threads(s.threads);
+#endif
 
     // the model: from the newest checkpoint (--resume), from --init, or from scratch; then its data
-    RunStart start = start_run(s, 1, out);
+    RunStart start = start_run(s, 1, out, [&](const GPTConfig& c) { return gpt_memory(c, s.batch, s.seq_len); });
     if (start.finished) return 0;
     const GPTConfig& config = start.config;
     size_t n = num_parameters(config);
@@ -898,6 +922,7 @@ int train(int argc, char** argv, const ProcessGroup& pg) {
         std::copy(start.v.begin(), start.v.end(), model.v.begin());
     }
     int B = s.batch, T = s.seq_len, K = s.grad_accum;
+    MemoryEstimate mem = gpt_memory(config, B, T);
     RunData data = open_data(s, start, pg.rank, pg.world);
     DataLoader& train_loader = *data.train;
 
@@ -906,10 +931,10 @@ int train(int argc, char** argv, const ProcessGroup& pg) {
         fprintf(out, "model: %d layers, %d heads, %d channels, %d positions, vocabulary %d: %zu parameters\n",
                 config.num_layers, config.num_heads, config.channels, config.max_seq_len, config.vocab_size, n);
         fprintf(out, "memory: parameters %s, gradients %s, AdamW moments %s, activations (B=%d, T=%d) %s\n",
-                format_bytes(n * sizeof(real)).c_str(), format_bytes(n * sizeof(real)).c_str(),
-                format_bytes(2 * n * sizeof(real)).c_str(), B, T, "(allocated at the first step)");
-        fprintf(out, "data: %zu training tokens in %zu shard(s); %d rank(s) x %d micro-batch(es) x %d x %d = %d tokens per step\n",
-                train_loader.total_tokens(), train_loader.files().size(), pg.world, K, B, T, pg.world * K * B * T);
+                format_bytes(mem.params).c_str(), format_bytes(mem.grads).c_str(), format_bytes(mem.moments).c_str(), B, T,
+                format_bytes(mem.activations).c_str());
+        fprintf(out, "data: %zu training tokens in %zu shard(s); %d rank(s) x %d micro-batch(es) x %d x %d = %zu tokens per step\n",
+                train_loader.total_tokens(), train_loader.files().size(), pg.world, K, B, T, (size_t)pg.world * K * B * T);
         if (!start.resume_dir.empty()) fprintf(out, "resuming from %s at step %d\n", start.resume_dir.c_str(), start.step);
         if (!data.tok) fprintf(out, "no tokenizer found beside the training data (--vocab): samples print token ids\n");
         fflush(out);
@@ -945,7 +970,7 @@ int train(int argc, char** argv, const ProcessGroup& pg) {
         AdamW opt = {lr_at(s, step), s.beta1, s.beta2, s.eps, s.weight_decay};
         StepStats st = gpt_step(model, train_loader, pg, opt, s.grad_clip, step);
         double ms = now_ms() - t0;
-        report_step(out, logger, step + 1, s.steps, st.loss, opt.lr, st.norm, ms, pg.world * K * B * T / (ms / 1000));
+        report_step(out, logger, step + 1, s.steps, st.loss, opt.lr, st.norm, ms, (double)pg.world * K * B * T / (ms / 1000));
         if (s.save_every > 0 && (step + 1) % s.save_every == 0 && step + 1 < s.steps) save(step + 1);
     }
     if (s.eval_every > 0) validate(s.steps);
