@@ -540,6 +540,8 @@ inline Tokenizer Tokenizer::from_parts(std::vector<std::string> toks,
 // Loading and saving the two files
 
 static inline std::string read_whole_file(const std::string& path) {
+    // a directory opens like an empty file on Linux; say so instead of reading nothing
+    if (std::filesystem::is_directory(path)) throw std::runtime_error(path + ": is a directory, not a file");
     std::ifstream f(path, std::ios::binary);
     if (!f) throw std::runtime_error(path + ": cannot open (missing file? for GPT-2's files run `make data`)");
     std::ostringstream ss;
@@ -779,28 +781,60 @@ inline std::string Tokenizer::decode(const uint32_t* ids, size_t n) const {
 // ----------------------------------------------------------------------------
 // Training a vocabulary
 //
-// Classic BPE training, made fast the usual way: the text is pre-split exactly as encode()
-// splits it and only the unique pieces ("words") are kept, with their counts; pair counts
-// are updated incrementally, only in the words that hold the merged pair. Each step merges
-// the most frequent adjacent pair; ties go to the pair with the smaller (left id, right id),
-// so the result is deterministic. Ids: 0..255 the bytes in GPT-2's order, then one id per
-// merge, then "<|endoftext|>" as the last id. If the best pair's bytes are already a token
-// (another split of the same string was merged earlier), the words are rewritten to that
-// token without using a new id. Stops early, with a note on stderr, when no pair is left.
+// Classic BPE training: the text is pre-split exactly as encode() splits it and only the
+// unique pieces ("words") are kept, with their counts. Each step merges the most frequent
+// adjacent pair (a pair is counted once per position, weighted by its word's count); ties
+// go to the pair with the smaller (left id, right id), so the result is deterministic. Ids:
+// 0..255 the bytes in GPT-2's order, then one id per merge, then "<|endoftext|>" as the last
+// id. If the best pair's bytes are already a token (another split of the same string was
+// merged earlier), its occurrences become that token without using a new id. Stops early,
+// with a note on stderr, when no pair is left.
+//
+// Cost: near-linear in the text, whatever the text. Every symbol of every word sits in one
+// array with links to its neighbours, and each pair keeps the positions where it occurs,
+// so a merge touches only its own occurrences and their two neighbours, never a whole word.
+// A merge removes one symbol per occurrence, so all merges together touch O(n) positions,
+// plus O(n log n) for the heap and for sorting each pair's positions. (Rewriting whole
+// words instead is quadratic on text without spaces: 1 MB of random letters is one word.)
+// Pieces longer than kMaxTrainPiece bytes are cut into chunks of that size for training
+// only: GPT-2's longest token is 128 bytes and ordinary text's pieces are far shorter, so
+// this changes nothing there, while a megabyte of one letter becomes a few thousand copies
+// of one chunk instead of one giant word. encode() still sees whole pieces.
 
-inline Tokenizer bpe_train(std::string_view text, size_t vocab_size, bool progress = false) {
+static constexpr size_t kMaxTrainPiece = 256;
+
+// calls fn(piece) for each training piece of text in order: encode()'s pieces, each cut
+// into chunks of at most kMaxTrainPiece bytes, never inside a UTF-8 character
+template <class Fn>
+inline void for_each_train_piece(std::string_view text, Fn fn) {
+    for (size_t pos = 0; pos < text.size();) {
+        size_t end = gpt2_piece_end(text, pos);
+        while (end - pos > kMaxTrainPiece) {
+            size_t cut = pos + kMaxTrainPiece;
+            while (cut > pos + 1 && ((unsigned char)text[cut] & 0xC0) == 0x80) cut--;   // back to a character's start
+            fn(text.substr(pos, cut - pos));
+            pos = cut;
+        }
+        fn(text.substr(pos, end - pos));
+        pos = end;
+    }
+}
+
+// what bpe_train did, for tests that hold its cost to the size of the text
+struct BpeTrainStats {
+    uint64_t words = 0, symbols = 0;   // unique (chunked) pieces and their bytes
+    uint64_t work = 0;                 // pair-count updates + heap pushes and pops + positions visited
+};
+
+inline Tokenizer bpe_train(std::string_view text, size_t vocab_size, bool progress = false,
+                           BpeTrainStats* stats = nullptr) {
     if (vocab_size < 257)
         throw std::runtime_error("bpe_train: vocab_size " + std::to_string(vocab_size) +
                                  " is too small: it needs 256 byte tokens + \"<|endoftext|>\"");
-    // 1. unique pieces and their counts, sorted so that word order does not depend on hashing
+    BpeTrainStats st;
+    // 1. unique pieces and their counts (long pieces cut at a UTF-8 character boundary)
     std::unordered_map<std::string_view, int64_t> piece_count;
-    for (size_t pos = 0; pos < text.size();) {
-        size_t end = gpt2_piece_end(text, pos);
-        piece_count[text.substr(pos, end - pos)]++;
-        pos = end;
-    }
-    std::vector<std::pair<std::string_view, int64_t>> uniq(piece_count.begin(), piece_count.end());
-    std::sort(uniq.begin(), uniq.end());
+    for_each_train_piece(text, [&](std::string_view piece) { piece_count[piece]++; });
     std::vector<std::string> toks;
     std::unordered_map<std::string, uint32_t> id_of;
     uint32_t byte_id[256];
@@ -810,23 +844,38 @@ inline Tokenizer bpe_train(std::string_view text, size_t vocab_size, bool progre
         id_of[toks.back()] = r;
         byte_id[b] = r;
     }
-    std::vector<std::vector<uint32_t>> words(uniq.size());   // each word as its current symbols
-    std::vector<int64_t> count(uniq.size());
-    for (size_t w = 0; w < uniq.size(); w++) {
-        for (unsigned char c : uniq[w].first) words[w].push_back(byte_id[c]);
-        count[w] = uniq[w].second;
+    // 2. every word's symbols in one array; a merged-away symbol becomes kDead. Links are
+    // offsets to the neighbour in the same word (0: none), which fit a byte since a word
+    // has at most kMaxTrainPiece symbols.
+    static_assert(kMaxTrainPiece <= 256, "neighbour offsets are stored in one byte");
+    const uint32_t kDead = 0xFFFFFFFFu;
+    std::vector<uint32_t> sym, word_of;   // (n) symbol id, and the word it belongs to
+    std::vector<uint8_t> prev_off, next_off;
+    std::vector<int64_t> count;           // (words) how often the word occurs in the text
+    for (auto& [piece, c] : piece_count) {
+        for (size_t i = 0; i < piece.size(); i++) {
+            sym.push_back(byte_id[(unsigned char)piece[i]]);
+            word_of.push_back((uint32_t)count.size());
+            prev_off.push_back(i > 0 ? 1 : 0);
+            next_off.push_back(i + 1 < piece.size() ? 1 : 0);
+        }
+        count.push_back(c);
     }
+    st.words = count.size();
+    st.symbols = sym.size();
     if (progress) fprintf(stderr, "bpe_train: %zu bytes, %zu unique pieces, learning %zu merges\n",
-                          text.size(), words.size(), vocab_size - 257);
-    // 2. pair counts, and which words hold each pair (may list stale words; checked on use)
+                          text.size(), count.size(), vocab_size - 257);
+    // 3. pair counts, and where each pair occurs (positions of its left symbol; may list
+    // positions where the pair no longer is: checked on use)
     auto key = [](uint32_t a, uint32_t b) { return (uint64_t(a) << 32) | b; };
     std::unordered_map<uint64_t, int64_t> pair_count;
     std::unordered_map<uint64_t, std::vector<uint32_t>> where;
-    for (uint32_t w = 0; w < words.size(); w++)
-        for (size_t i = 0; i + 1 < words[w].size(); i++) {
-            uint64_t k = key(words[w][i], words[w][i + 1]);
-            pair_count[k] += count[w];
-            where[k].push_back(w);
+    for (uint32_t p = 0; p + 1 < sym.size(); p++)
+        if (next_off[p]) {
+            uint64_t k = key(sym[p], sym[p + 1]);
+            pair_count[k] += count[word_of[p]];
+            where[k].push_back(p);
+            st.work++;
         }
     // max-heap of (count, pair) with lazy updates: an entry whose count is no longer the
     // pair's count is skipped when popped
@@ -835,10 +884,10 @@ inline Tokenizer bpe_train(std::string_view text, size_t vocab_size, bool progre
     std::vector<Entry> heap;
     for (auto& [k, c] : pair_count) heap.push_back({c, k});
     std::make_heap(heap.begin(), heap.end(), lower);
+    st.work += heap.size();
     std::vector<std::pair<uint32_t, uint32_t>> mrg;
-    std::vector<uint32_t> seen_at(words.size(), UINT32_MAX);   // dedupes where[] lists per step
     std::vector<uint64_t> touched;
-    for (uint32_t step = 0; toks.size() + 1 < vocab_size; step++) {
+    while (toks.size() + 1 < vocab_size) {
         if (heap.empty()) {
             fprintf(stderr, "bpe_train: note: the text has no pairs left to merge; vocabulary stops at %zu ids "
                             "instead of %zu\n", toks.size() + 1, vocab_size);
@@ -847,6 +896,7 @@ inline Tokenizer bpe_train(std::string_view text, size_t vocab_size, bool progre
         std::pop_heap(heap.begin(), heap.end(), lower);
         auto [c, k] = heap.back();
         heap.pop_back();
+        st.work++;
         auto pc = pair_count.find(k);
         if (pc == pair_count.end() || pc->second != c || c <= 0) continue;   // stale entry
         uint32_t a = uint32_t(k >> 32), b = uint32_t(k);
@@ -863,43 +913,40 @@ inline Tokenizer bpe_train(std::string_view text, size_t vocab_size, bool progre
                 fprintf(stderr, "bpe_train: merge %zu/%zu: \"%s\" (count %lld)\n", mrg.size(), vocab_size - 257,
                         bytes_to_alphabet(merged).c_str(), (long long)c);
         }
-        // rewrite every word holding (a, b): remove its old pairs, merge, add its new pairs
+        // merge each occurrence, left to right within a word (as a rewrite of the word would:
+        // "aaa" becomes "aa a"), updating only the pairs with its two neighbours
         touched.clear();
         std::vector<uint32_t> list = std::move(where[k]);
         where.erase(k);
-        for (uint32_t w : list) {
-            if (seen_at[w] == step) continue;
-            seen_at[w] = step;
-            std::vector<uint32_t>& s = words[w];
-            bool has = false;
-            for (size_t i = 0; i + 1 < s.size() && !has; i++) has = s[i] == a && s[i + 1] == b;
-            if (!has) continue;
-            for (size_t i = 0; i + 1 < s.size(); i++) {
-                uint64_t p = key(s[i], s[i + 1]);
-                pair_count[p] -= count[w];
-                touched.push_back(p);
-            }
-            std::vector<uint32_t> t;
-            for (size_t i = 0; i < s.size(); i++) {
-                if (i + 1 < s.size() && s[i] == a && s[i + 1] == b) { t.push_back(new_id); i++; }
-                else t.push_back(s[i]);
-            }
-            s.swap(t);
-            for (size_t i = 0; i + 1 < s.size(); i++) {
-                uint64_t p = key(s[i], s[i + 1]);
-                pair_count[p] += count[w];
-                touched.push_back(p);
-                if (s[i] == new_id || s[i + 1] == new_id) where[p].push_back(w);
-            }
+        std::sort(list.begin(), list.end());
+        auto add = [&](uint64_t pair, int64_t delta) { pair_count[pair] += delta; touched.push_back(pair); st.work++; };
+        for (uint32_t p : list) {
+            st.work++;
+            if (sym[p] != a || !next_off[p]) continue;            // no longer this pair here
+            uint32_t q = p + next_off[p];
+            if (sym[q] != b) continue;
+            int64_t cw = count[word_of[p]];
+            bool has_prev = prev_off[p] != 0, has_next = next_off[q] != 0;
+            uint32_t P = p - prev_off[p], Q = q + next_off[q];
+            if (has_prev) add(key(sym[P], a), -cw);
+            add(k, -cw);
+            if (has_next) add(key(b, sym[Q]), -cw);
+            sym[p] = new_id;                                          // p becomes the merged symbol,
+            sym[q] = kDead;                                           // q leaves the word
+            next_off[p] = has_next ? uint8_t(Q - p) : 0;
+            if (has_next) prev_off[Q] = uint8_t(Q - p);
+            if (has_prev) { add(key(sym[P], new_id), cw); where[key(sym[P], new_id)].push_back(P); }
+            if (has_next) { add(key(new_id, sym[Q]), cw); where[key(new_id, sym[Q])].push_back(p); }
         }
         std::sort(touched.begin(), touched.end());
         touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
         for (uint64_t p : touched) {
             auto it = pair_count.find(p);
-            if (it->second > 0) { heap.push_back({it->second, p}); std::push_heap(heap.begin(), heap.end(), lower); }
-            else pair_count.erase(it);
+            if (it->second > 0) { heap.push_back({it->second, p}); std::push_heap(heap.begin(), heap.end(), lower); st.work++; }
+            else { pair_count.erase(it); where.erase(p); }
         }
     }
+    if (stats) *stats = st;
     toks.push_back(kEndOfText);
     return Tokenizer::from_parts(std::move(toks), std::move(mrg), "bpe_train");
 }

@@ -323,13 +323,22 @@ TEST_CASE("save then load round-trips; GPT-2's files come back byte for byte") {
     std::filesystem::remove_all(dir);
 }
 
+// The vocabularies that bpe_train has always learned from tinyshakespeare (1,024 ids is what
+// `make data` trains, prepare_data --train-vocab 1024), as checksums of the saved files
+// (FNV-1a 64): any change in the merges, their order or the ids changes them.
+static uint64_t fnv1a(const std::string& s) {
+    uint64_t h = 1469598103934665603ull;
+    for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+    return h;
+}
+static const uint64_t ENCODER_1K_FNV = 0x93dfde21ce946c76ull, VOCAB_1K_FNV = 0x5e8ee3bc5c3e99afull;
+static const uint64_t ENCODER_4K_FNV = 0xf201b0e72c72855aull, VOCAB_4K_FNV = 0x463e949055145b4dull;
+
 TEST_CASE("bpe_train: 4096 tokens on tinyshakespeare, deterministic, round-trips, compresses, tiktoken agrees") {
     const std::string& text = shakespeare();
     auto t0 = std::chrono::steady_clock::now();
     Tokenizer a = bpe_train(text, 4096);
-    double secs = seconds_since(t0);
-    MESSAGE("bpe_train: 4096 tokens on tinyshakespeare in " << secs << " s");
-    CHECK(secs < 30);
+    MESSAGE("bpe_train: 4096 tokens on tinyshakespeare in " << seconds_since(t0) << " s");
     CHECK(a.vocab_size() == 4096);
     CHECK(a.eot_id() == 4095);
     CHECK(a.token_bytes(4095) == "<|endoftext|>");
@@ -339,6 +348,8 @@ TEST_CASE("bpe_train: 4096 tokens on tinyshakespeare, deterministic, round-trips
     bpe_train(text, 4096).save(base + "/b");
     CHECK(read_whole_file(base + "/a/encoder.json") == read_whole_file(base + "/b/encoder.json"));
     CHECK(read_whole_file(base + "/a/vocab.bpe") == read_whole_file(base + "/b/vocab.bpe"));
+    CHECK(fnv1a(read_whole_file(base + "/a/encoder.json")) == ENCODER_4K_FNV);
+    CHECK(fnv1a(read_whole_file(base + "/a/vocab.bpe")) == VOCAB_4K_FNV);
     Tokenizer loaded = Tokenizer::load(base + "/a");
     CHECK(loaded.tokens == a.tokens);
     std::vector<uint32_t> ids = loaded.encode(text);
@@ -355,6 +366,68 @@ TEST_CASE("bpe_train: 4096 tokens on tinyshakespeare, deterministic, round-trips
     CHECK(same_ids(loaded.encode(other), want[1], other));
     CHECK(same_ids(loaded.encode(other + "<|endoftext|>", true), want[2], other));
     std::filesystem::remove_all(base);
+}
+
+TEST_CASE("bpe_train: tinyshakespeare's 1,024-id vocabulary is byte for byte what it always was") {
+    Tokenizer t = bpe_train(shakespeare(), 1024);
+    std::string dir = (std::filesystem::temp_directory_path() / ("test_tokenizer_1k_" + std::to_string(getpid()))).string();
+    t.save(dir);
+    CHECK(fnv1a(read_whole_file(dir + "/encoder.json")) == ENCODER_1K_FNV);
+    CHECK(fnv1a(read_whole_file(dir + "/vocab.bpe")) == VOCAB_1K_FNV);
+    std::filesystem::remove_all(dir);
+}
+
+// text of n bytes that defeats a trainer which rewrites whole words per merge
+static std::string adversarial_text(const std::string& kind, size_t n) {
+    std::mt19937 rng(7);
+    std::string s(n, 'a');
+    if (kind == "random letters") for (char& c : s) c = char('a' + rng() % 26);
+    if (kind == "no spaces") for (char& c : s) c = "abcdefghijklmnopqrstuvwxyz0123456789.,;:!?-'\"()"[rng() % 46];
+    return s;
+}
+
+TEST_CASE("bpe_train is near-linear on any text: its work counter grows like the text, not its square") {
+    // The trainer counts its elementary steps (pair-count updates, heap operations, positions
+    // visited). On adversarial text (one letter; random letters, i.e. one 'word'; letters,
+    // digits and punctuation without spaces) the work per byte must stay within a constant
+    // factor of ordinary text's, and doubling the text at most (a little over) doubles it.
+    // A trainer that rewrites whole words per merge does ~1,000 merges x the whole text.
+    const size_t n = 1 << 20;
+    std::string ordinary;
+    while (ordinary.size() < 2 * n) ordinary += shakespeare();
+    auto work = [](const std::string& text) {
+        BpeTrainStats st;
+        Tokenizer t = bpe_train(text, 1024, false, &st);
+        CHECK(t.decode(t.encode(text.substr(0, 5000))) == text.substr(0, 5000));
+        return (double)st.work;
+    };
+    double ordinary_per_byte = work(ordinary.substr(0, 2 * n)) / (2 * n);
+    MESSAGE("ordinary text: " << ordinary_per_byte << " work per byte");
+    for (std::string kind : {"one letter", "random letters", "no spaces"}) {
+        double w1 = work(adversarial_text(kind, n)), w2 = work(adversarial_text(kind, 2 * n));
+        MESSAGE(kind << ": " << w2 / (2 * n) << " work per byte; doubling the text multiplies the work by " << w2 / w1);
+        CHECK_MESSAGE(w2 / (2 * n) <= 16, kind);
+        CHECK_MESSAGE(w2 / (2 * n) <= 50 * ordinary_per_byte, kind);
+        CHECK_MESSAGE(w2 <= 2.5 * w1, kind);
+    }
+}
+
+TEST_CASE("bpe_train: pieces longer than the training bound are cut at character boundaries") {
+    // 200 three-byte letters then 300 spaces: pieces of 600 and 300 bytes (and a space
+    // before "x"), cut into chunks of at most 256 bytes, never inside a character
+    std::string s;
+    for (int i = 0; i < 200; i++) s += "\xe4\xbd\xa0";   // U+4F60
+    s += std::string(300, ' ') + "x";
+    std::vector<std::string> pieces;
+    for_each_train_piece(s, [&](std::string_view p) { pieces.emplace_back(p); });
+    std::vector<size_t> sizes;
+    for (const std::string& p : pieces) sizes.push_back(p.size());
+    CHECK(sizes == std::vector<size_t>{255, 255, 90, 256, 43, 2});
+    std::string joined;
+    for (const std::string& p : pieces) joined += p;
+    CHECK(joined == s);
+    Tokenizer t = bpe_train(s, 400);
+    CHECK(t.decode(t.encode(s)) == s);
 }
 
 TEST_CASE("bpe_train: tiny texts and bad sizes") {
@@ -405,4 +478,24 @@ TEST_CASE("bad files throw errors that name the file") {
     std::filesystem::remove_all(dir);
     std::vector<uint32_t> bad_id{50257};
     CHECK_THROWS_WITH_AS(gpt2().decode(bad_id), doctest::Contains("out of range"), std::runtime_error);
+}
+
+TEST_CASE("a directory where a file belongs is refused, naming it: ./tokenize encode, decode, train and load") {
+    std::string dir = (std::filesystem::temp_directory_path() / ("test_tokenizer_dir_" + std::to_string(getpid()))).string();
+    std::filesystem::create_directories(dir + "/vocab/encoder.json");
+    for (std::string cmd : {"encode --vocab " + kGpt2Dir, "decode --vocab " + kGpt2Dir, "train --vocab-size 300 --out " + dir + "/out"}) {
+        CAPTURE(cmd);
+        FILE* p = popen(("./tokenize " + cmd + " " + dir + " 2>&1").c_str(), "r");
+        REQUIRE(p);
+        std::string out;
+        char buf[4096];
+        for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+        int status = pclose(p);
+        CAPTURE(out);
+        CHECK(WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) == 1);
+        CHECK(out.find("error: " + dir + ": is a directory, not a file") != std::string::npos);
+    }
+    CHECK_THROWS_WITH_AS(Tokenizer::load(dir + "/vocab"), doctest::Contains("encoder.json: is a directory"), std::runtime_error);
+    std::filesystem::remove_all(dir);
 }
