@@ -391,7 +391,8 @@ TEST_CASE("bpe_train is near-linear on any text: its work counter grows like the
     // visited). On adversarial text (one letter; random letters, i.e. one 'word'; letters,
     // digits and punctuation without spaces) the work per byte must stay within a constant
     // factor of ordinary text's, and doubling the text at most (a little over) doubles it.
-    // A trainer that rewrites whole words per merge does ~1,000 merges x the whole text.
+    // A trainer that rewrites whole words per merge does ~1,000 merges x the whole text
+    // (1,187 per byte on random letters), and on one letter learns tokens of 2^17 bytes.
     const size_t n = 1 << 20;
     std::string ordinary;
     while (ordinary.size() < 2 * n) ordinary += shakespeare();
@@ -399,6 +400,10 @@ TEST_CASE("bpe_train is near-linear on any text: its work counter grows like the
         BpeTrainStats st;
         Tokenizer t = bpe_train(text, 1024, false, &st);
         CHECK(t.decode(t.encode(text.substr(0, 5000))) == text.substr(0, 5000));
+        // checking a vocabulary costs the square of each token's length: tokens stay short
+        size_t longest = 0;
+        for (size_t id = 0; id < t.vocab_size(); id++) longest = std::max(longest, t.token_bytes(id).size());
+        CHECK(longest <= kMaxTrainPiece);
         return (double)st.work;
     };
     double ordinary_per_byte = work(ordinary.substr(0, 2 * n)) / (2 * n);
