@@ -295,7 +295,7 @@ data: $(DATA)/gpt2/encoder.json $(DATA)/tinyshakespeare/train_000000.bin $(DATA)
 # build in a fresh make so that the detection above sees what was just installed
 test:
 	@bash tools/install_deps.sh test
-	@$(MAKE) --no-print-directory -j$(NPROC) all data
+	@$(MAKE) --no-print-directory -j$(NPROC) all data asan
 	@bash tests/run_all.sh $(TEST_BINS)
 
 # libFuzzer (clang) on the shard parser and on the checkpoint readers, 20 seconds each;
@@ -307,6 +307,32 @@ fuzz:
 # ---------------------------------------------------------------- tutorial
 hint:
 	@bash tutorial/hint.sh $(CH)
+
+# >>> sanitizers: the CPU programs and tests built with AddressSanitizer and
+# UndefinedBehaviorSanitizer (-O1 -g; the first report aborts) into build/asan/.
+# tests/run_sanitized.sh runs them (run_all.sh calls it): the cheap doctest binaries, with
+# build/asan/root as their working directory so that the programs they start are the
+# sanitized ones too, and a short train + resume + sample of the trainer.
+ASAN_DIR   := $(BUILD)/asan
+ASAN_FLAGS := -std=c++17 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
+              -Wall -Wextra -Wno-unused-parameter -I.
+ASAN_TESTS := test_limits test_tokenizer test_dataloader
+ASAN_BINS  := $(ASAN_DIR)/train_gpt_cpu $(ASAN_DIR)/tokenize $(addprefix $(ASAN_DIR)/,$(ASAN_TESTS))
+.PHONY: asan
+asan: $(ASAN_BINS)
+
+$(ASAN_DIR)/train_gpt_cpu: train_gpt_cpu.cpp $(HEADERS)
+	@mkdir -p $(ASAN_DIR)
+	$(CXX) $(ASAN_FLAGS) $(OMPFLAGS) $< -o $@
+
+$(ASAN_DIR)/tokenize: tokenize.cpp $(HEADERS)
+	@mkdir -p $(ASAN_DIR)
+	$(CXX) $(ASAN_FLAGS) $(OMPFLAGS) $< -o $@
+
+$(ASAN_DIR)/test_%: tests/test_%.cpp $(HEADERS) $(wildcard train_gpt_cpu.cpp) $(wildcard tests/*.h)
+	@mkdir -p $(ASAN_DIR)
+	$(CXX) $(ASAN_FLAGS) $(OMPFLAGS) $< -o $@
+# <<< sanitizers
 
 # ---------------------------------------------------------------- newcomer path
 train:

@@ -80,6 +80,29 @@ if [ -f tutorial/hint.sh ]; then
     if out=$(bash tutorial/hint.sh --self-test 2>&1); then echo "$out" | tail -1; passed=$((passed + 1))
     else echo "$out" | tail -20; failed=$((failed + 1)); failures+=("tutorial/hint.sh --self-test"); fi
 fi
+# >>> sanitizers: the CPU programs and tests under AddressSanitizer + UBSan (built by `make asan`);
+# each of their test cases counts here
+if [ -f tests/run_sanitized.sh ]; then
+    echo "=== tests/run_sanitized.sh"
+    if [ ! -x build/asan/train_gpt_cpu ]; then
+        echo "SKIP: build/asan/ not built (make asan)"; skipped=$((skipped + 1))
+    else
+        bash tests/run_sanitized.sh > build/sanitized.log 2>&1
+        status=$?
+        grep -E '^(===|FAILED)' build/sanitized.log
+        [ $status -ne 0 ] && tail -40 build/sanitized.log
+        line=$(tail -1 build/sanitized.log)
+        if [[ "$line" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped$ ]]; then
+            passed=$((passed + BASH_REMATCH[1])); failed=$((failed + BASH_REMATCH[2])); skipped=$((skipped + BASH_REMATCH[3]))
+            echo "sanitized: $line"
+            [ $status -ne 0 ] && [ "${BASH_REMATCH[2]}" -eq 0 ] && failed=$((failed + 1))
+        else
+            failed=$((failed + 1))
+        fi
+        [ $status -ne 0 ] && failures+=("tests/run_sanitized.sh (log: build/sanitized.log)")
+    fi
+fi
+# <<< sanitizers
 for check in tutorial/*/check.sh; do
     [ -f "$check" ] || continue
     echo "=== $check"
