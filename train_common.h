@@ -408,7 +408,8 @@ struct GPTConfig {
 };
 
 // the vocabulary rounded up to a multiple of `multiple`: the rows of wte in memory
-inline int padded_vocab_size(int vocab_size, int multiple) { return (vocab_size + multiple - 1) / multiple * multiple; }
+// in 64 bits: V + multiple - 1 overflows an int for V near 2^31 (start_run refuses a V whose padding does not fit)
+inline int padded_vocab_size(int vocab_size, int multiple) { return (int)(((int64_t)vocab_size + multiple - 1) / multiple * multiple); }
 
 struct ParamTensor {
     std::string name;            // Hugging Face name, e.g. "transformer.h.3.attn.c_attn.weight"
@@ -1239,8 +1240,9 @@ inline RunData open_data(const Settings& s, const RunStart& start, int rank, int
     if (fs::exists(dir + "/encoder.json")) d.tok = std::make_unique<Tokenizer>(Tokenizer::load(dir));
     else if (!s.vocab.empty()) fail("--vocab %s: no encoder.json there", s.vocab.c_str());
     if (d.tok) for (uint32_t id : d.tok->encode(s.prompt)) d.prompt.push_back((int)id);
+    bool sampling = s.sample_every > 0 && s.sample_tokens > 0;
     for (int id : d.prompt)   // a tokenizer larger than the model would index past its embedding table
-        if (id >= start.config.vocab_size)
+        if (sampling && id >= start.config.vocab_size)
             fail("--prompt encodes to token id %d, outside the model's vocabulary of %d ids; the tokenizer in %s has %zu "
                  "ids: point --vocab at the tokenizer the model was trained with", id, start.config.vocab_size,
                  dir.c_str(), d.tok->vocab_size());

@@ -38,7 +38,7 @@ for bin in "$ASAN"/test_*; do
         tail -40 "$log"
         [ -z "$line" ] && { fail "$bin (exit $status, no doctest summary)"; rm -f "$log"; continue; }
     fi
-    tail -3 "$log"
+    [ $status -eq 0 ] && tail -3 "$log"
     rm -f "$log"
     p=$(sed -E 's/.*\| *([0-9]+) passed.*/\1/' <<<"$line")
     f=$(sed -E 's/.*\| *([0-9]+) failed.*/\1/' <<<"$line")
