@@ -313,25 +313,25 @@ hint:
 # tests/run_sanitized.sh runs them (run_all.sh calls it): the cheap doctest binaries, with
 # build/asan/root as their working directory so that the programs they start are the
 # sanitized ones too, and a short train + resume + sample of the trainer.
-ASAN_DIR   := $(BUILD)/asan
-ASAN_FLAGS := -std=c++17 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
+SAN_DIR   := $(BUILD)/asan
+SAN_FLAGS := -std=c++17 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
               -Wall -Wextra -Wno-unused-parameter -I.
-ASAN_TESTS := test_limits test_tokenizer test_dataloader
-ASAN_BINS  := $(ASAN_DIR)/train_gpt_cpu $(ASAN_DIR)/tokenize $(addprefix $(ASAN_DIR)/,$(ASAN_TESTS))
+SAN_TESTS := test_limits test_tokenizer test_dataloader
+SAN_BINS  := $(SAN_DIR)/train_gpt_cpu $(SAN_DIR)/tokenize $(addprefix $(SAN_DIR)/,$(SAN_TESTS))
 .PHONY: asan
-asan: $(ASAN_BINS)
+asan: $(SAN_BINS)
 
-$(ASAN_DIR)/train_gpt_cpu: train_gpt_cpu.cpp $(HEADERS)
-	@mkdir -p $(ASAN_DIR)
-	$(CXX) $(ASAN_FLAGS) $(OMPFLAGS) $< -o $@
+$(SAN_DIR)/train_gpt_cpu: train_gpt_cpu.cpp $(HEADERS)
+	@mkdir -p $(SAN_DIR)
+	$(CXX) $(SAN_FLAGS) $(OMPFLAGS) $< -o $@
 
-$(ASAN_DIR)/tokenize: tokenize.cpp $(HEADERS)
-	@mkdir -p $(ASAN_DIR)
-	$(CXX) $(ASAN_FLAGS) $(OMPFLAGS) $< -o $@
+$(SAN_DIR)/tokenize: tokenize.cpp $(HEADERS)
+	@mkdir -p $(SAN_DIR)
+	$(CXX) $(SAN_FLAGS) $(OMPFLAGS) $< -o $@
 
-$(ASAN_DIR)/test_%: tests/test_%.cpp $(HEADERS) $(wildcard train_gpt_cpu.cpp) $(wildcard tests/*.h)
-	@mkdir -p $(ASAN_DIR)
-	$(CXX) $(ASAN_FLAGS) $(OMPFLAGS) $< -o $@
+$(SAN_DIR)/test_%: tests/test_%.cpp $(HEADERS) $(wildcard train_gpt_cpu.cpp) $(wildcard tests/*.h)
+	@mkdir -p $(SAN_DIR)
+	$(CXX) $(SAN_FLAGS) $(OMPFLAGS) $< -o $@
 # <<< sanitizers
 
 # ---------------------------------------------------------------- newcomer path
