@@ -210,12 +210,12 @@ $(BUILD)/cudacpu/train_gpt.cpp: train_gpt.cu tools/cudacpu/rewrite_launches.py
 	@mkdir -p $(@D)
 	$(PYTHON) tools/cudacpu/rewrite_launches.py $< > $@
 $(BUILD)/train_gpt_cpumode: $(BUILD)/cudacpu/train_gpt.cpp $(HEADERS) $(call CUDACPU_RT,plain) $(BUILD)/cudacpu/plain/cublas.o $(BUILD)/cudacpu/plain/nccl.o
-	$(CUDACPU_CXX) -O2 $(CUDACPU_KERNEL) $(filter %.cpp %.o,$^) -o $@
+	$(CUDACPU_CXX) -O2 $(OMPFLAGS) $(CUDACPU_KERNEL) $(filter %.cpp %.o,$^) $(CUDACPU_LDLIBS) -o $@
 $(BUILD)/test_cudacpu_dp: $(BUILD)/train_gpt_cpumode
 # ...and its MPI build, for mpirun (the emulated runtime offers CUDACPU_DEVICES devices)
 ifneq ($(MPICXX),)
 $(BUILD)/train_gpt_cpumode_mpi: $(BUILD)/cudacpu/train_gpt.cpp $(HEADERS) $(call CUDACPU_RT,plain) $(BUILD)/cudacpu/plain/cublas.o $(BUILD)/cudacpu/plain/nccl.o
-	$(subst $(CXX),$(MPICXX),$(CUDACPU_CXX)) -O2 -DUSE_MPI -DOMPI_SKIP_MPICXX -DMPICH_SKIP_MPICXX $(CUDACPU_KERNEL) $(filter %.cpp %.o,$^) -o $@
+	$(subst $(CXX),$(MPICXX),$(CUDACPU_CXX)) -O2 $(OMPFLAGS) -DUSE_MPI -DOMPI_SKIP_MPICXX -DMPICH_SKIP_MPICXX $(CUDACPU_KERNEL) $(filter %.cpp %.o,$^) $(CUDACPU_LDLIBS) -o $@
 $(BUILD)/test_cudacpu_dp: $(BUILD)/train_gpt_cpumode_mpi
 endif
 
@@ -268,7 +268,7 @@ $(BUILD)/cudacpu/train_gpt_planted.cpp: $(BUILD)/cudacpu/train_gpt.cpp
 	    $< > $@.tmp
 	grep -q PLANTED_BLOCK $@.tmp && grep -q PLANTED_GEMM $@.tmp && mv $@.tmp $@   # both faults went in
 $(BUILD)/train_gpt_cpumode_planted: $(BUILD)/cudacpu/train_gpt_planted.cpp $(HEADERS) $(call CUDACPU_RT,plain) $(BUILD)/cudacpu/plain/cublas.o $(BUILD)/cudacpu/plain/nccl.o
-	$(CUDACPU_CXX) -O2 $(CUDACPU_KERNEL) $(filter %.cpp %.o,$^) -o $@
+	$(CUDACPU_CXX) -O2 $(OMPFLAGS) $(CUDACPU_KERNEL) $(filter %.cpp %.o,$^) $(CUDACPU_LDLIBS) -o $@
 $(BUILD)/test_gpu_dry_run: | $(BUILD)/train_gpt_cpumode $(BUILD)/train_gpt_cpumode_planted
 else
   TEST_BINS := $(filter-out $(BUILD)/test_gpu_dry_run,$(TEST_BINS))
