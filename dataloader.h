@@ -38,7 +38,7 @@
 //
 // Errors: every problem with a file (missing, no glob match, bad magic or
 // version, size disagreeing with the header, a token id >= vocab_size, a shard
-// too small for one step) throws std::runtime_error naming the file, the
+// too small for one step) calls fail() (base.h) naming the file, the
 // problem and what to do. Nothing here prints or exits.
 #pragma once
 
@@ -55,6 +55,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "base.h"   // defines: fail
 
 // ----------------------------------------------------------------------------
 // the shard format
@@ -81,9 +83,9 @@ inline void shard_store_le32(unsigned char* p, uint32_t v) {
 // file `name`; file_size is the size of the whole file. Returns the token count and size.
 inline ShardInfo shard_check_header(const unsigned char* header, uint64_t file_size, const std::string& name) {
     if (file_size < SHARD_HEADER_BYTES)
-        throw std::runtime_error("data file '" + name + "' is " + std::to_string(file_size) +
-                                 " bytes, shorter than the 1024-byte header of a token shard; "
-                                 "it is not a token shard (make one with ./prepare_data)");
+        fail("data file '" + name + "' is " + std::to_string(file_size) +
+             " bytes, shorter than the 1024-byte header of a token shard; "
+             "it is not a token shard (make one with ./prepare_data)");
     int32_t magic = int32_t(shard_load_le32(header));
     int32_t version = int32_t(shard_load_le32(header + 4));
     int32_t count = int32_t(shard_load_le32(header + 8));
@@ -91,24 +93,24 @@ inline ShardInfo shard_check_header(const unsigned char* header, uint64_t file_s
     if (magic == SHARD_MAGIC_U16 && version == SHARD_VERSION_U16) info.token_bytes = 2;
     else if (magic == SHARD_MAGIC_U32 && version == SHARD_VERSION_U32) info.token_bytes = 4;
     else if (magic == SHARD_MAGIC_U16 || magic == SHARD_MAGIC_U32)
-        throw std::runtime_error("data file '" + name + "' has magic " + std::to_string(magic) +
-                                 " but version " + std::to_string(version) + " (expected " +
-                                 (magic == SHARD_MAGIC_U16 ? "1" : "7") +
-                                 "); the file is damaged or from an unsupported writer, re-create it with ./prepare_data");
+        fail("data file '" + name + "' has magic " + std::to_string(magic) +
+             " but version " + std::to_string(version) + " (expected " +
+             (magic == SHARD_MAGIC_U16 ? "1" : "7") +
+             "); the file is damaged or from an unsupported writer, re-create it with ./prepare_data");
     else
-        throw std::runtime_error("data file '" + name + "' has magic number " + std::to_string(magic) +
-                                 ", not 20240520 (uint16 tokens) or 20240801 (uint32 tokens): it is not a token "
-                                 "shard (raw text must be tokenized first: see data_prep/README.md)");
+        fail("data file '" + name + "' has magic number " + std::to_string(magic) +
+             ", not 20240520 (uint16 tokens) or 20240801 (uint32 tokens): it is not a token "
+             "shard (raw text must be tokenized first: see data_prep/README.md)");
     if (count < 0)
-        throw std::runtime_error("data file '" + name + "' has a negative token count (" + std::to_string(count) +
-                                 ") in its header; the file is damaged, re-create it");
+        fail("data file '" + name + "' has a negative token count (" + std::to_string(count) +
+             ") in its header; the file is damaged, re-create it");
     info.ntok = size_t(count);
     uint64_t expected = SHARD_HEADER_BYTES + uint64_t(info.ntok) * info.token_bytes;
     if (file_size != expected)
-        throw std::runtime_error("data file '" + name + "' is " + std::to_string(file_size) + " bytes, but its header says " +
-                                 std::to_string(info.ntok) + " tokens of " + std::to_string(info.token_bytes) +
-                                 " bytes = " + std::to_string(expected) + " bytes; the file is truncated or damaged "
-                                 "(an interrupted download or copy?), fetch or create it again");
+        fail("data file '" + name + "' is " + std::to_string(file_size) + " bytes, but its header says " +
+             std::to_string(info.ntok) + " tokens of " + std::to_string(info.token_bytes) +
+             " bytes = " + std::to_string(expected) + " bytes; the file is truncated or damaged "
+             "(an interrupted download or copy?), fetch or create it again");
     return info;
 }
 
@@ -126,9 +128,9 @@ inline void shard_decode_tokens(uint32_t* dst, const unsigned char* src, size_t 
     if (n == 0 || max < vocab_size) return;
     size_t i = 0;
     while (dst[i] < vocab_size) i++;
-    throw std::runtime_error("data file '" + name + "': token " + std::to_string(first + i) + " has id " +
-                             std::to_string(dst[i]) + ", not below the vocabulary size " + std::to_string(vocab_size) +
-                             "; the file was made with another tokenizer (check --vocab-size, or re-create the data)");
+    fail("data file '" + name + "': token " + std::to_string(first + i) + " has id " +
+         std::to_string(dst[i]) + ", not below the vocabulary size " + std::to_string(vocab_size) +
+         "; the file was made with another tokenizer (check --vocab-size, or re-create the data)");
 }
 
 // Parses a whole shard held in memory (the fuzz target calls this). `name` is only used in messages.
@@ -145,15 +147,15 @@ inline std::vector<uint32_t> parse_shard(const unsigned char* bytes, size_t size
 inline ShardInfo read_shard_header(const std::string& path) {
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec))
-        throw std::runtime_error("data file '" + path + "' does not exist or is not a regular file; "
-                                 "check the path (prepare data with ./prepare_data or `make data`)");
+        fail("data file '" + path + "' does not exist or is not a regular file; "
+             "check the path (prepare data with ./prepare_data or `make data`)");
     uint64_t size = std::filesystem::file_size(path, ec);
     std::ifstream f(path, std::ios::binary);
-    if (ec || !f) throw std::runtime_error("data file '" + path + "' cannot be opened for reading; check its permissions");
+    if (ec || !f) fail("data file '" + path + "' cannot be opened for reading; check its permissions");
     unsigned char header[SHARD_HEADER_BYTES] = {0};
     f.read(reinterpret_cast<char*>(header), std::streamsize(std::min<uint64_t>(size, SHARD_HEADER_BYTES)));
     if (size >= SHARD_HEADER_BYTES && !f)
-        throw std::runtime_error("data file '" + path + "': reading its header failed (I/O error)");
+        fail("data file '" + path + "': reading its header failed (I/O error)");
     return shard_check_header(header, size, path);
 }
 
@@ -171,7 +173,7 @@ inline std::vector<uint32_t> read_shard(const std::string& path, size_t vocab_si
     for (size_t done = 0; done < info.ntok; done += chunk) {
         size_t n = std::min(chunk, info.ntok - done);
         if (!f.read(reinterpret_cast<char*>(buf.data()), std::streamsize(n * info.token_bytes)))
-            throw std::runtime_error("data file '" + path + "': reading tokens failed (I/O error, or the file shrank while being read)");
+            fail("data file '" + path + "': reading tokens failed (I/O error, or the file shrank while being read)");
         shard_decode_tokens(tokens.data() + done, buf.data(), n, info.token_bytes, vocab_size, done, path);
     }
     return tokens;
@@ -182,12 +184,12 @@ inline std::vector<uint32_t> read_shard(const std::string& path, size_t vocab_si
 // vocab_size <= 65536, else uint32. Throws if a token is >= vocab_size.
 inline void write_shard(const std::string& path, const uint32_t* tokens, size_t n, size_t vocab_size) {
     if (n > size_t(std::numeric_limits<int32_t>::max()))
-        throw std::runtime_error("write_shard '" + path + "': " + std::to_string(n) + " tokens do not fit one shard "
-                                 "(the header's count is an int32); split the data into several shards");
+        fail("write_shard '" + path + "': " + std::to_string(n) + " tokens do not fit one shard "
+             "(the header's count is an int32); split the data into several shards");
     for (size_t i = 0; i < n; i++)
         if (tokens[i] >= vocab_size)
-            throw std::runtime_error("write_shard '" + path + "': token " + std::to_string(i) + " has id " +
-                                     std::to_string(tokens[i]) + ", not below the vocabulary size " + std::to_string(vocab_size));
+            fail("write_shard '" + path + "': token " + std::to_string(i) + " has id " +
+                 std::to_string(tokens[i]) + ", not below the vocabulary size " + std::to_string(vocab_size));
     const bool u16 = vocab_size <= 65536;
     const size_t tb = u16 ? 2 : 4;
     unsigned char header[SHARD_HEADER_BYTES] = {0};
@@ -197,7 +199,7 @@ inline void write_shard(const std::string& path, const uint32_t* tokens, size_t 
 
     const std::string tmp = path + ".tmp";
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw std::runtime_error("write_shard: cannot create '" + tmp + "'; check that the folder exists and is writable");
+    if (!f) fail("write_shard: cannot create '" + tmp + "'; check that the folder exists and is writable");
     f.write(reinterpret_cast<const char*>(header), SHARD_HEADER_BYTES);
     std::vector<unsigned char> buf;
     const size_t chunk = 1 << 20;
@@ -214,11 +216,11 @@ inline void write_shard(const std::string& path, const uint32_t* tokens, size_t 
     f.close();
     if (!f) {
         std::remove(tmp.c_str());
-        throw std::runtime_error("write_shard: writing '" + tmp + "' failed (disk full?)");
+        fail("write_shard: writing '" + tmp + "' failed (disk full?)");
     }
     if (std::rename(tmp.c_str(), path.c_str()) != 0) {
         std::remove(tmp.c_str());
-        throw std::runtime_error("write_shard: cannot rename '" + tmp + "' to '" + path + "'");
+        fail("write_shard: cannot rename '" + tmp + "' to '" + path + "'");
     }
 }
 
@@ -232,15 +234,15 @@ inline std::vector<std::string> expand_glob(const std::string& pattern) {
         for (size_t i = 0; i < g.gl_pathc; i++) files.push_back(g.gl_pathv[i]);
     globfree(&g);
     if (rc != 0 && rc != GLOB_NOMATCH)
-        throw std::runtime_error("cannot expand the file pattern '" + pattern + "' (a folder could not be read)");
+        fail("cannot expand the file pattern '" + pattern + "' (a folder could not be read)");
     if (files.empty())
-        throw std::runtime_error("no file matches '" + pattern + "'; check the path or pattern "
-                                 "(prepare data with ./prepare_data, or `make data` for the test data)");
+        fail("no file matches '" + pattern + "'; check the path or pattern "
+             "(prepare data with ./prepare_data, or `make data` for the test data)");
     std::sort(files.begin(), files.end());  // plain byte order, independent of the locale
     for (const std::string& f : files)
         if (std::filesystem::is_directory(f))
-            throw std::runtime_error("'" + f + "' (from '" + pattern + "') is a folder; give a shard file or a "
-                                     "pattern such as '" + f + "/train_*.bin'");
+            fail("'" + f + "' (from '" + pattern + "') is a folder; give a shard file or a "
+                 "pattern such as '" + f + "/train_*.bin'");
     return files;
 }
 
@@ -277,22 +279,22 @@ struct DataLoader {
                size_t vocab_size, bool shuffle, uint64_t seed)
         : B_(B), T_(T), rank_(rank), world_(world), K_(grad_accum), vocab_size_(vocab_size), shuffle_(shuffle), seed_(seed) {
         if (B < 1 || T < 1 || grad_accum < 1)
-            throw std::runtime_error("data loader: --batch (" + std::to_string(B) + "), --seq-len (" + std::to_string(T) +
-                                     ") and --grad-accum (" + std::to_string(grad_accum) + ") must all be at least 1");
+            fail("data loader: --batch (" + std::to_string(B) + "), --seq-len (" + std::to_string(T) +
+                 ") and --grad-accum (" + std::to_string(grad_accum) + ") must all be at least 1");
         if (world < 1 || rank < 0 || rank >= world)
-            throw std::runtime_error("data loader: rank " + std::to_string(rank) + " of " + std::to_string(world) +
-                                     " ranks is not a valid rank (0 <= rank < ranks)");
+            fail("data loader: rank " + std::to_string(rank) + " of " + std::to_string(world) +
+                 " ranks is not a valid rank (0 <= rank < ranks)");
         if (vocab_size < 1 || vocab_size > size_t(std::numeric_limits<int>::max()))
-            throw std::runtime_error("data loader: vocabulary size " + std::to_string(vocab_size) + " is out of range");
+            fail("data loader: vocabulary size " + std::to_string(vocab_size) + " is out of range");
         // one step window: K*N*B*T tokens, +1 for the last target. Computed in double first to catch overflow.
         if (double(K_) * world_ * B_ * T_ > 1e15)
-            throw std::runtime_error("data loader: --batch x --seq-len x --grad-accum x ranks is absurdly large");
+            fail("data loader: --batch x --seq-len x --grad-accum x ranks is absurdly large");
         step_tokens_ = size_t(K_) * world_ * B_ * T_;
         files_ = expand_glob(pattern);
         for (const std::string& f : files_) {
             ShardInfo info = read_shard_header(f);
             if (info.ntok < step_tokens_ + 1)
-                throw std::runtime_error(
+                fail(
                     "data file '" + f + "' has " + std::to_string(info.ntok) + " tokens, but one optimizer step reads " +
                     std::to_string(step_tokens_ + 1) + " (--batch " + std::to_string(B_) + " x --seq-len " + std::to_string(T_) +
                     " x --grad-accum " + std::to_string(K_) + " x " + std::to_string(world_) + " ranks, +1 for the last target); "
@@ -345,8 +347,8 @@ struct DataLoader {
     // Continues from a state(). Throws if the state does not fit this loader: other files (by name
     // and token count, so a moved data folder still fits), seq_len, shuffle, seed, or rows per step.
     void restore(const nlohmann::json& s) {
-        auto fail = [](const std::string& what) {
-            throw std::runtime_error("data loader state (from a checkpoint) does not fit: " + what +
+        auto misfit = [](const std::string& what) {
+            fail("data loader state (from a checkpoint) does not fit: " + what +
                                      "; resume with the same --train files, --seq-len, --shuffle, --seed and "
                                      "rows per step (--batch x ranks x --grad-accum)");
         };
@@ -354,39 +356,39 @@ struct DataLoader {
             nlohmann::json mine = state();
             for (const char* key : {"seq_len", "shuffle", "seed"})
                 if (s.at(key) != mine.at(key))
-                    fail(std::string(key) + " was " + s.at(key).dump() + ", is now " + mine.at(key).dump());
+                    misfit(std::string(key) + " was " + s.at(key).dump() + ", is now " + mine.at(key).dump());
             // The position counts whole steps, so a state taken between steps fits any split of the same
             // rows per step over ranks, micro-batches and batch size: a run may resume on another number
             // of ranks. Inside a step (micro_step > 0) the split itself must match.
             int64_t rows_then = s.at("batch").get<int64_t>() * s.at("world").get<int64_t>() * s.at("grad_accum").get<int64_t>();
             if (rows_then != int64_t(B_) * world_ * K_)
-                fail("rows per step (batch x ranks x grad_accum) were " + std::to_string(rows_then) + ", are now " +
+                misfit("rows per step (batch x ranks x grad_accum) were " + std::to_string(rows_then) + ", are now " +
                      std::to_string(int64_t(B_) * world_ * K_));
             if (s.at("micro_step").get<int64_t>() != 0)
                 for (const char* key : {"batch", "world", "grad_accum"})
                     if (s.at(key) != mine.at(key))
-                        fail(std::string(key) + " was " + s.at(key).dump() + ", is now " + mine.at(key).dump() +
+                        misfit(std::string(key) + " was " + s.at(key).dump() + ", is now " + mine.at(key).dump() +
                              " (a state taken inside a step)");
             const nlohmann::json &names = s.at("files"), &counts = s.at("file_tokens");
             if (names.size() != files_.size() || counts.size() != files_.size())
-                fail("it lists " + std::to_string(names.size()) + " data files, this run has " + std::to_string(files_.size()));
+                misfit("it lists " + std::to_string(names.size()) + " data files, this run has " + std::to_string(files_.size()));
             for (size_t i = 0; i < files_.size(); i++)
                 if (names[i] != mine["files"][i] || counts[i] != mine["file_tokens"][i])
-                    fail("data file " + std::to_string(i) + " was '" + names[i].get<std::string>() + "' (" + counts[i].dump() +
+                    misfit("data file " + std::to_string(i) + " was '" + names[i].get<std::string>() + "' (" + counts[i].dump() +
                          " tokens), is now '" + files_[i] + "' (" + std::to_string(ntok_[i]) + " tokens)");
             int64_t epoch = s.at("epoch").get<int64_t>();
             int64_t shard_pos = s.at("shard_pos").get<int64_t>(), window_pos = s.at("window_pos").get<int64_t>();
             int64_t micro = s.at("micro_step").get<int64_t>();
             if (epoch < 0 || shard_pos < 0 || size_t(shard_pos) >= files_.size() || micro < 0 || micro >= K_ || window_pos < 0)
-                fail("its position (epoch " + std::to_string(epoch) + ", shard " + std::to_string(shard_pos) +
+                misfit("its position (epoch " + std::to_string(epoch) + ", shard " + std::to_string(shard_pos) +
                      ", micro-step " + std::to_string(micro) + ") is out of range");
             set_position(uint64_t(epoch), size_t(shard_pos), size_t(window_pos), int(micro));
             if (window_pos_ >= windows_in(current_file())) {
                 reset();
-                fail("its window " + std::to_string(window_pos) + " is past the end of its shard");
+                misfit("its window " + std::to_string(window_pos) + " is past the end of its shard");
             }
         } catch (const nlohmann::json::exception& e) {
-            fail(std::string("it is malformed (") + e.what() + ")");
+            misfit(std::string("it is malformed (") + e.what() + ")");
         }
     }
 
@@ -440,8 +442,8 @@ private:
             tokens_.shrink_to_fit();  // free the old shard before reading the next one
             tokens_ = read_shard(files_[f], vocab_size_);
             if (tokens_.size() != ntok_[f])
-                throw std::runtime_error("data file '" + files_[f] + "' changed on disk during training (" +
-                                         std::to_string(ntok_[f]) + " tokens at start, " + std::to_string(tokens_.size()) + " now)");
+                fail("data file '" + files_[f] + "' changed on disk during training (" +
+                     std::to_string(ntok_[f]) + " tokens at start, " + std::to_string(tokens_.size()) + " now)");
             loaded_file_ = long(f);
             window_order_.clear();
         }

@@ -23,7 +23,7 @@
 //   it joins runs of punctuation and is encoded by byte tokens. Decoding gives it back.
 // - encode() and decode() are const and keep nothing between calls (the piece cache lives
 //   inside one call), so one Tokenizer can serve many threads at once.
-// - Bad files throw std::runtime_error naming the file, what was wrong and what to do.
+// - Bad files call fail() (base.h), naming the file, what was wrong and what to do.
 #pragma once
 
 #include <algorithm>
@@ -41,6 +41,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "base.h"   // defines: fail, read_file, write_file
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -483,7 +485,7 @@ inline Tokenizer Tokenizer::from_parts(std::vector<std::string> toks,
     t.tokens = std::move(toks);
     t.merges = std::move(mrg);
     const size_t V = t.tokens.size();
-    if (V >= 0xFFFFFFFFu) throw std::runtime_error(where + ": too many tokens");
+    if (V >= 0xFFFFFFFFu) fail(where + ": too many tokens");
     // ordinary tokens: the 256 single bytes and the result of every merge
     t.ordinary.assign(V, 0);
     std::fill(t.byte_id, t.byte_id + 256, BytesToId::kEmpty);
@@ -491,19 +493,19 @@ inline Tokenizer Tokenizer::from_parts(std::vector<std::string> toks,
         if (t.tokens[id].size() == 1) { t.byte_id[(unsigned char)t.tokens[id][0]] = id; t.ordinary[id] = 1; }
     for (int b = 0; b < 256; b++)
         if (t.byte_id[b] == BytesToId::kEmpty)
-            throw std::runtime_error(where + ": no token for byte " + std::to_string(b) +
-                                     "; a byte-level vocabulary needs all 256 one-byte tokens");
+            fail(where + ": no token for byte " + std::to_string(b) +
+                 "; a byte-level vocabulary needs all 256 one-byte tokens");
     std::vector<uint32_t> merge_result(t.merges.size());
     {   // find each merge's result by its bytes (a temporary map; lookups happen once)
         std::unordered_map<std::string, uint32_t> by_bytes;
         for (uint32_t id = 0; id < V; id++) by_bytes.emplace(t.tokens[id], id);
         for (size_t r = 0; r < t.merges.size(); r++) {
             auto [a, b] = t.merges[r];
-            if (a >= V || b >= V) throw std::runtime_error(where + ": merge " + std::to_string(r + 1) + " uses an id out of range");
+            if (a >= V || b >= V) fail(where + ": merge " + std::to_string(r + 1) + " uses an id out of range");
             auto it = by_bytes.find(t.tokens[a] + t.tokens[b]);
             if (it == by_bytes.end())
-                throw std::runtime_error(where + ": merge " + std::to_string(r + 1) + " (\"" + bytes_to_alphabet(t.tokens[a]) +
-                                         " " + bytes_to_alphabet(t.tokens[b]) + "\") makes a token that is not in the vocabulary");
+                fail(where + ": merge " + std::to_string(r + 1) + " (\"" + bytes_to_alphabet(t.tokens[a]) +
+                     " " + bytes_to_alphabet(t.tokens[b]) + "\") makes a token that is not in the vocabulary");
             merge_result[r] = it->second;
             t.ordinary[it->second] = 1;
         }
@@ -513,7 +515,7 @@ inline Tokenizer Tokenizer::from_parts(std::vector<std::string> toks,
     t.piece_to_id.build(t.tokens, ordinary_ids);
     for (uint32_t id : ordinary_ids)
         if (t.piece_to_id.find(t.tokens[id], t.tokens) != id)
-            throw std::runtime_error(where + ": token \"" + bytes_to_alphabet(t.tokens[id]) + "\" appears twice");
+            fail(where + ": token \"" + bytes_to_alphabet(t.tokens[id]) + "\" appears twice");
     // tiktoken's rule: a pair (u, v) merges with the rank of the token u+v. Listing every
     // split of every merge result gives exactly that, as one hash lookup per pair.
     std::vector<int64_t> rank_of(V, -1);
@@ -539,15 +541,8 @@ inline Tokenizer Tokenizer::from_parts(std::vector<std::string> toks,
 // ----------------------------------------------------------------------------
 // Loading and saving the two files
 
-static inline std::string read_whole_file(const std::string& path) {
-    // a directory opens like an empty file on Linux; say so instead of reading nothing
-    if (std::filesystem::is_directory(path)) throw std::runtime_error(path + ": is a directory, not a file");
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw std::runtime_error(path + ": cannot open (missing file? for GPT-2's files run `make data`)");
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    return ss.str();
-}
+// what to do when a vocabulary file is missing
+static const char* const kVocabHint = "missing file? for GPT-2's files run `make data`";
 
 // the lines of a text file, without their "\n" or "\r\n" (a last line without one counts too)
 static inline std::vector<std::string> split_lines(const std::string& text) {
@@ -567,41 +562,41 @@ inline Tokenizer Tokenizer::load(const std::string& dir) {
     // encoder.json: {"token": id}; nlohmann decodes the \uXXXX escapes
     nlohmann::json j;
     try {
-        j = nlohmann::json::parse(read_whole_file(enc_path));
+        j = nlohmann::json::parse(read_file(enc_path, kVocabHint));
     } catch (const nlohmann::json::exception& e) {
-        throw std::runtime_error(enc_path + ": not valid JSON (" + e.what() + "); re-download it or run `make data`");
+        fail(enc_path + ": not valid JSON (" + e.what() + "); re-download it or run `make data`");
     }
     if (!j.is_object() || j.empty())
-        throw std::runtime_error(enc_path + ": expected a JSON object {\"token\": id, ...}");
+        fail(enc_path + ": expected a JSON object {\"token\": id, ...}");
     std::vector<std::string> toks(j.size());
     std::vector<uint8_t> seen(j.size(), 0);
     std::unordered_map<std::string, uint32_t> id_of;   // token string as in the files -> id
     for (auto& [key, value] : j.items()) {
         if (!value.is_number_unsigned() || value.get<uint64_t>() >= j.size())
-            throw std::runtime_error(enc_path + ": token " + nlohmann::json(key).dump() + " has id " + value.dump() + ", expected 0.." +
-                                     std::to_string(j.size() - 1) + " (each id used once)");
+            fail(enc_path + ": token " + nlohmann::json(key).dump() + " has id " + value.dump() + ", expected 0.." +
+                 std::to_string(j.size() - 1) + " (each id used once)");
         uint32_t id = value.get<uint32_t>();
-        if (seen[id]++) throw std::runtime_error(enc_path + ": id " + std::to_string(id) + " is used twice");
+        if (seen[id]++) fail(enc_path + ": id " + std::to_string(id) + " is used twice");
         if (!alphabet_to_bytes(key, toks[id]))
-            throw std::runtime_error(enc_path + ": token " + nlohmann::json(key).dump() +
-                                     " has a character outside GPT-2's byte alphabet (not a GPT-2-style file?)");
+            fail(enc_path + ": token " + nlohmann::json(key).dump() +
+                 " has a character outside GPT-2's byte alphabet (not a GPT-2-style file?)");
         id_of.emplace(key, id);
     }
     // vocab.bpe: a version line, then "A B" per line
     std::vector<std::pair<uint32_t, uint32_t>> mrg;
     size_t line_no = 0;
-    for (const std::string& line : split_lines(read_whole_file(bpe_path))) {
+    for (const std::string& line : split_lines(read_file(bpe_path, kVocabHint))) {
         line_no++;
         if (line.empty() || (line_no == 1 && line.rfind("#version", 0) == 0)) continue;
         size_t sp = line.find(' ');
         auto bad = [&](const std::string& what) {
-            return std::runtime_error(bpe_path + " line " + std::to_string(line_no) + ": " + what +
-                                      " in \"" + line + "\"; expected \"A B\" with A and B tokens of encoder.json");
+            fail(bpe_path + " line " + std::to_string(line_no) + ": " + what +
+                 " in \"" + line + "\"; expected \"A B\" with A and B tokens of encoder.json");
         };
         if (sp == std::string::npos || sp == 0 || sp + 1 == line.size() || line.find(' ', sp + 1) != std::string::npos)
-            throw bad("not two symbols separated by one space");
+            bad("not two symbols separated by one space");
         auto a = id_of.find(line.substr(0, sp)), b = id_of.find(line.substr(sp + 1));
-        if (a == id_of.end() || b == id_of.end()) throw bad("a symbol that is not in encoder.json");
+        if (a == id_of.end() || b == id_of.end()) bad("a symbol that is not in encoder.json");
         mrg.emplace_back(a->second, b->second);
     }
     return from_parts(std::move(toks), std::move(mrg), dir + "/{encoder.json,vocab.bpe}");
@@ -610,7 +605,7 @@ inline Tokenizer Tokenizer::load(const std::string& dir) {
 inline void Tokenizer::save(const std::string& dir) const {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
-    if (ec) throw std::runtime_error(dir + ": cannot create directory (" + ec.message() + ")");
+    if (ec) fail(dir + ": cannot create directory (" + ec.message() + ")");
     // the layout of OpenAI's files: one line, ids in order, non-ASCII as \uXXXX
     std::string enc = "{";
     for (size_t id = 0; id < tokens.size(); id++) {
@@ -620,13 +615,8 @@ inline void Tokenizer::save(const std::string& dir) const {
     enc += "}";
     std::string bpe = "#version: 0.2\n";
     for (auto [a, b] : merges) bpe += bytes_to_alphabet(tokens[a]) + " " + bytes_to_alphabet(tokens[b]) + "\n";
-    auto write = [&](const std::string& path, const std::string& data) {
-        std::ofstream f(path, std::ios::binary);
-        f << data;
-        if (!f.flush()) throw std::runtime_error(path + ": cannot write (disk full or no permission?)");
-    };
-    write(dir + "/encoder.json", enc);
-    write(dir + "/vocab.bpe", bpe);
+    write_file(dir + "/encoder.json", enc);
+    write_file(dir + "/vocab.bpe", bpe);
 }
 
 // ----------------------------------------------------------------------------
@@ -767,8 +757,8 @@ inline std::vector<uint32_t> Tokenizer::encode_parallel(std::string_view text, i
 
 inline const std::string& Tokenizer::token_bytes(uint32_t id) const {
     if (id >= tokens.size())
-        throw std::runtime_error("token id " + std::to_string(id) + " is out of range: the vocabulary has " +
-                                 std::to_string(tokens.size()) + " ids (wrong --vocab for these ids?)");
+        fail("token id " + std::to_string(id) + " is out of range: the vocabulary has " +
+             std::to_string(tokens.size()) + " ids (wrong --vocab for these ids?)");
     return tokens[id];
 }
 
@@ -829,8 +819,8 @@ struct BpeTrainStats {
 inline Tokenizer bpe_train(std::string_view text, size_t vocab_size, bool progress = false,
                            BpeTrainStats* stats = nullptr) {
     if (vocab_size < 257)
-        throw std::runtime_error("bpe_train: vocab_size " + std::to_string(vocab_size) +
-                                 " is too small: it needs 256 byte tokens + \"<|endoftext|>\"");
+        fail("bpe_train: vocab_size " + std::to_string(vocab_size) +
+             " is too small: it needs 256 byte tokens + \"<|endoftext|>\"");
     BpeTrainStats st;
     // 1. unique pieces and their counts (long pieces cut at a UTF-8 character boundary)
     std::unordered_map<std::string_view, int64_t> piece_count;

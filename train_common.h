@@ -1,18 +1,18 @@
-// train_common.h: the host code that both trainers share.
+// train_common.h: the host code that both trainers share, in the order a run uses it.
 //
-// What is here: the command-line table and its parser, the learning-rate schedule, the
-// random number generator used for initialisation and sampling, files written durably
-// (checked, fsynced, checksummed), safetensors I/O, checkpoints in Hugging Face GPT-2
-// layout with their manifest, the lock on the output folder, the parameter table (names, shapes, offsets),
-// data-parallel partitioning, log.jsonl, and the parts of a run that do not depend on
-// where the model lives: where it starts, its data, its output lines, and sampling. train_gpt_cpu.cpp and train_gpt.cu both
-// include this file, so neither carries a copy of the other's host code.
+// What is here, section by section: the command line (the flag table, the parser, the table
+// of settings) and the learning-rate schedule; files written durably (checked, fsynced,
+// checksummed); safetensors I/O; checkpoints in Hugging Face GPT-2 layout with their
+// manifest; data-parallel partitioning; log.jsonl; the run itself (the lock on the output
+// folder, where a run starts, its data, its output lines) and sampling. train_gpt_cpu.cpp
+// and train_gpt.cu both include this file, so neither carries a copy of the other's host code.
 //
-// What is not here: anything that touches a model tensor's values in a hot loop. Layers,
-// forward, backward and the optimizer live in the trainers themselves.
+// What is not here: the model's definition (gpt_model.h), errors, whole files, the flag
+// parser, the clock and the RNG (base.h), and anything that touches a model tensor's values
+// in a hot loop: layers, forward, backward and the optimizer live in the trainers themselves.
 //
-// Conventions: bad input (a file, a flag) throws std::runtime_error with a message that
-// names the file or flag, says what was wrong and what to do; main() prints it and exits.
+// Conventions: bad input goes through base.h's fail() (UsageError for a flag), with a message
+// that names the file or flag, says what was wrong and what to do; main() prints it and exits.
 // Parameters are one contiguous buffer; param_table() gives every tensor's offset in it.
 #pragma once
 
@@ -38,43 +38,124 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include "dataloader.h"
-#include "tokenizer.h"
+#include "base.h"         // defines: fail, UsageError, read_file, Flag, parse_flags, print_flags, Rng
+#include "tokenizer.h"    // defines: Tokenizer (the prompt and the samples)
+#include "dataloader.h"   // defines: DataLoader (a run's data and its position in checkpoints)
+#include "gpt_model.h"    // defines: GPTConfig, ParamTensor, param_table, num_parameters, init_parameters
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 // ----------------------------------------------------------------------------
-// utilities
+// command line: one table of flags. --help prints it, the parser reads it, and a test
+// checks that every flag in it parses. Defaults are the initial values of Settings.
 
-template <class... Args>
-[[noreturn]] inline void fail(const char* fmt, Args... args) {
-    char buf[2048];
-    if constexpr (sizeof...(Args) == 0) snprintf(buf, sizeof buf, "%s", fmt);
-    else snprintf(buf, sizeof buf, fmt, args...);
-    throw std::runtime_error(buf);
+struct Settings {
+    std::string train = "data/tinyshakespeare/train_*.bin", val = "data/tinyshakespeare/val_*.bin";
+    std::string init, out, vocab, prompt = "\n", lr_schedule = "cosine";
+    bool resume = false, overwrite = false, shuffle = false;
+    int n_layer = 4, n_head = 4, n_embd = 128, seq_len = 64, vocab_size = 50257;
+    int batch = 8, grad_accum = 1, steps = 200, warmup = 20;
+    int eval_every = 50, eval_batches = 10, sample_every = 0, sample_tokens = 64, top_k = 40;
+    int save_every = 0, threads = 0, zero = 0;
+    float lr = 1e-3f, min_lr_frac = 0.1f, beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f;
+    float weight_decay = 0.1f, grad_clip = 1.0f, temperature = 1.0f;
+    long long seed = 1337;
+};
+
+inline std::vector<Flag> flag_table(Settings& s) {
+    return {
+        {"--train", Flag::STR, &s.train, "training token shards: a file or a glob"},
+        {"--val", Flag::STR, &s.val, "validation token shards: a file or a glob (empty: no validation)"},
+        {"--init", Flag::STR, &s.init, "start from this checkpoint's weights (ours or a Hugging Face GPT-2 dir)"},
+        {"--out", Flag::STR, &s.out, "write checkpoints DIR/step_NNNNNN/ and DIR/log.jsonl here"},
+        {"--resume", Flag::SWITCH, &s.resume, "continue from the newest complete checkpoint in --out"},
+        {"--overwrite", Flag::SWITCH, &s.overwrite, "delete the checkpoints and log already in --out, then start over"},
+        {"--vocab", Flag::STR, &s.vocab, "tokenizer dir (encoder.json, vocab.bpe); default: beside the --train shards"},
+        {"--n-layer", Flag::INT, &s.n_layer, "transformer blocks (from scratch)"},
+        {"--n-head", Flag::INT, &s.n_head, "attention heads (from scratch)"},
+        {"--n-embd", Flag::INT, &s.n_embd, "channels, divisible by --n-head (from scratch)"},
+        {"--seq-len", Flag::INT, &s.seq_len, "tokens per row T"},
+        {"--vocab-size", Flag::INT, &s.vocab_size, "vocabulary size V (from scratch)"},
+        {"--batch", Flag::INT, &s.batch, "rows per micro-batch B (per rank)"},
+        {"--grad-accum", Flag::INT, &s.grad_accum, "micro-batches per optimizer step"},
+        {"--steps", Flag::INT, &s.steps, "optimizer steps in all"},
+        {"--lr", Flag::FLOAT, &s.lr, "peak learning rate"},
+        {"--warmup", Flag::INT, &s.warmup, "linear warmup steps"},
+        {"--lr-schedule", Flag::STR, &s.lr_schedule, "decay after warmup: cosine | linear | constant"},
+        {"--min-lr-frac", Flag::FLOAT, &s.min_lr_frac, "final learning rate as a fraction of --lr"},
+        {"--beta1", Flag::FLOAT, &s.beta1, "AdamW beta1"},
+        {"--beta2", Flag::FLOAT, &s.beta2, "AdamW beta2"},
+        {"--eps", Flag::FLOAT, &s.eps, "AdamW epsilon"},
+        {"--weight-decay", Flag::FLOAT, &s.weight_decay, "decoupled weight decay (2-D tensors only)"},
+        {"--grad-clip", Flag::FLOAT, &s.grad_clip, "clip the global gradient norm to this (0 = off)"},
+        {"--eval-every", Flag::INT, &s.eval_every, "validation loss every N steps and at the end (0 = off)"},
+        {"--eval-batches", Flag::INT, &s.eval_batches, "batches per validation pass"},
+        {"--sample-every", Flag::INT, &s.sample_every, "print generated text every N steps and at the end (0 = off)"},
+        {"--sample-tokens", Flag::INT, &s.sample_tokens, "tokens to generate per sample (0 = no sampling)"},
+        {"--prompt", Flag::STR, &s.prompt, "text the samples start from"},
+        {"--temperature", Flag::FLOAT, &s.temperature, "sampling temperature (0 = greedy)"},
+        {"--top-k", Flag::INT, &s.top_k, "sample among the k most likely tokens (0 = all)"},
+        {"--save-every", Flag::INT, &s.save_every, "checkpoint every N steps (0 = off; the last is always saved)"},
+        {"--seed", Flag::I64, &s.seed, "seed for initialisation, shuffling and sampling"},
+        {"--shuffle", Flag::SWITCH, &s.shuffle, "seeded shuffle of shards and windows, per epoch"},
+        {"--zero", Flag::INT, &s.zero, "ZeRO stage: 0 = replicate optimizer state, 1 = shard it across ranks"},
+        {"--threads", Flag::INT, &s.threads, "CPU threads (0 = all cores)"},
+    };
 }
 
-inline double now_ms() {
-    using namespace std::chrono;
-    return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
+inline void print_help(const char* program) {
+    Settings defaults;
+    printf("usage: %s [--flag value]...\n\nTrains a GPT-2 model on token shards (see README.md).\n\n", program);
+    print_flags(stdout, flag_table(defaults));
 }
 
-inline std::string read_text_file(const std::string& path) {
-    std::error_code ec;
-    if (fs::is_directory(path, ec)) fail("%s: is a directory, where a file was expected", path.c_str());
-    std::ifstream f(path, std::ios::binary);
-    if (!f) fail("cannot open %s: %s", path.c_str(), strerror(errno));
-    std::string text(std::istreambuf_iterator<char>(f), {});
-    if (f.bad()) fail("cannot read %s: %s", path.c_str(), strerror(errno));
-    return text;
+constexpr int MAX_THREADS = 1024;   // --threads above this is refused as a typo
+
+// parse argv into s; throws UsageError (main exits with status 2) on anything it does not understand
+inline void parse_args(int argc, char** argv, Settings& s) {
+    parse_flags(flag_table(s), argc, argv);
+    auto need = [](bool ok, const std::string& msg) { if (!ok) throw UsageError(msg); };
+    need(s.n_layer >= 1 && s.n_head >= 1 && s.n_embd >= 1, "--n-layer, --n-head and --n-embd must be positive");
+    need(s.n_embd % s.n_head == 0, "--n-embd (" + std::to_string(s.n_embd) + ") must be divisible by --n-head (" + std::to_string(s.n_head) + ")");
+    need(s.seq_len >= 1 && s.batch >= 1 && s.grad_accum >= 1, "--seq-len, --batch and --grad-accum must be positive");
+    need(s.vocab_size >= 2, "--vocab-size must be at least 2");
+    need(s.steps >= 0 && s.warmup >= 0, "--steps and --warmup must not be negative");
+    need(s.eval_every >= 0 && s.sample_every >= 0 && s.save_every >= 0 && s.eval_batches >= 1,
+         "--eval-every, --sample-every, --save-every must be >= 0 and --eval-batches >= 1");
+    need(s.sample_tokens >= 0 && s.top_k >= 0 && s.temperature >= 0, "--sample-tokens, --top-k, --temperature must be >= 0");
+    need(s.lr >= 0 && s.min_lr_frac >= 0 && s.min_lr_frac <= 1, "--lr must be >= 0 and --min-lr-frac in [0, 1]");
+    need(s.beta1 >= 0 && s.beta1 < 1 && s.beta2 >= 0 && s.beta2 < 1 && s.eps > 0, "--beta1, --beta2 must be in [0, 1) and --eps > 0");
+    need(s.weight_decay >= 0 && s.grad_clip >= 0, "--weight-decay and --grad-clip must be >= 0");
+    need(s.lr_schedule == "cosine" || s.lr_schedule == "linear" || s.lr_schedule == "constant",
+         "--lr-schedule must be cosine, linear or constant, got '" + s.lr_schedule + "'");
+    need(s.zero == 0 || s.zero == 1, "--zero must be 0 or 1");
+    // libgomp crashes on absurd thread counts; train() also caps it at the machine's cores
+    need(s.threads >= 0 && s.threads <= MAX_THREADS,
+         "--threads must be in 0.." + std::to_string(MAX_THREADS) + " (0 = all cores), got " + std::to_string(s.threads));
+    need(!s.resume || !s.out.empty(), "--resume needs --out DIR (the run to continue)");
+    need(!s.overwrite || !s.out.empty(), "--overwrite needs --out DIR (the folder to start over in)");
+    need(!s.resume || !s.overwrite, "--resume continues the run in --out and --overwrite deletes it: give one of them");
 }
 
-inline void write_text_file(const std::string& path, const std::string& text) {
-    std::ofstream f(path, std::ios::binary);
-    f << text;
-    f.close();
-    if (!f) fail("cannot write %s: %s (is the disk full?)", path.c_str(), strerror(errno));
+inline void print_settings(const Settings& s_in) {
+    Settings s = s_in;
+    printf("+------------------+------------------------------------------+\n");
+    for (const Flag& f : flag_table(s)) printf("| %-16s | %-40s |\n", f.name, flag_value_string(f).c_str());
+    printf("+------------------+------------------------------------------+\n");
+}
+
+// ----------------------------------------------------------------------------
+// learning-rate schedule: linear warmup over `warmup` steps, then decay from lr to
+// lr * min_lr_frac by the last step (cosine, linear) or none (constant). step counts from 0.
+
+inline float lr_at(const Settings& s, int step) {
+    if (step < s.warmup) return s.lr * (step + 1) / s.warmup;
+    if (s.lr_schedule == "constant" || s.steps <= s.warmup + 1) return s.lr;
+    float progress = (float)(step - s.warmup) / (s.steps - 1 - s.warmup);    // 0 .. 1
+    float min_lr = s.lr * s.min_lr_frac;
+    if (s.lr_schedule == "linear") return s.lr - (s.lr - min_lr) * progress;
+    return min_lr + 0.5f * (s.lr - min_lr) * (1.0f + std::cos(3.14159265358979f * progress));
 }
 
 // ----------------------------------------------------------------------------
@@ -210,288 +291,6 @@ inline void replace_file_durably(const std::string& path, const std::string& tex
 }
 
 // ----------------------------------------------------------------------------
-// random numbers: xorshift64*, the same stream on every machine, so that the CPU and
-// the GPU trainer start from bitwise the same weights and sample the same text.
-
-struct Rng {
-    uint64_t state;
-    explicit Rng(uint64_t seed = 1337) : state(seed * 0x9E3779B97F4A7C15ull + 1) {}
-    uint32_t next_u32() {
-        state ^= state >> 12; state ^= state << 25; state ^= state >> 27;
-        return (uint32_t)((state * 0x2545F4914F6CDD1Dull) >> 32);
-    }
-    float uniform() { return (next_u32() >> 8) / 16777216.0f; }   // [0, 1)
-    float normal() {                                                 // Box-Muller, one value per call
-        float u1 = 1.0f - uniform(), u2 = uniform();
-        return std::sqrt(-2.0f * std::log(u1)) * std::cos(6.2831853071795864f * u2);
-    }
-};
-
-// ----------------------------------------------------------------------------
-// command line: one table of flags. --help prints it, the parser reads it, and a test
-// checks that every flag in it parses. Defaults are the initial values of Settings.
-
-struct Settings {
-    std::string train = "data/tinyshakespeare/train_*.bin", val = "data/tinyshakespeare/val_*.bin";
-    std::string init, out, vocab, prompt = "\n", lr_schedule = "cosine";
-    bool resume = false, overwrite = false, shuffle = false;
-    int n_layer = 4, n_head = 4, n_embd = 128, seq_len = 64, vocab_size = 50257;
-    int batch = 8, grad_accum = 1, steps = 200, warmup = 20;
-    int eval_every = 50, eval_batches = 10, sample_every = 0, sample_tokens = 64, top_k = 40;
-    int save_every = 0, threads = 0, zero = 0;
-    float lr = 1e-3f, min_lr_frac = 0.1f, beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f;
-    float weight_decay = 0.1f, grad_clip = 1.0f, temperature = 1.0f;
-    long long seed = 1337;
-};
-
-struct Flag {
-    const char* name;
-    enum Kind { STR, INT, I64, FLOAT, SWITCH } kind;
-    void* ptr;
-    const char* help;
-};
-
-inline std::vector<Flag> flag_table(Settings& s) {
-    return {
-        {"--train", Flag::STR, &s.train, "training token shards: a file or a glob"},
-        {"--val", Flag::STR, &s.val, "validation token shards: a file or a glob (empty: no validation)"},
-        {"--init", Flag::STR, &s.init, "start from this checkpoint's weights (ours or a Hugging Face GPT-2 dir)"},
-        {"--out", Flag::STR, &s.out, "write checkpoints DIR/step_NNNNNN/ and DIR/log.jsonl here"},
-        {"--resume", Flag::SWITCH, &s.resume, "continue from the newest complete checkpoint in --out"},
-        {"--overwrite", Flag::SWITCH, &s.overwrite, "delete the checkpoints and log already in --out, then start over"},
-        {"--vocab", Flag::STR, &s.vocab, "tokenizer dir (encoder.json, vocab.bpe); default: beside the --train shards"},
-        {"--n-layer", Flag::INT, &s.n_layer, "transformer blocks (from scratch)"},
-        {"--n-head", Flag::INT, &s.n_head, "attention heads (from scratch)"},
-        {"--n-embd", Flag::INT, &s.n_embd, "channels, divisible by --n-head (from scratch)"},
-        {"--seq-len", Flag::INT, &s.seq_len, "tokens per row T"},
-        {"--vocab-size", Flag::INT, &s.vocab_size, "vocabulary size V (from scratch)"},
-        {"--batch", Flag::INT, &s.batch, "rows per micro-batch B (per rank)"},
-        {"--grad-accum", Flag::INT, &s.grad_accum, "micro-batches per optimizer step"},
-        {"--steps", Flag::INT, &s.steps, "optimizer steps in all"},
-        {"--lr", Flag::FLOAT, &s.lr, "peak learning rate"},
-        {"--warmup", Flag::INT, &s.warmup, "linear warmup steps"},
-        {"--lr-schedule", Flag::STR, &s.lr_schedule, "decay after warmup: cosine | linear | constant"},
-        {"--min-lr-frac", Flag::FLOAT, &s.min_lr_frac, "final learning rate as a fraction of --lr"},
-        {"--beta1", Flag::FLOAT, &s.beta1, "AdamW beta1"},
-        {"--beta2", Flag::FLOAT, &s.beta2, "AdamW beta2"},
-        {"--eps", Flag::FLOAT, &s.eps, "AdamW epsilon"},
-        {"--weight-decay", Flag::FLOAT, &s.weight_decay, "decoupled weight decay (2-D tensors only)"},
-        {"--grad-clip", Flag::FLOAT, &s.grad_clip, "clip the global gradient norm to this (0 = off)"},
-        {"--eval-every", Flag::INT, &s.eval_every, "validation loss every N steps and at the end (0 = off)"},
-        {"--eval-batches", Flag::INT, &s.eval_batches, "batches per validation pass"},
-        {"--sample-every", Flag::INT, &s.sample_every, "print generated text every N steps and at the end (0 = off)"},
-        {"--sample-tokens", Flag::INT, &s.sample_tokens, "tokens to generate per sample (0 = no sampling)"},
-        {"--prompt", Flag::STR, &s.prompt, "text the samples start from"},
-        {"--temperature", Flag::FLOAT, &s.temperature, "sampling temperature (0 = greedy)"},
-        {"--top-k", Flag::INT, &s.top_k, "sample among the k most likely tokens (0 = all)"},
-        {"--save-every", Flag::INT, &s.save_every, "checkpoint every N steps (0 = off; the last is always saved)"},
-        {"--seed", Flag::I64, &s.seed, "seed for initialisation, shuffling and sampling"},
-        {"--shuffle", Flag::SWITCH, &s.shuffle, "seeded shuffle of shards and windows, per epoch"},
-        {"--zero", Flag::INT, &s.zero, "ZeRO stage: 0 = replicate optimizer state, 1 = shard it across ranks"},
-        {"--threads", Flag::INT, &s.threads, "CPU threads (0 = all cores)"},
-    };
-}
-
-inline std::string flag_value_string(const Flag& f) {
-    char buf[64];
-    switch (f.kind) {
-    case Flag::STR: {   // shown escaped, so that a prompt of "\n" stays on one line
-        std::string out = "\"";
-        for (char c : *(std::string*)f.ptr) out += c == '\n' ? std::string("\\n") : std::string(1, c);
-        return out + "\"";
-    }
-    case Flag::INT: return std::to_string(*(int*)f.ptr);
-    case Flag::I64: return std::to_string(*(long long*)f.ptr);
-    case Flag::FLOAT: snprintf(buf, sizeof buf, "%g", *(float*)f.ptr); return buf;
-    case Flag::SWITCH: return *(bool*)f.ptr ? "on" : "off";
-    }
-    return "";
-}
-
-inline void print_help(const char* program) {
-    Settings defaults;
-    printf("usage: %s [--flag value]...\n\nTrains a GPT-2 model on token shards (see README.md).\n\n", program);
-    for (const Flag& f : flag_table(defaults)) {
-        std::string v = f.kind == Flag::SWITCH ? "" : flag_value_string(f);
-        printf("  %-16s %-44s %s\n", f.name, f.help, v.empty() ? "" : ("[" + v + "]").c_str());
-    }
-}
-
-struct UsageError : std::runtime_error { using std::runtime_error::runtime_error; };
-
-constexpr int MAX_THREADS = 1024;   // --threads above this is refused as a typo
-
-// parse argv into s; throws UsageError (main exits with status 2) on anything it does not understand
-inline void parse_args(int argc, char** argv, Settings& s) {
-    std::vector<Flag> table = flag_table(s);
-    for (int i = 1; i < argc; i++) {
-        std::string arg = argv[i];
-        const Flag* f = nullptr;
-        for (const Flag& g : table) if (arg == g.name) f = &g;
-        if (!f) throw UsageError("unknown flag '" + arg + "' (see --help)");
-        if (f->kind == Flag::SWITCH) { *(bool*)f->ptr = true; continue; }
-        if (i + 1 >= argc) throw UsageError(arg + " needs a value");
-        std::string v = argv[++i];
-        char* end = nullptr;
-        errno = 0;
-        if (f->kind == Flag::STR) {
-            *(std::string*)f->ptr = v;
-        } else if (f->kind == Flag::FLOAT) {
-            float x = strtof(v.c_str(), &end);
-            if (v.empty() || *end || errno || !std::isfinite(x))
-                throw UsageError(arg + " expects a number, got '" + v + "'");
-            *(float*)f->ptr = x;
-        } else {
-            long long x = strtoll(v.c_str(), &end, 10);
-            if (v.empty() || *end || errno || (f->kind == Flag::INT && (x < -2147483647ll || x > 2147483647ll)))
-                throw UsageError(arg + " expects an integer, got '" + v + "'");
-            if (f->kind == Flag::INT) *(int*)f->ptr = (int)x;
-            else *(long long*)f->ptr = x;
-        }
-    }
-    auto need = [](bool ok, const std::string& msg) { if (!ok) throw UsageError(msg); };
-    need(s.n_layer >= 1 && s.n_head >= 1 && s.n_embd >= 1, "--n-layer, --n-head and --n-embd must be positive");
-    need(s.n_embd % s.n_head == 0, "--n-embd (" + std::to_string(s.n_embd) + ") must be divisible by --n-head (" + std::to_string(s.n_head) + ")");
-    need(s.seq_len >= 1 && s.batch >= 1 && s.grad_accum >= 1, "--seq-len, --batch and --grad-accum must be positive");
-    need(s.vocab_size >= 2, "--vocab-size must be at least 2");
-    need(s.steps >= 0 && s.warmup >= 0, "--steps and --warmup must not be negative");
-    need(s.eval_every >= 0 && s.sample_every >= 0 && s.save_every >= 0 && s.eval_batches >= 1,
-         "--eval-every, --sample-every, --save-every must be >= 0 and --eval-batches >= 1");
-    need(s.sample_tokens >= 0 && s.top_k >= 0 && s.temperature >= 0, "--sample-tokens, --top-k, --temperature must be >= 0");
-    need(s.lr >= 0 && s.min_lr_frac >= 0 && s.min_lr_frac <= 1, "--lr must be >= 0 and --min-lr-frac in [0, 1]");
-    need(s.beta1 >= 0 && s.beta1 < 1 && s.beta2 >= 0 && s.beta2 < 1 && s.eps > 0, "--beta1, --beta2 must be in [0, 1) and --eps > 0");
-    need(s.weight_decay >= 0 && s.grad_clip >= 0, "--weight-decay and --grad-clip must be >= 0");
-    need(s.lr_schedule == "cosine" || s.lr_schedule == "linear" || s.lr_schedule == "constant",
-         "--lr-schedule must be cosine, linear or constant, got '" + s.lr_schedule + "'");
-    need(s.zero == 0 || s.zero == 1, "--zero must be 0 or 1");
-    // libgomp crashes on absurd thread counts; train() also caps it at the machine's cores
-    need(s.threads >= 0 && s.threads <= MAX_THREADS,
-         "--threads must be in 0.." + std::to_string(MAX_THREADS) + " (0 = all cores), got " + std::to_string(s.threads));
-    need(!s.resume || !s.out.empty(), "--resume needs --out DIR (the run to continue)");
-    need(!s.overwrite || !s.out.empty(), "--overwrite needs --out DIR (the folder to start over in)");
-    need(!s.resume || !s.overwrite, "--resume continues the run in --out and --overwrite deletes it: give one of them");
-}
-
-inline void print_settings(const Settings& s_in) {
-    Settings s = s_in;
-    printf("+------------------+------------------------------------------+\n");
-    for (const Flag& f : flag_table(s)) printf("| %-16s | %-40s |\n", f.name, flag_value_string(f).c_str());
-    printf("+------------------+------------------------------------------+\n");
-}
-
-// ----------------------------------------------------------------------------
-// learning-rate schedule: linear warmup over `warmup` steps, then decay from lr to
-// lr * min_lr_frac by the last step (cosine, linear) or none (constant). step counts from 0.
-
-inline float lr_at(const Settings& s, int step) {
-    if (step < s.warmup) return s.lr * (step + 1) / s.warmup;
-    if (s.lr_schedule == "constant" || s.steps <= s.warmup + 1) return s.lr;
-    float progress = (float)(step - s.warmup) / (s.steps - 1 - s.warmup);    // 0 .. 1
-    float min_lr = s.lr * s.min_lr_frac;
-    if (s.lr_schedule == "linear") return s.lr - (s.lr - min_lr) * progress;
-    return min_lr + 0.5f * (s.lr - min_lr) * (1.0f + std::cos(3.14159265358979f * progress));
-}
-
-// ----------------------------------------------------------------------------
-// the model's shape and its parameter table.
-// All parameters live in one buffer, layer after layer, so that a layer's tensors are one
-// contiguous range (a bucket for data-parallel all-reduce) and a checkpoint is one loop:
-//   wte (Vp,C), wpe (maxT,C), then per layer ln_1 w,b (C), c_attn w (C,3C) b (3C),
-//   attn.c_proj w (C,C) b (C), ln_2 w,b (C), c_fc w (C,4C) b (4C), mlp.c_proj w (4C,C) b (C),
-//   then ln_f w,b (C). Weights are [in, out]: y = x @ W + b, GPT-2's Conv1D layout.
-
-struct GPTConfig {
-    int max_seq_len = 0;        // n_positions: rows of wpe
-    int vocab_size = 0;         // V, as in the checkpoint
-    int padded_vocab_size = 0;  // Vp >= V, rows of wte in memory (padding rows are zero)
-    int num_layers = 0, num_heads = 0, channels = 0;
-};
-
-// the vocabulary rounded up to a multiple of `multiple`: the rows of wte in memory
-// in 64 bits: V + multiple - 1 overflows an int for V near 2^31 (start_run refuses a V whose padding does not fit)
-inline int padded_vocab_size(int vocab_size, int multiple) { return (int)(((int64_t)vocab_size + multiple - 1) / multiple * multiple); }
-
-struct ParamTensor {
-    std::string name;            // Hugging Face name, e.g. "transformer.h.3.attn.c_attn.weight"
-    std::vector<int64_t> shape;  // shape in the checkpoint
-    size_t offset = 0, numel = 0;  // in the parameter buffer (numel includes vocab padding)
-    bool decay = false;          // weight decay applies (2-D tensors)
-};
-
-// the tensors of one transformer block, in the order of the parameter buffer. BlockParams in
-// each trainer has one field per entry, in this order, and checks that at compile time.
-enum LayerTensor { LN1_W, LN1_B, QKV_W, QKV_B, ATTPROJ_W, ATTPROJ_B, LN2_W, LN2_B, FC_W, FC_B, FCPROJ_W, FCPROJ_B,
-                   NUM_LAYER_TENSORS };
-
-// a block tensor's name after "transformer.h.{l}." and its shape, for C channels
-inline std::pair<std::string, std::vector<int64_t>> layer_tensor(LayerTensor i, int64_t C) {
-    switch (i) {
-    case LN1_W: return {"ln_1.weight", {C}};
-    case LN1_B: return {"ln_1.bias", {C}};
-    case QKV_W: return {"attn.c_attn.weight", {C, 3 * C}};
-    case QKV_B: return {"attn.c_attn.bias", {3 * C}};
-    case ATTPROJ_W: return {"attn.c_proj.weight", {C, C}};
-    case ATTPROJ_B: return {"attn.c_proj.bias", {C}};
-    case LN2_W: return {"ln_2.weight", {C}};
-    case LN2_B: return {"ln_2.bias", {C}};
-    case FC_W: return {"mlp.c_fc.weight", {C, 4 * C}};
-    case FC_B: return {"mlp.c_fc.bias", {4 * C}};
-    case FCPROJ_W: return {"mlp.c_proj.weight", {4 * C, C}};
-    case FCPROJ_B: return {"mlp.c_proj.bias", {C}};
-    case NUM_LAYER_TENSORS: break;
-    }
-    fail("layer_tensor: no tensor %d in a block", (int)i);
-}
-
-inline std::vector<ParamTensor> param_table(const GPTConfig& c) {
-    std::vector<ParamTensor> t;
-    size_t offset = 0;
-    auto add = [&](const std::string& name, std::vector<int64_t> shape, size_t numel) {
-        t.push_back({name, shape, offset, numel, shape.size() == 2});
-        offset += numel;
-    };
-    int64_t C = c.channels;
-    add("transformer.wte.weight", {c.vocab_size, C}, (size_t)c.padded_vocab_size * C);
-    add("transformer.wpe.weight", {c.max_seq_len, C}, (size_t)c.max_seq_len * C);
-    for (int l = 0; l < c.num_layers; l++) {
-        std::string p = "transformer.h." + std::to_string(l) + ".";
-        for (int i = 0; i < NUM_LAYER_TENSORS; i++) {   // ln_1, c_attn, attn.c_proj, ln_2, c_fc, mlp.c_proj
-            auto [name, shape] = layer_tensor((LayerTensor)i, C);
-            size_t numel = 1;
-            for (int64_t d : shape) numel *= d;
-            add(p + name, shape, numel);
-        }
-    }
-    add("transformer.ln_f.weight", {C}, C);
-    add("transformer.ln_f.bias", {C}, C);
-    return t;
-}
-
-inline size_t num_parameters(const GPTConfig& c) {
-    std::vector<ParamTensor> table = param_table(c);   // (a reference into the temporary would dangle)
-    return table.back().offset + table.back().numel;
-}
-
-// GPT-2 initialisation (seeded, identical on CPU and GPU): N(0, 0.02) for weights, residual
-// projections (attn.c_proj, mlp.c_proj) scaled by 1/sqrt(2 * n_layer), LayerNorm weights 1,
-// all biases 0, vocabulary padding rows 0.
-inline void init_parameters(std::vector<float>& params, const GPTConfig& c, uint64_t seed) {
-    params.assign(num_parameters(c), 0.0f);
-    Rng rng(seed);
-    for (const ParamTensor& p : param_table(c)) {
-        bool is_ln = p.name.find("ln_") != std::string::npos;
-        bool is_bias = p.name.size() > 5 && p.name.compare(p.name.size() - 5, 5, ".bias") == 0;
-        float* w = params.data() + p.offset;
-        if (is_ln && !is_bias) { std::fill(w, w + p.numel, 1.0f); continue; }
-        if (is_bias) continue;
-        float std = 0.02f;
-        if (p.name.find("c_proj.weight") != std::string::npos) std /= std::sqrt(2.0f * c.num_layers);
-        size_t n = (size_t)p.shape[0] * p.shape[1];   // padding rows of wte stay zero
-        for (size_t i = 0; i < n; i++) w[i] = std * rng.normal();
-    }
-}
-
-// ----------------------------------------------------------------------------
 // safetensors: 8-byte little-endian header length, a JSON header
 // {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {...}}, then raw data.
 
@@ -549,7 +348,7 @@ struct SafeTensors {
     std::vector<char> data;
 
     static SafeTensors read(const std::string& path) {
-        std::string bytes = read_text_file(path);
+        std::string bytes = read_file(path);
         return parse(bytes.data(), bytes.size(), path);
     }
     // bytes: the whole file; path: the name used in messages
@@ -697,7 +496,7 @@ inline GPTConfig parse_hf_config(const std::string& text, const std::string& pat
 inline GPTConfig read_hf_config(const std::string& dir) {
     std::string path = dir + "/config.json";
     if (!fs::exists(path)) fail("%s: not found; a checkpoint directory holds config.json and model.safetensors", path.c_str());
-    return parse_hf_config(read_text_file(path), path);
+    return parse_hf_config(read_file(path), path);
 }
 
 inline std::string shape_string(const std::vector<int64_t>& shape) {
@@ -849,7 +648,7 @@ inline std::string verify_checkpoint(const std::string& dir) {
     std::error_code ec;
     if (!fs::is_regular_file(mpath, ec)) return "no manifest.json (the save did not finish)";
     json man;
-    try { man = json::parse(read_text_file(mpath)); }
+    try { man = json::parse(read_file(mpath)); }
     catch (const std::exception&) { return "manifest.json is not valid JSON (a torn write)"; }
     if (!man.is_object() || !man.contains("files") || !man["files"].is_object()) return "manifest.json lists no files";
     for (const char* f : CHECKPOINT_FILES)
@@ -997,7 +796,7 @@ struct Logger {
         lines = 0;
         if (keep_lines > 0) {
             std::error_code ec;
-            std::string old = fs::exists(path, ec) ? read_text_file(path) : "";
+            std::string old = fs::exists(path, ec) ? read_file(path) : "";
             size_t end = 0;
             while (lines < keep_lines && old.find('\n', end) != std::string::npos) end = old.find('\n', end) + 1, lines++;
             kept = old.substr(0, end);
@@ -1053,7 +852,7 @@ inline std::unique_ptr<OutDirLock> lock_out_dir(const std::string& dir) {
     lock->fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (lock->fd < 0) fail("--out %s: cannot create %s: %s", dir.c_str(), path.c_str(), strerror(errno));
     if (flock(lock->fd, LOCK_EX | LOCK_NB) != 0) {
-        std::string holder = read_text_file(path);
+        std::string holder = read_file(path);
         while (!holder.empty() && isspace((unsigned char)holder.back())) holder.pop_back();
         fail("--out %s is in use by another trainer (%s): wait for it to finish, or give this run another --out",
              dir.c_str(), holder.empty() ? "pid unknown" : holder.c_str());
@@ -1187,7 +986,7 @@ inline RunStart start_run(const Settings& s, int vocab_multiple, FILE* out,
     c.padded_vocab_size = padded_vocab_size(c.vocab_size, vocab_multiple);
     if (!r.resume_dir.empty()) {   // the state first: it decides whether there is anything to do
         std::string path = r.resume_dir + "/trainer_state.json";
-        r.state = parse_trainer_state(read_text_file(path), path);
+        r.state = parse_trainer_state(read_file(path), path);
         r.step = r.state.step;
         if (r.step != step_of_dir_name(fs::path(r.resume_dir).filename().string()))
             fail("%s: field step is %d but the folder is %s: the checkpoint is inconsistent", path.c_str(), r.step,

@@ -31,7 +31,7 @@
 //   difference from the CPU file's signatures.
 // - Deterministic: no floating-point atomics anywhere; every reduction has a fixed order,
 //   so the same run twice gives bitwise the same losses.
-// - Bad input throws std::runtime_error naming the file or flag; main prints it and exits.
+// - Bad input calls fail() (UsageError for a flag), naming the file or flag; main prints it and exits.
 #include <cassert>
 #include <cmath>
 #include <cstddef>
@@ -59,9 +59,11 @@
 #include <mpi.h>
 #endif
 
-#include "train_common.h"
-#include "dataloader.h"
-#include "tokenizer.h"
+#include "base.h"           // defines: fail, UsageError, now_ms, Rng
+#include "tokenizer.h"      // defines: Tokenizer (the prompt and the samples)
+#include "dataloader.h"     // defines: DataLoader
+#include "gpt_model.h"      // defines: GPTConfig, LayerTensor, param_table, num_parameters, init_parameters
+#include "train_common.h"   // defines: Settings, parse_args, lr_at, checkpoints, Shard, Logger, start_run, open_data, sample_token
 
 // ----------------------------------------------------------------------------
 // utilities and error checks

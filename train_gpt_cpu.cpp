@@ -14,7 +14,7 @@
 // - Parameter gradients accumulate with +=; activation gradients are written, except that
 //   layernorm_backward adds into the residual stream's gradient (see gpt_backward).
 // - `real` is the scalar type, float by default; the tests build this file in double.
-// - Bad input throws std::runtime_error naming the file or flag; main prints it and exits.
+// - Bad input calls fail() (UsageError for a flag), naming the file or flag; main prints it and exits.
 #include <cmath>
 #include <cstddef>
 #include <cstdio>
@@ -29,9 +29,11 @@
 #include <mpi.h>
 #endif
 
-#include "train_common.h"
-#include "dataloader.h"
-#include "tokenizer.h"
+#include "base.h"           // defines: fail, UsageError, now_ms, Rng
+#include "tokenizer.h"      // defines: Tokenizer (the prompt and the samples)
+#include "dataloader.h"     // defines: DataLoader
+#include "gpt_model.h"      // defines: GPTConfig, LayerTensor, param_table, num_parameters, init_parameters
+#include "train_common.h"   // defines: Settings, parse_args, lr_at, checkpoints, Shard, Logger, start_run, open_data, sample_token
 
 #ifndef REAL
 #define REAL float

@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
 #endif
             Tokenizer tok;
             double load_s = best_seconds(1, [&] { tok = Tokenizer::load(argv[2]); });
-            std::string text = read_whole_file(argv[3]);
+            std::string text = read_file(argv[3]);
             std::vector<uint32_t> ids, par;
             double s1 = best_seconds(repeats, [&] { ids = tok.encode(text); });
             double sp = best_seconds(repeats, [&] { par = tok.encode_parallel(text, threads); });
@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
                    threads, text.size() / sp / 1e6, par.size(), sp, repeats);
         } else if (mode == "train" && (argc == 4 || argc == 5)) {
             int repeats = argc == 5 ? atoi(argv[4]) : 3;
-            std::string text = read_whole_file(argv[2]);
+            std::string text = read_file(argv[2]);
             size_t vocab_size = strtoull(argv[3], nullptr, 10);
             Tokenizer tok;
             double s = best_seconds(repeats, [&] { tok = bpe_train(text, vocab_size); });

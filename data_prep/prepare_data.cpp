@@ -14,10 +14,11 @@
 // What it is not: a general download manager or a text cleaner. Documents are
 // taken as they come; each is prefixed with the end-of-text token, the way
 // GPT-2 and llm.c separate documents. See data_prep/README.md for each dataset.
-// Errors: a std::runtime_error is printed as "error: ..." with exit status 1;
+// Errors: fail() (base.h) is printed as "error: ..." with exit status 1;
 // a bad command line prints the subcommand's flags with exit status 2.
-#include "dataloader.h"
-#include "tokenizer.h"
+#include "base.h"         // defines: fail, UsageError, Flag, parse_flags, print_flags, read_file
+#include "tokenizer.h"    // defines: Tokenizer, bpe_train
+#include "dataloader.h"   // defines: write_shard
 
 #include <atomic>
 #include <chrono>
@@ -43,62 +44,56 @@ static const size_t VOCAB_SAMPLE_BYTES = 20u << 20;  // --train-vocab learns fro
 // ----------------------------------------------------------------------------
 // command line: one table of flags per subcommand; --help prints it, the parser reads it
 
-struct Flag { const char* name; const char* value; const char* def; const char* help; };
 struct Subcommand { const char* name; const char* args; const char* what; std::vector<Flag> flags; };
 
-static const Flag FLAG_OUT = {"--out", "DIR", "", "folder for the shards and the vocabulary (created)"};
-static const Flag FLAG_VOCAB = {"--vocab", "DIR", "", "use the tokenizer in DIR (encoder.json, vocab.bpe), e.g. GPT-2's from data_prep/fetch_gpt2_vocab.sh"};
-static const Flag FLAG_TRAIN_VOCAB = {"--train-vocab", "N", "", "or train a new BPE vocabulary of N ids (>= 257) on the first 20 MB of the training text"};
+static const Flag FLAG_OUT = {"--out", Flag::STR, nullptr, "folder for the shards and the vocabulary (created)", "DIR"};
+static const Flag FLAG_VOCAB = {"--vocab", Flag::STR, nullptr, "use the tokenizer in DIR (encoder.json, vocab.bpe), e.g. GPT-2's from data_prep/fetch_gpt2_vocab.sh", "DIR"};
+static const Flag FLAG_TRAIN_VOCAB = {"--train-vocab", Flag::STR, nullptr, "or train a new BPE vocabulary of N ids (>= 257) on the first 20 MB of the training text", "N"};
 
 static const std::vector<Subcommand> SUBCOMMANDS = {
     {"tinyshakespeare", "", "Tiny Shakespeare (1.1 MB): first 10% of the tokens -> val_000000.bin, the rest -> train_000000.bin",
      {FLAG_OUT, FLAG_VOCAB, FLAG_TRAIN_VOCAB}},
     {"tinystories", "", "TinyStories (~470M words): data00.json -> val_000000.bin, data01..49.json -> train_NNNNNN.bin (100M tokens each)",
      {FLAG_OUT, FLAG_VOCAB, FLAG_TRAIN_VOCAB,
-      {"--source", "FILE_OR_DIR", "", "a local TinyStories_all_data.tar.gz, or a folder of its data*.json (else downloaded)"}}},
+      {"--source", Flag::STR, nullptr, "a local TinyStories_all_data.tar.gz, or a folder of its data*.json (else downloaded)", "FILE_OR_DIR"}}},
     {"fineweb-edu", "", "FineWeb-Edu 10B, already GPT-2 tokenized (kjj0/finewebedu10B-gpt2 on Hugging Face): val_000000.bin + train_000001..N.bin",
      {FLAG_OUT,
-      {"--shards", "N", "", "how many train shards of 100M tokens (1..99)"},
-      {"--source", "DIR", "", "a local folder holding finewebedu_val_000000.bin, finewebedu_train_000001.bin, ... (else downloaded)"},
-      {"--vocab", "DIR", "", "GPT-2's tokenizer folder, copied beside the shards (optional)"}}},
+      {"--shards", Flag::STR, nullptr, "how many train shards of 100M tokens (1..99)", "N"},
+      {"--source", Flag::STR, nullptr, "a local folder holding finewebedu_val_000000.bin, finewebedu_train_000001.bin, ... (else downloaded)", "DIR"},
+      {"--vocab", Flag::STR, nullptr, "GPT-2's tokenizer folder, copied beside the shards (optional)", "DIR"}}},
     {"text", "PATH...", "your own .txt files (one document each) and .jsonl files (one document per line, its \"text\" field), or folders of them",
      {FLAG_OUT, FLAG_VOCAB, FLAG_TRAIN_VOCAB,
-      {"--val-frac", "F", "0.1", "the first fraction F of the tokens goes to val_000000.bin (0: no validation file)"}}},
+      {"--val-frac", Flag::STR, nullptr, "the first fraction F of the tokens goes to val_000000.bin (0: no validation file)", "F"}}},
 };
 
-struct UsageError : std::runtime_error { using std::runtime_error::runtime_error; };
-
-static std::string usage(const Subcommand* sc) {
-    std::ostringstream s;
-    if (!sc) {
-        s << "usage: ./prepare_data SUBCOMMAND [flags]    (./prepare_data SUBCOMMAND --help for its flags)\n\n";
-        for (const Subcommand& c : SUBCOMMANDS) s << "  " << c.name << std::string(18 - std::string(c.name).size(), ' ') << c.what << "\n";
-        s << "\nDownloads use curl (resumable); set DATA_MIRROR to a folder of local copies to work offline (see data_prep/README.md).\n";
-        return s.str();
+// the subcommand's flag table, each flag bound to its entry in `values` (preset to its default)
+static std::vector<Flag> bind_flags(const Subcommand& sc, std::map<std::string, std::string>& values) {
+    std::vector<Flag> table = sc.flags;
+    for (Flag& f : table) {
+        f.ptr = &values[f.name];
+        if (f.name == std::string("--val-frac")) values[f.name] = "0.1";
     }
-    s << "usage: ./prepare_data " << sc->name << " [flags] " << sc->args << "\n" << sc->what << "\n\n";
-    for (const Flag& f : sc->flags) {
-        std::string lhs = std::string(f.name) + " " + f.value;
-        s << "  " << lhs << std::string(lhs.size() < 24 ? 24 - lhs.size() : 1, ' ') << f.help;
-        if (*f.def) s << " (default " << f.def << ")";
-        s << "\n";
-    }
-    return s.str();
+    return table;
 }
 
-// parses "--flag value" pairs of the subcommand's table; everything else is a positional argument
-static std::map<std::string, std::string> parse_flags(const Subcommand& sc, int argc, char** argv, std::vector<std::string>& positional) {
-    std::map<std::string, std::string> v;
-    for (const Flag& f : sc.flags) if (*f.def) v[f.name] = f.def;
-    for (int i = 2; i < argc; i++) {
-        std::string a = argv[i];
-        if (a.rfind("--", 0) != 0) { positional.push_back(a); continue; }
-        const Flag* flag = nullptr;
-        for (const Flag& f : sc.flags) if (a == f.name) flag = &f;
-        if (!flag) throw UsageError("unknown flag '" + a + "' for " + sc.name);
-        if (i + 1 >= argc) throw UsageError("flag " + a + " needs a value (" + flag->value + ")");
-        v[a] = argv[++i];
+static void print_usage(FILE* out, const Subcommand* sc) {
+    if (!sc) {
+        std::fprintf(out, "usage: ./prepare_data SUBCOMMAND [flags]    (./prepare_data SUBCOMMAND --help for its flags)\n\n");
+        for (const Subcommand& c : SUBCOMMANDS) std::fprintf(out, "  %-17s %s\n", c.name, c.what);
+        std::fprintf(out, "\nDownloads use curl (resumable); set DATA_MIRROR to a folder of local copies to work offline (see data_prep/README.md).\n");
+        return;
     }
+    std::fprintf(out, "usage: ./prepare_data %s [flags] %s\n%s\n\n", sc->name, sc->args, sc->what);
+    std::map<std::string, std::string> defaults;
+    print_flags(out, bind_flags(*sc, defaults));
+}
+
+// parses "--flag value" pairs of the subcommand's table; everything else is a positional argument.
+// The result holds the flags given (or defaulted) with a value: v.count("--vocab") asks "was it given?"
+static std::map<std::string, std::string> parse_args(const Subcommand& sc, int argc, char** argv, std::vector<std::string>& positional) {
+    std::map<std::string, std::string> values, v;
+    parse_flags(bind_flags(sc, values), argc, argv, 2, &positional);
+    for (const auto& [name, value] : values) if (!value.empty()) v[name] = value;
     return v;
 }
 
@@ -142,17 +137,9 @@ static void fetch(const std::string& rel, const std::string& url, const std::str
     std::string cmd = "curl -fL --retry 5 --retry-delay 3 -C - --progress-bar -o " + shell_quote(dest + ".part") + " " + shell_quote(url);
     int rc = std::system(cmd.c_str());
     if (rc != 0)
-        throw std::runtime_error("downloading " + url + " failed (curl exit status " + std::to_string(WIFEXITED(rc) ? WEXITSTATUS(rc) : rc) + "); check the "
-                                 "connection and run again (it resumes), or set DATA_MIRROR to a folder holding " + rel);
+        fail("downloading " + url + " failed (curl exit status " + std::to_string(WIFEXITED(rc) ? WEXITSTATUS(rc) : rc) + "); check the "
+             "connection and run again (it resumes), or set DATA_MIRROR to a folder holding " + rel);
     fs::rename(dest + ".part", dest);
-}
-
-static std::string read_text(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw std::runtime_error("cannot read '" + path + "'; check that it exists and is readable");
-    std::ostringstream s;
-    s << f.rdbuf();
-    return s.str();
 }
 
 static int num_threads() {
@@ -174,8 +161,8 @@ static void check_vocab_flags(const std::map<std::string, std::string>& v) {
     if (v.count("--vocab"))
         for (const char* name : {"encoder.json", "vocab.bpe"})
             if (!fs::exists(fs::path(v.at("--vocab")) / name))
-                throw std::runtime_error("--vocab: '" + (fs::path(v.at("--vocab")) / name).string() + "' does not exist; "
-                                         "get GPT-2's with `bash data_prep/fetch_gpt2_vocab.sh " + v.at("--vocab") + "`");
+                fail("--vocab: '" + (fs::path(v.at("--vocab")) / name).string() + "' does not exist; "
+                     "get GPT-2's with `bash data_prep/fetch_gpt2_vocab.sh " + v.at("--vocab") + "`");
 }
 
 // copies a file so that the copy is writable (sources in a mirror may be read-only)
@@ -295,7 +282,7 @@ static void prepare_tinyshakespeare(const std::map<std::string, std::string>& v)
     check_vocab_flags(v);
     const std::string input = (fs::path(out) / "input.txt").string();
     fetch("tinyshakespeare/input.txt", "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt", input);
-    std::string text = read_text(input);
+    std::string text = read_file(input);
     std::printf("input.txt: %zu bytes\n", text.size());
     Tokenizer tok = get_tokenizer(v, text, out);
     std::vector<uint32_t> tokens;
@@ -307,14 +294,14 @@ static void prepare_tinyshakespeare(const std::map<std::string, std::string>& v)
 static std::vector<std::string> read_stories(const std::string& path) {
     nlohmann::json j;
     try {
-        j = nlohmann::json::parse(read_text(path));
+        j = nlohmann::json::parse(read_file(path));
     } catch (const nlohmann::json::exception& e) {
-        throw std::runtime_error("'" + path + "' is not valid JSON (" + e.what() + "); the download may be damaged: delete it and run again");
+        fail("'" + path + "' is not valid JSON (" + e.what() + "); the download may be damaged: delete it and run again");
     }
     std::vector<std::string> stories;
     for (const auto& item : j) {
         if (!item.is_object() || !item.contains("story") || !item["story"].is_string())
-            throw std::runtime_error("'" + path + "': an entry has no \"story\" text; is this TinyStories_all_data?");
+            fail("'" + path + "': an entry has no \"story\" text; is this TinyStories_all_data?");
         std::string s = item["story"].get<std::string>();
         size_t a = s.find_first_not_of(" \t\r\n"), b = s.find_last_not_of(" \t\r\n");
         stories.push_back(a == std::string::npos ? "" : s.substr(a, b - a + 1));
@@ -337,10 +324,10 @@ static void prepare_tinystories(const std::map<std::string, std::string>& v) {
         std::printf("unpacking %s\n", archive.c_str());
         std::string cmd = "tar -xzf " + shell_quote(archive) + " -C " + shell_quote(dir.string());
         if (std::system(cmd.c_str()) != 0)
-            throw std::runtime_error("unpacking '" + archive + "' failed; the archive may be incomplete: delete it and run again");
+            fail("unpacking '" + archive + "' failed; the archive may be incomplete: delete it and run again");
     }
     std::vector<std::string> files = expand_glob((dir / "data*.json").string());
-    if (files.size() < 2) throw std::runtime_error("'" + dir.string() + "' holds " + std::to_string(files.size()) + " data*.json file(s); TinyStories has 50");
+    if (files.size() < 2) fail("'" + dir.string() + "' holds " + std::to_string(files.size()) + " data*.json file(s); TinyStories has 50");
     std::printf("%zu json files in %s; val = %s\n", files.size(), dir.c_str(), files[0].c_str());
     std::vector<std::string> first = read_stories(files[1]);
     std::string sample;
@@ -372,7 +359,7 @@ static void prepare_fineweb_edu(const std::map<std::string, std::string>& v) {
         std::string dest = (fs::path(out) / local).string();
         if (v.count("--source")) {
             fs::path src = fs::path(v.at("--source")) / remote;
-            if (!fs::exists(src)) throw std::runtime_error("--source: '" + src.string() + "' does not exist");
+            if (!fs::exists(src)) fail("--source: '" + src.string() + "' does not exist");
             if (!fs::exists(dest)) {
                 std::printf("copying %s -> %s\n", src.c_str(), dest.c_str());
                 copy_writable(src, dest);
@@ -400,7 +387,7 @@ static void collect_documents(const fs::path& path, std::vector<std::string>& do
         for (const fs::path& e : entries) collect_documents(e, docs);
         return;
     }
-    if (!fs::exists(path)) throw std::runtime_error("'" + path.string() + "' does not exist");
+    if (!fs::exists(path)) fail("'" + path.string() + "' does not exist");
     if (path.extension() == ".jsonl") {
         std::ifstream f(path);
         std::string line;
@@ -410,12 +397,12 @@ static void collect_documents(const fs::path& path, std::vector<std::string>& do
                 nlohmann::json j = nlohmann::json::parse(line);
                 docs.push_back(j.at("text").get<std::string>());
             } catch (const nlohmann::json::exception& e) {
-                throw std::runtime_error("'" + path.string() + "' line " + std::to_string(lineno) +
-                                         ": not a JSON object with a \"text\" string (" + e.what() + ")");
+                fail("'" + path.string() + "' line " + std::to_string(lineno) +
+                     ": not a JSON object with a \"text\" string (" + e.what() + ")");
             }
         }
     } else {
-        docs.push_back(read_text(path.string()));
+        docs.push_back(read_file(path.string()));
     }
 }
 
@@ -423,7 +410,7 @@ static void prepare_text(const std::map<std::string, std::string>& v, const std:
     const std::string out = v.at("--out");
     if (paths.empty()) throw UsageError("give at least one .txt/.jsonl file or folder");
     check_vocab_flags(v);
-    const std::string& f = v.at("--val-frac");
+    const std::string f = v.count("--val-frac") ? v.at("--val-frac") : "";
     char* end = nullptr;
     double val_frac = std::strtod(f.c_str(), &end);
     if (f.empty() || *end || !(val_frac >= 0 && val_frac < 1)) throw UsageError("--val-frac must be a number in [0, 1), not '" + f + "'");
@@ -433,7 +420,7 @@ static void prepare_text(const std::map<std::string, std::string>& v, const std:
     std::string sample;
     for (const std::string& d : docs) { bytes += d.size(); if (sample.size() < VOCAB_SAMPLE_BYTES) sample += d + "\n"; }
     std::printf("%zu documents, %.1f MB of text\n", docs.size(), bytes / 1e6);
-    if (docs.empty()) throw std::runtime_error("no .txt or .jsonl documents found in the given paths");
+    if (docs.empty()) fail("no .txt or .jsonl documents found in the given paths");
     Tokenizer tok = get_tokenizer(v, sample, out);
     std::vector<uint32_t> tokens;
     encode_documents(tok, docs, tokens);
@@ -445,20 +432,21 @@ static void prepare_text(const std::map<std::string, std::string>& v, const std:
 #ifndef PREPARE_DATA_NO_MAIN
 int main(int argc, char** argv) {
     if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
-        std::fputs(usage(nullptr).c_str(), argc < 2 ? stderr : stdout);
+        print_usage(argc < 2 ? stderr : stdout, nullptr);
         return argc < 2 ? 2 : 0;
     }
     const Subcommand* sc = nullptr;
     for (const Subcommand& c : SUBCOMMANDS) if (argv[1] == std::string(c.name)) sc = &c;
     if (!sc) {
-        std::fprintf(stderr, "error: unknown subcommand '%s'\n\n%s", argv[1], usage(nullptr).c_str());
+        std::fprintf(stderr, "error: unknown subcommand '%s'\n\n", argv[1]);
+        print_usage(stderr, nullptr);
         return 2;
     }
     for (int i = 2; i < argc; i++)
-        if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") { std::fputs(usage(sc).c_str(), stdout); return 0; }
+        if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") { print_usage(stdout, sc); return 0; }
     try {
         std::vector<std::string> positional;
-        std::map<std::string, std::string> v = parse_flags(*sc, argc, argv, positional);
+        std::map<std::string, std::string> v = parse_args(*sc, argc, argv, positional);
         if (!v.count("--out")) throw UsageError("--out DIR is required");
         if (!positional.empty() && std::string(sc->name) != "text") throw UsageError("unexpected argument '" + positional[0] + "'");
         fs::create_directories(v.at("--out"));
@@ -468,9 +456,10 @@ int main(int argc, char** argv) {
         else if (name == "fineweb-edu") prepare_fineweb_edu(v);
         else prepare_text(v, positional);
     } catch (const UsageError& e) {
-        std::fprintf(stderr, "error: %s\n\n%s", e.what(), usage(sc).c_str());
+        std::fprintf(stderr, "error: %s\n\n", e.what());
+        print_usage(stderr, sc);
         return 2;
-    } catch (const std::exception& e) {  // runtime_error from us, filesystem_error from std::filesystem
+    } catch (const std::exception& e) {  // Error from fail(), filesystem_error from std::filesystem
         std::fprintf(stderr, "error: %s\n", e.what());
         return 1;
     }

@@ -64,8 +64,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             std::string dir = checkpoint_dir();
             size_t split = text.find('\0');
             if (split == std::string::npos) return 0;
-            write_text_file(dir + "/config.json", text.substr(0, split));
-            write_text_file(dir + "/model.safetensors", text.substr(split + 1));
+            write_file(dir + "/config.json", text.substr(0, split));
+            write_file(dir + "/model.safetensors", text.substr(split + 1));
             name = dir;
             GPTConfig c = read_hf_config(dir);
             std::vector<float> params;

@@ -99,7 +99,7 @@ static const Reference& reference() {
         r.dir = make_temp_dir("reference");
         CommandResult run = run_command(trainer("--save-every 2 --out " + r.dir + "/run"));
         REQUIRE_MESSAGE(run.status == 0, run.output);
-        r.weights = read_text_file(r.dir + "/run/step_000012/model.safetensors");
+        r.weights = read_file(r.dir + "/run/step_000012/model.safetensors");
         r.log = log_figures(r.dir + "/run");
         REQUIRE(r.log.size() == 16);   // 12 steps and 4 validations
     }
@@ -109,7 +109,7 @@ static const Reference& reference() {
 // the run in dir finished as the reference did: bitwise the same final weights, the same log
 static void check_equals_reference(const std::string& dir) {
     const Reference& ref = reference();
-    CHECK_MESSAGE(read_text_file(dir + "/step_000012/model.safetensors") == ref.weights, "final weights differ in " << dir);
+    CHECK_MESSAGE(read_file(dir + "/step_000012/model.safetensors") == ref.weights, "final weights differ in " << dir);
     std::vector<std::string> log = log_figures(dir);
     CHECK_MESSAGE(log == ref.log, "log.jsonl differs from the uninterrupted run's: " << log.size() << " lines vs "
                                                                                         << ref.log.size());
@@ -142,9 +142,9 @@ TEST_CASE("a checkpoint is complete only when its manifest matches; resume skips
     CHECK(find_latest_checkpoint(dir, &skipped) == s2);
     REQUIRE(skipped.size() == 1);
     CHECK(contains(skipped[0], "step_000004: model.safetensors has 0 bytes"));
-    std::string bytes = read_text_file(s2 + "/optimizer.safetensors");
+    std::string bytes = read_file(s2 + "/optimizer.safetensors");
     bytes[bytes.size() / 2] ^= 1;
-    write_text_file(s2 + "/optimizer.safetensors", bytes);
+    write_file(s2 + "/optimizer.safetensors", bytes);
     CHECK(contains(verify_checkpoint(s2), "optimizer.safetensors does not match its checksum"));
     CHECK(find_latest_checkpoint(dir) == "");
     fs::remove(s2 + "/manifest.json");
@@ -188,7 +188,7 @@ TEST_CASE("a kill at any file operation of a save leaves a complete checkpoint: 
     GPTConfig c = tiny_config(1);
     Weights old_w = tiny_weights(c, 1), new_w = tiny_weights(c, 2);
     std::string scratch = make_temp_dir("scratch");
-    std::string new_expected = read_text_file(save(scratch, 5, c, new_w) + "/model.safetensors");
+    std::string new_expected = read_file(save(scratch, 5, c, new_w) + "/model.safetensors");
     fs::remove_all(scratch);
     std::string old_model, new_model;
     int kills = 0;
@@ -197,11 +197,11 @@ TEST_CASE("a kill at any file operation of a save leaves a complete checkpoint: 
         std::string dir = make_temp_dir("resave");
         save(dir, 3, c, old_w);
         std::string s5 = save(dir, 5, c, old_w);
-        if (old_model.empty()) old_model = read_text_file(s5 + "/model.safetensors");
+        if (old_model.empty()) old_model = read_file(s5 + "/model.safetensors");
         // a second save of step 5 (as after a crash and a resume from step 3), killed at operation k
         bool killed = killed_at(k, [&] { save(dir, 5, c, new_w); });
         CHECK(find_latest_checkpoint(dir) == s5);   // step_000005 is there and complete at every moment
-        std::string model = read_text_file(s5 + "/model.safetensors");
+        std::string model = read_file(s5 + "/model.safetensors");
         if (!killed) new_model = model;
         CHECK((model == old_model || model == new_expected));
         // a first save of step 7 killed at the same operation: step 7 complete, or step 5 the newest
@@ -230,7 +230,7 @@ TEST_CASE("a full disk: the save fails loudly, naming the file; no temporary fol
         CAPTURE(n);
         std::string dir = make_temp_dir("full");
         std::string s3 = save(dir, 3, c, w);
-        std::string before = read_text_file(s3 + "/model.safetensors");
+        std::string before = read_file(s3 + "/model.safetensors");
         setenv("TRAIN_GPT_TEST_FULL_AT", std::to_string(n).c_str(), 1);
         io_faults(true);
         bool failed = false;
@@ -245,7 +245,7 @@ TEST_CASE("a full disk: the save fails loudly, naming the file; no temporary fol
         io_faults(true);
         CHECK(leftovers(dir).empty());
         CHECK(find_latest_checkpoint(dir) == (failed ? s3 : dir + "/step_000006"));
-        CHECK(read_text_file(s3 + "/model.safetensors") == before);
+        CHECK(read_file(s3 + "/model.safetensors") == before);
         fs::remove_all(dir);
         if (!failed) break;
         failures++;
@@ -273,7 +273,7 @@ static std::string with_file(const std::string& tag, const std::string& file, co
     GPTConfig c = tiny_config();
     std::string dir = make_temp_dir(tag);
     std::string step = save(dir, 1, c, tiny_weights(c, 1));
-    write_text_file(step + "/" + file, text);
+    write_file(step + "/" + file, text);
     return step;
 }
 
@@ -402,10 +402,10 @@ TEST_CASE("inconsistent checkpoints are refused with the file named, never half 
     // NaN weights: refused at load, naming the file, and not blamed on --lr
     save(dir, 1, c, w);
     std::string model = step + "/model.safetensors";
-    std::string bytes = read_text_file(model);
+    std::string bytes = read_file(model);
     float inf = INFINITY;
     memcpy(&bytes[bytes.size() - 4], &inf, 4);   // the last element of the last tensor
-    write_text_file(model, bytes);
+    write_file(model, bytes);
     msg = error_of([&] { load_parameters(step, c, p); });
     CHECK(contains(msg, model + ": tensor"));
     CHECK(contains(msg, "holds inf"));
@@ -413,9 +413,9 @@ TEST_CASE("inconsistent checkpoints are refused with the file named, never half 
     // config.json that claims 100,000,000 layers for a 2-layer weights file: refused before
     // anything the size of that model is allocated
     save(dir, 1, c, w);
-    json cfg = json::parse(read_text_file(step + "/config.json"));
+    json cfg = json::parse(read_file(step + "/config.json"));
     cfg["n_layer"] = 100000000;
-    write_text_file(step + "/config.json", cfg.dump());
+    write_file(step + "/config.json", cfg.dump());
     msg = error_of([&] { load_parameters(step, read_hf_config(step), p); });
     CHECK(contains(msg, model + ": holds 2 layers but"));
     CHECK(contains(msg, "n_layer 100000000"));
@@ -462,14 +462,14 @@ TEST_CASE("--out: one trainer at a time, no silent overwrite, --steps below the 
     std::string run = dir + "/run";
     CommandResult first = run_command(trainer("--save-every 4 --out " + run));
     REQUIRE_MESSAGE(first.status == 0, first.output);
-    std::string log = read_text_file(run + "/log.jsonl");
+    std::string log = read_file(run + "/log.jsonl");
     // forgetting --resume: refused, nothing touched
     CommandResult again = run_command(trainer("--out " + run));
     CHECK(again.status == 2);
     CHECK(contains(again.output, "--out " + run + " is not empty"));
     CHECK(contains(again.output, "--resume"));
     CHECK(contains(again.output, "--overwrite"));
-    CHECK(read_text_file(run + "/log.jsonl") == log);
+    CHECK(read_file(run + "/log.jsonl") == log);
     // --steps below the newest checkpoint: refused; equal to it: nothing to do, nothing touched
     CommandResult below = run_command(trainer("--resume --steps 8 --out " + run));
     CHECK(below.status == 2);
@@ -477,7 +477,7 @@ TEST_CASE("--out: one trainer at a time, no silent overwrite, --steps below the 
     CommandResult done = run_command(trainer("--resume --out " + run));
     CHECK(done.status == 0);
     CHECK(contains(done.output, "nothing to train"));
-    CHECK(read_text_file(run + "/log.jsonl") == log);
+    CHECK(read_file(run + "/log.jsonl") == log);
     CHECK(find_latest_checkpoint(run) == run + "/step_000012");
     // a second trainer on the same folder: refused, naming the folder and the holder
     int fd = ::open((run + "/.lock").c_str(), O_RDWR);
@@ -490,7 +490,7 @@ TEST_CASE("--out: one trainer at a time, no silent overwrite, --steps below the 
     CHECK(contains(second.output, "--out " + run + " is in use by another trainer (pid 4242 on elsewhere)"));
     ::close(fd);
     // --overwrite: the previous run's checkpoints and log go, other files stay
-    write_text_file(run + "/notes.txt", "mine");
+    write_file(run + "/notes.txt", "mine");
     CommandResult over = run_command(trainer("--steps 2 --overwrite --out " + run));
     CHECK(over.status == 0);
     CHECK(!fs::exists(run + "/step_000012"));

@@ -181,7 +181,7 @@ TEST_CASE("checkpoint round trip: config, weights and AdamW moments come back bi
     std::string step_dir = save_checkpoint(dir, 7, c, p.data(), m.data(), v.data(), {{"step", 7}});
     CHECK(step_dir == dir + "/step_000007");
     CHECK(find_latest_checkpoint(dir) == step_dir);
-    json j = json::parse(read_text_file(step_dir + "/config.json"));
+    json j = json::parse(read_file(step_dir + "/config.json"));
     CHECK(j["model_type"] == "gpt2");
     CHECK(j["activation_function"] == "gelu_new");
     CHECK(j["tie_word_embeddings"] == true);
@@ -206,7 +206,7 @@ TEST_CASE("OpenAI's unprefixed names and attention mask buffers load") {
     GPTConfig c = small_config();
     std::vector<float> p = random_params(c, 8, 0.1f);
     std::string dir = make_temp_dir("openai");
-    write_text_file(dir + "/config.json", hf_config(c).dump());
+    write_file(dir + "/config.json", hf_config(c).dump());
     std::vector<NamedTensor> tensors;
     for (const ParamTensor& t : param_table(c))
         tensors.push_back({t.name.substr(strlen("transformer.")), "F32", t.shape, p.data() + t.offset});
@@ -229,9 +229,9 @@ TEST_CASE("a checkpoint whose shapes disagree with its config is refused, naming
     std::string dir = make_temp_dir("badshape");
     std::vector<float> zeros(p.size(), 0.0f);
     std::string step_dir = save_checkpoint(dir, 1, c, p.data(), zeros.data(), zeros.data(), {{"step", 1}});
-    json j = json::parse(read_text_file(step_dir + "/config.json"));
+    json j = json::parse(read_file(step_dir + "/config.json"));
     j["n_embd"] = 64;   // the tensors are 32 wide
-    write_text_file(step_dir + "/config.json", j.dump());
+    write_file(step_dir + "/config.json", j.dump());
     std::vector<float> loaded;
     try {
         load_parameters(step_dir, read_hf_config(step_dir), loaded);
@@ -278,10 +278,10 @@ TEST_CASE("bad input: a clear message naming the file or flag, a non-zero exit, 
     std::string base = "./train_gpt_cpu --vocab-size 1024 --steps 1 --eval-every 0 --sample-tokens 0 --val '' ";
     struct Case { std::string args, expect; int status; };
     // a wrong-magic, a truncated and a too-small shard
-    std::string good = read_text_file(train);
+    std::string good = read_file(train);
     std::string magic = good; magic[0] ^= 1;
-    write_text_file(dir + "/magic.bin", magic);
-    write_text_file(dir + "/trunc.bin", good.substr(0, good.size() - 10));
+    write_file(dir + "/magic.bin", magic);
+    write_file(dir + "/trunc.bin", good.substr(0, good.size() - 10));
     std::vector<uint32_t> few(100, 5);
     write_shard(dir + "/small.bin", few.data(), few.size(), 1024);
     std::vector<Case> cases = {
@@ -325,14 +325,14 @@ TEST_CASE("resume is exact: a run restarted from its step-6 checkpoint prints th
     REQUIRE(lr.size() == 6);
     CHECK(std::vector<std::string>(lf.begin() + 6, lf.end()) == lr);
     // the resumed run ends with the same weights and the same samples
-    CHECK(read_text_file(dir + "/a/step_000012/model.safetensors") == read_text_file(dir + "/c/step_000012/model.safetensors"));
+    CHECK(read_file(dir + "/a/step_000012/model.safetensors") == read_file(dir + "/c/step_000012/model.safetensors"));
     auto last_sample = [](const std::string& out) {
         size_t at = out.rfind("sample at step 12");
         return out.substr(at, out.find("checkpoint:", at) - at);
     };
     CHECK(last_sample(full.output) == last_sample(resumed.output));
     // log.jsonl of the resumed run holds each step once
-    std::string log = read_text_file(dir + "/c/log.jsonl");
+    std::string log = read_file(dir + "/c/log.jsonl");
     CHECK(log.find("\"step\":12") != std::string::npos);
     fs::remove_all(dir);
 }
@@ -340,7 +340,7 @@ TEST_CASE("resume is exact: a run restarted from its step-6 checkpoint prints th
 // tests/data/step_losses.json holds the losses of small runs recorded before the step became
 // one function (gpt_step); moving code must not move a single bit of them
 static json recorded_runs() {
-    return json::parse(read_text_file(data_file("tests/data/step_losses.json")));
+    return json::parse(read_file(data_file("tests/data/step_losses.json")));
 }
 
 // runs ./train_gpt_cpu with the recorded common flags plus `flags`; returns its log

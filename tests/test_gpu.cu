@@ -545,8 +545,8 @@ TEST_CASE("resume is exact on the GPU, and the same flags give bitwise the same 
     std::vector<std::string> lr = step_losses(resumed.output);
     REQUIRE(lr.size() == 4);
     CHECK(std::vector<std::string>(lf.begin() + 4, lf.end()) == lr);
-    CHECK(read_text_file(dir + "/a/step_000008/model.safetensors") == read_text_file(dir + "/c/step_000008/model.safetensors"));
-    CHECK(read_text_file(dir + "/a/step_000008/optimizer.safetensors") == read_text_file(dir + "/c/step_000008/optimizer.safetensors"));
+    CHECK(read_file(dir + "/a/step_000008/model.safetensors") == read_file(dir + "/c/step_000008/model.safetensors"));
+    CHECK(read_file(dir + "/a/step_000008/optimizer.safetensors") == read_file(dir + "/c/step_000008/optimizer.safetensors"));
     fs::remove_all(dir);
 }
 

@@ -60,7 +60,7 @@ TEST_CASE("ZeRO-1 on and off give bitwise the same run" * doctest::skip(!mpi_ava
     CHECK(a == b);
     CHECK(curve(off).norm == curve(on).norm);
     for (const char* f : {"model.safetensors", "optimizer.safetensors"})
-        CHECK_MESSAGE(read_text_file(dir + "/off/step_000005/" + f) == read_text_file(dir + "/on/step_000005/" + f), f);
+        CHECK_MESSAGE(read_file(dir + "/off/step_000005/" + f) == read_file(dir + "/on/step_000005/" + f), f);
     fs::remove_all(dir);
 }
 
@@ -78,7 +78,7 @@ TEST_CASE("a run resumed on a different number of ranks continues the same loss 
 
 TEST_CASE("multi-rank runs reproduce, bit for bit, the runs recorded before the step was one function" *
           doctest::skip(!mpi_available())) {
-    json rec = json::parse(read_text_file(data_file("tests/data/step_losses.json")));
+    json rec = json::parse(read_file(data_file("tests/data/step_losses.json")));
     std::string dir = make_temp_dir("recorded_mpi");
     int i = 0;
     for (const json& run : rec["runs"]) {

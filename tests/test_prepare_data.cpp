@@ -27,17 +27,17 @@ TEST_CASE("prepare_data text: .txt and .jsonl documents, folders in sorted order
     Tokenizer tok = Tokenizer::load("data/gpt2");
     std::string dir = make_temp_dir("text");
     fs::create_directories(dir + "/in/sub");
-    write_text_file(dir + "/in/a.txt", "Hello world.\n");
-    write_text_file(dir + "/in/sub/b.jsonl", "{\"text\": \"First doc\"}\n{\"text\": \"Second doc \\u00fcn\"}\n");
+    write_file(dir + "/in/a.txt", "Hello world.\n");
+    write_file(dir + "/in/sub/b.jsonl", "{\"text\": \"First doc\"}\n{\"text\": \"Second doc \\u00fcn\"}\n");
     CommandResult r = run_command("./prepare_data text --out " + dir + "/out --vocab data/gpt2 --val-frac 0.3 " + dir + "/in");
     REQUIRE_MESSAGE(r.status == 0, r.output);
     std::vector<uint32_t> val = read_shard(dir + "/out/val_000000.bin", 50257), train = read_shard(dir + "/out/train_000000.bin", 50257);
     std::vector<uint32_t> want = documents(tok, {"Hello world.\n", "First doc", "Second doc \xc3\xbcn"});
     CHECK(concat(val, train) == want);
     CHECK(val.size() == (size_t)(0.3 * want.size()));
-    CHECK(read_text_file(dir + "/out/encoder.json") == read_text_file("data/gpt2/encoder.json"));   // self-describing
+    CHECK(read_file(dir + "/out/encoder.json") == read_file("data/gpt2/encoder.json"));   // self-describing
     // a .jsonl line without "text" is refused, naming the file
-    write_text_file(dir + "/in/sub/b.jsonl", "{\"txt\": \"oops\"}\n");
+    write_file(dir + "/in/sub/b.jsonl", "{\"txt\": \"oops\"}\n");
     r = run_command("./prepare_data text --out " + dir + "/out2 --vocab data/gpt2 " + dir + "/in");
     CHECK(r.status != 0);
     CHECK(r.output.find("b.jsonl") != std::string::npos);
@@ -49,9 +49,9 @@ TEST_CASE("prepare_data tinystories: data00.json is val, the rest train, stories
     Tokenizer tok = Tokenizer::load("data/gpt2");
     std::string dir = make_temp_dir("ts");
     fs::create_directories(dir + "/src");
-    write_text_file(dir + "/src/data00.json", R"([{"story": "  Once upon a time.  "}, {"story": "The end."}])");
-    write_text_file(dir + "/src/data01.json", R"([{"story": "A cat sat."}])");
-    write_text_file(dir + "/src/data02.json", R"([{"story": "A dog ran.\n"}])");
+    write_file(dir + "/src/data00.json", R"([{"story": "  Once upon a time.  "}, {"story": "The end."}])");
+    write_file(dir + "/src/data01.json", R"([{"story": "A cat sat."}])");
+    write_file(dir + "/src/data02.json", R"([{"story": "A dog ran.\n"}])");
     CommandResult r = run_command("./prepare_data tinystories --out " + dir + "/out --vocab data/gpt2 --source " + dir + "/src");
     REQUIRE_MESSAGE(r.status == 0, r.output);
     CHECK(read_shard(dir + "/out/val_000000.bin", 50257) == documents(tok, {"Once upon a time.", "The end."}));
@@ -77,8 +77,8 @@ TEST_CASE("prepare_data fineweb-edu: a local mirror's shards are checked and cop
     CHECK(read_shard(dir + "/out/train_000001.bin", 50257) == train1);
     CHECK(read_shard(dir + "/out/train_000002.bin", 50257) == train2);
     // a corrupt shard in the mirror is refused, naming it
-    std::string bytes = read_text_file(dir + "/src/finewebedu_train_000002.bin");
-    write_text_file(dir + "/src/finewebedu_train_000002.bin", bytes.substr(0, bytes.size() - 6));
+    std::string bytes = read_file(dir + "/src/finewebedu_train_000002.bin");
+    write_file(dir + "/src/finewebedu_train_000002.bin", bytes.substr(0, bytes.size() - 6));
     r = run_command("./prepare_data fineweb-edu --out " + dir + "/out2 --shards 2 --source " + dir + "/src");
     CHECK(r.status != 0);
     CHECK(r.output.find("finewebedu_train_000002.bin") != std::string::npos);

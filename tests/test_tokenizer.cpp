@@ -40,7 +40,7 @@ static const std::string& shakespeare() {
     static std::string s = [] {
         std::string path = shakespeare_path();
         if (!file_exists(path)) FAIL(path << " missing: run `make data` first (or set DATA_MIRROR)");
-        return read_whole_file(path);
+        return read_file(path);
     }();
     return s;
 }
@@ -315,8 +315,8 @@ TEST_CASE("save then load round-trips; GPT-2's files come back byte for byte") {
     const Tokenizer& t = gpt2();
     std::string dir = (std::filesystem::temp_directory_path() / ("test_tokenizer_save_" + std::to_string(getpid()))).string();
     t.save(dir);
-    CHECK(read_whole_file(dir + "/encoder.json") == read_whole_file(kGpt2Dir + "/encoder.json"));
-    CHECK(read_whole_file(dir + "/vocab.bpe") == read_whole_file(kGpt2Dir + "/vocab.bpe"));
+    CHECK(read_file(dir + "/encoder.json") == read_file(kGpt2Dir + "/encoder.json"));
+    CHECK(read_file(dir + "/vocab.bpe") == read_file(kGpt2Dir + "/vocab.bpe"));
     Tokenizer u = Tokenizer::load(dir);
     CHECK(u.tokens == t.tokens);
     CHECK(u.encode(shakespeare().substr(0, 100000)) == t.encode(shakespeare().substr(0, 100000)));
@@ -346,10 +346,10 @@ TEST_CASE("bpe_train: 4096 tokens on tinyshakespeare, deterministic, round-trips
     a.save(base + "/a");
     // determinism: the same text again gives identical files
     bpe_train(text, 4096).save(base + "/b");
-    CHECK(read_whole_file(base + "/a/encoder.json") == read_whole_file(base + "/b/encoder.json"));
-    CHECK(read_whole_file(base + "/a/vocab.bpe") == read_whole_file(base + "/b/vocab.bpe"));
-    CHECK(fnv1a(read_whole_file(base + "/a/encoder.json")) == ENCODER_4K_FNV);
-    CHECK(fnv1a(read_whole_file(base + "/a/vocab.bpe")) == VOCAB_4K_FNV);
+    CHECK(read_file(base + "/a/encoder.json") == read_file(base + "/b/encoder.json"));
+    CHECK(read_file(base + "/a/vocab.bpe") == read_file(base + "/b/vocab.bpe"));
+    CHECK(fnv1a(read_file(base + "/a/encoder.json")) == ENCODER_4K_FNV);
+    CHECK(fnv1a(read_file(base + "/a/vocab.bpe")) == VOCAB_4K_FNV);
     Tokenizer loaded = Tokenizer::load(base + "/a");
     CHECK(loaded.tokens == a.tokens);
     std::vector<uint32_t> ids = loaded.encode(text);
@@ -372,8 +372,8 @@ TEST_CASE("bpe_train: tinyshakespeare's 1,024-id vocabulary is byte for byte wha
     Tokenizer t = bpe_train(shakespeare(), 1024);
     std::string dir = (std::filesystem::temp_directory_path() / ("test_tokenizer_1k_" + std::to_string(getpid()))).string();
     t.save(dir);
-    CHECK(fnv1a(read_whole_file(dir + "/encoder.json")) == ENCODER_1K_FNV);
-    CHECK(fnv1a(read_whole_file(dir + "/vocab.bpe")) == VOCAB_1K_FNV);
+    CHECK(fnv1a(read_file(dir + "/encoder.json")) == ENCODER_1K_FNV);
+    CHECK(fnv1a(read_file(dir + "/vocab.bpe")) == VOCAB_1K_FNV);
     std::filesystem::remove_all(dir);
 }
 

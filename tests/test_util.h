@@ -5,7 +5,7 @@
 #pragma once
 #include <doctest/doctest.h>
 
-#include "train_common.h"   // defines: GPTConfig, param_table, init_parameters, Rng, json; write_shard (dataloader.h)
+#include "train_common.h"   // defines: json; GPTConfig, param_table, init_parameters (gpt_model.h); Rng (base.h); write_shard (dataloader.h)
 
 #include <cmath>
 #include <cstdio>

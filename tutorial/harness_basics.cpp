@@ -197,7 +197,7 @@ static bool check_chapter01(MergeFn merge) {
         }
     }
     printf("  5 small merge cases: %s\n", ok ? "all right" : "some wrong");
-    std::string text = read_text_file(need_file("data/tinyshakespeare/input.txt")).substr(0, 20000);
+    std::string text = read_file(need_file("data/tinyshakespeare/input.txt")).substr(0, 20000);
     const int merges = 100;
     size_t len = 0;
     std::vector<std::pair<uint32_t, uint32_t>> mine = naive_bpe_train(text, merges, merge, &len);
@@ -222,7 +222,7 @@ static bool check_chapter01(MergeFn merge) {
 
 // tokens per byte of tinyshakespeare with GPT-2's and the 1k vocabulary (the chapter's numbers)
 static void report_chapter01() {
-    std::string text = read_text_file(need_file("data/tinyshakespeare/input.txt"));
+    std::string text = read_file(need_file("data/tinyshakespeare/input.txt"));
     for (const char* dir : {"data/gpt2", "data/tinyshakespeare_bpe1k"}) {
         need_file(std::string(dir) + "/encoder.json");
         Tokenizer tok = Tokenizer::load(dir);

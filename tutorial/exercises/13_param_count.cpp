@@ -1,6 +1,6 @@
 // tutorial/exercises/13_param_count.cpp: chapter 13's exercise, GPT-2's parameter count in
 // closed form. Checked by `bash tutorial/13-cpu-to-gpu/check.sh` against num_parameters
-// (train_common.h), which adds up the parameter table tensor by tensor. Stuck?
+// (gpt_model.h), which adds up the parameter table tensor by tensor. Stuck?
 // `make hint CH=13`.
 #include <cstddef>
 
