@@ -44,6 +44,18 @@ if [ -f tests/check_docs.py ]; then
         tail -30 build/check_docs.log; failed=$((failed + 1)); failures+=("tests/check_docs.py (log: build/check_docs.log)")
     fi
 fi
+# the committed Unicode table of tokenizer.h equals its generator's output (tiktoken's
+# classes; about 10 seconds); the checker first rejects planted wrong tables. One test case,
+# skipped where Python has no tiktoken (exit 77)
+if [ -f tools/gen_unicode_tables.py ]; then
+    echo "=== tools/gen_unicode_tables.py --check tokenizer_unicode.h"
+    /usr/bin/python3 tools/gen_unicode_tables.py --check tokenizer_unicode.h > build/unicode_check.log 2>&1
+    case $? in
+        0) tail -1 build/unicode_check.log; passed=$((passed + 1)) ;;
+        77) echo "SKIP: tiktoken not installed"; skipped=$((skipped + 1)) ;;
+        *) tail -10 build/unicode_check.log; failed=$((failed + 1)); failures+=("tools/gen_unicode_tables.py --check (log: build/unicode_check.log)") ;;
+    esac
+fi
 # the roofline model of bench/ checks its own FLOP and byte accounting (no GPU): one test case
 if [ -f bench/roofline.py ]; then
     echo "=== bench/roofline.py --self-test"
