@@ -114,7 +114,7 @@ train_gpt_cpu: train_gpt_cpu.cpp $(HEADERS)
 train_gpt_cpu_mpi: train_gpt_cpu.cpp $(HEADERS)
 	$(MPICXX) $(CXXFLAGS) $(OMPFLAGS) -DUSE_MPI -DOMPI_SKIP_MPICXX -DMPICH_SKIP_MPICXX $< -o $@
 
-tokenize: tokenize.cpp $(HEADERS)
+tokenize: tools/tokenize.cpp $(HEADERS)
 	$(CXX) $(CXXFLAGS) $(OMPFLAGS) $< -o $@
 
 prepare_data: data_prep/prepare_data.cpp $(HEADERS)

@@ -1,4 +1,4 @@
-// tokenize.cpp: the command-line face of tokenizer.h.
+// tools/tokenize.cpp: the command-line face of tokenizer.h, built as ./tokenize.
 //
 //   ./tokenize encode --vocab DIR FILE      ids of FILE, one per line ("-" reads stdin)
 //   ./tokenize decode --vocab DIR FILE      ids (one per line) back to the exact bytes
