@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
             std::vector<uint32_t> ids, par;
             double s1 = best_seconds(repeats, [&] { ids = tok.encode(text); });
             double sp = best_seconds(repeats, [&] { par = tok.encode_parallel(text, threads); });
-            if (par != ids) throw std::runtime_error("encode_parallel and encode disagree");
+            if (par != ids) fail("encode_parallel and encode disagree");
             std::ofstream(argv[4], std::ios::binary).write((const char*)ids.data(), ids.size() * 4);
             printf("tokenizer.h encode,             1 thread:  %8.2f MB/s  %10zu tokens  %.4f s (best of %d; load %.2f s)\n",
                    text.size() / s1 / 1e6, ids.size(), s1, repeats, load_s);

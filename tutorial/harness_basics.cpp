@@ -106,7 +106,7 @@ static bool compare(const char* name, const float* got, const float* want, size_
 }
 
 static std::string need_file(const std::string& path) {
-    if (!fs::exists(path)) throw std::runtime_error(path + " is missing: run `make data` first");
+    if (!fs::exists(path)) fail(path + " is missing: run `make data` first");
     return path;
 }
 

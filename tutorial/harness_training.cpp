@@ -307,7 +307,7 @@ static bool count_baselines(const std::string& dir, int V, double add = 1.0, boo
 
 static int chapter12(bool self_test, const std::string&) {
     const std::string data = "data/tinyshakespeare_bpe1k";
-    if (!fs::exists(data + "/val_000000.bin")) throw std::runtime_error(data + " is missing: run `make data` first");
+    if (!fs::exists(data + "/val_000000.bin")) fail(data + " is missing: run `make data` first");
     if (!count_baselines(data, 1024)) return 1;
     if (self_test) {
         bool planted = count_baselines(data, 1024, 0.0, true);
