@@ -596,7 +596,7 @@ TEST_CASE("a power loss (the newest save's files never reached the disk): resume
     CHECK(lone.status == 1);
     CHECK(contains(lone.output, "skipping " + dir + "/lone/step_000002: trainer_state.json is missing"));
     CHECK(contains(lone.output, "nothing to resume from"));
-    CHECK(read_text_file(dir + "/lone/log.jsonl") == read_text_file(ref.dir + "/run/log.jsonl"));
+    CHECK(read_file(dir + "/lone/log.jsonl") == read_file(ref.dir + "/run/log.jsonl"));
     // a log cut short by a kill while it was rewritten at resume is never empty: the old or the new one
     for (long k = 1; k <= 6; k++) {
         fs::remove_all(dir + "/k");

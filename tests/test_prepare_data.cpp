@@ -84,3 +84,34 @@ TEST_CASE("prepare_data fineweb-edu: a local mirror's shards are checked and cop
     CHECK(r.output.find("finewebedu_train_000002.bin") != std::string::npos);
     fs::remove_all(dir);
 }
+
+// Both tools share base.h's flag parser and error idiom: a bad command line exits 2 with a
+// message naming the flag, a bad file exits 1 naming the file, --help lists every flag.
+TEST_CASE("./prepare_data and ./tokenize: exit 2 naming a bad flag, 1 naming a bad file") {
+    data_file("data/gpt2/encoder.json");
+    std::string dir = make_temp_dir("cli");
+    struct Case { std::string cmd, expect; int status; };
+    for (const Case& c : std::vector<Case>{
+             {"./prepare_data text --out " + dir + "/o --vocab data/gpt2 --val-fraction 0.1 x.txt", "--val-fraction", 2},
+             {"./prepare_data tinyshakespeare --out " + dir + "/o --vocab", "--vocab needs a value", 2},
+             {"./prepare_data text --out " + dir + "/o --vocab data/gpt2 --val-frac 2 x.txt", "--val-frac", 2},
+             {"./prepare_data text --out " + dir + "/o --vocab " + dir + "/none x.txt", dir + "/none/encoder.json", 1},
+             {"./tokenize encode --vocab data/gpt2 --threads many -", "--threads expects an integer", 2},
+             {"./tokenize decode --vocab data/gpt2 --vocab-size 5 -", "unknown flag '--vocab-size'", 2},
+             {"./tokenize train --vocab-size 100 --out " + dir + "/v x.txt", "--vocab-size 100", 2},
+             {"./tokenize encode --vocab data/gpt2 " + dir + "/missing.txt", dir + "/missing.txt: cannot open", 1},
+             {"./tokenize encode --vocab " + dir + " -", dir + "/encoder.json: cannot open", 1}}) {
+        CommandResult r = run_command(c.cmd + " < /dev/null");
+        CHECK_MESSAGE(r.status == c.status, c.cmd << "\n" << r.output);
+        CHECK_MESSAGE(r.output.find(c.expect) != std::string::npos, c.cmd << "\n" << r.output);
+    }
+    CommandResult help = run_command("./tokenize --help");
+    CHECK(help.status == 0);
+    for (const char* flag : {"--vocab", "--allow-special", "--threads", "--vocab-size", "--out", "--quiet"})
+        CHECK_MESSAGE(help.output.find(flag) != std::string::npos, flag);
+    help = run_command("./prepare_data text --help");
+    CHECK(help.status == 0);
+    for (const char* flag : {"--out", "--vocab", "--train-vocab", "--val-frac"})
+        CHECK_MESSAGE(help.output.find(flag) != std::string::npos, flag);
+    fs::remove_all(dir);
+}
