@@ -325,7 +325,7 @@ $(SAN_DIR)/train_gpt_cpu: train_gpt_cpu.cpp $(HEADERS)
 	@mkdir -p $(SAN_DIR)
 	$(CXX) $(SAN_FLAGS) $(OMPFLAGS) $< -o $@
 
-$(SAN_DIR)/tokenize: tokenize.cpp $(HEADERS)
+$(SAN_DIR)/tokenize: tools/tokenize.cpp $(HEADERS)
 	@mkdir -p $(SAN_DIR)
 	$(CXX) $(SAN_FLAGS) $(OMPFLAGS) $< -o $@
 
