@@ -76,7 +76,7 @@ TEST_CASE("sizes no machine can hold are refused before anything is allocated, n
     GPTConfig huge;
     huge.num_layers = 1; huge.num_heads = 2; huge.channels = 16; huge.max_seq_len = 2147483647;
     huge.vocab_size = huge.padded_vocab_size = 1024;
-    write_text_file(dir + "/config.json", hf_config(huge).dump(2));
+    write_file(dir + "/config.json", hf_config(huge).dump(2));
     CommandResult r = run_command(tiny_run("--init " + dir));
     CAPTURE(r.output);
     CHECK(r.status == 2);
