@@ -24,6 +24,8 @@
 #include <unistd.h>
 
 #include <cuda_runtime.h>
+#include <cuda_bf16.h>
+#include <mma.h>   // nvcuda::wmma: in the CPU mode, tools/cudacpu/wmma.h (this include adds nothing)
 
 #include "tools/cudacpu/internal.h"
 
@@ -147,6 +149,79 @@ __global__ void attention_forward_cached_kernel(float* out, const float* kcache,
     }
 }
 
+// ---------------------------------------------------------------- a tensor-core (WMMA) matmul
+// `bug` plants one mistake in the warp-level matrix multiply that tensor-core attention is made of
+enum WmmaBug {
+    WMMA_NONE,
+    WMMA_LANE_SKIPS_MMA,        // lane 7 does not call mma_sync
+    WMMA_LDM_NOT_MULTIPLE_OF_8, // the staged tile padded to rows of 20 elements instead of 24
+    WMMA_ASSUMES_MAPPING,       // writes acc.x[i] to c as if lane l held row l/2, columns (l%2)*8 + i
+    WMMA_NO_FILL,               // the accumulator is never set to zero
+    WMMA_NO_SYNCWARP,           // no __syncwarp between the lanes' stores of the staged tile and the warp's load
+};
+
+// c (M,N) = scale * (a (M,K) @ b (K,N)) [+ c], bf16 inputs, fp32 accumulation; one 16x16 tile
+// of c per warp, 2x2 warps per block. Each matrix is stored row-major or column-major (the
+// template flags and c_col); a's tiles are staged through shared memory, padded rows of 24
+// elements (a common way to spread the banks), b's are read from global memory directly.
+// A_FRAG_COL is the layout the fragment declares: a different one from A_COL is a bug.
+template <bool A_COL, bool B_COL, bool A_FRAG_COL = A_COL>
+__global__ void wmma_matmul_kernel(float* c, const __nv_bfloat16* a, const __nv_bfloat16* b, int M, int N, int K, bool c_col,
+                                   bool accumulate, float scale, int bug) {
+    using namespace nvcuda;
+    typedef typename std::conditional<A_FRAG_COL, wmma::col_major, wmma::row_major>::type LA;
+    typedef typename std::conditional<B_COL, wmma::col_major, wmma::row_major>::type LB;
+    __shared__ __align__(32) __nv_bfloat16 staged[4][16 * 24];
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    int tm = blockIdx.y * 2 + warp / 2, tn = blockIdx.x * 2 + warp % 2;   // this warp's tile of c
+    if (tm * 16 >= M || tn * 16 >= N) return;   // the whole warp leaves together
+    int lds = bug == WMMA_LDM_NOT_MULTIPLE_OF_8 ? 20 : 24;
+    float* ct = c_col ? c + (size_t)tn * 16 * M + tm * 16 : c + (size_t)tm * 16 * N + tn * 16;
+    unsigned ldc = c_col ? M : N;
+    wmma::layout_t c_layout = c_col ? wmma::mem_col_major : wmma::mem_row_major;
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, LA> fa;
+    wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, LB> fb;
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+    if (accumulate) wmma::load_matrix_sync(acc, ct, ldc, c_layout);
+    else if (bug != WMMA_NO_FILL) wmma::fill_fragment(acc, 0.0f);
+    for (int k0 = 0; k0 < K; k0 += 16) {
+        for (int e = lane; e < 256; e += 32) {   // the 16x16 tile of a, in a's own layout
+            int outer = e / 16, inner = e % 16;
+            staged[warp][outer * lds + inner] = A_COL ? a[(size_t)(k0 + outer) * M + tm * 16 + inner]
+                                                      : a[(size_t)(tm * 16 + outer) * K + k0 + inner];
+        }
+        if (bug != WMMA_NO_SYNCWARP) __syncwarp();   // the lanes' stores, before the warp's load
+        wmma::load_matrix_sync(fa, &staged[warp][0], lds);
+        wmma::load_matrix_sync(fb, B_COL ? b + (size_t)tn * 16 * K + k0 : b + (size_t)k0 * N + tn * 16, B_COL ? K : N);
+        if (!(bug == WMMA_LANE_SKIPS_MMA && lane == 7)) wmma::mma_sync(acc, fa, fb, acc);
+        __syncwarp();   // the warp's load, before the lanes overwrite the tile
+    }
+    for (int i = 0; i < acc.num_elements; i++) acc.x[i] *= scale;
+    if (bug == WMMA_ASSUMES_MAPPING) {
+        for (int i = 0; i < acc.num_elements; i++) {
+            int r = lane / 2, col = (lane % 2) * 8 + i;
+            ct[c_col ? (size_t)col * ldc + r : (size_t)r * ldc + col] = acc.x[i];
+        }
+    } else {
+        wmma::store_matrix_sync(ct, acc, ldc, c_layout);
+    }
+}
+
+// one warp, one tile of the shape M x N x K with inputs of type T: a row-major, b column-major,
+// c row-major (the shapes and type besides 16x16x16 bf16)
+template <int M, int N, int K, class T>
+__global__ void wmma_tile_kernel(float* c, const T* a, const T* b) {
+    using namespace nvcuda;
+    wmma::fragment<wmma::matrix_a, M, N, K, T, wmma::row_major> fa;
+    wmma::fragment<wmma::matrix_b, M, N, K, T, wmma::col_major> fb;
+    wmma::fragment<wmma::accumulator, M, N, K, float> acc;
+    wmma::fill_fragment(acc, 1.0f);
+    wmma::load_matrix_sync(fa, a, K);
+    wmma::load_matrix_sync(fb, b, K);
+    wmma::mma_sync(acc, fa, fb, acc);
+    wmma::store_matrix_sync(c, acc, N, wmma::mem_row_major);
+}
+
 // ---------------------------------------------------------------- helpers
 [[maybe_unused]] static std::vector<float> pseudo_random(size_t n, unsigned seed, float lo, float hi) {
     std::vector<float> v(n);
@@ -250,6 +325,82 @@ static const int CE_N = 5, CE_V = 1000, CE_VP = 1024;
 [[maybe_unused]] static std::vector<float> ce_logits() { return pseudo_random((size_t)CE_N * CE_VP, 1, -8.0f, -2.0f); }
 [[maybe_unused]] static std::vector<int> ce_targets() { return {3, 999, 0, 517, 42}; }
 
+// the WMMA matmul's test data
+template <class T> [[maybe_unused]] static T* device_copy(const std::vector<T>& h) {
+    T* p;
+    REQUIRE(cudaMalloc(&p, h.size() * sizeof(T)) == cudaSuccess);
+    REQUIRE(cudaMemcpy(p, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice) == cudaSuccess);
+    return p;
+}
+// values already rounded to T (bf16 or fp16), so the host reference multiplies the same numbers
+template <class T> [[maybe_unused]] static std::vector<float> rounded(std::vector<float> v) {
+    for (float& x : v) x = (float)(T)x;
+    return v;
+}
+template <class T> [[maybe_unused]] static std::vector<T> converted(const std::vector<float>& v) {
+    std::vector<T> r;
+    for (float x : v) r.push_back((T)x);
+    return r;
+}
+// (rows, cols) row-major to column-major storage, and back
+[[maybe_unused]] static std::vector<float> transposed(const std::vector<float>& v, int rows, int cols) {
+    std::vector<float> t(v.size());
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) t[(size_t)j * rows + i] = v[(size_t)i * cols + j];
+    return t;
+}
+
+// the WMMA matmul's operands, c = scale * (a @ b) [+ c0]: a (M,K), b (K,N), c (M,N), row-major here
+struct WmmaMatmul {
+    int M = 48, N = 80, K = 48;   // c: 3 x 5 tiles, 2 x 3 blocks (the last column of blocks has one idle warp pair)
+    float scale = 0.5f;
+    std::vector<float> a = rounded<__nv_bfloat16>(pseudo_random((size_t)M * K, 11, -1, 1));
+    std::vector<float> b = rounded<__nv_bfloat16>(pseudo_random((size_t)K * N, 12, -1, 1));
+    std::vector<float> c0 = pseudo_random((size_t)M * N, 13, -1, 1);
+
+    // in double: the CPU matmul the kernel must match within fp32 rounding
+    std::vector<double> reference(bool accumulate) const {
+        std::vector<double> c((size_t)M * N);
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                double s = accumulate ? c0[(size_t)i * N + j] : 0.0;
+                for (int k = 0; k < K; k++) s += (double)a[(size_t)i * K + k] * b[(size_t)k * N + j];
+                c[(size_t)i * N + j] = scale * s;
+            }
+        return c;
+    }
+    // in fp32, the emulation's documented order: c, then one fused multiply-add per k in k order
+    std::vector<float> reference_fp32(bool accumulate) const {
+        std::vector<float> c((size_t)M * N);
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                float s = accumulate ? c0[(size_t)i * N + j] : 0.0f;
+                for (int k = 0; k < K; k++) s = fmaf(a[(size_t)i * K + k], b[(size_t)k * N + j], s);
+                c[(size_t)i * N + j] = scale * s;
+            }
+        return c;
+    }
+    // runs the kernel with the operands stored as the flags say; c comes back row-major
+    template <bool A_COL, bool B_COL, bool A_FRAG_COL = A_COL>
+    std::vector<float> run(bool c_col, bool accumulate, int bug) const {
+        __nv_bfloat16* da = device_copy(converted<__nv_bfloat16>(A_COL ? transposed(a, M, K) : a));
+        __nv_bfloat16* db = device_copy(converted<__nv_bfloat16>(B_COL ? transposed(b, K, N) : b));
+        float* dc = device_copy(c_col ? transposed(c0, M, N) : c0);
+        dim3 grid((N / 16 + 1) / 2, (M / 16 + 1) / 2);
+        wmma_matmul_kernel<A_COL, B_COL, A_FRAG_COL><<<grid, 128>>>(dc, da, db, M, N, K, c_col, accumulate, scale, bug);
+        REQUIRE(cudaGetLastError() == cudaSuccess);
+        std::vector<float> c((size_t)M * N);
+        REQUIRE(cudaMemcpy(c.data(), dc, c.size() * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess);
+        cudaFree(da);
+        cudaFree(db);
+        cudaFree(dc);
+        return c_col ? transposed(c, N, M) : c;
+    }
+    template <bool A_COL, bool B_COL> std::vector<float> run_any(bool c_col, bool accumulate) const {
+        return run<A_COL, B_COL>(c_col, accumulate, WMMA_NONE);
+    }
+};
+
 // ---------------------------------------------------------------- the kernels as they are
 #if !defined(CUDACPU_TEST_ASAN) && !defined(CUDACPU_TEST_TSAN)
 
@@ -324,6 +475,130 @@ TEST_CASE("the KV-cache attention kernel with its dynamic shared memory matches 
     Dev dk(k), dv(v), dq(qkv), out((size_t)C);
     attention_forward_cached_kernel<<<NH, 32, (pos + 1) * sizeof(float)>>>(out.p, dk.p, dv.p, dq.p, pos, C, NH);
     CHECK(max_abs_diff(out.host(), want) < 1e-5);
+}
+
+// ---------------------------------------------------------------- tensor cores (WMMA)
+TEST_CASE("WMMA: a bf16 matmul on emulated tensor cores matches the CPU matmul, every layout, every schedule") {
+    ScheduleGuard guard;
+    WmmaMatmul mm;
+    for (const Schedule& s : SCHEDULES) {
+        cudacpu::set_schedule(s.reverse, s.shuffle, 7);
+        for (int layouts = 0; layouts < 16; layouts++) {
+            bool a_col = layouts & 1, b_col = layouts & 2, c_col = layouts & 4, accumulate = layouts & 8;
+            std::string schedule = s.name;
+            CAPTURE(schedule);
+            CAPTURE(a_col);
+            CAPTURE(b_col);
+            CAPTURE(c_col);
+            CAPTURE(accumulate);
+            std::vector<float> c = a_col ? (b_col ? mm.run_any<true, true>(c_col, accumulate) : mm.run_any<true, false>(c_col, accumulate))
+                                         : (b_col ? mm.run_any<false, true>(c_col, accumulate) : mm.run_any<false, false>(c_col, accumulate));
+            CHECK(max_abs_diff(c, mm.reference(accumulate)) < 1e-5);
+            std::vector<float> want = mm.reference_fp32(accumulate);
+            CHECK(memcmp(c.data(), want.data(), c.size() * sizeof(float)) == 0);   // the documented summation order, bitwise
+        }
+    }
+}
+
+TEST_CASE("WMMA: the other shapes (32x8x16, 8x32x16) and fp16 inputs") {
+    auto check_tile = [](auto tag, int M, int N, int K, auto kernel) {
+        typedef decltype(tag) T;
+        std::vector<float> a = rounded<T>(pseudo_random((size_t)M * K, 21, -1, 1));
+        std::vector<float> b = rounded<T>(pseudo_random((size_t)K * N, 22, -1, 1));   // (K,N), stored column-major
+        T* da = device_copy(converted<T>(a));
+        T* db = device_copy(converted<T>(transposed(b, K, N)));
+        float* dc;
+        REQUIRE(cudaMalloc(&dc, (size_t)M * N * sizeof(float)) == cudaSuccess);
+        kernel(dc, da, db);
+        std::vector<float> c((size_t)M * N);
+        REQUIRE(cudaMemcpy(c.data(), dc, c.size() * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess);
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                float s = 1.0f;   // the kernel fills the accumulator with ones
+                for (int k = 0; k < K; k++) s = fmaf(a[(size_t)i * K + k], b[(size_t)k * N + j], s);
+                CAPTURE(M);
+                CAPTURE(N);
+                CAPTURE(i);
+                CAPTURE(j);
+                CHECK(c[(size_t)i * N + j] == s);
+            }
+        cudaFree(da);
+        cudaFree(db);
+        cudaFree(dc);
+    };
+    check_tile(__nv_bfloat16(), 32, 8, 16, [](float* c, __nv_bfloat16* a, __nv_bfloat16* b) { wmma_tile_kernel<32, 8, 16><<<1, 32>>>(c, a, b); });
+    check_tile(__nv_bfloat16(), 8, 32, 16, [](float* c, __nv_bfloat16* a, __nv_bfloat16* b) { wmma_tile_kernel<8, 32, 16><<<1, 32>>>(c, a, b); });
+    check_tile(__half(), 16, 16, 16, [](float* c, __half* a, __half* b) { wmma_tile_kernel<16, 16, 16><<<1, 32>>>(c, a, b); });
+    check_tile(__half(), 32, 8, 16, [](float* c, __half* a, __half* b) { wmma_tile_kernel<32, 8, 16><<<1, 32>>>(c, a, b); });
+}
+
+TEST_CASE("WMMA caught: a wrong layout, and code that assumes which lane holds which element (by the comparison with the host)") {
+    WmmaMatmul mm;
+    std::vector<double> want = mm.reference(false);
+    // a is stored column-major, the fragment says row_major: the kernel multiplies by a's tiles transposed
+    double wrong_layout = max_abs_diff(mm.run<true, false, false>(false, false, WMMA_NONE), want);
+    MESSAGE("wrong layout of a: largest error " << wrong_layout);
+    CHECK(wrong_layout > 0.1);
+    // the accumulator's elements written to c by a guessed mapping instead of store_matrix_sync
+    double assumed = max_abs_diff(mm.run<false, false>(false, false, WMMA_ASSUMES_MAPPING), want);
+    MESSAGE("assumed element mapping: largest error " << assumed);
+    CHECK(assumed > 0.1);
+}
+
+TEST_CASE("WMMA caught: an accumulator never filled, and operands never written (by the NaN fill)") {
+    WmmaMatmul mm;
+    std::vector<float> c = mm.run<false, true>(false, false, WMMA_NO_FILL);
+    CHECK(std::all_of(c.begin(), c.end(), [](float x) { return std::isnan(x); }));
+    struct K { static __global__ void k(float* c, const __nv_bfloat16* a, const __nv_bfloat16* b) { wmma_tile_kernel<16, 16, 16>(c, a, b); } };
+    __nv_bfloat16* a = device_copy(converted<__nv_bfloat16>(pseudo_random(256, 1, -1, 1)));
+    __nv_bfloat16* b;   // never written
+    float* dc;
+    REQUIRE(cudaMalloc(&b, 256 * sizeof(__nv_bfloat16)) == cudaSuccess);
+    REQUIRE(cudaMalloc(&dc, 256 * sizeof(float)) == cudaSuccess);
+    K::k<<<1, 32>>>(dc, a, b);
+    std::vector<float> h(256);
+    REQUIRE(cudaMemcpy(h.data(), dc, h.size() * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess);
+    CHECK(std::all_of(h.begin(), h.end(), [](float x) { return std::isnan(x); }));
+    cudaFree(a);
+    cudaFree(b);
+    cudaFree(dc);
+}
+
+TEST_CASE("WMMA caught: a lane that skips mma_sync, and an ldm that is not a multiple of 8 (by the warp-collective checks)") {
+    WmmaMatmul mm;
+    Outcome skip = in_child([&] { mm.run<false, false>(false, false, WMMA_LANE_SKIPS_MMA); });
+    check_caught(skip, "launch failure in kernel wmma_matmul_kernel");
+    check_caught(skip, "(warp 0, lane 7): reached __syncwarp at tests/test_cudacpu.cu:");
+    check_caught(skip, "waits for it at wmma::mma_sync at tests/test_cudacpu.cu:");
+    Outcome ldm = in_child([&] { mm.run<false, false>(false, false, WMMA_LDM_NOT_MULTIPLE_OF_8); });
+    check_caught(ldm, "wmma::load_matrix_sync at tests/test_cudacpu.cu:");
+    check_caught(ldm, "ldm 20 is not a multiple of 8 elements");
+}
+
+TEST_CASE("WMMA caught: misaligned, diverging or out-of-range tiles, and a warp that is not whole") {
+    using namespace nvcuda;
+    typedef wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> A;
+    __nv_bfloat16* a = device_copy(converted<__nv_bfloat16>(pseudo_random(512, 1, -1, 1)));
+    __nv_bfloat16* short_a = device_copy(converted<__nv_bfloat16>(pseudo_random(255, 1, -1, 1)));
+    struct K { static __global__ void k(const __nv_bfloat16* p, unsigned ldm, int lane_offset) {
+        A f;
+        wmma::load_matrix_sync(f, p + (threadIdx.x % 32 >= 16 ? lane_offset : 0), ldm);
+    } };
+    struct S { static __global__ void k(unsigned ldm) {
+        __shared__ __align__(32) __nv_bfloat16 tile[16 * 16];
+        A f;
+        wmma::load_matrix_sync(f, tile, ldm);
+    } };
+    CHECK(in_child([&] { K::k<<<1, 64>>>(a, 16, 0); S::k<<<1, 32>>>(16); }).status == 0);
+    check_caught(in_child([&] { K::k<<<1, 32>>>(a + 8, 16, 0); }), "is not 32-byte (256-bit) aligned, as WMMA requires (it is 16 bytes past");
+    Outcome differ = in_child([&] { K::k<<<1, 32>>>(a, 16, 16); });
+    check_caught(differ, "(warp 0, lane 16): wmma::load_matrix_sync at tests/test_cudacpu.cu:");
+    check_caught(differ, "every lane of the warp must pass the same pointer, ldm and layout");
+    check_caught(in_child([&] { K::k<<<1, 32>>>(short_a, 16, 0); }), "run 2 bytes past the end of its 510-byte allocation");
+    check_caught(in_child([&] { S::k<<<1, 32>>>(24); }), "(it starts in a __shared__ variable and runs past its end)");
+    check_caught(in_child([&] { K::k<<<1, 48>>>(a, 16, 0); }), "names lane 16 of warp 1, which does not exist");
+    cudaFree(a);
+    cudaFree(short_a);
 }
 
 // ---------------------------------------------------------------- planted bugs (plain build)
@@ -695,6 +970,25 @@ TEST_CASE("a shuffle does not order memory: a write before it and a read after i
         K::k<<<1, 32>>>(x);
     });
     check_reported(o, "WARNING: ThreadSanitizer: data race");
+}
+
+TEST_CASE("__syncwarp orders the memory of its lanes: the WMMA matmul runs clean, and without its __syncwarp it races") {
+    struct K { static __global__ void k(float* x) {
+        __shared__ float s[32];
+        s[threadIdx.x] = (float)threadIdx.x;
+        __syncwarp();
+        x[threadIdx.x] = s[(threadIdx.x + 1) % 32];
+    } };
+    Dev x((size_t)32);
+    K::k<<<1, 32>>>(x.p);   // no report (a report would fail this whole binary)
+    CHECK(x.host()[31] == 0.0f);
+    WmmaMatmul mm;
+    CHECK(max_abs_diff(mm.run<true, false>(true, true, WMMA_NONE), mm.reference(true)) < 1e-5);
+    // a lane's stores of the staged tile, and another lane's read of them in load_matrix_sync:
+    // the collective does not order them (the plain build computes the right result here)
+    Outcome o = in_child([&] { mm.run<false, false>(false, false, WMMA_NO_SYNCWARP); });
+    check_reported(o, "WARNING: ThreadSanitizer: data race");
+    check_reported(o, "wmma_matmul_kernel");
 }
 
 #endif

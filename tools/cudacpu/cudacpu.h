@@ -6,8 +6,9 @@
 // declarations), then gives the device-side names a host meaning: __global__ and __device__
 // functions become plain functions, threadIdx and friends read the running GPU thread's
 // coordinates, and the warp and block intrinsics call the scheduler in launch.cpp, which
-// runs each GPU thread as a fiber and checks every collective. What it is not: a simulator
-// of timing, of inline PTX or tensor cores, or of the weak memory model (see README.md).
+// runs each GPU thread as a fiber and checks every collective; the WMMA API (<mma.h>) is
+// wmma.h. What it is not: a simulator of timing, of inline PTX, of the tensor cores' own
+// rounding, or of the weak memory model (see README.md).
 #pragma once
 #include <cuda_runtime.h>
 #include <cuda_bf16.h>
@@ -17,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -54,7 +56,7 @@ bool register_shared(void* p, size_t bytes);   // a static __shared__ variable: 
 // One warp or block collective of the running thread. `site` ("file:line") names the call:
 // the lanes of a warp collective, and the threads of a block at a barrier, must all be at
 // the same site, or the launch fails saying so.
-enum CollectiveKind { SHFL_IDX, SHFL_UP, SHFL_DOWN, SHFL_XOR, BALLOT, ANY, ALL, SYNCWARP };
+enum CollectiveKind { SHFL_IDX, SHFL_UP, SHFL_DOWN, SHFL_XOR, BALLOT, ANY, ALL, SYNCWARP, WMMA_LOAD, WMMA_STORE, WMMA_MMA };
 struct Collective {
     CollectiveKind kind;
     const char* site;
@@ -65,6 +67,14 @@ struct Collective {
     size_t size;
     int predicate;           // ballot, any, all
     unsigned result;         // ballot, any, all
+    // WMMA_LOAD, WMMA_STORE: the tile in memory (rows x cols elements of elem_size bytes, ldm
+    // apart); WMMA_MMA: `in` is this lane's a and b fragments and `out` receives all 32 lanes'
+    // (wmma.h). The lanes of a warp must agree on all of these.
+    const void* ptr = nullptr;
+    unsigned ldm = 0;
+    int rows = 0, cols = 0, elem_size = 0;
+    bool col_major = false;
+    const char* fragment = nullptr;   // the fragment type, e.g. "matrix_a 16x16x16 __nv_bfloat16"
 };
 void warp_collective(Collective& c);
 void syncthreads(const char* site);
@@ -218,3 +228,6 @@ template <class T> inline T atomicMin(T* p, T v) { return cudacpu::atomic_update
 template <class T> inline T atomicCAS(T* p, T compare, T v) {
     return cudacpu::atomic_update(p, [&](T o) { return o == compare ? v : o; });
 }
+
+// ---------------------------------------------------------------- tensor cores (WMMA)
+#include "wmma.h"   // nvcuda::wmma, in place of <mma.h>

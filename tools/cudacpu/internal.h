@@ -17,6 +17,8 @@ namespace cudacpu {
 // [p, p + bytes) must lie inside one live allocation made by cudaMalloc; `what` names the
 // operand in the message (for example "cublasLtMatmul: A")
 void check_device_range(const void* p, size_t bytes, const char* what);
+// the same without failing: false, with *why saying what is wrong (the kernels' WMMA tiles)
+bool find_device_range(const void* p, size_t bytes, char* why, size_t why_size);
 
 // CUDACPU_DRY_RUN=1: allocations are reserved but never touched, and kernels and library
 // calls are checked (launch limits, shapes, ranges) but not executed

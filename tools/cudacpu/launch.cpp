@@ -20,7 +20,8 @@
 //
 // Sanitizers: built with -DCUDACPU_ASAN, stack switches are announced to AddressSanitizer;
 // with -DCUDACPU_TSAN every GPU thread is a ThreadSanitizer fiber, a barrier orders the
-// memory accesses of the threads it joins and a shuffle does not. This file itself is
+// memory accesses of the threads it joins, __syncwarp those of its lanes, and a shuffle (or a
+// WMMA collective) does not. This file itself is
 // compiled without the sanitizer (its bookkeeping is not the program's memory traffic).
 #include <algorithm>
 #include <cerrno>
@@ -297,6 +298,7 @@ struct Launch {
     Thread* current = nullptr;
     Context scheduler;                   // the host thread's own stack
     void* dynamic_smem = nullptr;
+    size_t dynamic_smem_bytes = 0;
 #ifdef CUDACPU_ASAN
     const void* host_stack_bottom = nullptr;
     size_t host_stack_size = 0;
@@ -321,6 +323,7 @@ static const bool STACK_PER_THREAD = false;
 #ifdef CUDACPU_TSAN
 static std::vector<void*>& tsan_fibers = *new std::vector<void*>;   // one per thread index, reused by every block
 static char tsan_launch_sync, tsan_block_sync, tsan_barrier_sync;
+static char tsan_warp_sync[32];   // __syncwarp, per warp of the block
 #endif
 
 void* dynamic_shared_memory() { return running ? running->dynamic_smem : nullptr; }
@@ -375,6 +378,9 @@ static const char* collective_name(CollectiveKind k) {
         case ANY: return "__any_sync";
         case ALL: return "__all_sync";
         case SYNCWARP: return "__syncwarp";
+        case WMMA_LOAD: return "wmma::load_matrix_sync";
+        case WMMA_STORE: return "wmma::store_matrix_sync";
+        case WMMA_MMA: return "wmma::mma_sync";
     }
     return "?";
 }
@@ -650,6 +656,58 @@ static int source_lane(const Collective& c, int lane) {
     }
 }
 
+// ---------------------------------------------------------------- WMMA (tensor-core) collectives
+// what CUDA requires of every lane's arguments, checked as each lane arrives: a pointer
+// aligned to 256 bits, ldm a multiple of 16 bytes (8 elements of 16 bits, 4 floats)
+static void check_wmma_lane(const Thread* t, const Collective& c) {
+    const char* name = collective_name(c.kind);
+    if (c.kind == WMMA_MMA) return;
+    if ((uintptr_t)c.ptr % 32 != 0)
+        launch_failure(t, "%s at %s: the pointer %p is not 32-byte (256-bit) aligned, as WMMA requires (it is %zu bytes past "
+                       "a multiple of 32)", name, c.site, c.ptr, (size_t)((uintptr_t)c.ptr % 32));
+    int multiple = 16 / c.elem_size;
+    if (c.ldm % multiple != 0)
+        launch_failure(t, "%s at %s: ldm %u is not a multiple of %d elements (16 bytes of %d-byte elements), as WMMA requires",
+                       name, c.site, c.ldm, multiple, c.elem_size);
+}
+
+// every lane of a warp must pass the same tile (pointer, ldm, layout) and fragment type
+static void check_wmma_same(const Thread* t, const Collective& c, const Thread& first) {
+    const Collective& f = *first.collective;
+    bool same_type = (c.fragment == f.fragment) || (c.fragment && f.fragment && !strcmp(c.fragment, f.fragment));
+    if (same_type && c.ptr == f.ptr && c.ldm == f.ldm && c.col_major == f.col_major) return;
+    const char* name = collective_name(c.kind);
+    if (c.kind == WMMA_MMA)
+        launch_failure(t, "%s at %s with a %s fragment, while lane %u of its warp came with a %s fragment: every lane of the "
+                       "warp must pass the same fragment types", name, c.site, c.fragment, first.index % 32, f.fragment);
+    launch_failure(t, "%s at %s with %s %p, ldm %u, %s, while lane %u of its warp came with %s %p, ldm %u, %s: every lane of "
+                   "the warp must pass the same pointer, ldm and layout", name, c.site, c.fragment, c.ptr, c.ldm,
+                   c.col_major ? "col_major" : "row_major", first.index % 32, f.fragment, f.ptr, f.ldm,
+                   f.col_major ? "col_major" : "row_major");
+}
+
+// the tile (every element the warp loads or stores) must lie inside one device allocation,
+// the launch's dynamic shared memory or one static __shared__ variable; checked once per warp
+static void check_wmma_range(Launch& L, const Thread* t, const Collective& c) {
+    size_t inner = c.col_major ? c.rows : c.cols, outer = c.col_major ? c.cols : c.rows;
+    size_t bytes = ((outer - 1) * c.ldm + inner) * c.elem_size;
+    uintptr_t a = (uintptr_t)c.ptr;
+    auto inside = [&](const void* base, size_t size) { return a >= (uintptr_t)base && a + bytes <= (uintptr_t)base + size; };
+    if (L.dynamic_smem && inside(L.dynamic_smem, L.dynamic_smem_bytes)) return;
+    for (const SharedVariable& v : shared_variables)
+        if (inside((const void*)v.p, v.bytes)) return;
+    char why[256];
+    if (find_device_range(c.ptr, bytes, why, sizeof why)) return;
+    const char* where = "";
+    if (L.dynamic_smem && a >= (uintptr_t)L.dynamic_smem && a < (uintptr_t)L.dynamic_smem + L.dynamic_smem_bytes)
+        where = " (it starts in the dynamic shared memory and runs past its end)";
+    for (const SharedVariable& v : shared_variables)
+        if (a >= (uintptr_t)v.p && a < (uintptr_t)v.p + v.bytes) where = " (it starts in a __shared__ variable and runs past its end)";
+    launch_failure(t, "%s at %s: the %dx%d tile of %s at %p (ldm %u, %s: %zu bytes) is not inside one device allocation, "
+                   "the dynamic shared memory or one __shared__ variable%s; as device memory: %s", collective_name(c.kind),
+                   c.site, c.rows, c.cols, c.fragment, c.ptr, c.ldm, c.col_major ? "col_major" : "row_major", bytes, where, why);
+}
+
 // all lanes of g have arrived: compute every lane's result and let them continue
 static void complete(Launch& L, Warp& w, unsigned warp, const Group& g, Thread* self) {
     unsigned ballot = 0;
@@ -667,6 +725,17 @@ static void complete(Launch& L, Warp& w, unsigned warp, const Group& g, Thread* 
             case ANY: c.result = count > 0; break;
             case ALL: c.result = count == lanes; break;
             case SYNCWARP: break;
+            case WMMA_LOAD: case WMMA_STORE: break;   // each lane moves its own elements when it goes on (wmma.h)
+            case WMMA_MMA: {   // every lane's a and b fragments to every lane
+                for (unsigned from = g.mask; from; from &= from - 1) {
+                    const Collective& f = *L.threads[warp * 32 + first_lane(from)].collective;
+                    if (f.size != c.size) launch_failure(&u, "lanes pass fragments of different sizes to %s at %s", collective_name(c.kind), c.site);
+                    const volatile uint64_t* src = (const volatile uint64_t*)f.in;
+                    volatile uint64_t* dst = (volatile uint64_t*)((char*)c.out + first_lane(from) * c.size);
+                    for (size_t w = 0; w < c.size / 8; w++) dst[w] = src[w];
+                }
+                break;
+            }
             default: {
                 int src = source_lane(c, lane);
                 if (src >= 0 && !(g.mask & (1u << src)))
@@ -691,9 +760,26 @@ static void complete(Launch& L, Warp& w, unsigned warp, const Group& g, Thread* 
     }
 }
 
+// __syncwarp orders the memory accesses of its lanes, as a barrier does a block's (ThreadSanitizer
+// sees the lanes as synchronised: a lane may also see its warp's accesses from just after the
+// __syncwarp, a race it then misses); the other collectives order nothing
+static void syncwarp_release(const Collective& c, const Thread* t) {
+#ifdef CUDACPU_TSAN
+    if (c.kind == SYNCWARP) __tsan_release(&tsan_warp_sync[t->index / 32]);
+#endif
+    (void)c; (void)t;
+}
+static void syncwarp_acquire(const Collective& c, const Thread* t) {
+#ifdef CUDACPU_TSAN
+    if (c.kind == SYNCWARP) __tsan_acquire(&tsan_warp_sync[t->index / 32]);
+#endif
+    (void)c; (void)t;
+}
+
 void warp_collective(Collective& c) {
     Launch& L = *running;
     Thread* t = L.current;
+    syncwarp_release(c, t);
     enter_runtime(L);
     unsigned warp = t->index / 32, lane = t->index % 32, bit = 1u << lane;
     Warp& w = L.warps[warp];
@@ -717,6 +803,7 @@ void warp_collective(Collective& c) {
     // lanes may wait at different collectives at once (a warp split by a branch, each half
     // with its own mask); it is an error when two of them wait for each other
     Group* mine = nullptr;
+    if (c.kind >= WMMA_LOAD) check_wmma_lane(t, c);
     for (Group& g : w.groups) {
         if (g.mask == c.mask && g.kind == c.kind && same_site(g.site, c.site)) { mine = &g; continue; }
         if ((g.arrived & c.mask) && (g.mask & bit))
@@ -724,6 +811,7 @@ void warp_collective(Collective& c) {
                            "the lanes of a warp collective must all reach the same call", name, c.site, c.mask,
                            first_lane(g.arrived & c.mask), collective_name(g.kind), g.site, g.mask);
     }
+    if (mine && c.kind >= WMMA_LOAD) check_wmma_same(t, c, L.threads[warp * 32 + first_lane(mine->arrived)]);
     t->collective = &c;
     t->site = c.site;
     if (!mine) {
@@ -732,15 +820,18 @@ void warp_collective(Collective& c) {
     }
     mine->arrived |= bit;
     if (mine->arrived == mine->mask) {
+        if (c.kind == WMMA_LOAD || c.kind == WMMA_STORE) check_wmma_range(L, t, c);
         Group g = *mine;
         w.groups.erase(w.groups.begin() + (mine - w.groups.data()));
         complete(L, w, warp, g, t);
         leave_runtime(L);
+        syncwarp_acquire(c, t);
         return;   // this lane goes on at once, the others right after it
     }
     t->state = AT_COLLECTIVE;
     suspend(L, t);
     leave_runtime(L);
+    syncwarp_acquire(c, t);
 }
 
 static void thread_exit(Launch& L, Thread* t) {
@@ -815,8 +906,10 @@ void launch_blocks(const LaunchConfig& cfg, const char* kernel, const char* file
         unsigned w = schedule == REVERSE ? (unsigned)L.warps.size() - 1 - wi : wi;
         for (unsigned i = w * 32; i < std::min(L.n, w * 32 + 32); i++) L.start_order.push_back(i);
     }
-    if (cfg.smem > 0 && posix_memalign(&L.dynamic_smem, 16, cfg.smem) != 0)
+    // 128-byte aligned: at least what a GPU gives (WMMA needs 32 bytes, 16-byte loads 16)
+    if (cfg.smem > 0 && posix_memalign(&L.dynamic_smem, 128, cfg.smem) != 0)
         fatal("kernel %s: cannot allocate %llu bytes of dynamic shared memory", kernel, cfg.smem);
+    L.dynamic_smem_bytes = cfg.smem;
 #ifdef CUDACPU_ASAN
     {   // the host thread's stack, for AddressSanitizer when a fiber switches back to it
         pthread_attr_t attr;

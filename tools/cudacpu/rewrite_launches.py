@@ -122,7 +122,9 @@ def rewrite(path, out, seen):
         events.append((m.start(), "launch", m))
     for m in re.finditer(r"\bextern\s+__shared__\s+([^;]*?)\b(\w+)\s*\[\s*\]\s*;", masked):
         events.append((m.start(), "shared", m))
-    for m in re.finditer(r"(?<!extern )\b__shared__\s+([^;{}()]*?)\b(\w+)\s*((?:\[[^\];]*\]\s*)*);", masked):
+    # the type may carry an alignment, __align__(32) or alignas(32) (WMMA tiles need one)
+    for m in re.finditer(r"(?<!extern )\b__shared__\s+((?:(?:__align__|alignas)\s*\([^();]*\)|[^;{}()])*?)\b(\w+)\s*"
+                         r"((?:\[[^\];]*\]\s*)*);", masked):
         if not re.search(r"\bextern\s+$", masked[max(0, m.start() - 40):m.start()]):
             events.append((m.start(), "static_shared", m))
     for m in re.finditer(r'^[ \t]*#[ \t]*include[ \t]*"([^"]+\.cu)"[^\n]*', text, re.M):

@@ -86,6 +86,11 @@ static bool is_device_pointer(const void* p) {
     return find_allocation(p, 0, why, sizeof why);
 }
 
+bool find_device_range(const void* p, size_t bytes, char* why, size_t why_size) {
+    std::lock_guard<std::mutex> lock(allocations_mutex);
+    return find_allocation(p, bytes, why, why_size);
+}
+
 void check_device_range(const void* p, size_t bytes, const char* what) {
     std::lock_guard<std::mutex> lock(allocations_mutex);
     char why[256];
@@ -140,7 +145,8 @@ extern "C" const char* cudaGetErrorString(cudaError_t e) {
 
 // ---------------------------------------------------------------- device memory
 // exact-size allocations filled with 0xFF bytes (NaN as fp32 and bf16), so reading memory
-// that was never written shows up in the results; in a dry run, address space only
+// that was never written shows up in the results; in a dry run, address space only. Aligned
+// to 256 bytes, as CUDA promises for everything cudaMalloc returns.
 extern "C" cudaError_t cudaMalloc(void** ptr, size_t size) {
     if (!ptr) return note(cudaErrorInvalidValue);
     size_t n = size ? size : 1;
@@ -153,8 +159,7 @@ extern "C" cudaError_t cudaMalloc(void** ptr, size_t size) {
         p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (p == MAP_FAILED) return note(cudaErrorMemoryAllocation);
     } else {
-        p = malloc(n);
-        if (!p) return note(cudaErrorMemoryAllocation);
+        if (posix_memalign(&p, 256, n) != 0) return note(cudaErrorMemoryAllocation);
         memset(p, 0xFF, n);
     }
     std::lock_guard<std::mutex> lock(allocations_mutex);
