@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# bench_gpu.sh: GPT-2 124M training throughput of ./train_gpt (bf16) on one GPU, T=1024, at
+# bench_gpu.sh: GPT-2 training throughput (124M, or 350M with --model) of ./train_gpt (bf16) on one GPU, T=1024, at
 # the largest micro-batch that fits, beside PyTorch at its best (bf16 autocast, torch.compile,
 # SDPA flash attention, fused AdamW) in the same run, and the MFU of both.
 #
 # What it is not: a scaling study. One GPU, one shape, the median over a handful of steps.
 #
-#   bash bench/bench_gpu.sh [--steps N] [--batch B] [--no-torch] [--tiny]
+#   bash bench/bench_gpu.sh [--model 124M|350M] [--steps N] [--batch B] [--no-torch] [--tiny]
 #
 # llm.c (train_gpt2cu, with cuDNN attention where its frontend headers are found) runs in the
 # same call when its sources are in .deps/llm.c or LLMC_DIR (bench/gpu_deps.sh puts them there).
@@ -22,10 +22,11 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 TRAINER=${TRAINER:-./train_gpt}
-STEPS=12 BATCH="" TORCH=1 TINY=0
+STEPS=12 BATCH="" TORCH=1 TINY=0 SIZE=124M
 LLMC_DIR=${LLMC_DIR:-.deps/llm.c}
 while [ $# -gt 0 ]; do
   case "$1" in
+    --model) SIZE=${2:?--model needs 124M or 350M}; shift 2 ;;
     --steps) STEPS=${2:?--steps needs a value}; shift 2 ;;
     --batch) BATCH=${2:?--batch needs a value}; shift 2 ;;
     --no-torch) TORCH=0; shift ;;
@@ -34,6 +35,12 @@ while [ $# -gt 0 ]; do
     *) echo "error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
+# GPT-2's sizes; LLMC_DEPTH is llm.c's -e flag for the same model trained from scratch
+case "$SIZE" in
+  124M) L=12 NH=12 C=768 LLMC_DEPTH=d12 ;;
+  350M) L=24 NH=16 C=1024 LLMC_DEPTH=d24 ;;
+  *) echo "error: --model $SIZE: expected 124M or 350M" >&2; exit 2 ;;
+esac
 [ -x "$TRAINER" ] || { echo "error: $TRAINER not found; build it with 'make train_gpt'" >&2; exit 1; }
 DATA=data/tinyshakespeare/train_000000.bin
 [ "$TINY" = 1 ] && DATA=data/tinyshakespeare_bpe1k/train_000000.bin
@@ -78,7 +85,7 @@ else
 fi
 
 # ------------------------------------------------------------------ ours
-L=12 NH=12 C=768 T=1024 V=50257
+T=1024 V=50257
 [ "$TINY" = 1 ] && { L=2 NH=2 C=64 T=64 V=1024; }
 N_PARAMS=$(( V * C + T * C + L * (12 * C * C + 13 * C) + 2 * C ))
 FLOPS_PER_TOKEN=$(( 6 * N_PARAMS + 6 * L * C * T ))
@@ -130,8 +137,8 @@ if [ "$TINY" = 0 ] && [ -f "$LLMC_DIR/train_gpt2.cu" ]; then
     LLMC_NOTE="llm.c failed to build: $(grep -m1 -i error "$TMP/llmc_build.log")"
   fi
   if [ -x "$TMP/llmc/train_gpt2cu" ]; then
-    # -e d12: GPT-2 124M from scratch; the same data, batch and length as ours; no evaluation or sampling
-    ( cd "$TMP/llmc" && ./train_gpt2cu -i "$OLDPWD/$DATA" -j "$OLDPWD/$DATA" -e d12 -b "$BATCH" -t $T -x "$STEPS" \
+    # -e d12 / d24: GPT-2 124M / 350M from scratch; the same data, batch and length as ours; no evaluation or sampling
+    ( cd "$TMP/llmc" && ./train_gpt2cu -i "$OLDPWD/$DATA" -j "$OLDPWD/$DATA" -e $LLMC_DEPTH -b "$BATCH" -t $T -x "$STEPS" \
         -v 1000000 -m 1 -s 0 -h 0 -r 0 -z 0 ) > "$TMP/llmc.log" 2>&1 || LLMC_NOTE="llm.c failed: $(tail -1 "$TMP/llmc.log")"
     LLMC_MS=$(grep -E '^step +[0-9]+/' "$TMP/llmc.log" | tail -n +3 | sed -E 's/.*\| ([0-9.]+) ms \|.*/\1/' | median || true)
     [ -n "$LLMC_MS" ] && echo "llm.c: batch $BATCH, median $LLMC_MS ms/step ($LLMC_NOTE)" >&2
@@ -142,7 +149,7 @@ fi
 TORCH_MS="" TORCH_NOTE="not run (--no-torch)"
 if [ "$TORCH" = 1 ]; then
   if "$PYTHON" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
-    if "$PYTHON" bench/bench_gpu_torch.py --batch "$BATCH" --seq-len $T --steps "$STEPS" --data "$DATA" > "$TMP/torch.log" 2>&1; then
+    if "$PYTHON" bench/bench_gpu_torch.py --batch "$BATCH" --seq-len $T --n-layer $L --n-head $NH --n-embd $C --steps "$STEPS" --data "$DATA" > "$TMP/torch.log" 2>&1; then
       TORCH_MS=$(grep '^median_ms' "$TMP/torch.log" | awk '{print $2}')
       TORCH_NOTE=$(grep '^torch' "$TMP/torch.log" | head -1)
     else
@@ -160,7 +167,7 @@ row() {  # name ms
     printf "| %-34s | %6d | %9.1f | %10.0f | %s |\n", name, b, ms, tok, mfu }'
 }
 echo
-NAME=$([ "$TINY" = 1 ] && echo "tiny model (L=$L, C=$C, V=$V, rehearsal)" || echo "GPT-2 124M")
+NAME=$([ "$TINY" = 1 ] && echo "tiny model (L=$L, C=$C, V=$V, rehearsal)" || echo "GPT-2 $SIZE")
 echo "$NAME, T=$T, bf16, one GPU ($(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)), $(date -u +%Y-%m-%d)"
 echo "N = $N_PARAMS parameters, FLOPs/token = 6N + 6LCT = $FLOPS_PER_TOKEN, measured bf16 peak ${PEAK:-n/a} TFLOP/s"
 echo "| trainer                            | batch  | ms/step   | tokens/s   | MFU     |"
