@@ -10,6 +10,8 @@
 #   test       build/test_gpu: every layer and the whole model against the CPU reference (bf16)
 #   test_fp32  build/test_gpu_fp32: the same at fp32 tolerances
 #   sanitize   compute-sanitizer memcheck, racecheck, synccheck on a tiny model, only our kernels
+#   profile    each kernel of a 124M step timed with Nsight Compute beside the roofline model's
+#              prediction; prints the measured efficiencies (bench/profile_gpu.sh)
 #   bench350   throughput as in bench, for GPT-2 350M (bench/bench_gpu.sh --model 350M)
 #
 #   bash bench/gpu_session.sh [--logs DIR] [--from STAGE | --only STAGE] [--rehearse]
@@ -24,7 +26,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-STAGES=(env build smoke bench test test_fp32 sanitize bench350)
+STAGES=(env build smoke bench test test_fp32 sanitize profile bench350)
 LOGS="" FROM="" ONLY="" REHEARSE=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -32,7 +34,7 @@ while [ $# -gt 0 ]; do
     --from) FROM=${2:?--from needs a stage}; shift 2 ;;
     --only) ONLY=${2:?--only needs a stage}; shift 2 ;;
     --rehearse) REHEARSE=1; shift ;;
-    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -145,6 +147,10 @@ stage_smoke() {
 }
 
 stage_bench() { TRAINER=$TRAINER bash bench/bench_gpu.sh $BENCH_ARGS; }
+stage_profile() {
+  if [ "$REHEARSE" = 1 ]; then echo "rehearsal: Nsight Compute needs a GPU"; return 0; fi
+  bash bench/profile_gpu.sh --logs "$LOGS/profile"
+}
 stage_bench350() { TRAINER=$TRAINER bash bench/bench_gpu.sh --model 350M $BENCH_ARGS; }
 stage_test() { "$TEST_BF16"; }
 stage_test_fp32() { "$TEST_FP32"; }
@@ -165,9 +171,9 @@ stage_sanitize() {
 }
 
 START=$(date +%s)
-export -f stage_env stage_build stage_smoke stage_bench stage_bench350 stage_test stage_test_fp32 stage_sanitize
+export -f stage_env stage_build stage_smoke stage_bench stage_bench350 stage_test stage_test_fp32 stage_sanitize stage_profile
 export LOGS REHEARSE TRAINER TEST_BF16 TEST_FP32 SMOKE_MODEL BENCH_ARGS BUILD_TARGETS NPROC
-declare -A LIMIT=([env]=60 [build]=420 [smoke]=300 [bench]=540 [test]=420 [test_fp32]=420 [sanitize]=540 [bench350]=540)
+declare -A LIMIT=([env]=60 [build]=420 [smoke]=300 [bench]=540 [test]=420 [test_fp32]=420 [sanitize]=540 [profile]=540 [bench350]=540)
 for s in "${STAGES[@]}"; do
   wanted "$s" && run_stage "$s" "${LIMIT[$s]}" "stage_$s"
 done
@@ -181,6 +187,7 @@ done
   for t in test test_fp32; do
     [ -f "$LOGS/$t.log" ] && { echo "--- $t: doctest summary"; grep -E 'test cases:|assertions:' "$LOGS/$t.log" | tail -2; }
   done
+  [ -f "$LOGS/profile.log" ] && { echo "--- profile"; grep -A40 '^measured:' "$LOGS/profile.log"; }
   for b in bench bench350; do
     [ -f "$LOGS/$b.log" ] && { echo "--- $b"; sed -n '/^GPT-2 /,$p' "$LOGS/$b.log"; }
   done

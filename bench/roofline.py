@@ -588,6 +588,104 @@ def predict(st, eff, graph=False):
                 launches=sum(k.kind != "host" for k in st.kernels))
 
 
+# ----------------------------------------------------------------------------- measured times
+# bench/profile_gpu.sh times every kernel of a few training steps with Nsight Compute and hands
+# the CSV to --measured: the launches of the last step are grouped by kernel and set beside the
+# model's rows, and each kind's efficiency is read off as (roofline time) / (measured time).
+NCU_UNITS = {"nsecond": 1e-3, "ns": 1e-3, "usecond": 1.0, "us": 1.0, "msecond": 1e3, "ms": 1e3, "second": 1e6, "s": 1e6}
+GEMM_GROUP = "cuBLAS GEMMs"
+
+
+def read_ncu_csv(path):
+    """Nsight Compute's CSV (--csv --metrics gpu__time_duration.sum): [(kernel name, us)] in launch order."""
+    import csv
+    launches = []
+    with open(path, newline="") as f:
+        rows = [r for r in csv.reader(f) if r]
+    header = next((i for i, r in enumerate(rows) if "Kernel Name" in r and "Metric Value" in r), None)
+    if header is None:
+        raise SystemExit(f"error: {path}: no 'Kernel Name' and 'Metric Value' columns; is it ncu --csv output?")
+    cols = rows[header]
+    name_i, unit_i, value_i = cols.index("Kernel Name"), cols.index("Metric Unit"), cols.index("Metric Value")
+    metric_i = cols.index("Metric Name") if "Metric Name" in cols else None
+    for r in rows[header + 1:]:
+        if len(r) <= max(name_i, unit_i, value_i) or (metric_i is not None and r[metric_i] != "gpu__time_duration.sum"):
+            continue
+        unit = r[unit_i].strip()
+        if unit not in NCU_UNITS:
+            raise SystemExit(f"error: {path}: unknown time unit '{unit}' (expected one of {', '.join(NCU_UNITS)})")
+        launches.append((r[name_i], float(r[value_i].replace(",", "")) * NCU_UNITS[unit]))
+    if not launches:
+        raise SystemExit(f"error: {path}: no gpu__time_duration.sum rows")
+    return launches
+
+
+def last_step(launches):
+    """The launches of the last step: a training step launches the same kernels in the same order
+    every time, so the shortest tail that repeats just before itself is one step."""
+    names = [n for n, _ in launches]
+    for k in range(1, len(names) // 2 + 1):
+        if names[-k:] == names[-2 * k:-k] and (3 * k > len(names) or names[-k:] == names[-3 * k:-2 * k]):
+            return launches[-k:]
+    raise SystemExit("error: the measured launches never repeat: profile at least three identical steps "
+                     "(--eval-every 0 --sample-tokens 0)")
+
+
+def kernel_key(name):
+    """'void layernorm_forward_kernel<__nv_bfloat16>(float*, ...)' -> 'layernorm_forward'; a model row
+    'layernorm_forward (vectorised)' -> the same. Library kernels (cuBLAS's) keep other names."""
+    name = name.strip()
+    name = name[5:] if name.startswith("void ") else name
+    base = name.split("(")[0].split("<")[0].split(" ")[0].split("::")[-1]
+    return base[:-len("_kernel")] if base.endswith("_kernel") else base
+
+
+def compare_measured(st, launches, eff):
+    """Rows: (group, kind, model launches, measured launches, roof us, predicted us, measured us)."""
+    groups = {}
+    for k in st.kernels:
+        if k.kind == "host":
+            continue
+        g = GEMM_GROUP if k.kind.startswith("gemm") else kernel_key(k.name)
+        r = groups.setdefault(g, dict(kind="gemm" if g == GEMM_GROUP else k.kind, n=0, m=0, roof=0.0, pred=0.0, meas=0.0))
+        r["n"] += 1
+        r["roof"] += kernel_us(k, {k.kind: 1.0}, False) - GAP_US
+        r["pred"] += kernel_us(k, eff, False) - GAP_US
+    ours = set(groups)
+    for name, us in launches:
+        g = kernel_key(name)
+        if g not in ours:
+            g = GEMM_GROUP if not name.split("(")[0].rstrip().endswith("_kernel") and "_kernel<" not in name else g
+        r = groups.setdefault(g, dict(kind="?", n=0, m=0, roof=0.0, pred=0.0, meas=0.0))
+        r["m"] += 1
+        r["meas"] += us
+    return groups
+
+
+def print_measured(st, launches, eff):
+    step = last_step(launches)
+    groups = compare_measured(st, step, eff)
+    print(f"\nmeasured: {len(launches)} launches profiled, the last step is {len(step)} of them; "
+          f"model {sum(r['n'] for r in groups.values())} launches")
+    print(f"{'kernel':<40} {'kind':<16} {'model':>6} {'meas.':>6} {'predicted ms':>13} {'measured ms':>12} {'efficiency':>10}")
+    by_kind = {}
+    for g, r in sorted(groups.items(), key=lambda kv: -kv[1]["meas"]):
+        e = r["roof"] / r["meas"] if r["meas"] > 0 and r["roof"] > 0 else None
+        print(f"{g[:40]:<40} {r['kind']:<16} {r['n']:>6} {r['m']:>6} {r['pred'] / 1000:>13.3f} {r['meas'] / 1000:>12.3f} "
+              f"{'' if e is None else f'{e:.3f}':>10}")
+        if e is not None:
+            k = by_kind.setdefault(r["kind"], [0.0, 0.0])
+            k[0] += r["roof"]
+            k[1] += r["meas"]
+    total_meas = sum(r["meas"] for r in groups.values())
+    total_pred = sum(r["pred"] for r in groups.values())
+    print(f"{'total kernel time (no launch gaps)':<64} {total_pred / 1000:>13.3f} {total_meas / 1000:>12.3f}")
+    implied = {kind: roof / meas for kind, (roof, meas) in by_kind.items() if meas > 0}
+    print("measured efficiencies, to write into EFFICIENCY (GEMMs: all cuBLAS kernels together): "
+          + " ".join(f"--efficiency {kind}={min(1.0, v):.3f}" for kind, v in sorted(implied.items())))
+    return groups, implied
+
+
 # ----------------------------------------------------------------------------- checks
 def check_step(st):
     """What must hold for any design: GEMM operand shapes agree with the model's tensors and
@@ -727,6 +825,43 @@ def self_test():
                 st.kernels[i] = replace(k, model_flops=2 * k.model_flops)
     mutant("attention FLOPs without the causal half", full_square)
 
+    # --measured: a synthetic profile of three steps whose kernels run at known efficiencies (and a
+    # first step with an extra launch) must give those efficiencies back
+    import tempfile, os
+    small = Shape(2, 64, 4, 300, 64, 2)
+    st = build_planned(small, variants[0])
+    true_eff = {kind: 0.3 + 0.05 * i for i, kind in enumerate(sorted(EFFICIENCY))}
+    true_eff.update(gemm=0.6, gemm_wgrad=0.6)
+    one_step = [(("nvjet_tst_128x256_gemm" if k.kind.startswith("gemm") else f"void {kernel_key(k.name)}_kernel<float>(int)"),
+                 kernel_us(k, true_eff, False) - GAP_US) for k in st.kernels if k.kind != "host"]
+
+    def profile(launches):
+        f = tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False)
+        f.write('"ID","Kernel Name","Metric Name","Metric Unit","Metric Value"\n')
+        for i, (n, us) in enumerate(launches):
+            f.write(f'"{i}","{n}","gpu__time_duration.sum","nsecond","{us * 1000:,.0f}"\n')
+        f.close()
+        try:
+            return read_ncu_csv(f.name)
+        finally:
+            os.unlink(f.name)
+    launches = profile([("void cast_kernel<float>(float*)", 5.0)] + one_step * 3)
+    check(len(last_step(launches)) == len(one_step), f"the last step of a profile is found ({len(one_step)} launches)")
+    groups, implied = compare_measured(st, last_step(launches), EFFICIENCY), None
+    implied = {}
+    for r in groups.values():
+        if r["meas"] > 0 and r["roof"] > 0:
+            implied.setdefault(r["kind"], [0, 0])
+            implied[r["kind"]][0] += r["roof"]
+            implied[r["kind"]][1] += r["meas"]
+    got = {kind: roof / meas for kind, (roof, meas) in implied.items()}
+    check(all(abs(got[k] - true_eff[k]) < 0.01 for k in got) and len(got) >= 3,
+          "measured efficiencies are recovered from a synthetic profile: "
+          + ", ".join(f"{k} {v:.3f}" for k, v in sorted(got.items())))
+    two = {kind: roof / meas for kind, (roof, meas) in
+           ((r["kind"], (r["roof"], r["meas"])) for r in compare_measured(st, launches[-2 * len(one_step):], EFFICIENCY).values()
+            if r["meas"] > 0 and r["roof"] > 0)}
+    check(any(abs(two[k] - true_eff[k]) > 0.05 for k in two), "planted: two steps taken for one give wrong efficiencies")
     # a parameter table that forgets the biases must miss the known count
     no_bias = sum(math.prod(v) for name, v in param_shapes(s124).items() if not name.endswith(".bias"))
     check(no_bias != 124_439_808, f"planted: a parameter table without biases ({no_bias:,}) is caught")
@@ -812,6 +947,8 @@ def parse_args(argv):
     ap.add_argument("--efficiency", action="append", default=[], metavar="KIND=VALUE",
                     help="override an efficiency (a fraction in (0, 1]); kinds: " + ", ".join(EFFICIENCY))
     ap.add_argument("--list", action="store_true", help="print every launch instead of one row per kernel")
+    ap.add_argument("--measured", metavar="NCU_CSV", help="compare design (c) with the kernel times of "
+                    "bench/profile_gpu.sh (Nsight Compute CSV) and print the measured efficiencies")
     ap.add_argument("--self-test", action="store_true", help="run the model's checks and exit")
     a = ap.parse_args(argv)
     L, C, NH = MODELS[a.model]
@@ -842,6 +979,10 @@ def main(argv):
     if a.self_test:
         return self_test()
     opts = Options(a.recompute, a.graph, a.grads)
+    if a.measured:
+        print(f"design (c) at L={s.L} C={s.C} NH={s.NH} V={s.V} T={s.T} B={s.B} beside measured kernel times ({a.measured})")
+        print_measured(BUILDERS["c"](s, opts), read_ncu_csv(a.measured), eff)
+        return 0
     print("PREDICTIONS from a roofline model (bench/roofline.py), not measurements.")
     print(f"H100 SXM: dense bf16 {GEMM_TFLOPS:.0f} TFLOP/s and HBM {HBM_GBS:.0f} GB/s (measured rates), "
           f"{GAP_US} us per launch ({GRAPH_GAP_US} us in a CUDA graph). Efficiencies: "
