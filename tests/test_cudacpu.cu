@@ -369,13 +369,13 @@ struct WmmaMatmul {
             }
         return c;
     }
-    // in fp32, the emulation's documented order: c, then one fused multiply-add per k in k order
+    // in fp32, the emulation's documented order: c, then each product added in k order
     std::vector<float> reference_fp32(bool accumulate) const {
         std::vector<float> c((size_t)M * N);
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++) {
                 float s = accumulate ? c0[(size_t)i * N + j] : 0.0f;
-                for (int k = 0; k < K; k++) s = fmaf(a[(size_t)i * K + k], b[(size_t)k * N + j], s);
+                for (int k = 0; k < K; k++) s += a[(size_t)i * K + k] * b[(size_t)k * N + j];
                 c[(size_t)i * N + j] = scale * s;
             }
         return c;
@@ -515,7 +515,7 @@ TEST_CASE("WMMA: the other shapes (32x8x16, 8x32x16) and fp16 inputs") {
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++) {
                 float s = 1.0f;   // the kernel fills the accumulator with ones
-                for (int k = 0; k < K; k++) s = fmaf(a[(size_t)i * K + k], b[(size_t)k * N + j], s);
+                for (int k = 0; k < K; k++) s += a[(size_t)i * K + k] * b[(size_t)k * N + j];
                 CAPTURE(M);
                 CAPTURE(N);
                 CAPTURE(i);

@@ -278,7 +278,14 @@ struct Group {
 struct Warp {
     unsigned exists = 0, exited = 0, at_barrier = 0;
     std::vector<Group> groups;
+    uint64_t* gathered = nullptr;   // wmma::mma_sync: the a and b fragments of all 32 lanes (gathered_pool)
 };
+
+// room for every warp of a block to gather its lanes' a and b fragments (WMMA_GATHER_BYTES per
+// lane at most), allocated once before any launch runs: under ThreadSanitizer, memory the
+// runtime allocated during a block would look to the lanes like another thread's fresh writes
+static const size_t WMMA_GATHER_BYTES = 64;
+static uint64_t* gathered_pool = nullptr;
 
 struct Launch {
     const char* kernel;
@@ -726,14 +733,16 @@ static void complete(Launch& L, Warp& w, unsigned warp, const Group& g, Thread* 
             case ALL: c.result = count == lanes; break;
             case SYNCWARP: break;
             case WMMA_LOAD: case WMMA_STORE: break;   // each lane moves its own elements when it goes on (wmma.h)
-            case WMMA_MMA: {   // every lane's a and b fragments to every lane
-                for (unsigned from = g.mask; from; from &= from - 1) {
-                    const Collective& f = *L.threads[warp * 32 + first_lane(from)].collective;
-                    if (f.size != c.size) launch_failure(&u, "lanes pass fragments of different sizes to %s at %s", collective_name(c.kind), c.site);
-                    const volatile uint64_t* src = (const volatile uint64_t*)f.in;
-                    volatile uint64_t* dst = (volatile uint64_t*)((char*)c.out + first_lane(from) * c.size);
-                    for (size_t w = 0; w < c.size / 8; w++) dst[w] = src[w];
+            case WMMA_MMA: {   // every lane's a and b fragments, side by side, for every lane to read
+                if (bits == g.mask) {   // once, at the first lane (they all passed the same fragment types)
+                    if (c.size > WMMA_GATHER_BYTES || c.size % 8) fatal("internal error: %zu bytes of fragments per lane", c.size);
+                    for (unsigned from = g.mask; from; from &= from - 1) {
+                        const volatile uint64_t* src = (const volatile uint64_t*)L.threads[warp * 32 + first_lane(from)].collective->in;
+                        volatile uint64_t* dst = w.gathered + first_lane(from) * c.size / 8;
+                        for (size_t k = 0; k < c.size / 8; k++) dst[k] = src[k];
+                    }
                 }
+                c.out = w.gathered;   // read before the warp's next mma_sync, which no lane passes alone
                 break;
             }
             default: {
@@ -897,6 +906,8 @@ void launch_blocks(const LaunchConfig& cfg, const char* kernel, const char* file
     L.n = block_dim.x * block_dim.y * block_dim.z;
     L.threads.resize(L.n);
     L.warps.resize((L.n + 31) / 32);
+    if (!gathered_pool) gathered_pool = new uint64_t[32 * 32 * WMMA_GATHER_BYTES / 8]();   // 32 warps, 32 lanes
+    for (unsigned w = 0; w < L.warps.size(); w++) L.warps[w].gathered = gathered_pool + w * 32 * WMMA_GATHER_BYTES / 8;
     for (unsigned i = 0; i < L.n; i++) {
         L.threads[i].index = i;
         L.threads[i].idx = make_uint3(i % block_dim.x, i / block_dim.x % block_dim.y, i / (block_dim.x * block_dim.y));

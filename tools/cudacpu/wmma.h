@@ -94,6 +94,16 @@ inline void fill_fragment(fragment<Use, M, N, K, T, Layout>& f, const typename d
 }
 
 namespace detail {
+inline float to_float(__nv_bfloat16 v) {   // the bits of a bf16 are the top half of a float's
+    uint16_t h;
+    memcpy(&h, &v, 2);
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+inline float to_float(__half v) { return __half2float(v); }
+
 inline int lane() { return (int)((threadIdx.x + threadIdx.y * blockDim.x + threadIdx.z * blockDim.x * blockDim.y) % 32); }
 
 template <class T> const char* type_name();
@@ -154,31 +164,40 @@ inline void store_matrix_sync_at(const char* site, float* p, const fragment<accu
 }
 
 // d = a b + c, every element as c[m][n] + a[m][0] b[0][n] + a[m][1] b[1][n] + ... in k order,
-// one fused multiply-add in fp32 per term (the products of bf16 or fp16 values are exact in
-// fp32). Tensor cores add the products in another order, with their own internal rounding;
-// results differ from these in the last bits. The warp's a and b fragments are gathered to
-// every lane (the collective), and each lane computes its own elements of d. d may be c.
+// each product exact in fp32 (a product of two bf16 or fp16 values is, unless it falls below
+// fp32's normal range) and each addition rounded to fp32. Tensor cores add the products in
+// another order, with their own internal rounding; results differ from these in the last
+// bits. The warp's a and b fragments are gathered (the collective), and each lane computes
+// its own elements of d. d may be c.
 template <int M, int N, int K, class T, class LA, class LB>
 inline void mma_sync_at(const char* site, fragment<accumulator, M, N, K, float>& d, const fragment<matrix_a, M, N, K, T, LA>& a,
                         const fragment<matrix_b, M, N, K, T, LB>& b, const fragment<accumulator, M, N, K, float>& c) {
     typedef detail::mapping<matrix_a, M, N, K> MA;
     typedef detail::mapping<matrix_b, M, N, K> MB;
     typedef detail::mapping<accumulator, M, N, K> MC;
-    struct Payload { T a[MA::distinct], b[MB::distinct]; };
-    static_assert(sizeof(Payload) % 8 == 0, "the gathered fragments are copied in 8-byte words");
-    alignas(8) Payload mine, all[32];
+    struct Payload { T a[MA::distinct], b[MB::distinct]; };   // one lane's share, in slot order
+    static_assert(sizeof(Payload) % 8 == 0 && sizeof(Payload) <= 64, "the scheduler gathers up to 64 bytes per lane, in 8-byte words");
+    alignas(8) Payload mine;
     for (int i = 0; i < MA::distinct; i++) mine.a[i] = a.x[i];
     for (int i = 0; i < MB::distinct; i++) mine.b[i] = b.x[i];
-    cudacpu::Collective g{cudacpu::WMMA_MMA, site, 0xffffffffu, 0, 32, &mine, all, sizeof(Payload), 0, 0};
+    cudacpu::Collective g{cudacpu::WMMA_MMA, site, 0xffffffffu, 0, 32, &mine, nullptr, sizeof(Payload), 0, 0};
     g.fragment = detail::fragment_name<matrix_a, M, N, K, T>();
     cudacpu::warp_collective(g);
+    const Payload* all = (const Payload*)g.out;   // all 32 lanes' shares
+    // slot s of a fragment is all[s / distinct].x[s % distinct]; along a row of a (or a column
+    // of b) the slot advances by the mapping's inverse multiplier (times N for b) each step of k
+    const unsigned step_a = MA::inverse(), step_b = MB::inverse() * N;
     int l = detail::lane();
     for (int i = 0; i < MC::distinct; i++) {
         int pos = MC::position(l, i), m = pos / N, n = pos % N;
+        unsigned sa = (unsigned)MA::slot(m, 0), sb = (unsigned)MB::slot(0, n);
         float acc = c.x[i];
         for (int k = 0; k < K; k++) {
-            int sa = MA::slot(m, k), sb = MB::slot(k, n);
-            acc = fmaf((float)all[sa / MA::distinct].a[sa % MA::distinct], (float)all[sb / MB::distinct].b[sb % MB::distinct], acc);
+            float x = detail::to_float(all[sa / MA::distinct].a[sa % MA::distinct]);
+            float y = detail::to_float(all[sb / MB::distinct].b[sb % MB::distinct]);
+            acc += x * y;
+            sa = (sa + step_a) & (MA::size - 1);
+            sb = (sb + step_b) & (MB::size - 1);
         }
         d.x[i] = acc;   // element i of d depends on element i of c only: d may be c
     }
