@@ -543,6 +543,25 @@ TEST_CASE("WMMA caught: a wrong layout, and code that assumes which lane holds w
     double assumed = max_abs_diff(mm.run<false, false>(false, false, WMMA_ASSUMES_MAPPING), want);
     MESSAGE("assumed element mapping: largest error " << assumed);
     CHECK(assumed > 0.1);
+    // one matrix as a row_major fragment and as a col_major one (from its transpose): the
+    // elements sit in different places of x[], so copying x[] between the layouts is wrong
+    struct K { static __global__ void k(float* out, const __nv_bfloat16* m, const __nv_bfloat16* mt) {
+        using namespace nvcuda;
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> r;
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::col_major> c;
+        wmma::load_matrix_sync(r, m, 16);
+        wmma::load_matrix_sync(c, mt, 16);
+        for (int i = 0; i < r.num_elements; i++) out[threadIdx.x * r.num_elements + i] = (float)r.x[i] - (float)c.x[i];
+    } };
+    std::vector<float> m = mm.a;
+    m.resize(256);
+    __nv_bfloat16 *dm = device_copy(converted<__nv_bfloat16>(m)), *dmt = device_copy(converted<__nv_bfloat16>(transposed(m, 16, 16)));
+    Dev out((size_t)256);
+    K::k<<<1, 32>>>(out.p, dm, dmt);
+    std::vector<float> diff = out.host();
+    CHECK(std::count(diff.begin(), diff.end(), 0.0f) < 16);
+    cudaFree(dm);
+    cudaFree(dmt);
 }
 
 TEST_CASE("WMMA caught: an accumulator never filled, and operands never written (by the NaN fill)") {

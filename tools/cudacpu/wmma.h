@@ -56,19 +56,22 @@ template <class Use, int M, int N, int K, class T, class Layout> struct supporte
 
 // the element mapping: slot s = lane * distinct + (i % distinct) of the warp's fragment holds
 // the matrix element at position p = (s * mult + offset) mod size, row-major (p = row * cols +
-// col). size is a power of two, mult odd: a bijection. A __half fragment of a or b has 16
-// elements per lane, as on the GPU, and so holds each matrix element more than once: i and
-// i + distinct are the same element (mma_sync reads the first).
-template <class Use, int M, int N, int K> struct mapping {
+// col). size is a power of two, mult odd: a bijection. A col_major fragment has a mapping of
+// its own too (mult + 2, offset + 3): nothing says the two layouts agree. A __half fragment of
+// a or b has 16 elements per lane, as on the GPU, and so holds each matrix element more than
+// once: i and i + distinct are the same element (mma_sync reads the first).
+template <class Use, int M, int N, int K, class Layout = void> struct mapping {
     typedef dims<Use, M, N, K> D;
     enum { rows = D::rows, cols = D::cols, size = D::rows * D::cols, distinct = size / 32 };
+    static const unsigned col = std::is_same<Layout, col_major>::value;
+    static const unsigned mult = D::mult + 2 * col, offset = D::offset + 3 * col;
     static constexpr unsigned inverse() {   // mult^-1 modulo 2^32, so also modulo size (Newton's iteration)
-        unsigned x = D::mult;
-        for (int i = 0; i < 5; i++) x *= 2u - (unsigned)D::mult * x;
+        unsigned x = mult;
+        for (int i = 0; i < 5; i++) x *= 2u - mult * x;
         return x;
     }
-    static int position(int lane, int i) { return (int)(((unsigned)(lane * distinct + i % distinct) * D::mult + D::offset) & (size - 1)); }
-    static int slot(int row, int col) { return (int)(((unsigned)(row * cols + col) - D::offset) * inverse() & (size - 1)); }
+    static int position(int lane, int i) { return (int)(((unsigned)(lane * distinct + i % distinct) * mult + offset) & (size - 1)); }
+    static int slot(int row, int col) { return (int)(((unsigned)(row * cols + col) - offset) * inverse() & (size - 1)); }
 };
 }  // namespace detail
 
@@ -125,9 +128,9 @@ template <class Use, int M, int N, int K, class T> const char* fragment_name() {
 
 // loads or stores this lane's elements of the tile at p, after the warp has met at `site`
 // (where the scheduler checks pointer, ldm, layout, alignment and range)
-template <bool STORE, class Use, int M, int N, int K, class T, class F>
+template <bool STORE, class Use, int M, int N, int K, class Layout, class T, class F>
 inline void tile_sync(cudacpu::CollectiveKind kind, const char* site, F& f, T* p, unsigned ldm, bool col_major) {
-    typedef mapping<Use, M, N, K> Map;
+    typedef mapping<Use, M, N, K, Layout> Map;
     typedef typename std::remove_const<T>::type E;
     cudacpu::Collective c{kind, site, 0xffffffffu, 0, 32, nullptr, nullptr, 0, 0, 0};
     c.ptr = p;
@@ -152,15 +155,15 @@ template <class Use, int M, int N, int K, class T, class Layout>
 inline void load_matrix_sync_at(const char* site, fragment<Use, M, N, K, T, Layout>& f, const typename detail::same<T>::type* p,
                                 unsigned ldm) {
     static_assert(!std::is_same<Use, accumulator>::value, "load_matrix_sync of an accumulator takes a layout_t (mem_row_major or mem_col_major)");
-    detail::tile_sync<false, Use, M, N, K>(cudacpu::WMMA_LOAD, site, f, p, ldm, std::is_same<Layout, col_major>::value);
+    detail::tile_sync<false, Use, M, N, K, Layout>(cudacpu::WMMA_LOAD, site, f, p, ldm, std::is_same<Layout, col_major>::value);
 }
 template <int M, int N, int K>
 inline void load_matrix_sync_at(const char* site, fragment<accumulator, M, N, K, float>& f, const float* p, unsigned ldm, layout_t layout) {
-    detail::tile_sync<false, accumulator, M, N, K>(cudacpu::WMMA_LOAD, site, f, p, ldm, layout == mem_col_major);
+    detail::tile_sync<false, accumulator, M, N, K, void>(cudacpu::WMMA_LOAD, site, f, p, ldm, layout == mem_col_major);
 }
 template <int M, int N, int K>
 inline void store_matrix_sync_at(const char* site, float* p, const fragment<accumulator, M, N, K, float>& f, unsigned ldm, layout_t layout) {
-    detail::tile_sync<true, accumulator, M, N, K>(cudacpu::WMMA_STORE, site, f, p, ldm, layout == mem_col_major);
+    detail::tile_sync<true, accumulator, M, N, K, void>(cudacpu::WMMA_STORE, site, f, p, ldm, layout == mem_col_major);
 }
 
 // d = a b + c, every element as c[m][n] + a[m][0] b[0][n] + a[m][1] b[1][n] + ... in k order,
@@ -172,8 +175,8 @@ inline void store_matrix_sync_at(const char* site, float* p, const fragment<accu
 template <int M, int N, int K, class T, class LA, class LB>
 inline void mma_sync_at(const char* site, fragment<accumulator, M, N, K, float>& d, const fragment<matrix_a, M, N, K, T, LA>& a,
                         const fragment<matrix_b, M, N, K, T, LB>& b, const fragment<accumulator, M, N, K, float>& c) {
-    typedef detail::mapping<matrix_a, M, N, K> MA;
-    typedef detail::mapping<matrix_b, M, N, K> MB;
+    typedef detail::mapping<matrix_a, M, N, K, LA> MA;
+    typedef detail::mapping<matrix_b, M, N, K, LB> MB;
     typedef detail::mapping<accumulator, M, N, K> MC;
     struct Payload { T a[MA::distinct], b[MB::distinct]; };   // one lane's share, in slot order
     static_assert(sizeof(Payload) % 8 == 0 && sizeof(Payload) <= 64, "the scheduler gathers up to 64 bytes per lane, in 8-byte words");
