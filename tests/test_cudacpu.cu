@@ -945,6 +945,12 @@ TEST_CASE("caught: dynamic shared memory one element short (by AddressSanitizer:
     run(0);
 }
 
+TEST_CASE("the WMMA matmul runs clean under AddressSanitizer (each lane's loads and stores are its own)") {
+    WmmaMatmul mm;   // a report would abort this binary
+    CHECK(max_abs_diff(mm.run<false, true>(true, true, WMMA_NONE), mm.reference(true)) < 1e-5);
+    CHECK(max_abs_diff(mm.run<true, false>(false, false, WMMA_NONE), mm.reference(false)) < 1e-5);
+}
+
 TEST_CASE("device memory nobody frees or points to is reported as a leak at exit (by LeakSanitizer)") {
     Outcome o = in_child([] {
         float* p;
