@@ -1,7 +1,8 @@
 // tests/test_cudacpu.cu: the self-test of the CPU execution mode for CUDA (tools/cudacpu).
 //
-// Copies of kernels from train_gpt.cu, each with classic bugs that can be switched on, run
-// through the CPU mode: the unmodified kernels must agree with a plain host computation
+// Copies of kernels from train_gpt.cu, and a tensor-core (WMMA) matmul of the kind flash
+// attention is built from, each with classic bugs that can be switched on, run through the
+// CPU mode: the unmodified kernels must agree with a plain host computation
 // under every schedule, and each planted bug must be caught; each case says by what (the
 // 0xFF/NaN fill of fresh memory, the warp-collective checks, the schedule that runs a later
 // warp first, AddressSanitizer's bounds, ThreadSanitizer's race detection, the comparison
