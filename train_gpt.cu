@@ -7,9 +7,11 @@
 // Matmuls go through cuBLASLt; every other layer is a plain kernel written to be read.
 // Data parallel over several GPUs with NCCL (one process per GPU, launched by mpirun or
 // torchrun-style environment variables), optionally with ZeRO-1 sharded optimizer state.
-// What it is not: the fastest GPT-2 trainer. Attention is the direct O(T^2) version that
-// keeps the attention matrix (flash attention would not); no kernel is tuned past "clearly
-// correct and not wasteful"; there is no activation recomputation and no CUDA graph.
+// What it is not: the fastest GPT-2 trainer. Attention is a flash attention written to be read
+// (tiles staged in shared memory, plain fp32 loops for the tile products, a deterministic
+// backward that does more work than FlashAttention-2's), not cuDNN's or FlashAttention's kernels;
+// no kernel is tuned past "clearly correct and not wasteful"; there is no activation
+// recomputation and no CUDA graph.
 //
 // Conventions a reader needs before line 1:
 // - Dimensions: B batch, T time, C channels, V vocabulary, Vp padded vocabulary (a multiple
@@ -26,9 +28,12 @@
 //   layernorm_backward adds into the residual stream's gradient (as on the CPU).
 // - Ownership: the model (GPT) owns every buffer, including the scratch its layers share
 //   (Workspace); the only globals are the stream and the library handles. The few launchers
-//   that need scratch (layernorm_backward, matmul_backward, attention_forward/backward,
-//   sum_squares) take the model's Workspace as their last argument: the one deliberate
-//   difference from the CPU file's signatures.
+//   that need scratch (layernorm_backward, matmul_backward, attention_backward, sum_squares)
+//   take the model's Workspace as their last argument.
+// - Deliberate differences from the CPU file's signatures: that Workspace argument; and
+//   attention keeps no (B,NH,T,T) weights: attention_forward writes lse (B,NH,T), the
+//   logsumexp of each row of scores, where the CPU writes att, and attention_backward reads
+//   the forward's out and lse instead of att (flash attention, see its section).
 // - Deterministic: no floating-point atomics anywhere; every reduction has a fixed order,
 //   so the same run twice gives bitwise the same losses.
 // - Bad input calls fail() (UsageError for a flag), naming the file or flag; main prints it and exits.
@@ -176,14 +181,11 @@ static void cast_to_floatX(floatX* out, const float* inp, size_t n) {
 static const int REDUCE_CHUNKS = 64;   // row chunks of the two-stage column sums (layernorm_backward)
 static const int NORM_BLOCKS = 512;    // blocks of the gradient norm's first stage (sum_squares)
 struct Workspace {
-    floatX *q = nullptr, *k = nullptr, *v = nullptr;     // (B,NH,T,HS) each: attention's heads, split out of qkv
-    floatX *y = nullptr;            // (B,NH,T,HS): att @ v before the heads are merged; dy in the backward pass
-    floatX *scores = nullptr;       // (B,NH,T,T): preatt in the forward pass, datt -> dpreatt in the backward pass
-    floatX *dq = nullptr, *dk = nullptr, *dv = nullptr;  // (B,NH,T,HS) each
+    float *att_dot = nullptr;       // (B,NH,T): attention_backward's D = rowsum(dout * out) per head and position
     float *partial = nullptr;       // (2,REDUCE_CHUNKS,4C): the column sums' partial sums
     float *norm_partial = nullptr;  // (NORM_BLOCKS): the gradient norm's block sums
     double *norm_result = nullptr;  // (1): the gradient norm's square
-    size_t head_elems = 0, score_elems = 0, partial_elems = 0;   // B*T*C, B*NH*T*T, 2*REDUCE_CHUNKS*4C: what fits
+    size_t att_dot_elems = 0, partial_elems = 0;   // B*NH*T, 2*REDUCE_CHUNKS*4C: what fits
 };
 
 // --- token plus position embedding
@@ -451,141 +453,277 @@ void matmul_backward(floatX* dinp, float* dweight, float* dbias, const floatX* d
 }
 
 // --- causal multi-head self-attention: the only layer that mixes information across time.
-// Deliberately direct, as llm.c's fp32 CUDA file: split q, k, v into heads, one batched
-// cuBLAS matmul for the scores of all (b, h), a causal softmax kernel, one batched matmul
-// for att @ v, merge the heads. O(T^2) memory per head: the attention matrix of every layer
-// is kept for the backward pass (flash attention would recompute it; tutorial material).
+// Flash attention (Dao et al. 2022, with FlashAttention-2's loop order): the (T,T) matrix of
+// scores is never stored. A block takes Q_TILE query rows of one head (b, h) and walks the keys
+// in tiles of KV_TILE up to the causal diagonal (tiles above it are never loaded). For each key
+// tile it computes the scores S = q k^T / sqrt(HS) in shared memory and folds them into each
+// row's running softmax, the "online softmax": with m the largest score so far and
+// l = sum exp(s - m), a tile whose largest score raises m to m' rescales what came before,
+//     l <- l exp(m - m') + sum_tile exp(s - m'),    o <- o exp(m - m') + exp(s - m') @ v_tile,
+// and at the end out = o / l. q, k, v are read from qkv (B,T,3C) where they lie and out is
+// written in (B,T,C), so no pass splits or merges the heads.
+//
+// Why one number per row is enough for the backward pass: it needs the weights
+// P = softmax(S), and P[t][t2] = exp(S[t][t2] - lse[t]) with lse = m + log(l), so it keeps lse
+// (B,NH,T) and recomputes S tile by tile: matmul work, cheap, instead of memory. At GPT-2 124M,
+// B = 64, T = 1,024 the weights of 12 layers were (L,B,NH,T,T) bf16 = 19.3 GB, and the direct
+// version's scratch (scores, heads split out) 2.3 GB more; lse is 38 MB.
+// The backward of out = P v, with dP = dout v^T and D[t] = sum_i dout[t][i] out[t][i]
+// (= sum_t2 P[t][t2] dP[t][t2]), is dS = P * (dP - D) through the softmax, then
+//     dv = P^T dout,    dq = dS k / sqrt(HS),    dk = dS^T q / sqrt(HS).
+// Why no atomics: dk and dv are sums over query rows, dq over key columns. FlashAttention-2
+// runs one loop over both and adds dq with floating-point atomics, whose order (and so the
+// rounding) changes from run to run. Here a key-tile kernel (dk, dv: a block owns KV_TILE keys
+// and loops over the queries) and a query-tile kernel (dq: a block owns Q_TILE queries and
+// loops over the keys) each recompute S and P, so every output element has one writer and a
+// fixed order of additions. The price: 7 tile products per pair of tiles instead of 5.
+//
+// The products (q k^T, P v, and the backward's) all go through one helper, tile_product, on
+// tiles staged in shared memory; the row-wise softmax and the masks read the same tiles.
+static const int Q_TILE = 64;     // query rows per block: a tile of q, out, dout, dq
+static const int KV_TILE = 64;    // keys per tile: a tile of k, v, dk, dv
+static const int ATT_WARPS = 4;   // 128 threads; in the row-wise steps warp w owns rows w, w + 4, ...
+static const int ATT_ROWS_PER_WARP = Q_TILE / ATT_WARPS;
 
-// qkv (B,T,3C) -> q, k, v each (B,NH,T,HS), so that each head is one contiguous (T,HS) matrix
-__global__ void attention_split_heads_kernel(floatX* q, floatX* k, floatX* v, const floatX* qkv, int B, int T, int NH, int HS) {
-    size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    int C = NH * HS;
-    if (idx >= (size_t)B * T * C) return;
-    int i = idx % HS, t = (idx / HS) % T, h = (idx / HS / T) % NH, b = idx / HS / T / NH;   // idx = ((b*NH+h)*T+t)*HS+i
-    const floatX* row = qkv + ((size_t)b * T + t) * 3 * C + h * HS + i;
-    q[idx] = row[0];
-    k[idx] = row[C];
-    v[idx] = row[2 * C];
-}
-// the reverse: dq, dk, dv each (B,NH,T,HS) -> dqkv (B,T,3C)
-__global__ void attention_merge_qkv_grad_kernel(floatX* dqkv, const floatX* dq, const floatX* dk, const floatX* dv,
-                                                int B, int T, int NH, int HS) {
-    size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    int C = NH * HS;
-    if (idx >= (size_t)B * T * C) return;
-    int i = idx % HS, t = (idx / HS) % T, h = (idx / HS / T) % NH, b = idx / HS / T / NH;
-    floatX* row = dqkv + ((size_t)b * T + t) * 3 * C + h * HS + i;
-    row[0] = dq[idx];
-    row[C] = dk[idx];
-    row[2 * C] = dv[idx];
-}
-// y (B,NH,T,HS) -> out (B,T,C), heads side by side
-__global__ void attention_merge_heads_kernel(floatX* out, const floatX* y, int B, int T, int NH, int HS) {
-    size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    int C = NH * HS;
-    if (idx >= (size_t)B * T * C) return;
-    int i = idx % HS, t = (idx / HS) % T, h = (idx / HS / T) % NH, b = idx / HS / T / NH;
-    out[((size_t)b * T + t) * C + h * HS + i] = y[idx];
-}
-// its backward, the other way: dout (B,T,C) -> dy (B,NH,T,HS)
-__global__ void attention_split_dout_kernel(floatX* dy, const floatX* dout, int B, int T, int NH, int HS) {
-    size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    int C = NH * HS;
-    if (idx >= (size_t)B * T * C) return;
-    int i = idx % HS, t = (idx / HS) % T, h = (idx / HS / T) % NH, b = idx / HS / T / NH;
-    dy[idx] = dout[((size_t)b * T + t) * C + h * HS + i];
+// c (M,N) = a (M,K) @ b (K,N), or c += with accumulate; all in shared memory, fp32 c, floatX a
+// and b. A_T: a holds the transpose, stored (K,M) with row length lda (else (M,K)); likewise
+// B_T: b holds b^T, stored (N,K). Called by all threads of the block; ends with a barrier, so
+// c is ready for all of them. Each thread computes whole elements of c in fp32, reading a row
+// of a and a column of b from shared memory: clear, and far from the tensor cores' speed.
+template <bool A_T, bool B_T>
+__device__ void tile_product(float* c, int ldc, const floatX* a, int lda, const floatX* b, int ldb, int M, int N, int K,
+                             bool accumulate) {
+    for (int idx = threadIdx.x; idx < M * N; idx += blockDim.x) {   // one element of c at a time
+        int m = idx / N, n = idx % N;
+        float sum = accumulate ? c[m * ldc + n] : 0.0f;
+        for (int k = 0; k < K; k++)
+            sum += (float)(A_T ? a[k * lda + m] : a[m * lda + k]) * (float)(B_T ? b[n * ldb + k] : b[k * ldb + n]);
+        c[m * ldc + n] = sum;
+    }
+    __syncthreads();
 }
 
-// causal softmax of the scaled scores, one warp per row (b, h, t): att[t2] = 0 for t2 > t
-__global__ void attention_softmax_kernel(floatX* att, const floatX* preatt, int rows, int T, float scale) {
-    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
-    if (row >= rows) return;
-    int t = row % T;
-    const floatX* s = preatt + (size_t)row * T;
-    floatX* a = att + (size_t)row * T;
-    float maxv = -INFINITY;
-    for (int t2 = lane; t2 <= t; t2 += 32) maxv = fmaxf(maxv, (float)s[t2] * scale);
-    maxv = warp_max(maxv);
+// rows [t0, t0 + n) of one head's q, k or v (or of out, dout: stride C) into a (n,HS) tile in
+// shared memory; rows past T are zeros, so partial tiles need no special case in the products
+__device__ void load_rows(floatX* tile, const floatX* src, size_t stride, int t0, int n, int T, int HS) {
+    for (int idx = threadIdx.x; idx < n * HS; idx += blockDim.x) {
+        int r = idx / HS, i = idx % HS;
+        tile[idx] = t0 + r < T ? src[(size_t)(t0 + r) * stride + i] : (floatX)0.0f;
+    }
+}
+
+// the shared memory of the three kernels, laid out in one place so that the launchers and the
+// kernels agree on it; each region a multiple of 32 bytes long (WMMA's pointer alignment)
+struct AttentionSmem {
+    floatX *q, *k, *v, *dout;   // (Q_TILE,HS), (KV_TILE,HS) x2, (Q_TILE,HS)
+    float *s;                   // (Q_TILE,KV_TILE) fp32: scores, then dP in the backward
+    floatX *p, *ds;             // (Q_TILE,KV_TILE) the weights P and dS, as the products' inputs
+    float *acc, *acc2;          // (Q_TILE or KV_TILE,HS) fp32 accumulators: out or dq; dk and dv
+    float *lse, *dot;           // (Q_TILE) each: a query tile's lse and D
+    size_t bytes = 0;
+    // base: the block's dynamic shared memory; null on the host, where only `bytes` is wanted
+    __host__ __device__ AttentionSmem(char* base, int HS, bool backward) {
+        auto take = [&](size_t n) { char* r = base ? base + bytes : nullptr; bytes += (n + 31) / 32 * 32; return r; };
+        size_t qh = (size_t)Q_TILE * HS, kh = (size_t)KV_TILE * HS, qk = (size_t)Q_TILE * KV_TILE;
+        q = (floatX*)take(qh * sizeof(floatX));
+        k = (floatX*)take(kh * sizeof(floatX));
+        v = (floatX*)take(kh * sizeof(floatX));
+        s = (float*)take(qk * sizeof(float));
+        p = (floatX*)take(qk * sizeof(floatX));
+        acc = (float*)take((qh > kh ? qh : kh) * sizeof(float));
+        dout = ds = nullptr; acc2 = lse = dot = nullptr;
+        if (backward) {
+            dout = (floatX*)take(qh * sizeof(floatX));
+            ds = (floatX*)take(qk * sizeof(floatX));
+            acc2 = (float*)take(kh * sizeof(float));
+            lse = (float*)take(Q_TILE * sizeof(float));
+            dot = (float*)take(Q_TILE * sizeof(float));
+        }
+    }
+};
+
+// one block per (query tile, b * NH + h): out and lse for those Q_TILE rows
+__global__ void attention_forward_kernel(floatX* out, float* lse, const floatX* qkv, int T, int NH, int HS) {
+    extern __shared__ float smem[];
+    AttentionSmem sm((char*)smem, HS, false);
+    int q0 = blockIdx.x * Q_TILE, b = blockIdx.y / NH, h = blockIdx.y % NH, C = NH * HS;
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const floatX* head = qkv + (size_t)b * T * 3 * C + h * HS;   // q of (b, 0, h); k at + C, v at + 2C
+    float scale = 1.0f / sqrtf((float)HS);
+    float row_max[ATT_ROWS_PER_WARP], row_sum[ATT_ROWS_PER_WARP];   // m and l of this warp's rows
+    for (int i = 0; i < ATT_ROWS_PER_WARP; i++) { row_max[i] = -INFINITY; row_sum[i] = 0.0f; }
+    load_rows(sm.q, head, 3 * C, q0, Q_TILE, T, HS);
+    for (int idx = threadIdx.x; idx < Q_TILE * HS; idx += blockDim.x) sm.acc[idx] = 0.0f;   // o = 0
+    int k_end = min(q0 + Q_TILE, T);   // keys past the tile's last query are all masked
+    for (int k0 = 0; k0 < k_end; k0 += KV_TILE) {
+        load_rows(sm.k, head + C, 3 * C, k0, KV_TILE, T, HS);
+        load_rows(sm.v, head + 2 * C, 3 * C, k0, KV_TILE, T, HS);
+        __syncthreads();
+        tile_product<false, true>(sm.s, KV_TILE, sm.q, HS, sm.k, HS, Q_TILE, KV_TILE, HS, false);  // S = q k^T
+        for (int i = 0; i < ATT_ROWS_PER_WARP; i++) {   // the online softmax, a warp per row, its lanes over the keys
+            int r = warp + i * ATT_WARPS, t = q0 + r;
+            float tile_max = -INFINITY;
+            for (int j = lane; j < KV_TILE; j += 32)
+                if (k0 + j <= t) tile_max = fmaxf(tile_max, sm.s[r * KV_TILE + j] * scale);   // causal: keys <= t only
+            float new_max = fmaxf(row_max[i], warp_max(tile_max));   // finite: key 0 <= t is in the first tile
+            float tile_sum = 0.0f;
+            for (int j = lane; j < KV_TILE; j += 32) {
+                float p = k0 + j <= t ? expf(sm.s[r * KV_TILE + j] * scale - new_max) : 0.0f;
+                sm.p[r * KV_TILE + j] = (floatX)p;
+                tile_sum += p;
+            }
+            float rescale = expf(row_max[i] - new_max);   // the rows so far in units of the new max (0 at first)
+            row_sum[i] = row_sum[i] * rescale + warp_sum(tile_sum);
+            row_max[i] = new_max;
+            for (int c = lane; c < HS; c += 32) sm.acc[r * HS + c] *= rescale;
+        }
+        __syncthreads();
+        tile_product<false, false>(sm.acc, HS, sm.p, KV_TILE, sm.v, HS, Q_TILE, HS, KV_TILE, true);  // o += P v
+    }
+    for (int i = 0; i < ATT_ROWS_PER_WARP; i++) {
+        int r = warp + i * ATT_WARPS, t = q0 + r;
+        if (t >= T) continue;
+        for (int c = lane; c < HS; c += 32) out[((size_t)b * T + t) * C + h * HS + c] = (floatX)(sm.acc[r * HS + c] / row_sum[i]);
+        if (lane == 0) lse[((size_t)b * NH + h) * T + t] = row_max[i] + logf(row_sum[i]);
+    }
+}
+
+// D = rowsum(dout * out) per (b, t, h), one warp each: the softmax backward's dot product
+__global__ void attention_backward_dot_kernel(float* dot, const floatX* dout, const floatX* out, int B, int T, int NH, int HS) {
+    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;   // row = (b*NH + h)*T + t
+    if (row >= B * NH * T) return;
+    int t = row % T, h = row / T % NH, b = row / T / NH;
+    size_t at = ((size_t)b * T + t) * NH * HS + h * HS;
     float sum = 0.0f;
-    for (int t2 = lane; t2 <= t; t2 += 32) sum += expf((float)s[t2] * scale - maxv);
+    for (int i = lane; i < HS; i += 32) sum += (float)dout[at + i] * (float)out[at + i];
     sum = warp_sum(sum);
-    for (int t2 = lane; t2 < T; t2 += 32)
-        a[t2] = (floatX)(t2 <= t ? expf((float)s[t2] * scale - maxv) / sum : 0.0f);   // softmax over the past only
+    if (lane == 0) dot[row] = sum;
 }
 
-// through the softmax and the scale, in place: datt -> dpreatt = att * (datt - sum(att * datt)) * scale
-__global__ void attention_softmax_backward_kernel(floatX* d, const floatX* att, int rows, int T, float scale) {
-    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
-    if (row >= rows) return;
-    int t = row % T;
-    floatX* dr = d + (size_t)row * T;
-    const floatX* a = att + (size_t)row * T;
-    float dot = 0.0f;
-    for (int t2 = lane; t2 <= t; t2 += 32) dot += (float)a[t2] * (float)dr[t2];
-    dot = warp_sum(dot);
-    for (int t2 = lane; t2 < T; t2 += 32)
-        dr[t2] = (floatX)(t2 <= t ? (float)a[t2] * ((float)dr[t2] - dot) * scale : 0.0f);
+// The backward's common step for one pair of tiles (queries q0.., keys k0..), with q, k, v,
+// dout, lse and D of the tiles in shared memory: P from S and lse, dS = P * (dP - D) / sqrt(HS)
+// into sm.p and sm.ds, in floatX for the products that follow. Rows past T and keys after the
+// query (the causal mask) get P = dS = 0.
+__device__ void attention_backward_tiles(const AttentionSmem& sm, int q0, int k0, int T, int HS) {
+    float scale = 1.0f / sqrtf((float)HS);
+    tile_product<false, true>(sm.s, KV_TILE, sm.q, HS, sm.k, HS, Q_TILE, KV_TILE, HS, false);   // S = q k^T
+    for (int idx = threadIdx.x; idx < Q_TILE * KV_TILE; idx += blockDim.x) {
+        int r = idx / KV_TILE, t = q0 + r, t2 = k0 + idx % KV_TILE;
+        sm.p[idx] = (floatX)(t < T && t2 <= t ? expf(sm.s[idx] * scale - sm.lse[r]) : 0.0f);   // P = exp(S - lse)
+    }
+    __syncthreads();   // all of S is read before dP overwrites it
+    tile_product<false, true>(sm.s, KV_TILE, sm.dout, HS, sm.v, HS, Q_TILE, KV_TILE, HS, false);   // dP = dout v^T
+    for (int idx = threadIdx.x; idx < Q_TILE * KV_TILE; idx += blockDim.x)
+        sm.ds[idx] = (floatX)((float)sm.p[idx] * (sm.s[idx] - sm.dot[idx / KV_TILE]) * scale);   // dS, scaled
+    __syncthreads();
 }
 
-// one strided-batched matmul per call, over the B*NH heads; column-major as in matmul_cublaslt
-static void batched_matmul(floatX* d, const floatX* a, const floatX* b, int m, int n, int k, bool trans_a, bool trans_b,
-                           int lda, long long stride_a, int ldb, long long stride_b, int ldd, long long stride_d, int batch) {
-    float alpha = 1.0f, beta = 0.0f;
-    cublasCheck(cublasGemmStridedBatchedEx(cublas_handle, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                           m, n, k, &alpha, a, CUBLAS_FLOATX, lda, stride_a, b, CUBLAS_FLOATX, ldb, stride_b,
-                                           &beta, d, CUBLAS_FLOATX, ldd, stride_d, batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+// lse and D of rows [q0, q0 + Q_TILE) of one head into shared memory (0 past T)
+__device__ void load_row_stats(const AttentionSmem& sm, const float* lse, const float* dot, int q0, int T) {
+    for (int r = threadIdx.x; r < Q_TILE; r += blockDim.x) {
+        sm.lse[r] = q0 + r < T ? lse[q0 + r] : 0.0f;
+        sm.dot[r] = q0 + r < T ? dot[q0 + r] : 0.0f;
+    }
 }
 
-void attention_forward(floatX* out, floatX* att, const floatX* qkv, int B, int T, int C, int NH, const Workspace& ws) {
-    // out (B,T,C), att (B,NH,T,T) post-softmax weights (zero above the diagonal), qkv (B,T,3C)
-    // ws: q, k, v, y (B,NH,T,HS), scores (B,NH,T,T)
+// one block per (key tile, b * NH + h): dk and dv of those KV_TILE keys, summed over the
+// queries that see them (from the key tile's diagonal to T), written into dqkv
+__global__ void attention_backward_dkdv_kernel(floatX* dqkv, const floatX* dout, const floatX* qkv, const float* lse,
+                                               const float* dot, int T, int NH, int HS) {
+    extern __shared__ float smem[];
+    AttentionSmem sm((char*)smem, HS, true);
+    int k0 = blockIdx.x * KV_TILE, b = blockIdx.y / NH, h = blockIdx.y % NH, C = NH * HS;
+    const floatX* head = qkv + (size_t)b * T * 3 * C + h * HS;
+    const float* head_lse = lse + (size_t)blockIdx.y * T;
+    const float* head_dot = dot + (size_t)blockIdx.y * T;
+    load_rows(sm.k, head + C, 3 * C, k0, KV_TILE, T, HS);
+    load_rows(sm.v, head + 2 * C, 3 * C, k0, KV_TILE, T, HS);
+    float *dk = sm.acc, *dv = sm.acc2;   // (KV_TILE,HS) each
+    for (int idx = threadIdx.x; idx < KV_TILE * HS; idx += blockDim.x) dk[idx] = dv[idx] = 0.0f;
+    for (int q0 = k0 / Q_TILE * Q_TILE; q0 < T; q0 += Q_TILE) {   // queries before the tile's keys see none of them
+        load_rows(sm.q, head, 3 * C, q0, Q_TILE, T, HS);
+        load_rows(sm.dout, dout + (size_t)b * T * C + h * HS, C, q0, Q_TILE, T, HS);
+        load_row_stats(sm, head_lse, head_dot, q0, T);
+        __syncthreads();
+        attention_backward_tiles(sm, q0, k0, T, HS);
+        tile_product<true, false>(dv, HS, sm.p, KV_TILE, sm.dout, HS, KV_TILE, HS, Q_TILE, true);   // dv += P^T dout
+        tile_product<true, false>(dk, HS, sm.ds, KV_TILE, sm.q, HS, KV_TILE, HS, Q_TILE, true);     // dk += dS^T q
+    }
+    for (int idx = threadIdx.x; idx < KV_TILE * HS; idx += blockDim.x) {
+        int r = idx / HS, i = idx % HS;
+        if (k0 + r >= T) continue;
+        floatX* row = dqkv + ((size_t)b * T + k0 + r) * 3 * C + h * HS + i;
+        row[C] = (floatX)dk[idx];
+        row[2 * C] = (floatX)dv[idx];
+    }
+}
+
+// one block per (query tile, b * NH + h): dq of those Q_TILE queries, summed over the keys up
+// to the diagonal, written into dqkv
+__global__ void attention_backward_dq_kernel(floatX* dqkv, const floatX* dout, const floatX* qkv, const float* lse,
+                                             const float* dot, int T, int NH, int HS) {
+    extern __shared__ float smem[];
+    AttentionSmem sm((char*)smem, HS, true);
+    int q0 = blockIdx.x * Q_TILE, b = blockIdx.y / NH, h = blockIdx.y % NH, C = NH * HS;
+    const floatX* head = qkv + (size_t)b * T * 3 * C + h * HS;
+    load_rows(sm.q, head, 3 * C, q0, Q_TILE, T, HS);
+    load_rows(sm.dout, dout + (size_t)b * T * C + h * HS, C, q0, Q_TILE, T, HS);
+    load_row_stats(sm, lse + (size_t)blockIdx.y * T, dot + (size_t)blockIdx.y * T, q0, T);
+    float* dq = sm.acc;   // (Q_TILE,HS)
+    for (int idx = threadIdx.x; idx < Q_TILE * HS; idx += blockDim.x) dq[idx] = 0.0f;
+    int k_end = min(q0 + Q_TILE, T);
+    for (int k0 = 0; k0 < k_end; k0 += KV_TILE) {
+        load_rows(sm.k, head + C, 3 * C, k0, KV_TILE, T, HS);
+        load_rows(sm.v, head + 2 * C, 3 * C, k0, KV_TILE, T, HS);
+        __syncthreads();
+        attention_backward_tiles(sm, q0, k0, T, HS);
+        tile_product<false, false>(dq, HS, sm.ds, KV_TILE, sm.k, HS, Q_TILE, HS, KV_TILE, true);   // dq += dS k
+    }
+    for (int idx = threadIdx.x; idx < Q_TILE * HS; idx += blockDim.x) {
+        int r = idx / HS, i = idx % HS;
+        if (q0 + r < T) dqkv[((size_t)b * T + q0 + r) * 3 * C + h * HS + i] = (floatX)dq[idx];
+    }
+}
+
+// the shared memory a kernel needs (its tiles grow with HS), checked against what the GPU
+// allows one block, and allowed to the kernel (past 48 KB a kernel must opt in)
+template <class Kernel> static size_t attention_smem(Kernel kernel, int HS, bool backward) {
+    size_t bytes = AttentionSmem(nullptr, HS, backward).bytes;
+    int device, limit;
+    cudaCheck(cudaGetDevice(&device));
+    cudaCheck(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    if (bytes > (size_t)limit)
+        fail("attention: head size %d (--n-embd / --n-head) needs %zu bytes of shared memory per block, more than this "
+             "GPU's %d: use more heads or fewer channels", HS, bytes, limit);
+    cudaCheck(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+    return bytes;
+}
+
+void attention_forward(floatX* out, float* lse, const floatX* qkv, int B, int T, int C, int NH) {
+    // out (B,T,C), lse (B,NH,T) fp32 logsumexp of each row of scaled scores, qkv (B,T,3C)
     assert(B > 0 && T > 0 && NH > 0 && C % NH == 0);
-    assert((size_t)B * T * C <= ws.head_elems && (size_t)B * NH * T * T <= ws.score_elems);
-    int HS = C / NH, block_size = 256;
-    size_t total = (size_t)B * T * C;
-    long long tt = (long long)T * T, ths = (long long)T * HS;
-    attention_split_heads_kernel<<<CEIL_DIV(total, (size_t)block_size), block_size, 0, stream>>>(ws.q, ws.k, ws.v, qkv, B, T, NH, HS);
-    cudaCheck(cudaGetLastError());
-    // scores = q @ k.T per head; column-major: scores^T (T,T) = k (T,HS) @ q^T (HS,T), where k is stored as
-    // the column-major (HS,T) matrix k^T, hence transposed
-    batched_matmul(ws.scores, ws.k, ws.q, T, T, HS, true, false, HS, ths, HS, ths, T, tt, B * NH);
-    int rows = B * NH * T, rows_per_block = block_size / 32;
-    attention_softmax_kernel<<<CEIL_DIV(rows, rows_per_block), block_size, 0, stream>>>(att, ws.scores, rows, T,
-                                                                                         1.0f / sqrtf((float)HS));
-    cudaCheck(cudaGetLastError());
-    // y = att @ v per head; column-major: y^T (HS,T) = v^T (HS,T) @ att^T (T,T)
-    batched_matmul(ws.y, ws.v, att, HS, T, T, false, false, HS, ths, T, tt, HS, ths, B * NH);
-    attention_merge_heads_kernel<<<CEIL_DIV(total, (size_t)block_size), block_size, 0, stream>>>(out, ws.y, B, T, NH, HS);
+    int HS = C / NH;
+    size_t smem = attention_smem(attention_forward_kernel, HS, false);
+    dim3 grid(CEIL_DIV(T, Q_TILE), B * NH);
+    attention_forward_kernel<<<grid, ATT_WARPS * 32, smem, stream>>>(out, lse, qkv, T, NH, HS);
     cudaCheck(cudaGetLastError());
 }
 
-void attention_backward(floatX* dqkv, const floatX* dout, const floatX* qkv, const floatX* att, int B, int T, int C, int NH,
-                        const Workspace& ws) {
-    // dqkv (B,T,3C) written, dout (B,T,C), qkv (B,T,3C), att (B,NH,T,T)
-    // ws: q, k, v, y (as dy), dq, dk, dv (B,NH,T,HS), scores (B,NH,T,T)
-    assert(B > 0 && T > 0 && NH > 0 && C % NH == 0);
-    assert((size_t)B * T * C <= ws.head_elems && (size_t)B * NH * T * T <= ws.score_elems);
-    int HS = C / NH, block_size = 256;
-    size_t total = (size_t)B * T * C;
-    long long tt = (long long)T * T, ths = (long long)T * HS;
-    attention_split_heads_kernel<<<CEIL_DIV(total, (size_t)block_size), block_size, 0, stream>>>(ws.q, ws.k, ws.v, qkv, B, T, NH, HS);
+void attention_backward(floatX* dqkv, const floatX* dout, const floatX* qkv, const floatX* out, const float* lse,
+                        int B, int T, int C, int NH, const Workspace& ws) {
+    // dqkv (B,T,3C) written, dout (B,T,C), qkv (B,T,3C), out (B,T,C) and lse (B,NH,T) of the forward pass
+    // ws: att_dot (B,NH,T) fp32, D of every row
+    assert(B > 0 && T > 0 && NH > 0 && C % NH == 0 && (size_t)B * NH * T <= ws.att_dot_elems);
+    int HS = C / NH, block_size = 256, rows = B * NH * T;
+    attention_backward_dot_kernel<<<CEIL_DIV(rows, block_size / 32), block_size, 0, stream>>>(ws.att_dot, dout, out, B, T, NH, HS);
     cudaCheck(cudaGetLastError());
-    attention_split_dout_kernel<<<CEIL_DIV(total, (size_t)block_size), block_size, 0, stream>>>(ws.y, dout, B, T, NH, HS);
+    size_t smem = attention_smem(attention_backward_dkdv_kernel, HS, true);   // the two kernels share one layout
+    attention_smem(attention_backward_dq_kernel, HS, true);
+    attention_backward_dkdv_kernel<<<dim3(CEIL_DIV(T, KV_TILE), B * NH), ATT_WARPS * 32, smem, stream>>>(
+        dqkv, dout, qkv, lse, ws.att_dot, T, NH, HS);
     cudaCheck(cudaGetLastError());
-    // datt = dy @ v.T; column-major: datt^T (T,T) = v (T,HS) @ dy^T (HS,T), v transposed as k above
-    batched_matmul(ws.scores, ws.v, ws.y, T, T, HS, true, false, HS, ths, HS, ths, T, tt, B * NH);
-    // dv = att.T @ dy; column-major: dv^T (HS,T) = dy^T (HS,T) @ att (T,T)
-    batched_matmul(ws.dv, ws.y, att, HS, T, T, false, true, HS, ths, T, tt, HS, ths, B * NH);
-    int rows = B * NH * T, rows_per_block = block_size / 32;
-    attention_softmax_backward_kernel<<<CEIL_DIV(rows, rows_per_block), block_size, 0, stream>>>(ws.scores, att, rows, T,
-                                                                                                  1.0f / sqrtf((float)HS));
-    cudaCheck(cudaGetLastError());
-    // dq = dpreatt @ k; column-major: dq^T (HS,T) = k^T (HS,T) @ dpreatt^T (T,T)
-    batched_matmul(ws.dq, ws.k, ws.scores, HS, T, T, false, false, HS, ths, T, tt, HS, ths, B * NH);
-    // dk = dpreatt.T @ q; column-major: dk^T (HS,T) = q^T (HS,T) @ dpreatt (T,T)
-    batched_matmul(ws.dk, ws.q, ws.scores, HS, T, T, false, true, HS, ths, T, tt, HS, ths, B * NH);
-    attention_merge_qkv_grad_kernel<<<CEIL_DIV(total, (size_t)block_size), block_size, 0, stream>>>(dqkv, ws.dq, ws.dk,
-                                                                                                     ws.dv, B, T, NH, HS);
+    attention_backward_dq_kernel<<<dim3(CEIL_DIV(T, Q_TILE), B * NH), ATT_WARPS * 32, smem, stream>>>(
+        dqkv, dout, qkv, lse, ws.att_dot, T, NH, HS);
     cudaCheck(cudaGetLastError());
 }
 
@@ -729,7 +867,8 @@ struct Activations {
     floatX *ln1; float *ln1_mean, *ln1_rstd;   // (L,B,T,C), fp32 (L,B,T) x2
     floatX *qkv;                       // (L,B,T,3C)
     floatX *atty;                      // (L,B,T,C) attention output before its projection
-    floatX *att;                       // (L,B,NH,T,T) attention weights: most of the memory at long T
+    float *att_lse;                    // (L,B,NH,T) fp32 logsumexp of each row of attention scores (not the
+                                       // (L,B,NH,T,T) weights: the backward pass recomputes them from it)
     floatX *residual2;                 // (L,B,T,C) stream after attention
     floatX *ln2; float *ln2_mean, *ln2_rstd;   // (L,B,T,C), fp32 (L,B,T) x2
     floatX *fch, *fch_gelu;            // (L,B,T,4C)
@@ -809,7 +948,7 @@ static std::vector<View> activation_views(GPT& model, int B, int T) {
         {(void**)&a.ln1_rstd, L * BT * F},           // (L,B,T)
         {(void**)&a.qkv, L * BT * 3 * C * X},        // (L,B,T,3C)
         {(void**)&a.atty, L * BT * C * X},           // (L,B,T,C)
-        {(void**)&a.att, L * B * NH * T * T * X},    // (L,B,NH,T,T)
+        {(void**)&a.att_lse, L * B * NH * T * F},    // (L,B,NH,T)
         {(void**)&a.residual2, L * BT * C * X},      // (L,B,T,C)
         {(void**)&a.ln2, L * BT * C * X},            // (L,B,T,C)
         {(void**)&a.ln2_mean, L * BT * F},           // (L,B,T)
@@ -833,8 +972,7 @@ static std::vector<View> scratch_views(GPT& model, int B, int T) {
     GradScratch& d = model.d;
     EncoderBuckets& e = model.buckets;
     Workspace& ws = model.ws;
-    ws.head_elems = BT * C;
-    ws.score_elems = B * NH * T * T;
+    ws.att_dot_elems = B * NH * T;
     ws.partial_elems = 2 * REDUCE_CHUNKS * 4 * C;
     return {
         {(void**)&d.dresidual, BT * C * X},          // (B,T,C)
@@ -842,14 +980,7 @@ static std::vector<View> scratch_views(GPT& model, int B, int T) {
         {(void**)&d.dqkv, BT * 3 * C * X},           // (B,T,3C)
         {(void**)&d.datty, BT * C * X},              // (B,T,C)
         {(void**)&d.dfch, BT * 4 * C * X},           // (B,T,4C)
-        {(void**)&ws.q, ws.head_elems * X},          // (B,NH,T,HS)
-        {(void**)&ws.k, ws.head_elems * X},          // (B,NH,T,HS)
-        {(void**)&ws.v, ws.head_elems * X},          // (B,NH,T,HS)
-        {(void**)&ws.y, ws.head_elems * X},          // (B,NH,T,HS)
-        {(void**)&ws.scores, ws.score_elems * X},    // (B,NH,T,T)
-        {(void**)&ws.dq, ws.head_elems * X},         // (B,NH,T,HS)
-        {(void**)&ws.dk, ws.head_elems * X},         // (B,NH,T,HS)
-        {(void**)&ws.dv, ws.head_elems * X},         // (B,NH,T,HS)
+        {(void**)&ws.att_dot, ws.att_dot_elems * F}, // (B,NH,T)
         {(void**)&ws.partial, ws.partial_elems * F}, // (2,REDUCE_CHUNKS,4C)
         {(void**)&ws.norm_partial, NORM_BLOCKS * F}, // (NORM_BLOCKS)
         {(void**)&ws.norm_result, sizeof(double)},   // (1)
@@ -957,7 +1088,7 @@ struct LayerActivations {
     float *ln1_mean, *ln1_rstd;   // (B,T) each
     floatX *qkv;                  // (B,T,3C)
     floatX *atty;                 // (B,T,C)
-    floatX *att;                  // (B,NH,T,T)
+    float *att_lse;               // (B,NH,T)
     floatX *residual2;            // (B,T,C)
     floatX *ln2;                  // (B,T,C)
     float *ln2_mean, *ln2_rstd;   // (B,T) each
@@ -970,7 +1101,7 @@ static LayerActivations layer_activations(const GPT& model, int l) {
     size_t N = (size_t)model.B * model.T, C = model.config.channels, NH = model.config.num_heads, T = model.T;
     return {l == 0 ? a.encoded : a.residual3 + (l - 1) * N * C,
             a.ln1 + l * N * C, a.ln1_mean + l * N, a.ln1_rstd + l * N, a.qkv + l * N * 3 * C, a.atty + l * N * C,
-            a.att + l * model.B * NH * T * T, a.residual2 + l * N * C, a.ln2 + l * N * C, a.ln2_mean + l * N,
+            a.att_lse + l * model.B * NH * T, a.residual2 + l * N * C, a.ln2 + l * N * C, a.ln2_mean + l * N,
             a.ln2_rstd + l * N, a.fch + l * N * 4 * C, a.fch_gelu + l * N * 4 * C, a.residual3 + l * N * C};
 }
 
@@ -996,7 +1127,7 @@ void gpt_forward(GPT& model, const int* inputs, const int* targets, int B, int T
         LayerActivations act = layer_activations(model, l);
         // ln1 of this layer was computed by the previous step (the layer before, or above the loop)
         matmul_forward(act.qkv, act.ln1, w.qkvw, w.qkvb, N, C, 3 * C);         // (N,C) -> (N,3C)
-        attention_forward(act.atty, act.att, act.qkv, B, T, C, NH, model.ws);   // (N,3C) -> (N,C)
+        attention_forward(act.atty, act.att_lse, act.qkv, B, T, C, NH);         // (N,3C) -> (N,C)
         // the projection is written straight into residual2 and the stream added to it in place
         matmul_forward(act.residual2, act.atty, w.attprojw, w.attprojb, N, C, C);
         residual_layernorm_forward(act.residual2, act.ln2, act.ln2_mean, act.ln2_rstd, act.residual, act.residual2,
@@ -1065,7 +1196,7 @@ void gpt_backward(GPT& model, float loss_scale) {
                            act.ln2_mean, act.ln2_rstd, N, C, ws);   // now d(loss)/d(residual2)
         // attention branch: residual2 = residual + attproj(attention(qkv(ln_1(residual))))
         matmul_backward(d.datty, dw.attprojw, dw.attprojb, d.dresidual, act.atty, w.attprojw, N, C, C, ws);
-        attention_backward(d.dqkv, d.datty, act.qkv, act.att, B, T, C, NH, ws);
+        attention_backward(d.dqkv, d.datty, act.qkv, act.atty, act.att_lse, B, T, C, NH, ws);
         matmul_backward(d.dln, dw.qkvw, dw.qkvb, d.dqkv, act.ln1, w.qkvw, N, C, 3 * C, ws);
         layernorm_backward(d.dresidual, dw.ln1w, dw.ln1b, d.dln, act.residual, w.ln1w,
                            act.ln1_mean, act.ln1_rstd, N, C, ws);   // now d(loss)/d(residual)
