@@ -266,7 +266,7 @@ void matmul_backward(real* dinp, real* dweight, real* dbias, const real* dout, c
 // Each head compares its query at t with the keys at t2 <= t, softmaxes the scores, and
 // averages the values with those weights. Deliberately direct: O(T^2) per head, with the
 // attention matrix kept for the backward pass (tiling it away, flash-attention style, is
-// tutorial chapter 15; train_gpt.cu still keeps the matrix too).
+// tutorial chapter 15, and what train_gpt.cu does: it keeps one logsumexp per row instead).
 void attention_forward(real* out, real* att, const real* qkv, int B, int T, int C, int NH) {
     // out (B,T,C), att (B,NH,T,T) post-softmax weights (zero above the diagonal), qkv (B,T,3C)
     // qkv holds q, k, v side by side; head h uses channels h*HS .. (h+1)*HS of each
