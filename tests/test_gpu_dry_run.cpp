@@ -64,10 +64,10 @@ TEST_CASE("dry run: GPT-2 124M (12 layers, 768 channels, T 1,024, V 50,257) at -
 // launch, all of it initialising 1.56 billion weights that a dry run never reads (the host
 // keeps them twice while it uploads them). So `make test` checks its layers (every launch
 // and matmul shape is the same in each of the 48) with 4 of them, at the batch that the
-// trainer's own fit check names for all 48 on 80 GB (--batch 10, found by the full run
+// trainer's own fit check names for all 48 on 80 GB (--batch 21, found by the full run
 // below); DRY_RUN_GPT2_XL=1 runs the full model.
-TEST_CASE("dry run: GPT-2 1.5B's layers (1,600 channels, 25 heads, T 1,024, V 50,257), 4 of 48, at --batch 10") {
-    check_whole_run(dry_run(binary(TRAINER), gpt2_flags(4, 25, 1600, 10)));
+TEST_CASE("dry run: GPT-2 1.5B's layers (1,600 channels, 25 heads, T 1,024, V 50,257), 4 of 48, at --batch 21") {
+    check_whole_run(dry_run(binary(TRAINER), gpt2_flags(4, 25, 1600, 21)));
 }
 
 TEST_CASE("dry run: GPT-2 1.5B, all 48 layers: the fit check names the largest batch for 80 GB, and that batch runs" *
@@ -79,7 +79,7 @@ TEST_CASE("dry run: GPT-2 1.5B, all 48 layers: the fit check names the largest b
                     refused.output);
     int batch = std::stoi(m[1]);
     MESSAGE("GPT-2 1.5B on 80 GB: --batch " << batch);
-    CHECK(batch == 10);   // the figure the 4-layer case above uses
+    CHECK(batch == 21);   // the figure the 4-layer case above uses
     check_whole_run(dry_run(binary(TRAINER), gpt2_flags(48, 25, 1600, batch)));
 }
 
