@@ -4,13 +4,17 @@
 // told again for the GPU, section by section and function by function (the CPU file is the
 // index of this one). Kernels come first in each layer, then the host launcher that carries
 // the CPU function's name and signature, so gpt_forward reads the same in both files.
-// Matmuls go through cuBLASLt; every other layer is a plain kernel written to be read.
+// Matmuls go through cuBLASLt; every other layer is a kernel written to be read, moving
+// memory 16 bytes per access (Packed, below) and fusing passes where that saves a trip to
+// memory: residual add + LayerNorm, LayerNorm backward with its weight gradients, and in
+// training the loss with the logits' gradient (one pass over the logits).
 // Data parallel over several GPUs with NCCL (one process per GPU, launched by mpirun or
 // torchrun-style environment variables), optionally with ZeRO-1 sharded optimizer state.
 // What it is not: the fastest GPT-2 trainer. Attention is a flash attention written to be read
 // (tiles staged in shared memory, plain fp32 loops for the tile products, a deterministic
 // backward that does more work than FlashAttention-2's), not cuDNN's or FlashAttention's kernels;
-// no kernel is tuned past "clearly correct and not wasteful"; there is no activation
+// the elementwise and row kernels move the bytes they must in 16-byte accesses but are not
+// tuned further (no cache hints, no per-GPU launch tuning); there is no activation
 // recomputation and no CUDA graph.
 //
 // Conventions a reader needs before line 1:
@@ -35,7 +39,9 @@
 //   logsumexp of each row of scores, where the CPU writes att, and attention_backward reads
 //   the forward's out and lse instead of att (flash attention, see its section).
 // - Deterministic: no floating-point atomics anywhere; every reduction has a fixed order,
-//   so the same run twice gives bitwise the same losses.
+//   so the same run twice gives bitwise the same losses. (Two kernels let whichever of their
+//   blocks finishes last add all the blocks' partial sums, in block order; an integer counter
+//   tells a block it is the last.)
 // - Bad input calls fail() (UsageError for a flag), naming the file or flag; main prints it and exits.
 #include <cassert>
 #include <cmath>
@@ -43,6 +49,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -172,60 +179,129 @@ static void cast_to_floatX(floatX* out, const float* inp, size_t n) {
     cudaCheck(cudaGetLastError());
 }
 
+// Moving memory 16 bytes at a time. Every layer outside the matmuls and attention does a few
+// operations per value it reads, so its time is the time to move its bytes. A GPU moves them
+// fastest when each thread loads or stores 16 bytes in one instruction: 8 bf16 or 4 floats,
+// an eighth (a quarter) of the instructions and memory transactions of one value at a time.
+// Packed<T, W> is W values of T that travel together; its alignment (16 bytes, or its size if
+// smaller) lets the compiler use one vector instruction (ld.global.v4) for a 16-byte pack.
+// The elementwise and row kernels below are templates over W: the launcher runs them with
+// W = PACK16 (16 bytes) where every pointer is 16-byte aligned and the row length is a
+// multiple of W, and with W = 1 (one value at a time, the same arithmetic) otherwise, e.g. for
+// C = 36 or a view that starts at an odd offset. Flat kernels over n values finish the last
+// n % W values one at a time (the tail). No cache hints: each kernel reads a value once from
+// memory, or again at once from L1/L2, where the default policy already does the right thing.
+template <class T, int W> struct alignas(sizeof(T) * W < 16 ? sizeof(T) * W : 16) Packed {
+    T v[W];
+    __device__ float operator[](int k) const { return (float)v[k]; }
+    __device__ void set(int k, float x) { v[k] = (T)x; }
+};
+template <class T> constexpr int PACK16 = 16 / sizeof(T);   // values of T in 16 bytes
+template <int W, class T> __device__ inline Packed<T, W> load_packed(const T* p) {
+    return *reinterpret_cast<const Packed<T, W>*>(p);
+}
+template <int W, class T> __device__ inline void store_packed(T* p, const Packed<T, W>& x) {
+    *reinterpret_cast<Packed<T, W>*>(p) = x;
+}
+// true where every pointer is 16-byte aligned (null counts as aligned): the launchers' test
+static bool aligned16(std::initializer_list<const void*> pointers) {
+    for (const void* p : pointers)
+        if ((uintptr_t)p % 16) return false;
+    return true;
+}
+// the most dynamic shared memory a block may have on this GPU (227 KB on an H100); over 48 KB a
+// kernel must opt in first (allow_shared_memory)
+static size_t max_shared_bytes() {
+    int device = 0, limit = 0;
+    cudaCheck(cudaGetDevice(&device));
+    cudaCheck(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    return limit;
+}
+template <class K> static void allow_shared_memory(K* kernel, size_t bytes) {
+    if (bytes > max_shared_bytes())
+        fail("a kernel needs %zu bytes of shared memory, more than the GPU's %zu: use fewer channels (--n-embd)", bytes,
+             max_shared_bytes());
+    if (bytes > 48 * 1024) cudaCheck(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+}
+
 // ----------------------------------------------------------------------------
 // layers: each a forward/backward pair, in the order data flows through the model
 
 // The scratch memory the layers share: one layer's worth, reused by every layer. It belongs
 // to the model (gpt_allocate_activations carves it beside the activations, see scratch_views)
 // and is handed, as the last argument, to the few launchers that need it.
-static const int REDUCE_CHUNKS = 64;   // row chunks of the two-stage column sums (layernorm_backward)
+static const int REDUCE_CHUNKS = 64;   // row chunks of the two-stage column sums (matmul_backward's dbias)
 static const int NORM_BLOCKS = 512;    // blocks of the gradient norm's first stage (sum_squares)
 struct Workspace {
     float *att_dot = nullptr;       // (B,NH,T): attention_backward's D = rowsum(dout * out) per head and position
     float *partial = nullptr;       // (2,REDUCE_CHUNKS,4C): the column sums' partial sums
     float *norm_partial = nullptr;  // (NORM_BLOCKS): the gradient norm's block sums
+    unsigned int *ticket = nullptr; // (1): blocks finished, for kernels whose last block sums the others' partials
     double *norm_result = nullptr;  // (1): the gradient norm's square
     size_t att_dot_elems = 0, partial_elems = 0;   // B*NH*T, 2*REDUCE_CHUNKS*4C: what fits
 };
 
-// --- token plus position embedding
+// --- token plus position embedding; each thread adds W channels (one 16-byte pack)
+template <int W>
 __global__ void encoder_forward_kernel(floatX* out, const int* inp, const floatX* wte, const floatX* wpe, int N, int T, int C) {
-    size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    size_t idx = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) * W;   // W divides C: a pack never crosses a row
     if (idx >= (size_t)N * C) return;
     int n = idx / C, c = idx % C, t = n % T;
-    out[idx] = (floatX)((float)wte[(size_t)inp[n] * C + c] + (float)wpe[(size_t)t * C + c]);
+    Packed<floatX, W> e = load_packed<W>(wte + (size_t)inp[n] * C + c), p = load_packed<W>(wpe + (size_t)t * C + c), o;
+    #pragma unroll
+    for (int k = 0; k < W; k++) o.set(k, e[k] + p[k]);
+    store_packed(out + idx, o);
 }
 
 void encoder_forward(floatX* out, const int* inp, const floatX* wte, const floatX* wpe, int B, int T, int C) {
     // out (B,T,C), inp (B,T) on the device, wte (Vp,C), wpe (maxT,C)
     assert(B > 0 && T > 0 && C > 0);
+    const int W = PACK16<floatX>;
+    bool packed = C % W == 0 && aligned16({out, wte, wpe});   // else one value at a time
     int block_size = 256;
-    size_t total = (size_t)B * T * C;
-    encoder_forward_kernel<<<CEIL_DIV(total, (size_t)block_size), block_size, 0, stream>>>(out, inp, wte, wpe, B * T, T, C);
+    size_t threads = (size_t)B * T * C / (packed ? W : 1);
+    auto kernel = packed ? encoder_forward_kernel<W> : encoder_forward_kernel<1>;
+    kernel<<<CEIL_DIV(threads, (size_t)block_size), block_size, 0, stream>>>(out, inp, wte, wpe, B * T, T, C);
     cudaCheck(cudaGetLastError());                 // out = wte[inp] + wpe[arange(T)]
 }
 
-// dwpe: one thread per (t, c) sums over the batch in order
+// dwpe: one thread per (t, pack of W channels) sums over the batch in order
+template <int W>
 __global__ void encoder_backward_wpe_kernel(float* dwpe, const floatX* dout, int B, int T, int C) {
-    int idx = blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= T * C) return;
+    size_t idx = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) * W;
+    if (idx >= (size_t)T * C) return;
     int t = idx / C, c = idx % C;
-    float s = 0.0f;
-    for (int b = 0; b < B; b++) s += (float)dout[((size_t)b * T + t) * C + c];
-    dwpe[idx] += s;
+    float s[W] = {};
+    for (int b = 0; b < B; b++) {
+        Packed<floatX, W> d = load_packed<W>(dout + ((size_t)b * T + t) * C + c);
+        #pragma unroll
+        for (int k = 0; k < W; k++) s[k] += d[k];
+    }
+    Packed<float, W> acc = load_packed<W>(dwpe + idx);
+    #pragma unroll
+    for (int k = 0; k < W; k++) acc.set(k, acc[k] + s[k]);
+    store_packed(dwpe + idx, acc);
 }
 
 // dwte: one block per distinct token in the batch; it walks that token's positions in order.
 // The host buckets positions by token (see EncoderBuckets), so no two blocks touch one row
 // of dwte and no atomics are needed: the sum is the same every run.
+template <int W>
 __global__ void encoder_backward_wte_kernel(float* dwte, const floatX* dout, const int* bucket_start,
                                             const int* bucket_token, const int* positions, int C) {
     int u = blockIdx.x, begin = bucket_start[u], end = bucket_start[u + 1];
     float* row = dwte + (size_t)bucket_token[u] * C;
-    for (int c = threadIdx.x; c < C; c += blockDim.x) {
-        float s = 0.0f;
-        for (int j = begin; j < end; j++) s += (float)dout[(size_t)positions[j] * C + c];
-        row[c] += s;
+    for (int c = threadIdx.x * W; c < C; c += blockDim.x * W) {
+        float s[W] = {};
+        for (int j = begin; j < end; j++) {
+            Packed<floatX, W> d = load_packed<W>(dout + (size_t)positions[j] * C + c);
+            #pragma unroll
+            for (int k = 0; k < W; k++) s[k] += d[k];
+        }
+        Packed<float, W> r = load_packed<W>(row + c);
+        #pragma unroll
+        for (int k = 0; k < W; k++) r.set(k, r[k] + s[k]);
+        store_packed(row + c, r);
     }
 }
 
@@ -239,17 +315,26 @@ struct EncoderBuckets {
 void encoder_backward(float* dwte, float* dwpe, const floatX* dout, const EncoderBuckets& buckets, int B, int T, int C) {
     // dwte (Vp,C) +=, dwpe (maxT,C) +=, dout (B,T,C); buckets made from inp (B,T) by gpt_forward
     assert(B > 0 && T > 0 && C > 0 && buckets.num_buckets > 0 && buckets.num_buckets <= B * T);
-    int block_size = 256;
-    encoder_backward_wpe_kernel<<<CEIL_DIV(T * C, block_size), block_size, 0, stream>>>(dwpe, dout, B, T, C);
+    const int W = PACK16<floatX>;
+    bool packed = C % W == 0 && aligned16({dwte, dwpe, dout});   // else one value at a time
+    int block_size = 256, wpe_threads = packed ? T * C / W : T * C;
+    // a wte block covers a row of C channels: no more threads than packs in a row (whole warps)
+    int wte_block = std::min(256, CEIL_DIV(packed ? C / W : C, 32) * 32);
+    auto wpe_kernel = packed ? encoder_backward_wpe_kernel<W> : encoder_backward_wpe_kernel<1>;
+    auto wte_kernel = packed ? encoder_backward_wte_kernel<W> : encoder_backward_wte_kernel<1>;
+    wpe_kernel<<<CEIL_DIV(wpe_threads, block_size), block_size, 0, stream>>>(dwpe, dout, B, T, C);
     cudaCheck(cudaGetLastError());
-    encoder_backward_wte_kernel<<<buckets.num_buckets, block_size, 0, stream>>>(dwte, dout, buckets.bucket_start,
-                                                                                 buckets.bucket_token, buckets.positions, C);
+    wte_kernel<<<buckets.num_buckets, wte_block, 0, stream>>>(dwte, dout, buckets.bucket_start, buckets.bucket_token,
+                                                             buckets.positions, C);
     cudaCheck(cudaGetLastError());
 }
 
-// --- LayerNorm, one warp per row. With inp2 it first forms the residual sum inp1 + inp2
-// (written to `residual`) and normalises that: the residual add and the next LayerNorm in
-// one pass over memory instead of two. `residual` may alias inp1 or inp2.
+// --- LayerNorm, one warp per row, W values per lane and access. With inp2 it first forms the
+// residual sum inp1 + inp2 (written to `residual`) and normalises that: the residual add and
+// the next LayerNorm in one pass over memory instead of two. `residual` may alias inp1 or inp2.
+// The row is read three times (sum, variance, output); the second and third reads of a row of
+// a few KB come from L1, so memory sees it once: read 2NC (or NC), write 2NC (or NC), +2N fp32.
+template <int W>
 __global__ void layernorm_forward_kernel(floatX* out, float* mean, float* rstd, floatX* residual, const floatX* inp1,
                                          const floatX* inp2, const floatX* weight, const floatX* bias, int N, int C) {
     int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -258,29 +343,55 @@ __global__ void layernorm_forward_kernel(floatX* out, float* mean, float* rstd, 
     if (inp2) {
         const floatX* y = inp2 + (size_t)row * C;
         floatX* r = residual + (size_t)row * C;
-        for (int c = lane; c < C; c += 32) r[c] = (floatX)((float)x[c] + (float)y[c]);   // x = x + branch
-        x = r;   // each lane reads back only what it wrote itself
+        for (int c = lane * W; c < C; c += 32 * W) {
+            Packed<floatX, W> a = load_packed<W>(x + c), b = load_packed<W>(y + c), sum;
+            #pragma unroll
+            for (int k = 0; k < W; k++) sum.set(k, a[k] + b[k]);   // x = x + branch
+            store_packed(r + c, sum);
+        }
+        x = r;   // each lane reads back only the packs it wrote itself
     }
     float m = 0.0f;
-    for (int c = lane; c < C; c += 32) m += (float)x[c];
+    for (int c = lane * W; c < C; c += 32 * W) {
+        Packed<floatX, W> a = load_packed<W>(x + c);
+        #pragma unroll
+        for (int k = 0; k < W; k++) m += a[k];
+    }
     m = warp_sum(m) / C;
     float v = 0.0f;
-    for (int c = lane; c < C; c += 32) { float d = (float)x[c] - m; v += d * d; }
+    for (int c = lane * W; c < C; c += 32 * W) {
+        Packed<floatX, W> a = load_packed<W>(x + c);
+        #pragma unroll
+        for (int k = 0; k < W; k++) { float d = a[k] - m; v += d * d; }
+    }
     v = warp_sum(v) / C;                                       // biased variance, as PyTorch
     float s = rsqrtf(v + 1e-5f);
     floatX* o = out + (size_t)row * C;
-    for (int c = lane; c < C; c += 32) o[c] = (floatX)(((float)x[c] - m) * s * (float)weight[c] + (float)bias[c]);
+    for (int c = lane * W; c < C; c += 32 * W) {
+        Packed<floatX, W> a = load_packed<W>(x + c), w = load_packed<W>(weight + c), b = load_packed<W>(bias + c), y;
+        #pragma unroll
+        for (int k = 0; k < W; k++) y.set(k, (a[k] - m) * s * w[k] + b[k]);
+        store_packed(o + c, y);
+    }
     if (lane == 0) { mean[row] = m; rstd[row] = s; }
+}
+
+// the launch both LayerNorm forwards share (inp2 and residual null: no residual add)
+static void layernorm_forward_launch(floatX* out, float* mean, float* rstd, floatX* residual, const floatX* inp1,
+                                     const floatX* inp2, const floatX* weight, const floatX* bias, int N, int C) {
+    assert(N > 0 && C > 0);
+    const int W = PACK16<floatX>;
+    bool packed = C % W == 0 && aligned16({out, residual, inp1, inp2, weight, bias});   // else one value at a time
+    int block_size = 256, rows_per_block = block_size / 32;
+    auto kernel = packed ? layernorm_forward_kernel<W> : layernorm_forward_kernel<1>;
+    kernel<<<CEIL_DIV(N, rows_per_block), block_size, 0, stream>>>(out, mean, rstd, residual, inp1, inp2, weight, bias, N, C);
+    cudaCheck(cudaGetLastError());
 }
 
 void layernorm_forward(floatX* out, float* mean, float* rstd, const floatX* inp, const floatX* weight, const floatX* bias,
                        int N, int C) {
     // out (N,C), mean (N), rstd (N), inp (N,C), weight (C), bias (C)
-    assert(N > 0 && C > 0);
-    int block_size = 256, rows_per_block = block_size / 32;
-    layernorm_forward_kernel<<<CEIL_DIV(N, rows_per_block), block_size, 0, stream>>>(out, mean, rstd, nullptr, inp, nullptr,
-                                                                                      weight, bias, N, C);
-    cudaCheck(cudaGetLastError());
+    layernorm_forward_launch(out, mean, rstd, nullptr, inp, nullptr, weight, bias, N, C);
 }
 
 // residual = inp1 + inp2, then out = layernorm(residual): the GPU's fusion of the CPU's
@@ -288,55 +399,87 @@ void layernorm_forward(floatX* out, float* mean, float* rstd, const floatX* inp,
 void residual_layernorm_forward(floatX* residual, floatX* out, float* mean, float* rstd, const floatX* inp1,
                                 const floatX* inp2, const floatX* weight, const floatX* bias, int N, int C) {
     // residual (N,C) (may alias inp1 or inp2), out (N,C), mean, rstd (N), inp1, inp2 (N,C), weight, bias (C)
-    assert(N > 0 && C > 0);
-    int block_size = 256, rows_per_block = block_size / 32;
-    layernorm_forward_kernel<<<CEIL_DIV(N, rows_per_block), block_size, 0, stream>>>(out, mean, rstd, residual, inp1, inp2,
-                                                                                      weight, bias, N, C);
-    cudaCheck(cudaGetLastError());
+    layernorm_forward_launch(out, mean, rstd, residual, inp1, inp2, weight, bias, N, C);
 }
 
-// dinp += rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dout * weight; one warp per row
-__global__ void layernorm_backward_kernel(floatX* dinp, const floatX* dout, const floatX* inp, const floatX* weight,
-                                          const float* mean, const float* rstd, int N, int C) {
-    int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
-    if (row >= N) return;
-    const floatX* x = inp + (size_t)row * C;
-    const floatX* d = dout + (size_t)row * C;
-    float m = mean[row], s = rstd[row], g_mean = 0.0f, gx_mean = 0.0f;
-    for (int c = lane; c < C; c += 32) {
-        float g = (float)d[c] * (float)weight[c];
-        g_mean += g;
-        gx_mean += g * ((float)x[c] - m) * s;
+// LayerNorm backward in one kernel, with xhat = (x - mean) * rstd and g = dout * weight:
+//   dinp += rstd * (g - mean(g) - xhat * mean(g * xhat))      (per row)
+//   dweight += sum over rows of dout * xhat, dbias += sum over rows of dout   (per column)
+// Each warp takes whole rows (its global warp index, then strides of all warps): it computes
+// the row's dinp, and adds the row's dout * xhat and dout into its own slice of shared memory,
+// where each lane always owns the same columns, so no two threads ever touch one value. When
+// the rows are done, the block adds its warps' slices in warp order and writes one partial row
+// per block; the last block to finish (an integer ticket, the only atomic) adds the blocks'
+// partial rows in block order into dweight and dbias and resets the ticket. No float atomics:
+// which block finishes last changes nothing in the result. Memory: dout, inp and dinp read
+// once, dinp written once (3NC read, NC written), plus 2 * blocks * C fp32 partials.
+static const int LN_BACKWARD_BLOCKS = 128;   // partial rows: few, so that the last block's sum is short
+template <int W>
+__global__ void layernorm_backward_kernel(floatX* dinp, float* dweight, float* dbias, float* partial, unsigned int* ticket,
+                                          const floatX* dout, const floatX* inp, const floatX* weight, const float* mean,
+                                          const float* rstd, int N, int C) {
+    extern __shared__ float smem[];   // (2, warps, C): each warp's sums of dout * xhat, then of dout
+    __shared__ unsigned int is_last;
+    int warps = blockDim.x / 32, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    float* dw_sum = smem + (size_t)warp * C;
+    float* db_sum = smem + (size_t)(warps + warp) * C;
+    for (int c = lane * W; c < C; c += 32 * W)
+        for (int k = 0; k < W; k++) { dw_sum[c + k] = 0.0f; db_sum[c + k] = 0.0f; }
+    for (int row = blockIdx.x * warps + warp; row < N; row += gridDim.x * warps) {
+        const floatX* x = inp + (size_t)row * C;
+        const floatX* d = dout + (size_t)row * C;
+        float m = mean[row], s = rstd[row], g_mean = 0.0f, gx_mean = 0.0f;
+        for (int c = lane * W; c < C; c += 32 * W) {
+            Packed<floatX, W> dd = load_packed<W>(d + c), xx = load_packed<W>(x + c), ww = load_packed<W>(weight + c);
+            #pragma unroll
+            for (int k = 0; k < W; k++) {
+                float g = dd[k] * ww[k];
+                g_mean += g;
+                gx_mean += g * (xx[k] - m) * s;
+            }
+        }
+        g_mean = warp_sum(g_mean) / C;
+        gx_mean = warp_sum(gx_mean) / C;
+        floatX* dx = dinp + (size_t)row * C;
+        for (int c = lane * W; c < C; c += 32 * W) {   // the same packs again: from L1
+            Packed<floatX, W> dd = load_packed<W>(d + c), xx = load_packed<W>(x + c), ww = load_packed<W>(weight + c);
+            Packed<floatX, W> old = load_packed<W>(dx + c), out;
+            #pragma unroll
+            for (int k = 0; k < W; k++) {
+                float xhat = (xx[k] - m) * s, g = dd[k] * ww[k];
+                out.set(k, old[k] + s * (g - g_mean - xhat * gx_mean));
+                dw_sum[c + k] += dd[k] * xhat;
+                db_sum[c + k] += dd[k];
+            }
+            store_packed(dx + c, out);
+        }
     }
-    g_mean = warp_sum(g_mean) / C;
-    gx_mean = warp_sum(gx_mean) / C;
-    floatX* dx = dinp + (size_t)row * C;
-    for (int c = lane; c < C; c += 32) {
-        float g = (float)d[c] * (float)weight[c];
-        dx[c] = (floatX)((float)dx[c] + s * (g - g_mean - ((float)x[c] - m) * s * gx_mean));
+    __syncthreads();
+    float* partial_w = partial;                              // (blocks, C)
+    float* partial_b = partial + (size_t)gridDim.x * C;      // (blocks, C)
+    for (int c = threadIdx.x; c < C; c += blockDim.x) {
+        float w = 0.0f, b = 0.0f;
+        for (int i = 0; i < warps; i++) { w += smem[(size_t)i * C + c]; b += smem[(size_t)(warps + i) * C + c]; }
+        partial_w[(size_t)blockIdx.x * C + c] = w;
+        partial_b[(size_t)blockIdx.x * C + c] = b;
     }
+    __threadfence();   // this block's partial row is visible to every block before it takes its ticket
+    __syncthreads();
+    if (threadIdx.x == 0) is_last = atomicAdd(ticket, 1u) == gridDim.x - 1;
+    __syncthreads();
+    if (!is_last) return;
+    for (int c = threadIdx.x; c < C; c += blockDim.x) {
+        float w = 0.0f, b = 0.0f;
+        for (int i = 0; i < (int)gridDim.x; i++) { w += partial_w[(size_t)i * C + c]; b += partial_b[(size_t)i * C + c]; }
+        dweight[c] += w;
+        dbias[c] += b;
+    }
+    if (threadIdx.x == 0) *ticket = 0;   // ready for the next launch
 }
 
-// Parameter gradients sum over all N rows. Deterministically, in two stages: the rows are cut
-// into REDUCE_CHUNKS fixed chunks; stage 1 writes one partial sum per (chunk, column) to the
-// workspace, stage 2 (column_sum_kernel) adds the chunks in order. Used by LayerNorm's
-// dweight/dbias and by matmul's dbias.
-
-__global__ void layernorm_param_partial_kernel(float* partial_w, float* partial_b, const floatX* dout, const floatX* inp,
-                                               const float* mean, const float* rstd, int N, int C) {
-    int c = blockIdx.x * blockDim.x + threadIdx.x, chunk = blockIdx.y;
-    if (c >= C) return;
-    int rows = CEIL_DIV(N, (int)gridDim.y), n0 = chunk * rows, n1 = min(N, n0 + rows);
-    float dw = 0.0f, db = 0.0f;
-    for (int n = n0; n < n1; n++) {
-        float d = (float)dout[(size_t)n * C + c];
-        dw += d * ((float)inp[(size_t)n * C + c] - mean[n]) * rstd[n];
-        db += d;
-    }
-    partial_w[(size_t)chunk * C + c] = dw;
-    partial_b[(size_t)chunk * C + c] = db;
-}
-
+// Column sums for matmul's dbias, deterministically, in two stages: the rows are cut into
+// REDUCE_CHUNKS fixed chunks; stage 1 writes one partial sum per (chunk, column) to the
+// workspace, stage 2 (column_sum_kernel) adds the chunks in order.
 __global__ void bias_partial_kernel(float* partial, const floatX* dout, int N, int OC) {
     int o = blockIdx.x * blockDim.x + threadIdx.x, chunk = blockIdx.y;
     if (o >= OC) return;
@@ -357,17 +500,24 @@ __global__ void column_sum_kernel(float* out, const float* partial, int chunks, 
 void layernorm_backward(floatX* dinp, float* dweight, float* dbias, const floatX* dout, const floatX* inp,
                         const floatX* weight, const float* mean, const float* rstd, int N, int C, const Workspace& ws) {
     // dinp (N,C) += (the residual stream's gradient), dweight (C) +=, dbias (C) +=, dout (N,C), inp (N,C)
-    int block_size = 256, rows_per_block = block_size / 32, chunks = std::min(N, REDUCE_CHUNKS);
-    assert(N > 0 && C > 0 && 2 * (size_t)chunks * C <= ws.partial_elems);
-    layernorm_backward_kernel<<<CEIL_DIV(N, rows_per_block), block_size, 0, stream>>>(dinp, dout, inp, weight, mean, rstd, N, C);
-    cudaCheck(cudaGetLastError());
-    float *partial_w = ws.partial, *partial_b = ws.partial + (size_t)chunks * C;
-    dim3 grid(CEIL_DIV(C, block_size), chunks);
-    layernorm_param_partial_kernel<<<grid, block_size, 0, stream>>>(partial_w, partial_b, dout, inp, mean, rstd, N, C);
-    cudaCheck(cudaGetLastError());
-    column_sum_kernel<<<CEIL_DIV(C, block_size), block_size, 0, stream>>>(dweight, partial_w, chunks, C);
-    cudaCheck(cudaGetLastError());
-    column_sum_kernel<<<CEIL_DIV(C, block_size), block_size, 0, stream>>>(dbias, partial_b, chunks, C);
+    // ws: partial (2,blocks,C), ticket (1, zero between launches)
+    const int W = PACK16<floatX>;
+    bool packed = C % W == 0 && aligned16({dinp, dout, inp, weight});   // else one value at a time
+    int warps = 16;   // per block; fewer where C is so large that their sums would not fit in shared memory
+    while (warps > 1 && 2 * warps * (size_t)C * sizeof(float) > 100 * 1024) warps /= 2;
+    int blocks = std::min(CEIL_DIV(N, warps), LN_BACKWARD_BLOCKS);
+    size_t smem = 2 * warps * (size_t)C * sizeof(float);
+    assert(N > 0 && C > 0 && 2 * (size_t)blocks * C <= ws.partial_elems && ws.ticket);
+    // launched by name, not through a pointer: the CPU execution mode finds a kernel's shared-memory opt-in by its name
+    if (packed) {
+        allow_shared_memory(layernorm_backward_kernel<W>, smem);
+        layernorm_backward_kernel<W><<<blocks, warps * 32, smem, stream>>>(dinp, dweight, dbias, ws.partial, ws.ticket, dout,
+                                                                          inp, weight, mean, rstd, N, C);
+    } else {
+        allow_shared_memory(layernorm_backward_kernel<1>, smem);
+        layernorm_backward_kernel<1><<<blocks, warps * 32, smem, stream>>>(dinp, dweight, dbias, ws.partial, ws.ticket, dout,
+                                                                          inp, weight, mean, rstd, N, C);
+    }
     cudaCheck(cudaGetLastError());
 }
 
@@ -727,102 +877,201 @@ void attention_backward(floatX* dqkv, const floatX* dout, const floatX* qkv, con
     cudaCheck(cudaGetLastError());
 }
 
-// --- GELU, tanh approximation ("gelu_new"): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+// --- GELU, tanh approximation ("gelu_new"): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+// Elementwise: each thread W values (one 16-byte pack), the last n % W one at a time.
 #define GELU_SQRT_2_OVER_PI 0.7978845608028654f
-__global__ void gelu_forward_kernel(floatX* out, const floatX* inp, size_t n) {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= n) return;
-    float x = (float)inp[i];
-    out[i] = (floatX)(0.5f * x * (1.0f + tanhf(GELU_SQRT_2_OVER_PI * (x + 0.044715f * x * x * x))));
+__device__ inline float gelu(float x) {
+    return 0.5f * x * (1.0f + tanhf(GELU_SQRT_2_OVER_PI * (x + 0.044715f * x * x * x)));
 }
-
-__global__ void gelu_backward_kernel(floatX* dinp, const floatX* inp, const floatX* dout, size_t n) {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= n) return;
-    float x = (float)inp[i];
+__device__ inline float gelu_grad(float x, float dout) {   // dout * gelu'(x)
     float th = tanhf(GELU_SQRT_2_OVER_PI * (x + 0.044715f * x * x * x));
     float dth = (1.0f - th * th) * GELU_SQRT_2_OVER_PI * (1.0f + 3.0f * 0.044715f * x * x);
-    dinp[i] = (floatX)((float)dout[i] * 0.5f * ((1.0f + th) + x * dth));
+    return dout * 0.5f * ((1.0f + th) + x * dth);
+}
+
+template <int W> __global__ void gelu_forward_kernel(floatX* out, const floatX* inp, size_t n) {
+    size_t i = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) * W;
+    if (i + W <= n) {
+        Packed<floatX, W> x = load_packed<W>(inp + i), y;
+        #pragma unroll
+        for (int k = 0; k < W; k++) y.set(k, gelu(x[k]));
+        store_packed(out + i, y);
+    } else {
+        for (; i < n; i++) out[i] = (floatX)gelu((float)inp[i]);   // the tail
+    }
+}
+
+template <int W> __global__ void gelu_backward_kernel(floatX* dinp, const floatX* inp, const floatX* dout, size_t n) {
+    size_t i = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) * W;
+    if (i + W <= n) {
+        Packed<floatX, W> x = load_packed<W>(inp + i), d = load_packed<W>(dout + i), dx;
+        #pragma unroll
+        for (int k = 0; k < W; k++) dx.set(k, gelu_grad(x[k], d[k]));
+        store_packed(dinp + i, dx);
+    } else {
+        for (; i < n; i++) dinp[i] = (floatX)gelu_grad((float)inp[i], (float)dout[i]);   // the tail
+    }
+}
+
+// the packs of an elementwise launch over n values: 16-byte packs where all its pointers are
+// 16-byte aligned (views carved from one buffer are 256-byte aligned), else one value each
+static int elementwise_width(std::initializer_list<const void*> pointers) {
+    return aligned16(pointers) ? PACK16<floatX> : 1;
 }
 
 void gelu_forward(floatX* out, const floatX* inp, size_t n) {
     // out (N,4C), inp (N,4C)
     assert(n > 0);
-    int block_size = 256;
-    gelu_forward_kernel<<<CEIL_DIV(n, (size_t)block_size), block_size, 0, stream>>>(out, inp, n);
+    int block_size = 256, W = elementwise_width({out, inp});
+    auto kernel = W > 1 ? gelu_forward_kernel<PACK16<floatX>> : gelu_forward_kernel<1>;
+    kernel<<<CEIL_DIV(n, (size_t)block_size * W), block_size, 0, stream>>>(out, inp, n);
     cudaCheck(cudaGetLastError());
 }
 
 void gelu_backward(floatX* dinp, const floatX* inp, const floatX* dout, size_t n) {
     // dinp (N,4C) written, inp (N,4C), dout (N,4C); dinp may alias dout
     assert(n > 0);
-    int block_size = 256;
-    gelu_backward_kernel<<<CEIL_DIV(n, (size_t)block_size), block_size, 0, stream>>>(dinp, inp, dout, n);
+    int block_size = 256, W = elementwise_width({dinp, inp, dout});
+    auto kernel = W > 1 ? gelu_backward_kernel<PACK16<floatX>> : gelu_backward_kernel<1>;
+    kernel<<<CEIL_DIV(n, (size_t)block_size * W), block_size, 0, stream>>>(dinp, inp, dout, n);
     cudaCheck(cudaGetLastError());
 }
 
 // --- the residual connection. gpt_forward fuses every residual add into the LayerNorm that
 // reads the stream next (residual_layernorm_forward); gpt_forward_cached uses this plain form
 // for the add that ends each layer, and the tests compare it with the CPU's.
-__global__ void residual_forward_kernel(floatX* out, const floatX* inp1, const floatX* inp2, size_t n) {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) out[i] = (floatX)((float)inp1[i] + (float)inp2[i]);
+template <int W> __global__ void residual_forward_kernel(floatX* out, const floatX* inp1, const floatX* inp2, size_t n) {
+    size_t i = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) * W;
+    if (i + W <= n) {
+        Packed<floatX, W> a = load_packed<W>(inp1 + i), b = load_packed<W>(inp2 + i), y;
+        #pragma unroll
+        for (int k = 0; k < W; k++) y.set(k, a[k] + b[k]);
+        store_packed(out + i, y);
+    } else {
+        for (; i < n; i++) out[i] = (floatX)((float)inp1[i] + (float)inp2[i]);   // the tail
+    }
 }
 
 void residual_forward(floatX* out, const floatX* inp1, const floatX* inp2, size_t n) {
     // out, inp1, inp2 (N,C)
     assert(n > 0);
-    int block_size = 256;
-    residual_forward_kernel<<<CEIL_DIV(n, (size_t)block_size), block_size, 0, stream>>>(out, inp1, inp2, n);
+    int block_size = 256, W = elementwise_width({out, inp1, inp2});
+    auto kernel = W > 1 ? residual_forward_kernel<PACK16<floatX>> : residual_forward_kernel<1>;
+    kernel<<<CEIL_DIV(n, (size_t)block_size * W), block_size, 0, stream>>>(out, inp1, inp2, n);
     cudaCheck(cudaGetLastError());
 }
 
 // --- softmax and cross-entropy: loss = logsumexp(logits) - logits[target], one block per row.
-// The forward keeps one float per row (the logsumexp); the backward turns the logits, in
-// place, into their gradient (softmax - onehot) * dloss. Probabilities are never stored.
-// Together they read the logits twice and write them once, which is what a single fused
-// kernel does too (it must finish a row's max and sum before it can write any gradient);
-// keeping two kernels lets validation and the tests see the logits and the loss alone.
-__global__ void crossentropy_forward_kernel(float* losses, float* lse, const floatX* logits, const int* targets, int V, int Vp) {
-    int row = blockIdx.x;
+// Training uses the fused form, crossentropy_forward_backward: one kernel finds a row's max and
+// sum, writes the loss, and turns the row, in place, into its gradient (softmax - onehot) * dloss.
+// The max and the sum must be complete before the first gradient value can be written, so the
+// row is read more than once; the first read brings it into shared memory (100 KB for GPT-2's
+// 50,304 bf16 logits), and the later ones read it there. So the (B,T,Vp) logits, the largest
+// activation at small C, go through memory once each way (N Vp read, N Vp written) instead of
+// twice read and once written by a separate forward and backward. A row too large for shared
+// memory is read again from global memory (then mostly from L2). Validation (crossentropy_forward)
+// is the same kernel without the gradient; crossentropy_backward is the separate backward from a
+// kept logsumexp, which gpt_backward uses after a forward that only computed the loss.
+// the gradient of the pack of logits x at columns v .. v+W-1 of a row with logsumexp z
+template <int W>
+__device__ inline Packed<floatX, W> crossentropy_grad(const Packed<floatX, W>& x, int v, float z, float dloss, int V, int target) {
+    Packed<floatX, W> g;
+    #pragma unroll
+    for (int k = 0; k < W; k++) {
+        float gk = v + k < V ? expf(x[k] - z) * dloss : 0.0f;   // softmax * dloss, 0 in the padding
+        if (v + k == target) gk -= dloss;                        // - onehot * dloss
+        g.set(k, gk);
+    }
+    return g;
+}
+
+template <int W>
+__global__ void crossentropy_kernel(floatX* dlogits, float* losses, float* lse, const floatX* logits, const int* targets,
+                                    float dloss, int V, int Vp, bool cache_row) {
+    extern __shared__ float smem[];   // (Vp) floatX values: the row, where it fits (cache_row)
+    floatX* cached = (floatX*)smem;
+    int row = blockIdx.x, target = targets[row];
     const floatX* l = logits + (size_t)row * Vp;
+    float target_logit = (float)l[target];   // read before any thread overwrites the row with its gradient
     float maxv = -INFINITY;
-    for (int v = threadIdx.x; v < V; v += blockDim.x) maxv = fmaxf(maxv, (float)l[v]);
-    maxv = block_max(maxv);
+    for (int v = threadIdx.x * W; v < Vp; v += blockDim.x * W) {   // the whole padded row: Vp is a multiple of W
+        Packed<floatX, W> x = load_packed<W>(l + v);
+        if (cache_row) store_packed(cached + v, x);
+        #pragma unroll
+        for (int k = 0; k < W; k++)
+            if (v + k < V) maxv = fmaxf(maxv, x[k]);
+    }
+    maxv = block_max(maxv);   // its barriers also make the cached row visible to every thread
+    const floatX* src = cache_row ? cached : l;
     float sum = 0.0f;
-    for (int v = threadIdx.x; v < V; v += blockDim.x) sum += expf((float)l[v] - maxv);
+    for (int v = threadIdx.x * W; v < V; v += blockDim.x * W) {
+        Packed<floatX, W> x = load_packed<W>(src + v);
+        #pragma unroll
+        for (int k = 0; k < W; k++)
+            if (v + k < V) sum += expf(x[k] - maxv);
+    }
     sum = block_sum(sum);
-    if (threadIdx.x == 0) {
-        float z = maxv + logf(sum);
-        lse[row] = z;
-        losses[row] = z - (float)l[targets[row]];
+    float z = maxv + logf(sum);
+    if (threadIdx.x == 0) { lse[row] = z; losses[row] = z - target_logit; }
+    if (!dlogits) return;
+    floatX* d = dlogits + (size_t)row * Vp;   // may be the logits themselves
+    for (int v = threadIdx.x * W; v < Vp; v += blockDim.x * W) {
+        store_packed(d + v, crossentropy_grad(load_packed<W>(src + v), v, z, dloss, V, target));
     }
 }
 
+// the launch both cross-entropy forwards share; a row is cached in shared memory if it takes at
+// most row_cache_limit bytes (the device's limit; the tests also pass 0, for the uncached path)
+static void crossentropy_launch(floatX* dlogits, float* losses, float* lse, const floatX* logits, const int* targets,
+                                float dloss, int N, int V, int Vp, size_t row_cache_limit) {
+    assert(N > 0 && V > 0 && V <= Vp);
+    const int W = PACK16<floatX>;
+    bool packed = Vp % W == 0 && aligned16({dlogits, logits});   // else one value at a time
+    size_t row_bytes = (size_t)Vp * sizeof(floatX);
+    bool cache_row = row_bytes <= row_cache_limit;
+    int block_size = 512;   // a multiple of 32, as block_sum and block_max need
+    size_t smem = cache_row ? row_bytes : 0;
+    // launched by name, not through a pointer: the CPU execution mode finds a kernel's shared-memory opt-in by its name
+    if (packed) {
+        allow_shared_memory(crossentropy_kernel<W>, smem);
+        crossentropy_kernel<W><<<N, block_size, smem, stream>>>(dlogits, losses, lse, logits, targets, dloss, V, Vp, cache_row);
+    } else {
+        allow_shared_memory(crossentropy_kernel<1>, smem);
+        crossentropy_kernel<1><<<N, block_size, smem, stream>>>(dlogits, losses, lse, logits, targets, dloss, V, Vp, cache_row);
+    }
+    cudaCheck(cudaGetLastError());
+}
+void crossentropy_forward(float* losses, float* lse, const floatX* logits, const int* targets, int N, int V, int Vp) {
+    // losses (N), lse (N), logits (N,Vp) of which the first V columns are real, targets (N) on the device
+    crossentropy_launch(nullptr, losses, lse, logits, targets, 0.0f, N, V, Vp, max_shared_bytes());
+}
+
+// crossentropy_forward, and crossentropy_backward with dloss, in one pass over the logits
+void crossentropy_forward_backward(float* losses, float* lse, floatX* logits, const int* targets, float dloss, int N, int V,
+                                   int Vp) {
+    // losses (N), lse (N), logits (N,Vp): the logits on entry, their gradient on exit, targets (N) on the device
+    crossentropy_launch(logits, losses, lse, logits, targets, dloss, N, V, Vp, max_shared_bytes());
+}
+
+// from the kept logsumexp: one read and one write of each row, W values per access
+template <int W>
 __global__ void crossentropy_backward_kernel(floatX* dlogits, const float* lse, const int* targets, float dloss, int V, int Vp) {
     int row = blockIdx.x, target = targets[row];
     floatX* d = dlogits + (size_t)row * Vp;
     float z = lse[row];
-    for (int v = threadIdx.x; v < Vp; v += blockDim.x) {
-        float g = v < V ? expf((float)d[v] - z) * dloss : 0.0f;   // softmax * dloss, 0 in the padding
-        if (v == target) g -= dloss;                             // - onehot * dloss
-        d[v] = (floatX)g;
+    for (int v = threadIdx.x * W; v < Vp; v += blockDim.x * W) {
+        store_packed(d + v, crossentropy_grad(load_packed<W>(d + v), v, z, dloss, V, target));
     }
-}
-
-void crossentropy_forward(float* losses, float* lse, const floatX* logits, const int* targets, int N, int V, int Vp) {
-    // losses (N), lse (N), logits (N,Vp) of which the first V columns are real, targets (N) on the device
-    assert(N > 0 && V > 0 && V <= Vp);
-    int block_size = 512;   // a multiple of 32, as block_sum and block_max need
-    crossentropy_forward_kernel<<<N, block_size, 0, stream>>>(losses, lse, logits, targets, V, Vp);
-    cudaCheck(cudaGetLastError());
 }
 
 void crossentropy_backward(floatX* dlogits, const float* lse, const int* targets, float dloss, int N, int V, int Vp) {
     // dlogits (N,Vp): the logits on entry, their gradient on exit; dloss: d(mean loss)/d(each position's loss)
     assert(N > 0 && V > 0 && V <= Vp);
+    const int W = PACK16<floatX>;
+    bool packed = Vp % W == 0 && aligned16({dlogits});   // else one value at a time
     int block_size = 512;
-    crossentropy_backward_kernel<<<N, block_size, 0, stream>>>(dlogits, lse, targets, dloss, V, Vp);
+    auto kernel = packed ? crossentropy_backward_kernel<W> : crossentropy_backward_kernel<1>;
+    kernel<<<N, block_size, 0, stream>>>(dlogits, lse, targets, dloss, V, Vp);
     cudaCheck(cudaGetLastError());
 }
 
@@ -915,6 +1164,7 @@ struct GPT {
     Workspace ws;                            // the layers' shared scratch
     std::vector<float> host_losses;
     float mean_loss = -1;                    // of the last forward with targets (-1: none)
+    float dlogits_scale = 0;                 // > 0: a.logits hold the gradient of dlogits_scale * mean_loss
 };
 
 // points each named tensor of a family at its place in one device allocation (256-byte
@@ -984,6 +1234,7 @@ static std::vector<View> scratch_views(GPT& model, int B, int T) {
         {(void**)&ws.partial, ws.partial_elems * F}, // (2,REDUCE_CHUNKS,4C)
         {(void**)&ws.norm_partial, NORM_BLOCKS * F}, // (NORM_BLOCKS)
         {(void**)&ws.norm_result, sizeof(double)},   // (1)
+        {(void**)&ws.ticket, sizeof(unsigned int)},  // (1), zero (carve zeroes it; each use leaves it zero)
         {(void**)&e.bucket_start, (BT + 1) * I},     // (B*T+1)
         {(void**)&e.bucket_token, BT * I},           // (B*T)
         {(void**)&e.positions, BT * I},              // (B*T)
@@ -1105,8 +1356,10 @@ static LayerActivations layer_activations(const GPT& model, int l) {
             a.ln2_rstd + l * N, a.fch + l * N * 4 * C, a.fch_gelu + l * N * 4 * C, a.residual3 + l * N * C};
 }
 
-// forward pass over inputs (B,T) (host); with targets (B,T), also the loss (model.mean_loss)
-void gpt_forward(GPT& model, const int* inputs, const int* targets, int B, int T) {
+// forward pass over inputs (B,T) (host); with targets (B,T), also the loss (model.mean_loss).
+// loss_scale > 0 (training: gpt_step): the classifier also turns the logits into the gradient
+// of loss_scale * mean_loss, in the same pass over them, and gpt_backward starts from there.
+void gpt_forward(GPT& model, const int* inputs, const int* targets, int B, int T, float loss_scale = 0) {
     const GPTConfig& c = model.config;
     if (T > c.max_seq_len) fail("sequence length %d exceeds the model's %d positions (--seq-len)", T, c.max_seq_len);
     for (int i = 0; i < B * T; i++)
@@ -1148,8 +1401,15 @@ void gpt_forward(GPT& model, const int* inputs, const int* targets, int B, int T
     // logits = lnf @ wte.T (tied head); column-major: logits^T (Vp,N) = wte (Vp,C) @ lnf^T (C,N)
     matmul_cublaslt(a.logits, CUBLAS_FLOATX, p.wte, a.lnf, nullptr, Vp, N, C, true, false, false);
     model.mean_loss = -1;
-    if (targets) {
+    model.dlogits_scale = 0;
+    if (loss_scale > 0 && !targets) fail("gpt_forward: a loss_scale (%g) needs targets", loss_scale);
+    if (targets && loss_scale > 0) {   // logits -> dlogits, and the loss
+        crossentropy_forward_backward(a.losses, a.lse, a.logits, a.targets, loss_scale / N, N, c.vocab_size, Vp);
+        model.dlogits_scale = loss_scale;
+    } else if (targets) {
         crossentropy_forward(a.losses, a.lse, a.logits, a.targets, N, c.vocab_size, Vp);
+    }
+    if (targets) {
         cudaCheck(cudaMemcpyAsync(model.host_losses.data(), a.losses, N * sizeof(float), cudaMemcpyDeviceToHost, stream));
         cudaCheck(cudaStreamSynchronize(stream));
         double sum = 0;
@@ -1162,7 +1422,8 @@ void gpt_zero_grad(GPT& model) { cudaCheck(cudaMemsetAsync(model.grads, 0, model
 
 // backward pass of the last gpt_forward (which must have had targets): adds the gradient of
 // loss_scale * mean_loss to model.grads. It calls the layers' backward functions in exactly
-// the reverse order of gpt_forward.
+// the reverse order of gpt_forward; the first, crossentropy_backward, only where the forward
+// did not already turn the logits into their gradient (it did when given the same loss_scale).
 void gpt_backward(GPT& model, float loss_scale) {
     if (model.mean_loss < 0) fail("gpt_backward needs a forward pass with targets first");
     const GPTConfig& c = model.config;
@@ -1174,7 +1435,10 @@ void gpt_backward(GPT& model, float loss_scale) {
     ParamViews<float>& g = model.g;
     const Workspace& ws = model.ws;
 
-    crossentropy_backward(a.logits, a.lse, a.targets, loss_scale / N, N, V, Vp);   // logits -> dlogits
+    if (model.dlogits_scale == 0) crossentropy_backward(a.logits, a.lse, a.targets, loss_scale / N, N, V, Vp);   // logits -> dlogits
+    else if (model.dlogits_scale != loss_scale)
+        fail("gpt_backward(loss_scale %g) after gpt_forward made the logits' gradient for loss_scale %g", loss_scale,
+             model.dlogits_scale);
     // dlnf = dlogits @ wte; column-major: dlnf^T (C,N) = wte^T (C,Vp) @ dlogits^T (Vp,N)
     matmul_cublaslt(d.dln, CUBLAS_FLOATX, p.wte, a.logits, nullptr, C, N, Vp, false, false, false);
     // dwte += dlogits.T @ lnf; column-major: dwte^T (C,Vp) += lnf^T (C,N) @ dlogits (N,Vp)
@@ -1203,29 +1467,47 @@ void gpt_backward(GPT& model, float loss_scale) {
     }
     encoder_backward(g.wte, g.wpe, d.dresidual, model.buckets, B, T, C);
     model.mean_loss = -1;   // the logits are gone: a second backward needs a new forward
+    model.dlogits_scale = 0;
 }
 
-// --- global gradient norm, deterministic: a fixed grid of blocks each sums a fixed slice
-// of squares (stage 1), then one thread adds the block sums in order, in double (stage 2)
-__global__ void sum_squares_partial_kernel(float* partial, const float* x, size_t n) {
+// --- global gradient norm, deterministic: a fixed grid of blocks each sums a fixed slice of
+// squares, 16 bytes (4 floats) per load where x is 16-byte aligned; the last block to finish
+// (an integer ticket, as in layernorm_backward) adds the block sums in order, in double.
+// One launch; memory reads the n fp32 gradients once.
+template <int W>
+__global__ void sum_squares_kernel(double* out, float* partial, unsigned int* ticket, const float* x, size_t n) {
+    __shared__ unsigned int is_last;
     float s = 0.0f;
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) s += x[i] * x[i];
+    size_t stride = (size_t)gridDim.x * blockDim.x * W;
+    for (size_t i = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) * W; i < n; i += stride) {
+        if (i + W <= n) {
+            Packed<float, W> p = load_packed<W>(x + i);
+            #pragma unroll
+            for (int k = 0; k < W; k++) s += p[k] * p[k];
+        } else {
+            for (size_t j = i; j < n; j++) s += x[j] * x[j];   // the tail
+        }
+    }
     s = block_sum(s);
-    if (threadIdx.x == 0) partial[blockIdx.x] = s;
-}
-__global__ void sum_partials_kernel(double* out, const float* partial, int n) {
-    double s = 0.0;
-    for (int i = 0; i < n; i++) s += partial[i];
-    *out = s;
+    if (threadIdx.x == 0) {
+        partial[blockIdx.x] = s;
+        __threadfence();   // the block sum is visible to every block before this block's ticket is taken
+        is_last = atomicAdd(ticket, 1u) == gridDim.x - 1;
+    }
+    __syncthreads();
+    if (!is_last || threadIdx.x != 0) return;
+    double sum = 0.0;
+    for (int b = 0; b < (int)gridDim.x; b++) sum += partial[b];
+    *out = sum;
+    *ticket = 0;   // ready for the next launch
 }
 
-// the sum of squares of x (n, device), back on the host; ws: norm_partial, norm_result
+// the sum of squares of x (n, device), back on the host; ws: norm_partial, norm_result, ticket
 static double sum_squares(const float* x, size_t n, const Workspace& ws) {
-    assert(ws.norm_partial && ws.norm_result);   // carved with the activations (gpt_allocate_activations)
+    assert(ws.norm_partial && ws.norm_result && ws.ticket);   // carved with the activations (gpt_allocate_activations)
     int block_size = 256;
-    sum_squares_partial_kernel<<<NORM_BLOCKS, block_size, 0, stream>>>(ws.norm_partial, x, n);
-    cudaCheck(cudaGetLastError());
-    sum_partials_kernel<<<1, 1, 0, stream>>>(ws.norm_result, ws.norm_partial, NORM_BLOCKS);
+    auto kernel = aligned16({x}) ? sum_squares_kernel<PACK16<float>> : sum_squares_kernel<1>;
+    kernel<<<NORM_BLOCKS, block_size, 0, stream>>>(ws.norm_result, ws.norm_partial, ws.ticket, x, n);
     cudaCheck(cudaGetLastError());
     double result = 0;   // defined even where the copy does nothing (a dry run of the CPU execution mode)
     cudaCheck(cudaMemcpyAsync(&result, ws.norm_result, sizeof result, cudaMemcpyDeviceToHost, stream));
@@ -1233,29 +1515,46 @@ static double sum_squares(const float* x, size_t n, const Workspace& ws) {
     return result;
 }
 
-// --- AdamW over this rank's range of the one parameter buffer, one kernel. Each thread finds
-// its element's tensor in a small table (binary search over ~12L offsets) for the decay mask.
+// --- AdamW over this rank's range of the one parameter buffer, one kernel. Each thread updates
+// W consecutive values (4 floats: 16-byte loads and stores of the gradient, master weight and
+// both moments) and finds their tensor in a small table (binary search over ~12L offsets) for
+// the decay mask, stepping to the next tensor where one ends inside the pack. Memory: 16 bytes
+// read and 12 + sizeof(floatX) written per parameter, the least AdamW can move.
+__device__ inline float adamw_step(float& m, float& v, float p, float grad, float wd, float lr, float beta1, float beta2,
+                                   float bc1, float bc2, float eps) {
+    m = beta1 * m + (1.0f - beta1) * grad;
+    v = beta2 * v + (1.0f - beta2) * grad * grad;
+    float mhat = m / bc1, vhat = v / bc2;
+    return p - lr * (mhat / (sqrtf(vhat) + eps) + wd * p);   // the new weight
+}
+
+template <int W>
 __global__ void adamw_kernel(floatX* params, float* master, float* m, float* v, const float* grads, size_t first, size_t count,
                              const size_t* offsets, const unsigned char* decay, int num_tensors, float lr, float beta1,
                              float beta2, float bc1, float bc2, float eps, float weight_decay, float grad_scale) {
-    size_t j = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    size_t j = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) * W;   // this pack's first index in the shard
     if (j >= count) return;
-    size_t i = first + j;                         // index in the whole buffer; j in this rank's shard
+    size_t i = first + j;                         // ... and in the whole buffer
     int lo = 0, hi = num_tensors - 1;             // the last tensor whose offset is <= i
     while (lo < hi) {
         int mid = (lo + hi + 1) / 2;
         if (offsets[mid] <= i) lo = mid; else hi = mid - 1;
     }
-    float wd = decay[lo] ? weight_decay : 0.0f;
-    float grad = grads[i] * grad_scale;
-    float mj = beta1 * m[j] + (1.0f - beta1) * grad;
-    float vj = beta2 * v[j] + (1.0f - beta2) * grad * grad;
-    m[j] = mj;
-    v[j] = vj;
-    float mhat = mj / bc1, vhat = vj / bc2, p = master[j];
-    p -= lr * (mhat / (sqrtf(vhat) + eps) + wd * p);
-    master[j] = p;
-    params[i] = (floatX)p;                        // the fp32 master weight rounded for the layers
+    int n = count - j < (size_t)W ? (int)(count - j) : W;   // W, fewer in the tail
+    Packed<float, W> g, mj, vj, p;
+    Packed<floatX, W> out;
+    if (n == W) { g = load_packed<W>(grads + i); mj = load_packed<W>(m + j); vj = load_packed<W>(v + j); p = load_packed<W>(master + j); }
+    else for (int k = 0; k < n; k++) { g.v[k] = grads[i + k]; mj.v[k] = m[j + k]; vj.v[k] = v[j + k]; p.v[k] = master[j + k]; }
+    #pragma unroll
+    for (int k = 0; k < W; k++) {
+        if (k >= n) break;
+        while (lo + 1 < num_tensors && offsets[lo + 1] <= i + k) lo++;   // a tensor ends inside the pack
+        float wd = decay[lo] ? weight_decay : 0.0f;
+        p.v[k] = adamw_step(mj.v[k], vj.v[k], p.v[k], g.v[k] * grad_scale, wd, lr, beta1, beta2, bc1, bc2, eps);
+        out.set(k, p.v[k]);                       // the fp32 master weight rounded for the layers
+    }
+    if (n == W) { store_packed(m + j, mj); store_packed(v + j, vj); store_packed(master + j, p); store_packed(params + i, out); }
+    else for (int k = 0; k < n; k++) { m[j + k] = mj.v[k]; v[j + k] = vj.v[k]; master[j + k] = p.v[k]; params[i + k] = out.v[k]; }
 }
 
 // AdamW's settings for one step: lr is that step's learning rate (train() takes it from the
@@ -1270,8 +1569,13 @@ void gpt_update(GPT& model, const AdamW& opt, float grad_scale, int t) {
     const OptState& o = model.opt;
     if (o.count == 0) return;
     float bc1 = 1.0f - std::pow(opt.beta1, (float)t), bc2 = 1.0f - std::pow(opt.beta2, (float)t);   // bias corrections
+    // 16-byte packs where this rank's range starts 16-byte aligned (always without ZeRO-1; under
+    // ZeRO-1 where the shard size is a multiple of 4); else one value per thread, the same arithmetic
+    const int W = PACK16<float>;
+    bool packed = o.first % W == 0 && aligned16({model.params, model.grads, o.master, o.m, o.v});
     int block_size = 256;
-    adamw_kernel<<<CEIL_DIV(o.count, (size_t)block_size), block_size, 0, stream>>>(
+    auto kernel = packed ? adamw_kernel<W> : adamw_kernel<1>;
+    kernel<<<CEIL_DIV(o.count, (size_t)block_size * (packed ? W : 1)), block_size, 0, stream>>>(
         model.params, o.master, o.m, o.v, model.grads, o.first, o.count, o.tensor_offsets, o.tensor_decay, o.num_tensors,
         opt.lr, opt.beta1, opt.beta2, bc1, bc2, opt.eps, opt.weight_decay, grad_scale);
     cudaCheck(cudaGetLastError());
@@ -1455,7 +1759,7 @@ StepStats gpt_step(GPT& model, DataLoader& loader, const ProcessGroup& pg, const
     double loss = 0;
     for (int k = 0; k < K; k++) {
         loader.next_batch(inputs.data(), targets.data());
-        gpt_forward(model, inputs.data(), targets.data(), B, T);
+        gpt_forward(model, inputs.data(), targets.data(), B, T, 1.0f / K);   // the loss and the logits' gradient
         loss += model.mean_loss / K;
         gpt_backward(model, 1.0f / K);
     }

@@ -398,6 +398,27 @@ void crossentropy_backward(real* dlogits, const real* lse, const int* targets, r
     }
 }
 
+// crossentropy_forward and crossentropy_backward with dloss, row by row, as training uses them:
+// each row's loss, then its gradient over it while the row is still in cache (the GPU's
+// version reads each row of logits from memory once for both)
+void crossentropy_forward_backward(real* losses, real* lse, real* logits, const int* targets, real dloss, int N, int V,
+                                   int Vp) {
+    // losses (N), lse (N), logits (N,Vp): the logits on entry, their gradient on exit, targets (N)
+    #pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        real* l = logits + (size_t)n * Vp;
+        real maxv = -INFINITY;
+        for (int v = 0; v < V; v++) maxv = std::max(maxv, l[v]);
+        real sum = 0;
+        for (int v = 0; v < V; v++) sum += std::exp(l[v] - maxv);
+        lse[n] = maxv + std::log(sum);
+        losses[n] = lse[n] - l[targets[n]];
+        for (int v = 0; v < V; v++) l[v] = std::exp(l[v] - lse[n]) * dloss;   // softmax * dloss
+        for (int v = V; v < Vp; v++) l[v] = 0;
+        l[targets[n]] -= dloss;                                               // - onehot * dloss
+    }
+}
+
 // ----------------------------------------------------------------------------
 // model: config, parameters, activations, forward, backward, update
 
@@ -470,6 +491,7 @@ struct GPT {
     GradScratch d;
     std::vector<int> inputs, targets;       // (B,T) of the last forward
     real mean_loss = -1;                    // of the last forward with targets (-1: none)
+    real dlogits_scale = 0;                 // > 0: a.logits hold the gradient of dlogits_scale * mean_loss
 };
 
 // points each named tensor of a family at its place in one allocation
@@ -582,8 +604,10 @@ static LayerActivations layer_activations(const GPT& model, int l) {
             a.ln2_rstd + l * N, a.fch + l * N * 4 * C, a.fch_gelu + l * N * 4 * C, a.residual3 + l * N * C};
 }
 
-// forward pass over inputs (B,T); with targets (B,T), also the loss (model.mean_loss)
-void gpt_forward(GPT& model, const int* inputs, const int* targets, int B, int T) {
+// forward pass over inputs (B,T); with targets (B,T), also the loss (model.mean_loss).
+// loss_scale > 0 (training: gpt_step): the classifier also turns the logits into the gradient
+// of loss_scale * mean_loss (crossentropy_forward_backward), and gpt_backward starts from there.
+void gpt_forward(GPT& model, const int* inputs, const int* targets, int B, int T, real loss_scale = 0) {
     const GPTConfig& c = model.config;
     if (T > c.max_seq_len) fail("sequence length %d exceeds the model's %d positions (--seq-len)", T, c.max_seq_len);
     for (int i = 0; i < B * T; i++)
@@ -617,8 +641,15 @@ void gpt_forward(GPT& model, const int* inputs, const int* targets, int B, int T
     layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, last, p.lnfw, p.lnfb, N, C);
     gemm(a.logits, a.lnf, p.wte, N, Vp, C, C, 1, 1, C, false);                  // logits = lnf @ wte.T (tied head)
     model.mean_loss = -1;
-    if (targets) {
+    model.dlogits_scale = 0;
+    if (loss_scale > 0 && !targets) fail("gpt_forward: a loss_scale (%g) needs targets", (double)loss_scale);
+    if (targets && loss_scale > 0) {   // logits -> dlogits, and the loss
+        crossentropy_forward_backward(a.losses, a.lse, a.logits, targets, loss_scale / N, N, c.vocab_size, Vp);
+        model.dlogits_scale = loss_scale;
+    } else if (targets) {
         crossentropy_forward(a.losses, a.lse, a.logits, targets, N, c.vocab_size, Vp);
+    }
+    if (targets) {
         double sum = 0;
         for (int i = 0; i < N; i++) sum += a.losses[i];
         model.mean_loss = (real)(sum / N);
@@ -629,7 +660,9 @@ void gpt_zero_grad(GPT& model) { std::fill(model.grads.begin(), model.grads.end(
 
 // backward pass of the last gpt_forward (which must have had targets): adds the gradient of
 // loss_scale * mean_loss to model.grads. loss_scale is 1/K under K-step accumulation.
-// It calls the layers' backward functions in exactly the reverse order of gpt_forward.
+// It calls the layers' backward functions in exactly the reverse order of gpt_forward; the
+// first, crossentropy_backward, only where the forward did not already turn the logits into
+// their gradient (it did when given the same loss_scale).
 void gpt_backward(GPT& model, real loss_scale) {
     if (model.mean_loss < 0) fail("gpt_backward needs a forward pass with targets first");
     const GPTConfig& c = model.config;
@@ -639,7 +672,10 @@ void gpt_backward(GPT& model, real loss_scale) {
     GradScratch& d = model.d;
     ParamViews &p = model.p, &g = model.g;
 
-    crossentropy_backward(a.logits, a.lse, model.targets.data(), loss_scale / N, N, V, Vp);  // logits -> dlogits
+    if (model.dlogits_scale == 0) crossentropy_backward(a.logits, a.lse, model.targets.data(), loss_scale / N, N, V, Vp);
+    else if (model.dlogits_scale != loss_scale)   // (above: logits -> dlogits)
+        fail("gpt_backward(loss_scale %g) after gpt_forward made the logits' gradient for loss_scale %g", (double)loss_scale,
+             (double)model.dlogits_scale);
     gemm(d.dln, a.logits, p.wte, N, C, Vp, Vp, 1, C, 1, false);         // dlnf = dlogits @ wte
     gemm(g.wte, a.logits, a.lnf, Vp, C, N, 1, Vp, C, 1, true);          // dwte += dlogits.T @ lnf
     // The residual stream's gradient d.dresidual flows backward through the layers. A residual
@@ -666,6 +702,7 @@ void gpt_backward(GPT& model, real loss_scale) {
     }
     encoder_backward(g.wte, g.wpe, d.dresidual, model.inputs.data(), B, T, C);
     model.mean_loss = -1;   // the logits are gone: a second backward needs a new forward
+    model.dlogits_scale = 0;
 }
 
 // AdamW's settings for one step: lr is that step's learning rate (train() takes it from the
@@ -786,7 +823,7 @@ StepStats gpt_step(GPT& model, DataLoader& loader, const ProcessGroup& pg, const
     double loss = 0;
     for (int k = 0; k < K; k++) {
         loader.next_batch(inputs.data(), targets.data());
-        gpt_forward(model, inputs.data(), targets.data(), B, T);
+        gpt_forward(model, inputs.data(), targets.data(), B, T, (real)1 / K);   // the loss and the logits' gradient
         loss += model.mean_loss / K;
         gpt_backward(model, (real)1 / K);
     }
