@@ -378,6 +378,9 @@ TEST_CASE("cross-entropy forward and backward, and the fused one-pass classifier
         CAPTURE(V); CAPTURE(Vp);
         std::vector<float> logits0 = random_vector((size_t)N * Vp, 3, 3.0f);
         for (int r = 0; r < N; r++) for (int v = V; v < Vp; v++) logits0[(size_t)r * Vp + v] = 0;   // padding
+        // the largest logit of every other row in its last real column, the end of the row's last pack
+        // or its one-value tail: a kernel that skipped it would get the loss and the gradient visibly wrong
+        for (int r = 0; r < N; r += 2) logits0[(size_t)r * Vp + V - 1] = 12.0f;
         std::vector<int> inputs, targets;
         random_tokens(inputs, targets, N, V, 4);
         targets[N - 1] = V - 1;   // the last real column, in the last pack
