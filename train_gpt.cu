@@ -11,11 +11,11 @@
 // Data parallel over several GPUs with NCCL (one process per GPU, launched by mpirun or
 // torchrun-style environment variables), optionally with ZeRO-1 sharded optimizer state.
 // What it is not: the fastest GPT-2 trainer. Attention is a flash attention written to be read
-// (tiles staged in shared memory, plain fp32 loops for the tile products, a deterministic
-// backward that does more work than FlashAttention-2's), not cuDNN's or FlashAttention's kernels;
-// the elementwise and row kernels move the bytes they must in 16-byte accesses but are not
-// tuned further (no cache hints, no per-GPU launch tuning); there is no activation
-// recomputation and no CUDA graph.
+// (tiles staged in shared memory, their products on the tensor cores through WMMA, a
+// deterministic backward that does more work than FlashAttention-2's), not cuDNN's or
+// FlashAttention's kernels; the elementwise and row kernels move the bytes they must in
+// 16-byte accesses but are not tuned further (no cache hints, no per-GPU launch tuning);
+// there is no activation recomputation and no CUDA graph.
 //
 // Conventions a reader needs before line 1:
 // - Dimensions: B batch, T time, C channels, V vocabulary, Vp padded vocabulary (a multiple
@@ -52,6 +52,7 @@
 #include <initializer_list>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -64,6 +65,9 @@
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
+#ifndef ENABLE_FP32
+#include <mma.h>            // WMMA: the tensor cores' warp-wide matrix products (attention's tiles)
+#endif
 #include <nccl.h>
 #ifdef USE_MPI
 #define OMPI_SKIP_MPICXX 1    // the C API only: MPI's C++ bindings do not compile cleanly here
@@ -628,27 +632,63 @@ void matmul_backward(floatX* dinp, float* dweight, float* dbias, const floatX* d
 // loops over the keys) each recompute S and P, so every output element has one writer and a
 // fixed order of additions. The price: 7 tile products per pair of tiles instead of 5.
 //
-// The products (q k^T, P v, and the backward's) all go through one helper, tile_product, on
-// tiles staged in shared memory; the row-wise softmax and the masks read the same tiles.
+// The products (q k^T, P v, and the backward's) all go through one helper, tile_product: on
+// the tensor cores (WMMA: warp-wide 16x16x16 bf16 products accumulated in fp32) in the bf16
+// build where HS is a multiple of 16 up to 128; otherwise (the fp32 build, since tensor cores
+// take no fp32 inputs, or another head size) as plain fp32 loops over shared memory. The
+// row-wise softmax and the masks read the S tile staged in shared memory: which elements of a
+// WMMA fragment a thread holds is unspecified, so fragments are only loaded and stored there.
 static const int Q_TILE = 64;     // query rows per block: a tile of q, out, dout, dq
 static const int KV_TILE = 64;    // keys per tile: a tile of k, v, dk, dv
 static const int ATT_WARPS = 4;   // 128 threads; in the row-wise steps warp w owns rows w, w + 4, ...
 static const int ATT_ROWS_PER_WARP = Q_TILE / ATT_WARPS;
+#ifdef ENABLE_FP32
+static const bool ATT_TENSOR_CORES = false;   // WMMA takes no fp32 inputs (and TF32 is off in this build)
+#else
+static const bool ATT_TENSOR_CORES = true;
+#endif
+static const int ATT_TC_MAX_HS = 128;         // the largest head size the tensor-core path takes
 
 // c (M,N) = a (M,K) @ b (K,N), or c += with accumulate; all in shared memory, fp32 c, floatX a
 // and b. A_T: a holds the transpose, stored (K,M) with row length lda (else (M,K)); likewise
 // B_T: b holds b^T, stored (N,K). Called by all threads of the block; ends with a barrier, so
-// c is ready for all of them. Each thread computes whole elements of c in fp32, reading a row
-// of a and a column of b from shared memory: clear, and far from the tensor cores' speed.
-template <bool A_T, bool B_T>
+// c is ready for all of them. On the tensor cores each warp computes 16x16 tiles of c (M, N, K
+// multiples of 16; the transposes are WMMA's col_major layouts); the plain path has each
+// thread compute whole elements of c, reading a row of a and a column of b.
+template <bool TENSOR_CORES, bool A_T, bool B_T>
 __device__ void tile_product(float* c, int ldc, const floatX* a, int lda, const floatX* b, int ldb, int M, int N, int K,
                              bool accumulate) {
-    for (int idx = threadIdx.x; idx < M * N; idx += blockDim.x) {   // one element of c at a time
-        int m = idx / N, n = idx % N;
-        float sum = accumulate ? c[m * ldc + n] : 0.0f;
-        for (int k = 0; k < K; k++)
-            sum += (float)(A_T ? a[k * lda + m] : a[m * lda + k]) * (float)(B_T ? b[n * ldb + k] : b[k * ldb + n]);
-        c[m * ldc + n] = sum;
+    if constexpr (TENSOR_CORES) {
+#ifdef ENABLE_FP32
+        static_assert(!TENSOR_CORES, "WMMA takes no fp32 inputs");
+#else
+        namespace wmma = nvcuda::wmma;
+        using LayoutA = typename std::conditional<A_T, wmma::col_major, wmma::row_major>::type;
+        using LayoutB = typename std::conditional<B_T, wmma::col_major, wmma::row_major>::type;
+        int warp = threadIdx.x / 32, tiles_n = N / 16;
+        for (int tile = warp; tile < (M / 16) * tiles_n; tile += blockDim.x / 32) {
+            int m0 = tile / tiles_n * 16, n0 = tile % tiles_n * 16;   // this warp's 16x16 tile of c
+            wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+            if (accumulate) wmma::load_matrix_sync(acc, c + m0 * ldc + n0, ldc, wmma::mem_row_major);
+            else wmma::fill_fragment(acc, 0.0f);
+            for (int k0 = 0; k0 < K; k0 += 16) {
+                wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, LayoutA> fa;
+                wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, LayoutB> fb;
+                wmma::load_matrix_sync(fa, A_T ? a + k0 * lda + m0 : a + m0 * lda + k0, lda);
+                wmma::load_matrix_sync(fb, B_T ? b + n0 * ldb + k0 : b + k0 * ldb + n0, ldb);
+                wmma::mma_sync(acc, fa, fb, acc);
+            }
+            wmma::store_matrix_sync(c + m0 * ldc + n0, acc, ldc, wmma::mem_row_major);
+        }
+#endif
+    } else {
+        for (int idx = threadIdx.x; idx < M * N; idx += blockDim.x) {   // one element of c at a time
+            int m = idx / N, n = idx % N;
+            float sum = accumulate ? c[m * ldc + n] : 0.0f;
+            for (int k = 0; k < K; k++)
+                sum += (float)(A_T ? a[k * lda + m] : a[m * lda + k]) * (float)(B_T ? b[n * ldb + k] : b[k * ldb + n]);
+            c[m * ldc + n] = sum;
+        }
     }
     __syncthreads();
 }
@@ -693,6 +733,7 @@ struct AttentionSmem {
 };
 
 // one block per (query tile, b * NH + h): out and lse for those Q_TILE rows
+template <bool TENSOR_CORES>
 __global__ void attention_forward_kernel(floatX* out, float* lse, const floatX* qkv, int T, int NH, int HS) {
     extern __shared__ float smem[];
     AttentionSmem sm((char*)smem, HS, false);
@@ -709,7 +750,7 @@ __global__ void attention_forward_kernel(floatX* out, float* lse, const floatX* 
         load_rows(sm.k, head + C, 3 * C, k0, KV_TILE, T, HS);
         load_rows(sm.v, head + 2 * C, 3 * C, k0, KV_TILE, T, HS);
         __syncthreads();
-        tile_product<false, true>(sm.s, KV_TILE, sm.q, HS, sm.k, HS, Q_TILE, KV_TILE, HS, false);  // S = q k^T
+        tile_product<TENSOR_CORES, false, true>(sm.s, KV_TILE, sm.q, HS, sm.k, HS, Q_TILE, KV_TILE, HS, false);  // S = q k^T
         for (int i = 0; i < ATT_ROWS_PER_WARP; i++) {   // the online softmax, a warp per row, its lanes over the keys
             int r = warp + i * ATT_WARPS, t = q0 + r;
             float tile_max = -INFINITY;
@@ -728,7 +769,7 @@ __global__ void attention_forward_kernel(floatX* out, float* lse, const floatX* 
             for (int c = lane; c < HS; c += 32) sm.acc[r * HS + c] *= rescale;
         }
         __syncthreads();
-        tile_product<false, false>(sm.acc, HS, sm.p, KV_TILE, sm.v, HS, Q_TILE, HS, KV_TILE, true);  // o += P v
+        tile_product<TENSOR_CORES, false, false>(sm.acc, HS, sm.p, KV_TILE, sm.v, HS, Q_TILE, HS, KV_TILE, true);  // o += P v
     }
     for (int i = 0; i < ATT_ROWS_PER_WARP; i++) {
         int r = warp + i * ATT_WARPS, t = q0 + r;
@@ -754,15 +795,16 @@ __global__ void attention_backward_dot_kernel(float* dot, const floatX* dout, co
 // dout, lse and D of the tiles in shared memory: P from S and lse, dS = P * (dP - D) / sqrt(HS)
 // into sm.p and sm.ds, in floatX for the products that follow. Rows past T and keys after the
 // query (the causal mask) get P = dS = 0.
+template <bool TENSOR_CORES>
 __device__ void attention_backward_tiles(const AttentionSmem& sm, int q0, int k0, int T, int HS) {
     float scale = 1.0f / sqrtf((float)HS);
-    tile_product<false, true>(sm.s, KV_TILE, sm.q, HS, sm.k, HS, Q_TILE, KV_TILE, HS, false);   // S = q k^T
+    tile_product<TENSOR_CORES, false, true>(sm.s, KV_TILE, sm.q, HS, sm.k, HS, Q_TILE, KV_TILE, HS, false);   // S = q k^T
     for (int idx = threadIdx.x; idx < Q_TILE * KV_TILE; idx += blockDim.x) {
         int r = idx / KV_TILE, t = q0 + r, t2 = k0 + idx % KV_TILE;
         sm.p[idx] = (floatX)(t < T && t2 <= t ? expf(sm.s[idx] * scale - sm.lse[r]) : 0.0f);   // P = exp(S - lse)
     }
     __syncthreads();   // all of S is read before dP overwrites it
-    tile_product<false, true>(sm.s, KV_TILE, sm.dout, HS, sm.v, HS, Q_TILE, KV_TILE, HS, false);   // dP = dout v^T
+    tile_product<TENSOR_CORES, false, true>(sm.s, KV_TILE, sm.dout, HS, sm.v, HS, Q_TILE, KV_TILE, HS, false);   // dP = dout v^T
     for (int idx = threadIdx.x; idx < Q_TILE * KV_TILE; idx += blockDim.x)
         sm.ds[idx] = (floatX)((float)sm.p[idx] * (sm.s[idx] - sm.dot[idx / KV_TILE]) * scale);   // dS, scaled
     __syncthreads();
@@ -778,6 +820,7 @@ __device__ void load_row_stats(const AttentionSmem& sm, const float* lse, const 
 
 // one block per (key tile, b * NH + h): dk and dv of those KV_TILE keys, summed over the
 // queries that see them (from the key tile's diagonal to T), written into dqkv
+template <bool TENSOR_CORES>
 __global__ void attention_backward_dkdv_kernel(floatX* dqkv, const floatX* dout, const floatX* qkv, const float* lse,
                                                const float* dot, int T, int NH, int HS) {
     extern __shared__ float smem[];
@@ -795,9 +838,9 @@ __global__ void attention_backward_dkdv_kernel(floatX* dqkv, const floatX* dout,
         load_rows(sm.dout, dout + (size_t)b * T * C + h * HS, C, q0, Q_TILE, T, HS);
         load_row_stats(sm, head_lse, head_dot, q0, T);
         __syncthreads();
-        attention_backward_tiles(sm, q0, k0, T, HS);
-        tile_product<true, false>(dv, HS, sm.p, KV_TILE, sm.dout, HS, KV_TILE, HS, Q_TILE, true);   // dv += P^T dout
-        tile_product<true, false>(dk, HS, sm.ds, KV_TILE, sm.q, HS, KV_TILE, HS, Q_TILE, true);     // dk += dS^T q
+        attention_backward_tiles<TENSOR_CORES>(sm, q0, k0, T, HS);
+        tile_product<TENSOR_CORES, true, false>(dv, HS, sm.p, KV_TILE, sm.dout, HS, KV_TILE, HS, Q_TILE, true);   // dv += P^T dout
+        tile_product<TENSOR_CORES, true, false>(dk, HS, sm.ds, KV_TILE, sm.q, HS, KV_TILE, HS, Q_TILE, true);     // dk += dS^T q
     }
     for (int idx = threadIdx.x; idx < KV_TILE * HS; idx += blockDim.x) {
         int r = idx / HS, i = idx % HS;
@@ -810,6 +853,7 @@ __global__ void attention_backward_dkdv_kernel(floatX* dqkv, const floatX* dout,
 
 // one block per (query tile, b * NH + h): dq of those Q_TILE queries, summed over the keys up
 // to the diagonal, written into dqkv
+template <bool TENSOR_CORES>
 __global__ void attention_backward_dq_kernel(floatX* dqkv, const floatX* dout, const floatX* qkv, const float* lse,
                                              const float* dot, int T, int NH, int HS) {
     extern __shared__ float smem[];
@@ -826,8 +870,8 @@ __global__ void attention_backward_dq_kernel(floatX* dqkv, const floatX* dout, c
         load_rows(sm.k, head + C, 3 * C, k0, KV_TILE, T, HS);
         load_rows(sm.v, head + 2 * C, 3 * C, k0, KV_TILE, T, HS);
         __syncthreads();
-        attention_backward_tiles(sm, q0, k0, T, HS);
-        tile_product<false, false>(dq, HS, sm.ds, KV_TILE, sm.k, HS, Q_TILE, HS, KV_TILE, true);   // dq += dS k
+        attention_backward_tiles<TENSOR_CORES>(sm, q0, k0, T, HS);
+        tile_product<TENSOR_CORES, false, false>(dq, HS, sm.ds, KV_TILE, sm.k, HS, Q_TILE, HS, KV_TILE, true);   // dq += dS k
     }
     for (int idx = threadIdx.x; idx < Q_TILE * HS; idx += blockDim.x) {
         int r = idx / HS, i = idx % HS;
@@ -849,13 +893,35 @@ template <class Kernel> static size_t attention_smem(Kernel kernel, int HS, bool
     return bytes;
 }
 
+// the tensor-core path where it applies (see above)
+static bool attention_tensor_cores(int HS) { return ATT_TENSOR_CORES && HS % 16 == 0 && HS <= ATT_TC_MAX_HS; }
+
+template <bool TENSOR_CORES>
+static void attention_forward_launch(floatX* out, float* lse, const floatX* qkv, int B, int T, int NH, int HS) {
+    size_t smem = attention_smem(attention_forward_kernel<TENSOR_CORES>, HS, false);
+    dim3 grid(CEIL_DIV(T, Q_TILE), B * NH);
+    attention_forward_kernel<TENSOR_CORES><<<grid, ATT_WARPS * 32, smem, stream>>>(out, lse, qkv, T, NH, HS);
+    cudaCheck(cudaGetLastError());
+}
+
 void attention_forward(floatX* out, float* lse, const floatX* qkv, int B, int T, int C, int NH) {
     // out (B,T,C), lse (B,NH,T) fp32 logsumexp of each row of scaled scores, qkv (B,T,3C)
     assert(B > 0 && T > 0 && NH > 0 && C % NH == 0);
     int HS = C / NH;
-    size_t smem = attention_smem(attention_forward_kernel, HS, false);
-    dim3 grid(CEIL_DIV(T, Q_TILE), B * NH);
-    attention_forward_kernel<<<grid, ATT_WARPS * 32, smem, stream>>>(out, lse, qkv, T, NH, HS);
+    if (attention_tensor_cores(HS)) attention_forward_launch<ATT_TENSOR_CORES>(out, lse, qkv, B, T, NH, HS);
+    else attention_forward_launch<false>(out, lse, qkv, B, T, NH, HS);
+}
+
+template <bool TENSOR_CORES>
+static void attention_backward_launch(floatX* dqkv, const floatX* dout, const floatX* qkv, const float* lse,
+                                      const float* dot, int B, int T, int NH, int HS) {
+    size_t smem = attention_smem(attention_backward_dkdv_kernel<TENSOR_CORES>, HS, true);   // one layout for both
+    attention_smem(attention_backward_dq_kernel<TENSOR_CORES>, HS, true);
+    attention_backward_dkdv_kernel<TENSOR_CORES><<<dim3(CEIL_DIV(T, KV_TILE), B * NH), ATT_WARPS * 32, smem, stream>>>(
+        dqkv, dout, qkv, lse, dot, T, NH, HS);
+    cudaCheck(cudaGetLastError());
+    attention_backward_dq_kernel<TENSOR_CORES><<<dim3(CEIL_DIV(T, Q_TILE), B * NH), ATT_WARPS * 32, smem, stream>>>(
+        dqkv, dout, qkv, lse, dot, T, NH, HS);
     cudaCheck(cudaGetLastError());
 }
 
@@ -867,14 +933,8 @@ void attention_backward(floatX* dqkv, const floatX* dout, const floatX* qkv, con
     int HS = C / NH, block_size = 256, rows = B * NH * T;
     attention_backward_dot_kernel<<<CEIL_DIV(rows, block_size / 32), block_size, 0, stream>>>(ws.att_dot, dout, out, B, T, NH, HS);
     cudaCheck(cudaGetLastError());
-    size_t smem = attention_smem(attention_backward_dkdv_kernel, HS, true);   // the two kernels share one layout
-    attention_smem(attention_backward_dq_kernel, HS, true);
-    attention_backward_dkdv_kernel<<<dim3(CEIL_DIV(T, KV_TILE), B * NH), ATT_WARPS * 32, smem, stream>>>(
-        dqkv, dout, qkv, lse, ws.att_dot, T, NH, HS);
-    cudaCheck(cudaGetLastError());
-    attention_backward_dq_kernel<<<dim3(CEIL_DIV(T, Q_TILE), B * NH), ATT_WARPS * 32, smem, stream>>>(
-        dqkv, dout, qkv, lse, ws.att_dot, T, NH, HS);
-    cudaCheck(cudaGetLastError());
+    if (attention_tensor_cores(HS)) attention_backward_launch<ATT_TENSOR_CORES>(dqkv, dout, qkv, lse, ws.att_dot, B, T, NH, HS);
+    else attention_backward_launch<false>(dqkv, dout, qkv, lse, ws.att_dot, B, T, NH, HS);
 }
 
 // --- GELU, tanh approximation ("gelu_new"): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
