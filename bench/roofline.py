@@ -17,10 +17,12 @@ designs, each modelled from its structure:
       plus partial-sum kernels, fp32 gradients, AdamW over fp32 master weights, host-side syncs;
   (b) llm.c's train_gpt2.cu built with cuDNN attention, as its GPT-2 124M run script runs it
       (-r 0: nothing recomputed; GELU not fused: gelu_fusion defaults to 0 since 2024-07-01);
-  (c) the planned design: flash attention on tensor cores, 16-byte vectorised kernels, fused
-      residual + LayerNorm, one-kernel LayerNorm backward, bias gradient and GELU in cuBLASLt
-      epilogues, a one-pass fused classifier, cached cuBLASLt descriptors; `--graph` and
-      `--recompute` switch on its options.
+  (c) train_gpt.cu as built now: flash attention (three kernels, tile products on the tensor
+      cores through WMMA, a deterministic backward), 16-byte vectorised kernels, residual +
+      LayerNorm in one kernel, one-kernel LayerNorm backward, GELU, its backward and the bias
+      gradients in cuBLASLt epilogues, the classifier's loss and gradient in one pass, cached
+      cuBLASLt plans, fp32 gradients; `--attention fa2|cudnn` swaps in a faster attention,
+      `--recompute gelu` is --recompute 1, `--graph` and `--grads bf16` are not built.
 
 What it is not: a simulator. Kernels run one after another on one stream, with no overlap;
 the bytes of a kernel are the HBM traffic it cannot avoid (each operand read or written once)
@@ -39,7 +41,7 @@ MFU is printed against the measured 790 TFLOP/s (the project's) and the 989 TFLO
 figure (llm.c's, so that its published MFU can be compared).
 
   python3 bench/roofline.py                        # 124M, B=64, T=1024, all three designs
-  python3 bench/roofline.py --model 350M --design c --recompute gelu --graph
+  python3 bench/roofline.py --model 350M --design c --recompute gelu --attention cudnn
   python3 bench/roofline.py --efficiency gemm=0.75 --efficiency flash_bwd=0.35 --list
   python3 bench/roofline.py --self-test            # the checks `make test` runs
 """
@@ -73,8 +75,13 @@ EFFICIENCY = {
     # cuDNN's fused flash attention at head size 64, causal, on the FLOPs it executes
     "flash_fwd_cudnn": 0.50,
     "flash_bwd_cudnn": 0.38,
-    # the planned hand-written flash attention (FlashAttention-2 style mma.sync tiles): the
-    # targets it must reach; below cuDNN, which uses Hopper's wgmma/TMA
+    # train_gpt.cu's flash attention: WMMA compiles to mma.sync (Hopper's full rate needs wgmma),
+    # and every tile product round-trips S, P and the fp32 accumulators through shared memory
+    # between barriers, 4 warps per block: an estimate well below FlashAttention-2's kernels
+    "flash_fwd_wmma": 0.15,
+    "flash_bwd_wmma": 0.10,
+    # the same kernels with register-resident mma.sync tiles as in FlashAttention-2 (not built);
+    # below cuDNN, which uses Hopper's wgmma/TMA
     "flash_fwd": 0.40,
     "flash_bwd": 0.28,
     # memory-bound kernels: one 2-byte element per thread vs 16-byte vector loads and stores
@@ -435,54 +442,65 @@ def build_llmc(s, opts):
 
 
 # ----------------------------------------------------------------------------- design (c)
-def build_planned(s, opts):
-    """The planned design (see the module header). opts.recompute: none | gelu | ln (gelu and
-    the two LayerNorms); opts.graph: the step as one CUDA graph; opts.grads: bf16 | fp32."""
-    st = Step(s, "c", HOST["cublaslt_cached_us"])
-    L, C, NH, T, N, Vp, V, B = s.L, s.C, s.NH, s.T, s.N, s.Vp, s.V, s.B
+def build_built(s, opts):
+    """train_gpt.cu as built now (gpt_step: gpt_forward with the loss scale, gpt_backward,
+    sum_squares, gpt_update). opts.attention: wmma (the kernels in the file) | fa2 (the same
+    three kernels at the efficiency of register-resident FlashAttention-2-style tiles) | cudnn
+    (cuDNN's fused attention, as llm.c). opts.recompute: none | gelu (--recompute 1).
+    opts.graph: the step as one CUDA graph (not built). opts.grads: fp32 (built) | bf16 (not built)."""
+    st = Step(s, "c", HOST["cublaslt_cached_us"])   # cuBLASLt plans are cached per shape
+    L, C, NH, T, N, Vp, V, B, HS = s.L, s.C, s.NH, s.T, s.N, s.Vp, s.V, s.B, s.HS
     P = num_parameters(s, s.Vp)
     G = X if opts.grads == "bf16" else F
     EV, RV = "elementwise_vec", "row_vec"
-    frac = causal_tile_fraction(T)
+    it = HOST["item_ns"] / 1000
     att_useful = 2 * C * B * T * (T + 1)
-    att_exec = round(4 * B * NH * s.HS * T * T * frac)
-    re_gelu, re_ln = opts.recompute in ("gelu", "ln"), opts.recompute == "ln"
-    # the first micro-batch writes the gradients (beta = 0) instead of zeroing and adding: no memset
+    # Q_TILE = KV_TILE = 64; one product of two tiles is 2 * 64 * 64 * HS FLOPs; the forward does
+    # 2 per pair of tiles on or below the diagonal, the backward 4 (dk, dv kernel) + 3 (dq kernel)
+    pair_flops = round(2 * B * NH * HS * T * T * causal_tile_fraction(T, 64))   # one product, all pairs of tiles
+    cudnn = opts.attention == "cudnn"
+    fwd_kind, bwd_kind = {"wmma": ("flash_fwd_wmma", "flash_bwd_wmma"), "fa2": ("flash_fwd", "flash_bwd"),
+                          "cudnn": ("flash_fwd_cudnn", "flash_bwd_cudnn")}[opts.attention]
+    re_gelu = opts.recompute == "gelu"
+    # the host checks the tokens and sorts positions by token for the wte gradient while the GPU
+    # is idle (the previous step ended in a sync), then uploads from pinned memory without a sync
+    st.host("host: token check, encoder buckets", "forward", it * (2 * N + 2 * N + 2 * V))
+    st.add("memset grads (fp32)", "update", "memset", written=P * G)
     st.add("encoder_forward", "forward", EV, read=N * C * X + T * C * X + N * 4, written=N * C * X, fwd=[(-1, "encoder")])
     st.add("layernorm_forward", "forward", RV, read=N * C * X, written=N * C * X + 2 * N * F, fwd=[(0, "ln1")])
     for l in range(L):
         f = dict(layer=l)
         st.gemm("matmul qkv (bias epilogue)", "forward", "qkv", "ln1", "W_qkv", fwd=[(l, "qkv")], **f)
-        # reads q, k, v straight from (B,T,3C) and writes (B,T,C): no head split or merge
-        st.add("flash_attention_forward", "forward", "flash_fwd", flops=att_exec, model_flops=att_useful,
-               read=N * 3 * C * X, written=N * C * X + B * NH * T * F, fwd=[(l, "attention")], **f)
+        if cudnn:
+            st.add("cuDNN flash attention forward", "forward", fwd_kind, flops=round(att_exec_cudnn(s)),
+                   model_flops=att_useful, read=N * 3 * C * X, written=N * C * X + B * NH * T * F,
+                   fwd=[(l, "attention")], host_us=10.0, **f)
+        else:   # reads q, k, v straight from (B,T,3C) and writes (B,T,C): no head split or merge
+            st.add("attention_forward", "forward", fwd_kind, flops=2 * pair_flops, model_flops=att_useful,
+                   read=N * 3 * C * X, written=N * C * X + B * NH * T * F, fwd=[(l, "attention")], **f)
         st.gemm("matmul attproj (bias epilogue)", "forward", "attproj", "atty", "W_attproj", fwd=[(l, "attproj")], **f)
-        st.add("residual_layernorm_forward", "forward", RV, read=2 * N * C * X, written=2 * N * C * X + 2 * N * F,
-               fwd=[(l, "ln2")], **f)
+        st.add("layernorm_forward (residual added)", "forward", RV, read=2 * N * C * X,
+               written=2 * N * C * X + 2 * N * F, fwd=[(l, "ln2")], **f)
         # GELU_AUX_BIAS: the epilogue writes the pre-GELU values (for the backward) and gelu(x)
         st.gemm("matmul fc (bias+GELU epilogue)", "forward", "fch_gelu", "ln2", "W_fc",
                 extra_written=N * 4 * C * X, fwd=[(l, "fc"), (l, "gelu")], **f)
         st.gemm("matmul fcproj (bias epilogue)", "forward", "fcproj", "fch_gelu", "W_fcproj", fwd=[(l, "fcproj")], **f)
-        st.add("residual_layernorm_forward", "forward", RV, read=2 * N * C * X, written=2 * N * C * X + 2 * N * F,
-               fwd=[(l + 1, "ln1") if l + 1 < L else (-1, "lnf")], **f)
+        st.add("layernorm_forward (residual added)", "forward", RV, read=2 * N * C * X,
+               written=2 * N * C * X + 2 * N * F, fwd=[(l + 1, "ln1") if l + 1 < L else (-1, "lnf")], **f)
     st.gemm("matmul classifier lnf@wte^T", "forward", "logits", "lnf", "wte.T", fwd=[(-1, "classifier")])
-    # one pass: a row of Vp bf16 logits (100 KB at GPT-2's vocabulary) sits in shared memory
-    # while its max and sum are found, then dlogits is written over it: one read, one write
-    st.add("fused_classifier (one pass)", "backward", RV, read=N * Vp * X + N * 4, written=N * Vp * X + N * F,
-           fwd=[(-1, "loss")], bwd=[(-1, "loss")])
+    # training: one pass per row finds the max and the sum (online) and writes dlogits over the
+    # logits; the row (100 KB of bf16 at GPT-2's vocabulary) is read a second time from L2
+    st.add("crossentropy (loss and dlogits, one pass)", "forward", RV, read=N * Vp * X + N * 4,
+           written=N * Vp * X + 2 * N * F, fwd=[(-1, "loss")], bwd=[(-1, "loss")])
     st.gemm("matmul dlnf = dlogits@wte", "backward", "dlnf", "dlogits", "wte", bwd=[(-1, "classifier")])
-    st.gemm("matmul dwte = dlogits^T@lnf", "backward", "dwte", "dlogits.T", "lnf", kind="gemm_wgrad", out_bytes=G,
-            bwd=[(-1, "classifier")])
-    parts = 132   # one weight-gradient partial row per block
+    st.gemm(f"matmul dwte += dlogits^T@lnf ({opts.grads})", "backward", "dwte", "dlogits.T", "lnf", kind="gemm_wgrad",
+            out_bytes=G, accumulate=True, bwd=[(-1, "classifier")])
+    st.add("memset dresidual", "backward", "memset", written=N * C * X)
+    parts = 2 * 132   # LayerNorm weight-gradient partial rows: one per block
 
-    def recompute_layernorm(op, layer):   # its output feeds the weight gradient of the GEMM after it
-        if re_ln:
-            st.add("layernorm_forward (recompute)", "backward", RV, read=N * C * X + 2 * N * F, written=N * C * X,
-                   bwd=[(layer, op)], layer=layer)
-
-    def layernorm_backward(op, layer, first=False):
-        # one kernel: dinp (+=, written on the first one), dweight/dbias partials, the last block reduces
-        st.add("layernorm_backward", "backward", RV, read=(2 if first else 3) * N * C * X + 2 * N * F + 2 * parts * C * F,
+    def layernorm_backward(op, layer):
+        # one kernel: dinp +=, dweight/dbias partials per block, the last block to finish sums them
+        st.add("layernorm_backward", "backward", RV, read=3 * N * C * X + 2 * N * F + 2 * parts * C * F,
                written=N * C * X + 2 * parts * C * F + 2 * C * G, bwd=[(layer, op)], layer=layer)
 
     def matmul_backward(what, out, inp, weight, OC, layer, op, dgelu=False):
@@ -490,44 +508,57 @@ def build_planned(s, opts):
         st.gemm(f"matmul {what} dinp" + (" (DGELU epilogue)" if dgelu else ""), "backward", "d" + inp, "d" + out,
                 weight + ".T", extra_read=N * 4 * C * X if dgelu else 0,
                 bwd=[(layer, op)] + ([(layer, "gelu")] if dgelu else []), layer=layer)
-        # weight gradient, the bias gradient in the same epilogue (BGRADB): dout is read once.
-        # The epilogue writes dbias (it cannot add to it): with gradient accumulation the planned
-        # trainer adds it into the gradient buffer itself, a few KB per layer, not modelled
-        st.gemm(f"matmul {what} dweight (+ dbias epilogue)", "backward", "d" + weight, inp + ".T", "d" + out,
-                kind="gemm_wgrad", out_bytes=G, extra_written=OC * G, bwd=[(layer, op)], layer=layer)
+        # weight gradient (+=), the bias gradient written by the same epilogue (BGRADA) into
+        # scratch, then added to the gradient buffer by a small kernel: dout is read once
+        st.gemm(f"matmul {what} dweight (+= , dbias epilogue)", "backward", "d" + weight, inp + ".T", "d" + out,
+                kind="gemm_wgrad", out_bytes=G, accumulate=True, extra_written=OC * F, bwd=[(layer, op)], layer=layer)
+        st.add("add_bias_grad", "backward", "reduce", read=OC * (F + G), written=OC * G, bwd=[(layer, op)], layer=layer)
 
-    layernorm_backward("lnf", -1, first=True)
+    layernorm_backward("lnf", -1)
     for l in reversed(range(L)):
         if re_gelu:   # fch_gelu was not kept: the pre-GELU values were
             st.add("gelu_forward (recompute)", "backward", EV, read=N * 4 * C * X, written=N * 4 * C * X,
                    bwd=[(l, "gelu")], layer=l)
         matmul_backward("fcproj", "fcproj", "fch_gelu", "W_fcproj", C, l, "fcproj", dgelu=True)
-        recompute_layernorm("ln2", l)
         matmul_backward("fc", "fch", "ln2", "W_fc", 4 * C, l, "fc")
         layernorm_backward("ln2", l)
         matmul_backward("attproj", "attproj", "atty", "W_attproj", C, l, "attproj")
         a = dict(bwd=[(l, "attention")], layer=l)
-        st.add("flash_attention_backward_prep (rowsum dO*O)", "backward", EV, read=2 * N * C * X, written=B * NH * T * F, **a)
-        # parallel over key blocks; dQ accumulates in fp32 (L2 atomics), dK, dV written into dqkv
-        st.add("flash_attention_backward", "backward", "flash_bwd", flops=round(att_exec * 2.5), model_flops=2 * att_useful,
-               read=N * 3 * C * X + N * C * X + 2 * B * NH * T * F, written=N * 2 * C * X + N * C * F, **a)
-        st.add("flash_attention_backward_dq (fp32 -> bf16)", "backward", EV, read=N * C * F, written=N * C * X, **a)
-        recompute_layernorm("ln1", l)
+        if cudnn:
+            st.add("cuDNN flash attention backward", "backward", bwd_kind, flops=round(att_exec_cudnn(s) * 2.5),
+                   model_flops=2 * att_useful, read=N * 3 * C * X + 2 * N * C * X + B * NH * T * F + N * C * F,
+                   written=N * 3 * C * X + N * C * F, host_us=10.0, **a)
+        else:
+            st.add("attention_backward_dot (D = rowsum dout*out)", "backward", RV, read=2 * N * C * X,
+                   written=B * NH * T * F, **a)
+            # a block per key tile: dk, dv (4 products per pair of tiles); q, dout re-read from L2
+            st.add("attention_backward_dkdv", "backward", bwd_kind, flops=4 * pair_flops, model_flops=att_useful,
+                   read=N * 3 * C * X + N * C * X + 2 * B * NH * T * F, written=N * 2 * C * X, **a)
+            # a block per query tile: dq (3 products per pair of tiles); every element one writer
+            st.add("attention_backward_dq", "backward", bwd_kind, flops=3 * pair_flops, model_flops=att_useful,
+                   read=N * 3 * C * X + N * C * X + 2 * B * NH * T * F, written=N * C * X, **a)
         matmul_backward("qkv", "qkv", "ln1", "W_qkv", 3 * C, l, "qkv")
         layernorm_backward("ln1", l)
     U = distinct_tokens(s)
     st.add("encoder_backward_wte (buckets)", "backward", EV, read=N * C * X + U * C * G, written=U * C * G,
            bwd=[(-1, "encoder")])
     st.add("encoder_backward_wpe", "backward", EV, read=N * C * X + T * C * G, written=T * C * G, bwd=[(-1, "encoder")])
-    # the clip scale stays on the device: no sync before AdamW; one sync at the end to log
-    st.add("global_norm (partials + last block)", "update", "reduce", read=P * G, written=1024 * F)
-    st.add("adamw (vectorised, one launch)", "update", "adamw_vec", read=P * (G + 3 * F), written=P * (3 * F + X))
-    st.host("host: end-of-step sync (log line)", "update", HOST["sync_us"])
+    # the norm: one kernel, partial sums per block and the last block adds them in order; the
+    # host reads it (clipping and the NaN guard need it), then AdamW; the loss is read at the end
+    st.add("sum_squares (one kernel)", "update", "reduce", read=P * G, written=1024 * F)
+    st.host("host: norm download, sync", "update", HOST["sync_us"])
+    st.add("adamw (16-byte accesses)", "update", "adamw_vec", read=P * (G + 3 * F), written=P * (3 * F + X))
+    st.host("host: end-of-step sync, losses read once", "update", HOST["sync_us"] + it * N)
     return st
 
 
-BUILDERS = {"a": build_current, "b": build_llmc, "c": build_planned}
-TITLES = {"a": "(a) train_gpt.cu today", "b": "(b) llm.c train_gpt2.cu + cuDNN", "c": "(c) planned design"}
+def att_exec_cudnn(s):
+    """FLOPs cuDNN's causal flash attention forward executes: two products over tiles of 128."""
+    return 4 * s.B * s.NH * s.HS * s.T * s.T * causal_tile_fraction(s.T)
+
+
+BUILDERS = {"a": build_current, "b": build_llmc, "c": build_built}
+TITLES = {"a": "(a) train_gpt.cu before", "b": "(b) llm.c train_gpt2.cu + cuDNN", "c": "(c) train_gpt.cu now"}
 
 
 # ----------------------------------------------------------------------------- memory
@@ -548,12 +579,14 @@ def memory(design, s, opts):
             + (2 * L * N + L * s.B * NH * T + 2 * L * N + 2 * N + N) * F
         return {"parameters (bf16)": P * X, "gradients (bf16)": P * X, "master + AdamW m, v (fp32)": 3 * P * F,
                 "activations + scratch": act, "cuBLASLt + cuDNN workspace": (32 << 20) + (64 << 20)}
-    G = X if opts.grads == "bf16" else F
-    keep_ln, keep_gelu = opts.recompute != "ln", opts.recompute == "none"
-    act = (N * C + (2 * L * N * C if keep_ln else N * C) + L * N * 3 * C + L * N * C + 2 * L * N * C
-           + L * N * 4 * C + (L * N * 4 * C if keep_gelu else N * 4 * C) + N * C + N * Vp) * X \
-        + (4 * L * N + L * s.B * NH * T + 3 * N) * F
-    scratch = (N * C * 3 + N * 4 * C + N * 3 * C) * X + (N * C + s.B * NH * T) * F + 2 * 132 * C * F
+    G = X if opts.grads == "bf16" else F   # gpt_build, activation views, GradScratch, Workspace of train_gpt.cu
+    keep_gelu = opts.recompute == "none"
+    act = (N * C + L * N * C + L * N * 3 * C + L * N * C + L * N * C + L * N * C + L * N * 4 * C
+           + (L * N * 4 * C if keep_gelu else N * 4 * C) + L * N * C + N * C + N * Vp) * X \
+        + (4 * L * N + L * s.B * NH * T + 2 * N + 2 * N) * F + 2 * N * 4
+    if opts.attention == "cudnn":
+        act += 0   # the same stats (B,NH,T) per layer
+    scratch = (N * C + N * C + N * 3 * C + N * C + N * 4 * C) * X + s.B * NH * T * F + 2 * 64 * 4 * C * F
     return {"parameters (bf16)": P * X, f"gradients ({opts.grads})": P * G, "master + AdamW m, v (fp32)": 3 * P * F,
             "activations": act, "scratch": scratch, "cuBLASLt workspace": 32 << 20}
 
@@ -758,7 +791,7 @@ def self_test():
     check(s124.Vp == 50304 and num_parameters(s124, s124.Vp) == 124_475_904, "padded to 50304: 124,475,904 (llm.c's N)")
     check(flops_per_token(s124) == 6 * 124_439_808 + 6 * 12 * 768 * 1024 == 803_261_952, "6N + 6LCT = 803,261,952")
     shapes = [s124, Shape(24, 1024, 16, 50257, 1024, 64), Shape(2, 48, 3, 100, 16, 2), Shape(3, 64, 4, 300, 64, 5)]
-    variants = [Options("none", False, "bf16"), Options("gelu", True, "fp32"), Options("ln", False, "bf16")]
+    variants = [Options("none", False, "fp32"), Options("gelu", True, "bf16", "fa2"), Options("none", False, "fp32", "cudnn")]
     for s in shapes:
         for d, build in BUILDERS.items():
             for o in variants if d == "c" else variants[:1]:
@@ -769,12 +802,12 @@ def self_test():
                       f"{TITLES[d]}, L={s.L} C={s.C} NH={s.NH} V={s.V} T={s.T} B={s.B}, recompute {o.recompute}: "
                       + ("; ".join(errors[:3]) if errors else f"consistent, {p['ms']:.3f} ms"))
     # a higher efficiency can only make a kernel faster
-    st = build_planned(s124, variants[0])
+    st = build_built(s124, variants[0])
     faster = dict(EFFICIENCY, gemm=0.9)
     check(predict(st, faster)["ms"] < predict(st, EFFICIENCY)["ms"], "raising the GEMM efficiency lowers the step time")
 
     # planted wrong versions: each must be caught
-    base = build_planned(s124, variants[0])
+    base = build_built(s124, variants[0])
 
     def mutant(name, fn, st=base):
         bad = copy.deepcopy(st)
@@ -821,7 +854,7 @@ def self_test():
 
     def full_square(st):         # attention credited with the whole T x T square
         for i, k in enumerate(st.kernels):
-            if k.kind == "flash_fwd":
+            if k.kind.startswith("flash_fwd"):
                 st.kernels[i] = replace(k, model_flops=2 * k.model_flops)
     mutant("attention FLOPs without the causal half", full_square)
 
@@ -829,7 +862,7 @@ def self_test():
     # first step with an extra launch) must give those efficiencies back
     import tempfile, os
     small = Shape(2, 64, 4, 300, 64, 2)
-    st = build_planned(small, variants[0])
+    st = build_built(small, variants[0])
     true_eff = {kind: 0.3 + 0.05 * i for i, kind in enumerate(sorted(EFFICIENCY))}
     true_eff.update(gemm=0.6, gemm_wgrad=0.6)
     one_step = [(("nvjet_tst_128x256_gemm" if k.kind.startswith("gemm") else f"void {kernel_key(k.name)}_kernel<float>(int)"),
@@ -875,7 +908,8 @@ def self_test():
 class Options:
     recompute: str = "none"
     graph: bool = False
-    grads: str = "bf16"
+    grads: str = "fp32"
+    attention: str = "wmma"
 
 
 def gb(x): return f"{x / 1e9:8.3f}"
@@ -940,10 +974,14 @@ def parse_args(argv):
     ap.add_argument("--seq-len", type=int, default=1024, help="T")
     ap.add_argument("--batch", type=int, default=64, help="B, sequences per step (one micro-batch)")
     ap.add_argument("--design", choices=["a", "b", "c", "all"], default="all")
-    ap.add_argument("--recompute", choices=["none", "gelu", "ln"], default="none",
-                    help="design (c): recompute GELU (gelu) or GELU and both LayerNorms (ln) in the backward")
-    ap.add_argument("--graph", action="store_true", help="design (c): replay the step as one CUDA graph")
-    ap.add_argument("--grads", choices=["bf16", "fp32"], default="bf16", help="design (c): gradient precision")
+    ap.add_argument("--recompute", choices=["none", "gelu"], default="none",
+                    help="design (c): recompute the GELU output in the backward (the trainer's --recompute 1)")
+    ap.add_argument("--attention", choices=["wmma", "fa2", "cudnn"], default="wmma",
+                    help="design (c): the attention built (wmma), the same kernels at FlashAttention-2's "
+                    "efficiency (fa2, not built), or cuDNN's (cudnn, not built)")
+    ap.add_argument("--graph", action="store_true", help="design (c): replay the step as one CUDA graph (not built)")
+    ap.add_argument("--grads", choices=["bf16", "fp32"], default="fp32",
+                    help="design (c): gradient precision (fp32 is built; bf16 would be as llm.c)")
     ap.add_argument("--efficiency", action="append", default=[], metavar="KIND=VALUE",
                     help="override an efficiency (a fraction in (0, 1]); kinds: " + ", ".join(EFFICIENCY))
     ap.add_argument("--list", action="store_true", help="print every launch instead of one row per kernel")
@@ -978,7 +1016,7 @@ def main(argv):
     a, s, eff = parse_args(argv)
     if a.self_test:
         return self_test()
-    opts = Options(a.recompute, a.graph, a.grads)
+    opts = Options(a.recompute, a.graph, a.grads, a.attention)
     if a.measured:
         print(f"design (c) at L={s.L} C={s.C} NH={s.NH} V={s.V} T={s.T} B={s.B} beside measured kernel times ({a.measured})")
         print_measured(BUILDERS["c"](s, opts), read_ncu_csv(a.measured), eff)
@@ -1005,7 +1043,7 @@ def main(argv):
         for line in LLMC_ANCHORS:
             print("  - " + line)
     if "c" in results:
-        # where the planned design's time would go down most: each kind 0.05 more efficient
+        # where the built design's time would go down most: each kind 0.05 more efficient
         st = BUILDERS["c"](s, opts)
         base_ms = predict(st, eff, opts.graph)["ms"]
         gains = []
