@@ -195,6 +195,8 @@ static void cast_to_floatX(floatX* out, const float* inp, size_t n) {
 // C = 36 or a view that starts at an odd offset. Flat kernels over n values finish the last
 // n % W values one at a time (the tail). No cache hints: each kernel reads a value once from
 // memory, or again at once from L1/L2, where the default policy already does the right thing.
+// A launcher launches each instantiation by its name (an if/else, not a function pointer), so
+// that every message about a launch names its kernel.
 template <class T, int W> struct alignas(sizeof(T) * W < 16 ? sizeof(T) * W : 16) Packed {
     T v[W];
     __device__ float operator[](int k) const { return (float)v[k]; }
@@ -264,8 +266,9 @@ void encoder_forward(floatX* out, const int* inp, const floatX* wte, const float
     bool packed = C % W == 0 && aligned16({out, wte, wpe});   // else one value at a time
     int block_size = 256;
     size_t threads = (size_t)B * T * C / (packed ? W : 1);
-    auto kernel = packed ? encoder_forward_kernel<W> : encoder_forward_kernel<1>;
-    kernel<<<CEIL_DIV(threads, (size_t)block_size), block_size, 0, stream>>>(out, inp, wte, wpe, B * T, T, C);
+    size_t blocks = CEIL_DIV(threads, (size_t)block_size);
+    if (packed) encoder_forward_kernel<W><<<blocks, block_size, 0, stream>>>(out, inp, wte, wpe, B * T, T, C);
+    else encoder_forward_kernel<1><<<blocks, block_size, 0, stream>>>(out, inp, wte, wpe, B * T, T, C);
     cudaCheck(cudaGetLastError());                 // out = wte[inp] + wpe[arange(T)]
 }
 
@@ -324,12 +327,16 @@ void encoder_backward(float* dwte, float* dwpe, const floatX* dout, const Encode
     int block_size = 256, wpe_threads = packed ? T * C / W : T * C;
     // a wte block covers a row of C channels: no more threads than packs in a row (whole warps)
     int wte_block = std::min(256, CEIL_DIV(packed ? C / W : C, 32) * 32);
-    auto wpe_kernel = packed ? encoder_backward_wpe_kernel<W> : encoder_backward_wpe_kernel<1>;
-    auto wte_kernel = packed ? encoder_backward_wte_kernel<W> : encoder_backward_wte_kernel<1>;
-    wpe_kernel<<<CEIL_DIV(wpe_threads, block_size), block_size, 0, stream>>>(dwpe, dout, B, T, C);
+    int wpe_blocks = CEIL_DIV(wpe_threads, block_size), U = buckets.num_buckets;
+    if (packed) encoder_backward_wpe_kernel<W><<<wpe_blocks, block_size, 0, stream>>>(dwpe, dout, B, T, C);
+    else encoder_backward_wpe_kernel<1><<<wpe_blocks, block_size, 0, stream>>>(dwpe, dout, B, T, C);
     cudaCheck(cudaGetLastError());
-    wte_kernel<<<buckets.num_buckets, wte_block, 0, stream>>>(dwte, dout, buckets.bucket_start, buckets.bucket_token,
-                                                             buckets.positions, C);
+    if (packed)
+        encoder_backward_wte_kernel<W><<<U, wte_block, 0, stream>>>(dwte, dout, buckets.bucket_start, buckets.bucket_token,
+                                                                    buckets.positions, C);
+    else
+        encoder_backward_wte_kernel<1><<<U, wte_block, 0, stream>>>(dwte, dout, buckets.bucket_start, buckets.bucket_token,
+                                                                    buckets.positions, C);
     cudaCheck(cudaGetLastError());
 }
 
@@ -387,8 +394,11 @@ static void layernorm_forward_launch(floatX* out, float* mean, float* rstd, floa
     const int W = PACK16<floatX>;
     bool packed = C % W == 0 && aligned16({out, residual, inp1, inp2, weight, bias});   // else one value at a time
     int block_size = 256, rows_per_block = block_size / 32;
-    auto kernel = packed ? layernorm_forward_kernel<W> : layernorm_forward_kernel<1>;
-    kernel<<<CEIL_DIV(N, rows_per_block), block_size, 0, stream>>>(out, mean, rstd, residual, inp1, inp2, weight, bias, N, C);
+    int blocks = CEIL_DIV(N, rows_per_block);
+    if (packed)
+        layernorm_forward_kernel<W><<<blocks, block_size, 0, stream>>>(out, mean, rstd, residual, inp1, inp2, weight, bias, N, C);
+    else
+        layernorm_forward_kernel<1><<<blocks, block_size, 0, stream>>>(out, mean, rstd, residual, inp1, inp2, weight, bias, N, C);
     cudaCheck(cudaGetLastError());
 }
 
@@ -512,7 +522,6 @@ void layernorm_backward(floatX* dinp, float* dweight, float* dbias, const floatX
     int blocks = std::min(CEIL_DIV(N, warps), LN_BACKWARD_BLOCKS);
     size_t smem = 2 * warps * (size_t)C * sizeof(float);
     assert(N > 0 && C > 0 && 2 * (size_t)blocks * C <= ws.partial_elems && ws.ticket);
-    // launched by name, not through a pointer: the CPU execution mode finds a kernel's shared-memory opt-in by its name
     if (packed) {
         allow_shared_memory(layernorm_backward_kernel<W>, smem);
         layernorm_backward_kernel<W><<<blocks, warps * 32, smem, stream>>>(dinp, dweight, dbias, ws.partial, ws.ticket, dout,
@@ -982,18 +991,22 @@ static int elementwise_width(std::initializer_list<const void*> pointers) {
 void gelu_forward(floatX* out, const floatX* inp, size_t n) {
     // out (N,4C), inp (N,4C)
     assert(n > 0);
-    int block_size = 256, W = elementwise_width({out, inp});
-    auto kernel = W > 1 ? gelu_forward_kernel<PACK16<floatX>> : gelu_forward_kernel<1>;
-    kernel<<<CEIL_DIV(n, (size_t)block_size * W), block_size, 0, stream>>>(out, inp, n);
+    int block_size = 256;
+    int W = elementwise_width({out, inp});
+    size_t blocks = CEIL_DIV(n, (size_t)block_size * W);
+    if (W > 1) gelu_forward_kernel<PACK16<floatX>><<<blocks, block_size, 0, stream>>>(out, inp, n);
+    else gelu_forward_kernel<1><<<blocks, block_size, 0, stream>>>(out, inp, n);
     cudaCheck(cudaGetLastError());
 }
 
 void gelu_backward(floatX* dinp, const floatX* inp, const floatX* dout, size_t n) {
     // dinp (N,4C) written, inp (N,4C), dout (N,4C); dinp may alias dout
     assert(n > 0);
-    int block_size = 256, W = elementwise_width({dinp, inp, dout});
-    auto kernel = W > 1 ? gelu_backward_kernel<PACK16<floatX>> : gelu_backward_kernel<1>;
-    kernel<<<CEIL_DIV(n, (size_t)block_size * W), block_size, 0, stream>>>(dinp, inp, dout, n);
+    int block_size = 256;
+    int W = elementwise_width({dinp, inp, dout});
+    size_t blocks = CEIL_DIV(n, (size_t)block_size * W);
+    if (W > 1) gelu_backward_kernel<PACK16<floatX>><<<blocks, block_size, 0, stream>>>(dinp, inp, dout, n);
+    else gelu_backward_kernel<1><<<blocks, block_size, 0, stream>>>(dinp, inp, dout, n);
     cudaCheck(cudaGetLastError());
 }
 
@@ -1015,9 +1028,11 @@ template <int W> __global__ void residual_forward_kernel(floatX* out, const floa
 void residual_forward(floatX* out, const floatX* inp1, const floatX* inp2, size_t n) {
     // out, inp1, inp2 (N,C)
     assert(n > 0);
-    int block_size = 256, W = elementwise_width({out, inp1, inp2});
-    auto kernel = W > 1 ? residual_forward_kernel<PACK16<floatX>> : residual_forward_kernel<1>;
-    kernel<<<CEIL_DIV(n, (size_t)block_size * W), block_size, 0, stream>>>(out, inp1, inp2, n);
+    int block_size = 256;
+    int W = elementwise_width({out, inp1, inp2});
+    size_t blocks = CEIL_DIV(n, (size_t)block_size * W);
+    if (W > 1) residual_forward_kernel<PACK16<floatX>><<<blocks, block_size, 0, stream>>>(out, inp1, inp2, n);
+    else residual_forward_kernel<1><<<blocks, block_size, 0, stream>>>(out, inp1, inp2, n);
     cudaCheck(cudaGetLastError());
 }
 
@@ -1091,7 +1106,6 @@ static void crossentropy_launch(floatX* dlogits, float* losses, float* lse, cons
     bool cache_row = row_bytes <= row_cache_limit;
     int block_size = 512;   // a multiple of 32, as block_sum and block_max need
     size_t smem = cache_row ? row_bytes : 0;
-    // launched by name, not through a pointer: the CPU execution mode finds a kernel's shared-memory opt-in by its name
     if (packed) {
         allow_shared_memory(crossentropy_kernel<W>, smem);
         crossentropy_kernel<W><<<N, block_size, smem, stream>>>(dlogits, losses, lse, logits, targets, dloss, V, Vp, cache_row);
@@ -1130,8 +1144,8 @@ void crossentropy_backward(floatX* dlogits, const float* lse, const int* targets
     const int W = PACK16<floatX>;
     bool packed = Vp % W == 0 && aligned16({dlogits});   // else one value at a time
     int block_size = 512;
-    auto kernel = packed ? crossentropy_backward_kernel<W> : crossentropy_backward_kernel<1>;
-    kernel<<<N, block_size, 0, stream>>>(dlogits, lse, targets, dloss, V, Vp);
+    if (packed) crossentropy_backward_kernel<W><<<N, block_size, 0, stream>>>(dlogits, lse, targets, dloss, V, Vp);
+    else crossentropy_backward_kernel<1><<<N, block_size, 0, stream>>>(dlogits, lse, targets, dloss, V, Vp);
     cudaCheck(cudaGetLastError());
 }
 
@@ -1566,8 +1580,10 @@ __global__ void sum_squares_kernel(double* out, float* partial, unsigned int* ti
 static double sum_squares(const float* x, size_t n, const Workspace& ws) {
     assert(ws.norm_partial && ws.norm_result && ws.ticket);   // carved with the activations (gpt_allocate_activations)
     int block_size = 256;
-    auto kernel = aligned16({x}) ? sum_squares_kernel<PACK16<float>> : sum_squares_kernel<1>;
-    kernel<<<NORM_BLOCKS, block_size, 0, stream>>>(ws.norm_result, ws.norm_partial, ws.ticket, x, n);
+    if (aligned16({x}))
+        sum_squares_kernel<PACK16<float>><<<NORM_BLOCKS, block_size, 0, stream>>>(ws.norm_result, ws.norm_partial, ws.ticket, x, n);
+    else
+        sum_squares_kernel<1><<<NORM_BLOCKS, block_size, 0, stream>>>(ws.norm_result, ws.norm_partial, ws.ticket, x, n);
     cudaCheck(cudaGetLastError());
     double result = 0;   // defined even where the copy does nothing (a dry run of the CPU execution mode)
     cudaCheck(cudaMemcpyAsync(&result, ws.norm_result, sizeof result, cudaMemcpyDeviceToHost, stream));
@@ -1634,10 +1650,15 @@ void gpt_update(GPT& model, const AdamW& opt, float grad_scale, int t) {
     const int W = PACK16<float>;
     bool packed = o.first % W == 0 && aligned16({model.params, model.grads, o.master, o.m, o.v});
     int block_size = 256;
-    auto kernel = packed ? adamw_kernel<W> : adamw_kernel<1>;
-    kernel<<<CEIL_DIV(o.count, (size_t)block_size * (packed ? W : 1)), block_size, 0, stream>>>(
-        model.params, o.master, o.m, o.v, model.grads, o.first, o.count, o.tensor_offsets, o.tensor_decay, o.num_tensors,
-        opt.lr, opt.beta1, opt.beta2, bc1, bc2, opt.eps, opt.weight_decay, grad_scale);
+    size_t blocks = CEIL_DIV(o.count, (size_t)block_size * (packed ? W : 1));
+    if (packed)
+        adamw_kernel<W><<<blocks, block_size, 0, stream>>>(model.params, o.master, o.m, o.v, model.grads, o.first, o.count,
+                                                           o.tensor_offsets, o.tensor_decay, o.num_tensors, opt.lr, opt.beta1,
+                                                           opt.beta2, bc1, bc2, opt.eps, opt.weight_decay, grad_scale);
+    else
+        adamw_kernel<1><<<blocks, block_size, 0, stream>>>(model.params, o.master, o.m, o.v, model.grads, o.first, o.count,
+                                                           o.tensor_offsets, o.tensor_decay, o.num_tensors, opt.lr, opt.beta1,
+                                                           opt.beta2, bc1, bc2, opt.eps, opt.weight_decay, grad_scale);
     cudaCheck(cudaGetLastError());
 }
 
