@@ -372,30 +372,34 @@ void residual_forward(real* out, const real* inp1, const real* inp2, size_t n) {
 // Softmax and cross-entropy, fused: loss = logsumexp(logits) - logits[target]. The forward
 // keeps one number per row (the logsumexp); the backward turns the logits, in place, into
 // their gradient (softmax - onehot) * dloss. The probabilities are never stored at all.
+// one row: its logsumexp, and its loss
+static real crossentropy_row(real* lse, const real* l, int target, int V) {
+    real maxv = -INFINITY;
+    for (int v = 0; v < V; v++) maxv = std::max(maxv, l[v]);
+    real sum = 0;
+    for (int v = 0; v < V; v++) sum += std::exp(l[v] - maxv);
+    *lse = maxv + std::log(sum);
+    return *lse - l[target];
+}
+
+// one row of logits turned, in place, into its gradient: softmax * dloss - onehot * dloss
+static void crossentropy_row_backward(real* d, real lse, int target, real dloss, int V, int Vp) {
+    for (int v = 0; v < V; v++) d[v] = std::exp(d[v] - lse) * dloss;
+    for (int v = V; v < Vp; v++) d[v] = 0;
+    d[target] -= dloss;
+}
+
 void crossentropy_forward(real* losses, real* lse, const real* logits, const int* targets, int N, int V, int Vp) {
     // losses (N), lse (N), logits (N,Vp) of which the first V columns are real, targets (N)
     #pragma omp parallel for
-    for (int n = 0; n < N; n++) {
-        const real* l = logits + (size_t)n * Vp;
-        real maxv = -INFINITY;
-        for (int v = 0; v < V; v++) maxv = std::max(maxv, l[v]);
-        real sum = 0;
-        for (int v = 0; v < V; v++) sum += std::exp(l[v] - maxv);
-        lse[n] = maxv + std::log(sum);
-        losses[n] = lse[n] - l[targets[n]];
-    }
+    for (int n = 0; n < N; n++) losses[n] = crossentropy_row(&lse[n], logits + (size_t)n * Vp, targets[n], V);
 }
 
 void crossentropy_backward(real* dlogits, const real* lse, const int* targets, real dloss, int N, int V, int Vp) {
     // dlogits (N,Vp): the logits on entry, their gradient on exit (0 in the padding columns)
     // dloss: d(mean loss)/d(each position's loss)
     #pragma omp parallel for
-    for (int n = 0; n < N; n++) {
-        real* d = dlogits + (size_t)n * Vp;
-        for (int v = 0; v < V; v++) d[v] = std::exp(d[v] - lse[n]) * dloss;   // softmax * dloss
-        for (int v = V; v < Vp; v++) d[v] = 0;
-        d[targets[n]] -= dloss;                                               // - onehot * dloss
-    }
+    for (int n = 0; n < N; n++) crossentropy_row_backward(dlogits + (size_t)n * Vp, lse[n], targets[n], dloss, V, Vp);
 }
 
 // crossentropy_forward and crossentropy_backward with dloss, row by row, as training uses them:
@@ -407,15 +411,8 @@ void crossentropy_forward_backward(real* losses, real* lse, real* logits, const 
     #pragma omp parallel for
     for (int n = 0; n < N; n++) {
         real* l = logits + (size_t)n * Vp;
-        real maxv = -INFINITY;
-        for (int v = 0; v < V; v++) maxv = std::max(maxv, l[v]);
-        real sum = 0;
-        for (int v = 0; v < V; v++) sum += std::exp(l[v] - maxv);
-        lse[n] = maxv + std::log(sum);
-        losses[n] = lse[n] - l[targets[n]];
-        for (int v = 0; v < V; v++) l[v] = std::exp(l[v] - lse[n]) * dloss;   // softmax * dloss
-        for (int v = V; v < Vp; v++) l[v] = 0;
-        l[targets[n]] -= dloss;                                               // - onehot * dloss
+        losses[n] = crossentropy_row(&lse[n], l, targets[n], V);
+        crossentropy_row_backward(l, lse[n], targets[n], dloss, V, Vp);
     }
 }
 
