@@ -317,9 +317,12 @@ TEST_CASE("cublasLtMatmul: every epilogue, fp32 and bf16: D, the GELU input (aux
         for (cudaDataType t : {CUDA_R_32F, CUDA_R_16BF}) {
             LtCase c;
             c.ab = c.cd = t; c.epilogue = e;
-            c.m = 45; c.n = 130; c.k = 33; c.ta = true; c.pad_c = 2;   // two output tiles across n: the bias gradient sums tiles
+            c.m = 45; c.n = 130; c.k = 33; c.pad_c = 2;   // two output tiles across n: the bias gradient sums tiles
+            c.ta = e != CUBLASLT_EPILOGUE_BGRADA;         // BGRADA reduces an untransposed A, BGRADB a transposed B
+            c.tb = e == CUBLASLT_EPILOGUE_BGRADB;
             check_case(c, "epilogue");
             c.tb = true; c.beta = 0.5f;
+            if (e == CUBLASLT_EPILOGUE_BGRADA) c.ta = false;
             check_case(c, "epilogue, transposed B, beta C");
         }
 }
@@ -457,6 +460,17 @@ TEST_CASE("cuBLASLt refuses what the real library refuses, naming the call and t
         LtRun r(c);
         r.aux_ld = 12;
         CHECK(r.run() == CUBLAS_STATUS_INVALID_VALUE);
+    }
+    SUBCASE("a bias gradient of an operand in the orientation the epilogue does not reduce") {
+        LtCase c;
+        c.epilogue = CUBLASLT_EPILOGUE_BGRADA; c.ta = true;
+        CHECK(LtRun(c).run() == CUBLAS_STATUS_NOT_SUPPORTED);
+        c.ta = false;
+        CHECK(LtRun(c).run() == CUBLAS_STATUS_SUCCESS);
+        c.epilogue = CUBLASLT_EPILOGUE_BGRADB; c.tb = false;
+        CHECK(LtRun(c).run() == CUBLAS_STATUS_NOT_SUPPORTED);
+        c.tb = true;
+        CHECK(LtRun(c).run() == CUBLAS_STATUS_SUCCESS);
     }
     SUBCASE("an attribute buffer of the wrong size") {
         cublasLtMatmulDesc_t desc;

@@ -677,6 +677,14 @@ static cublasStatus_t check_problem(const char* call, cublasLtMatmulDesc_t desc,
             return refuse(CUBLAS_STATUS_INVALID_VALUE, "%s: CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD is %lld; it must be a "
                           "multiple of 8 and at least D's %lld rows", call, (long long)d.aux_ld, (long long)p.m);
     }
+    // the bias-gradient epilogues reduce an operand over k in one orientation only: NVIDIA's own
+    // tests (nvmath-python) skip BGRADA with a transposed A and BGRADB with an untransposed B as
+    // unsupported. The cuBLAS documentation does not list the rule; refusing it keeps callers
+    // to the orientation those tests run.
+    if (p.epi.bgrad_a && d.transa != CUBLAS_OP_N)
+        return refuse(CUBLAS_STATUS_NOT_SUPPORTED, "%s: CUBLASLT_EPILOGUE_BGRADA needs A untransposed (CUBLAS_OP_N)", call);
+    if (p.epi.bgrad_b && d.transb != CUBLAS_OP_T)
+        return refuse(CUBLAS_STATUS_NOT_SUPPORTED, "%s: CUBLASLT_EPILOGUE_BGRADB needs B transposed (CUBLAS_OP_T)", call);
     if (p.batch > 1 && (uses_aux || p.epi.bgrad_d || p.epi.bgrad_a || p.epi.bgrad_b || (p.epi.bias_add && d.bias_batch_stride)))
         return refuse(CUBLAS_STATUS_NOT_SUPPORTED, "%s: with %lld batches the CPU mode emulates the DEFAULT, BIAS, GELU and "
                       "GELU_BIAS epilogues with one shared bias only", call, (long long)p.batch);
