@@ -57,7 +57,7 @@ struct Settings {
     int n_layer = 4, n_head = 4, n_embd = 128, seq_len = 64, vocab_size = 50257;
     int batch = 8, grad_accum = 1, steps = 200, warmup = 20;
     int eval_every = 50, eval_batches = 10, sample_every = 0, sample_tokens = 64, top_k = 40;
-    int save_every = 0, threads = 0, zero = 0;
+    int save_every = 0, threads = 0, zero = 0, recompute = 0;
     float lr = 1e-3f, min_lr_frac = 0.1f, beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f;
     float weight_decay = 0.1f, grad_clip = 1.0f, temperature = 1.0f;
     long long seed = 1337;
@@ -100,6 +100,7 @@ inline std::vector<Flag> flag_table(Settings& s) {
         {"--seed", Flag::I64, &s.seed, "seed for initialisation, shuffling and sampling"},
         {"--shuffle", Flag::SWITCH, &s.shuffle, "seeded shuffle of shards and windows, per epoch"},
         {"--zero", Flag::INT, &s.zero, "ZeRO stage: 0 = replicate optimizer state, 1 = shard it across ranks"},
+        {"--recompute", Flag::INT, &s.recompute, "0 = keep every activation, 1 = keep the GELU input only, remake its output in the backward"},
         {"--threads", Flag::INT, &s.threads, "CPU threads (0 = all cores)"},
     };
 }
@@ -130,6 +131,8 @@ inline void parse_args(int argc, char** argv, Settings& s) {
     need(s.lr_schedule == "cosine" || s.lr_schedule == "linear" || s.lr_schedule == "constant",
          "--lr-schedule must be cosine, linear or constant, got '" + s.lr_schedule + "'");
     need(s.zero == 0 || s.zero == 1, "--zero must be 0 or 1");
+    need(s.recompute == 0 || s.recompute == 1, "--recompute must be 0 (keep every activation) or 1 (remake the GELU "
+         "output in the backward pass), got " + std::to_string(s.recompute) + "; recomputing the LayerNorms is not built");
     // libgomp crashes on absurd thread counts; train() also caps it at the machine's cores
     need(s.threads >= 0 && s.threads <= MAX_THREADS,
          "--threads must be in 0.." + std::to_string(MAX_THREADS) + " (0 = all cores), got " + std::to_string(s.threads));

@@ -459,7 +459,8 @@ struct Activations {
     real *att;                      // (L,B,NH,T,T) attention weights
     real *residual2;                // (L,B,T,C) stream after attention
     real *ln2, *ln2_mean, *ln2_rstd;  // (L,B,T,C), (L,B,T), (L,B,T)
-    real *fch, *fch_gelu;           // (L,B,T,4C)
+    real *fch;                      // (L,B,T,4C)
+    real *fch_gelu;                 // (L,B,T,4C), or (B,T,4C) under --recompute 1: remade in the backward pass
     real *residual3;                // (L,B,T,C) stream after the MLP
     real *lnf, *lnf_mean, *lnf_rstd;  // (B,T,C), (B,T), (B,T)
     real *logits;                   // (B,T,Vp): logits, turned into their gradient by the backward pass
@@ -482,7 +483,8 @@ struct GPT {
     ParamViews p, g;
     int zero = 0;                           // 1: ZeRO-1, this rank updates only its shard
     Shard shard = {0, 0};                   // the parameters this rank updates: all, or its ZeRO-1 shard
-    int B = 0, T = 0;                       // the sizes the activations were allocated for
+    int recompute = 0;                      // --recompute: 1 = keep one layer's GELU output, remake it in the backward
+    int B = 0, T = 0, allocated_recompute = 0;  // what the activations were allocated for
     std::vector<real> act_memory, scratch_memory;
     Activations a;
     GradScratch d;
@@ -521,7 +523,7 @@ void gpt_build(GPT& model, const GPTConfig& config, const std::vector<float>& pa
 }
 
 static void gpt_allocate_activations(GPT& model, int B, int T) {
-    if (model.B == B && model.T == T) return;
+    if (model.B == B && model.T == T && model.allocated_recompute == model.recompute) return;
     const GPTConfig& c = model.config;
     size_t L = c.num_layers, NH = c.num_heads, C = c.channels, Vp = c.padded_vocab_size, BT = (size_t)B * T;
     Activations& a = model.a;
@@ -538,7 +540,7 @@ static void gpt_allocate_activations(GPT& model, int B, int T) {
         {&a.ln2_mean, L * BT},            // (L,B,T)
         {&a.ln2_rstd, L * BT},            // (L,B,T)
         {&a.fch, L * BT * 4 * C},         // (L,B,T,4C)
-        {&a.fch_gelu, L * BT * 4 * C},    // (L,B,T,4C)
+        {&a.fch_gelu, (model.recompute >= 1 ? 1 : L) * BT * 4 * C},   // (L,B,T,4C), (B,T,4C) recomputed
         {&a.residual3, L * BT * C},       // (L,B,T,C)
         {&a.lnf, BT * C},                 // (B,T,C)
         {&a.lnf_mean, BT},                // (B,T)
@@ -557,16 +559,18 @@ static void gpt_allocate_activations(GPT& model, int B, int T) {
     });
     model.B = B;
     model.T = T;
+    model.allocated_recompute = model.recompute;
 }
 
 // what a run of this trainer needs in memory, in closed form (no table is built, so an
 // absurd size costs nothing to refuse). The activations term is exactly what
 // gpt_allocate_activations carves (a test holds the two together); parameters count twice,
 // the copy a checkpoint was read into and the model's own.
-MemoryEstimate gpt_memory(const GPTConfig& c, int B, int T) {
+MemoryEstimate gpt_memory(const GPTConfig& c, int B, int T, int recompute = 0) {
     double L = c.num_layers, NH = c.num_heads, C = c.channels, Vp = c.padded_vocab_size, BT = (double)B * T;
     double n = Vp * C + (double)c.max_seq_len * C + L * (12 * C * C + 13 * C) + 2 * C;   // num_parameters
     double acts = BT * C + L * BT * (C * 16 + 4) + L * B * NH * T * T + BT * (C + 4 + Vp);  // Activations
+    if (recompute >= 1) acts -= (L - 1) * BT * 4 * C;   // one layer's fch_gelu instead of L
     double scratch = BT * 10 * C;                                                          // GradScratch
     MemoryEstimate m;
     m.params = n * (sizeof(float) + sizeof(real));
@@ -598,7 +602,8 @@ static LayerActivations layer_activations(const GPT& model, int l) {
     return {l == 0 ? a.encoded : a.residual3 + (l - 1) * N * C,
             a.ln1 + l * N * C, a.ln1_mean + l * N, a.ln1_rstd + l * N, a.qkv + l * N * 3 * C, a.atty + l * N * C,
             a.att + l * model.B * NH * T * T, a.residual2 + l * N * C, a.ln2 + l * N * C, a.ln2_mean + l * N,
-            a.ln2_rstd + l * N, a.fch + l * N * 4 * C, a.fch_gelu + l * N * 4 * C, a.residual3 + l * N * C};
+            a.ln2_rstd + l * N, a.fch + l * N * 4 * C, a.fch_gelu + (model.recompute >= 1 ? 0 : l * N * 4 * C),
+            a.residual3 + l * N * C};
 }
 
 // forward pass over inputs (B,T); with targets (B,T), also the loss (model.mean_loss).
@@ -685,6 +690,9 @@ void gpt_backward(GPT& model, real loss_scale) {
         const BlockParams &w = p.h[l], &dw = g.h[l];
         LayerActivations act = layer_activations(model, l);
         // MLP branch: residual3 = residual2 + fcproj(gelu(fc(ln_2(residual2))))
+        // --recompute 1 kept the GELU's input only: remake its output (the same function of the
+        // same values, so bitwise what the forward had), one layer at a time in one buffer
+        if (model.recompute >= 1) gelu_forward(act.fch_gelu, act.fch, (size_t)N * 4 * C);
         matmul_backward(d.dfch, dw.fcprojw, dw.fcprojb, d.dresidual, act.fch_gelu, w.fcprojw, N, 4 * C, C);
         gelu_backward(d.dfch, act.fch, d.dfch, (size_t)N * 4 * C);
         matmul_backward(d.dln, dw.fcw, dw.fcb, d.dfch, act.ln2, w.fcw, N, C, 4 * C);
@@ -947,18 +955,19 @@ int train(int argc, char** argv, const ProcessGroup& pg) {
 #endif
 
     // the model: from the newest checkpoint (--resume), from --init, or from scratch; then its data
-    RunStart start = start_run(s, 1, out, [&](const GPTConfig& c) { return gpt_memory(c, s.batch, s.seq_len); });
+    RunStart start = start_run(s, 1, out, [&](const GPTConfig& c) { return gpt_memory(c, s.batch, s.seq_len, s.recompute); });
     if (start.finished) return 0;
     const GPTConfig& config = start.config;
     size_t n = num_parameters(config);
     GPT model;
     gpt_build(model, config, start.params, pg.world, pg.rank, s.zero);
+    model.recompute = s.recompute;
     if (!start.resume_dir.empty()) {
         std::copy(start.m.begin(), start.m.end(), model.m.begin());
         std::copy(start.v.begin(), start.v.end(), model.v.begin());
     }
     int B = s.batch, T = s.seq_len, K = s.grad_accum;
-    MemoryEstimate mem = gpt_memory(config, B, T);
+    MemoryEstimate mem = gpt_memory(config, B, T, s.recompute);
     RunData data = open_data(s, start, pg.rank, pg.world);
     DataLoader& train_loader = *data.train;
 

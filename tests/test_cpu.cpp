@@ -254,7 +254,7 @@ TEST_CASE("--help and the parser read one table: every flag parses") {
         Settings s;
         std::string value = f.kind == Flag::STR ? (std::string(f.name) == "--lr-schedule" ? "linear" : "some/path")
                           : f.kind == Flag::FLOAT ? "0.5" : "4";
-        if (std::string(f.name) == "--zero") value = "1";
+        if (std::string(f.name) == "--zero" || std::string(f.name) == "--recompute") value = "1";
         std::vector<std::string> args = {"prog", "--out", "dir", f.name};
         if (f.kind != Flag::SWITCH) args.push_back(value);
         std::vector<char*> argv;
@@ -289,6 +289,7 @@ TEST_CASE("bad input: a clear message naming the file or flag, a non-zero exit, 
         {"--lr abc --train " + train, "--lr", 2},
         {"--n-embd 30 --n-head 4 --train " + train, "--n-embd", 2},
         {"--lr-schedule wavy --train " + train, "--lr-schedule", 2},
+        {"--recompute 2 --train " + train, "--recompute", 2},
         {"--train " + dir + "/missing.bin", "missing.bin", 1},
         {"--train " + dir + "/magic.bin", "magic.bin", 1},
         {"--train " + dir + "/trunc.bin", "trunc.bin", 1},
@@ -362,8 +363,12 @@ TEST_CASE("the training step reproduces, bit for bit, the runs recorded before i
         bool same = same_run_log(run, run_recorded(rec, run["flags"], dir + "/" + std::to_string(i++)), &report);
         CHECK_MESSAGE(same, report);
     }
-    // the checker's self-test: a step that clips at 0.5001 instead of 0.5 must not pass
+    // --recompute 1 remakes the GELU output in the backward pass from the same inputs with the
+    // same function: the recorded losses, bit for bit (it may change memory, never a number)
     const json& first = rec["runs"][0];
+    bool same = same_run_log(first, run_recorded(rec, first["flags"].get<std::string>() + " --recompute 1", dir + "/recompute"));
+    CHECK_MESSAGE(same, "--recompute 1 changed the recorded run " << first["name"].get<std::string>());
+    // the checker's self-test: a step that clips at 0.5001 instead of 0.5 must not pass
     REQUIRE(first["flags"].get<std::string>().find("--grad-clip 0.5") != std::string::npos);
     std::string flags = first["flags"];
     flags.replace(flags.find("--grad-clip 0.5"), 15, "--grad-clip 0.5001");

@@ -43,6 +43,11 @@ TEST_CASE("the memory estimate is what the trainer allocates") {
     CHECK(m.grads == double(model.grads.size() * sizeof(real)));
     CHECK(m.moments == double((model.m.size() + model.v.size()) * sizeof(real)));
     CHECK(m.activations == double((model.act_memory.size() + model.scratch_memory.size()) * sizeof(real)));
+    model.recompute = 1;   // --recompute 1: one layer's GELU output instead of one per layer
+    gpt_forward(model, tokens.data(), tokens.data(), 5, 7);
+    MemoryEstimate r = gpt_memory(c, 5, 7, 1);
+    CHECK(r.activations == double((model.act_memory.size() + model.scratch_memory.size()) * sizeof(real)));
+    CHECK(r.activations < m.activations);
     // and the check refuses only what does not fit, naming the flags of the largest part
     CHECK_NOTHROW(check_memory(m, m.total(), ""));
     CHECK_THROWS_WITH_AS(check_memory(m, m.total() - 1, ""), doctest::Contains("--n-layer, --n-embd"), UsageError);
