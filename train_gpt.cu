@@ -4,7 +4,8 @@
 // told again for the GPU, section by section and function by function (the CPU file is the
 // index of this one). Kernels come first in each layer, then the host launcher that carries
 // the CPU function's name and signature, so gpt_forward reads the same in both files.
-// Matmuls go through cuBLASLt; every other layer is a kernel written to be read, moving
+// Matmuls go through cuBLASLt, with the bias, the GELU and its backward, and the bias
+// gradients in their epilogues; every other layer is a kernel written to be read, moving
 // memory 16 bytes per access (Packed, below) and fusing passes where that saves a trip to
 // memory: residual add + LayerNorm, LayerNorm backward with its weight gradients, and in
 // training the loss with the logits' gradient (one pass over the logits).
@@ -15,7 +16,7 @@
 // deterministic backward that does more work than FlashAttention-2's), not cuDNN's or
 // FlashAttention's kernels; the elementwise and row kernels move the bytes they must in
 // 16-byte accesses but are not tuned further (no cache hints, no per-GPU launch tuning);
-// there is no activation recomputation and no CUDA graph.
+// the only recomputation is the GELU's (--recompute 1), and there is no CUDA graph.
 //
 // Conventions a reader needs before line 1:
 // - Dimensions: B batch, T time, C channels, V vocabulary, Vp padded vocabulary (a multiple
@@ -31,13 +32,15 @@
 // - Parameter gradients accumulate with +=; activation gradients are written, except that
 //   layernorm_backward adds into the residual stream's gradient (as on the CPU).
 // - Ownership: the model (GPT) owns every buffer, including the scratch its layers share
-//   (Workspace); the only globals are the stream and the library handles. The few launchers
-//   that need scratch (layernorm_backward, matmul_backward, attention_backward, sum_squares)
-//   take the model's Workspace as their last argument.
-// - Deliberate differences from the CPU file's signatures: that Workspace argument; and
-//   attention keeps no (B,NH,T,T) weights: attention_forward writes lse (B,NH,T), the
-//   logsumexp of each row of scores, where the CPU writes att, and attention_backward reads
-//   the forward's out and lse instead of att (flash attention, see its section).
+//   (Workspace); the only globals are the stream and the library handles (with the cuBLASLt
+//   plans cached for them). The few launchers that need scratch (layernorm_backward,
+//   matmul_backward, attention_backward, sum_squares) take the model's Workspace as an argument.
+// - Deliberate differences from the CPU file's signatures: that Workspace argument; attention
+//   keeps no (B,NH,T,T) weights: attention_forward writes lse (B,NH,T), the logsumexp of each
+//   row of scores, where the CPU writes att, and attention_backward reads the forward's out and
+//   lse instead of att (flash attention, see its section); the GELU folded into the matmuls
+//   (matmul_forward and matmul_backward take a last pre_gelu argument, where the CPU calls
+//   gelu_forward and gelu_backward); and gpt_forward's read_loss.
 // - Deterministic: no floating-point atomics anywhere; every reduction has a fixed order,
 //   so the same run twice gives bitwise the same losses. (Two kernels let whichever of their
 //   blocks finishes last add all the blocks' partial sums, in block order; an integer counter
@@ -138,8 +141,11 @@ static void cuda_setup(int device) {
     cudaCheck(cudaMalloc(&cublaslt_workspace, CUBLASLT_WORKSPACE_SIZE));
 }
 
+static void matmul_plans_destroy();
+
 static void cuda_teardown() {
     if (!cublaslt_workspace) return;   // cuda_setup never finished
+    matmul_plans_destroy();            // the cached cuBLASLt descriptors (matmul_cublaslt)
     cudaCheck(cudaFree(cublaslt_workspace));
     cublasCheck(cublasLtDestroy(cublaslt_handle));
     cublasCheck(cublasDestroy(cublas_handle));
@@ -491,26 +497,6 @@ __global__ void layernorm_backward_kernel(floatX* dinp, float* dweight, float* d
     if (threadIdx.x == 0) *ticket = 0;   // ready for the next launch
 }
 
-// Column sums for matmul's dbias, deterministically, in two stages: the rows are cut into
-// REDUCE_CHUNKS fixed chunks; stage 1 writes one partial sum per (chunk, column) to the
-// workspace, stage 2 (column_sum_kernel) adds the chunks in order.
-__global__ void bias_partial_kernel(float* partial, const floatX* dout, int N, int OC) {
-    int o = blockIdx.x * blockDim.x + threadIdx.x, chunk = blockIdx.y;
-    if (o >= OC) return;
-    int rows = CEIL_DIV(N, (int)gridDim.y), n0 = chunk * rows, n1 = min(N, n0 + rows);
-    float s = 0.0f;
-    for (int n = n0; n < n1; n++) s += (float)dout[(size_t)n * OC + o];
-    partial[(size_t)chunk * OC + o] = s;
-}
-
-__global__ void column_sum_kernel(float* out, const float* partial, int chunks, int C) {
-    int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= C) return;
-    float s = 0.0f;
-    for (int k = 0; k < chunks; k++) s += partial[(size_t)k * C + c];
-    out[c] += s;
-}
-
 void layernorm_backward(floatX* dinp, float* dweight, float* dbias, const floatX* dout, const floatX* inp,
                         const floatX* weight, const float* mean, const float* rstd, int N, int C, const Workspace& ws) {
     // dinp (N,C) += (the residual stream's gradient), dweight (C) +=, dbias (C) +=, dout (N,C), inp (N,C)
@@ -539,79 +525,179 @@ void layernorm_backward(floatX* dinp, float* dweight, float* dbias, const floatX
 // row-major (R, S) matrix is, byte for byte, a column-major (S, R) matrix: its transpose.
 // So for row-major out = inp @ W we ask cuBLAS for out^T = W^T @ inp^T, and every operand is
 // already stored the way cuBLAS wants it. In cuBLAS terms: D (m,n) = op(A) (m,k) @ op(B) (k,n)
-// (+ D if accumulate) (+ bias over m), all column-major; op = transpose where asked.
-// The algorithm is the heuristic's first choice for the shape and pointer alignment, which
-// is fixed for a given shape, so results are bitwise repeatable.
+// (+ D if accumulate), then the epilogue, all column-major; op = transpose where asked.
+//
+// The epilogue is work cuBLASLt does on each output tile while it is still on chip, instead
+// of a separate pass over memory (what each one costs a separate kernel is in its comment):
+//   BIAS           D += bias over the rows of D                     (a read and write of D)
+//   GELU_AUX_BIAS  aux = D + bias; D = gelu(aux)                    (gelu_forward: read + write of D)
+//   DGELU          D = D * gelu'(aux), aux the kept pre-GELU values (gelu_backward: read + write of D)
+//   BGRADA         bias = the sum of each row of op(A) over k, written (not added) to `bias`
+//                  (the bias gradient: one more read of the output gradient)
+// cuBLASLt documents GELU only as "GELU"; the CPU execution mode computes it as GPT-2's tanh
+// form, which is what frameworks that fuse it (XLA, Transformer Engine, llm.c) rely on.
+// A GPU run's layer test against the CPU is what confirms it on real hardware.
+//
+// A descriptor, three layouts, a preference and a heuristic query cost tens of microseconds
+// of host time per call, several hundred calls a step. They depend only on the shape, the
+// transposes, the epilogue, the types and the pointers' alignments, so each distinct key is
+// built once (MatmulPlan) and kept until cuda_teardown. The algorithm of a key is the
+// heuristic's first choice, made once: the same for every later call, so results are bitwise
+// repeatable. Only the bias and aux pointers change between calls with one key; they are set
+// on the cached descriptor before each call (a host-side attribute write, no GPU work).
+void gelu_forward(floatX* out, const floatX* inp, size_t n);                     // the GELU section, below
+void gelu_backward(floatX* dinp, const floatX* inp, const floatX* dout, size_t n);
+
 static int alignment_of(const void* p) {
     int a = 256;
     while (a > 1 && (uintptr_t)p % a) a /= 2;
     return a;
 }
 
-static void matmul_cublaslt(void* d, cudaDataType d_type, const floatX* a, const floatX* b, const floatX* bias,
-                            int m, int n, int k, bool trans_a, bool trans_b, bool accumulate) {
+struct MatmulKey {
+    int m, n, k, trans_a, trans_b, epilogue, d_type, aux_ld;
+    int align_a, align_b, align_d, align_bias, align_aux;
+    bool operator==(const MatmulKey& o) const { return memcmp(this, &o, sizeof o) == 0; }
+};
+struct MatmulPlan {
+    MatmulKey key;
     cublasLtMatmulDesc_t desc;
-    cublasCheck(cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));   // fp32 accumulation, no TF32
-    cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
-    cublasCheck(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof op_a));
-    cublasCheck(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof op_b));
-    if (bias) {   // the bias add rides along in the matmul's epilogue: no extra pass over the output
-        cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
-        cublasCheck(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue));
-        cublasCheck(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
-    }
     cublasLtMatrixLayout_t la, lb, ld;
-    cublasCheck(cublasLtMatrixLayoutCreate(&la, CUBLAS_FLOATX, trans_a ? k : m, trans_a ? m : k, trans_a ? k : m));
-    cublasCheck(cublasLtMatrixLayoutCreate(&lb, CUBLAS_FLOATX, trans_b ? n : k, trans_b ? k : n, trans_b ? n : k));
-    cublasCheck(cublasLtMatrixLayoutCreate(&ld, d_type, m, n, m));
+    cublasLtMatmulAlgo_t algo;
+};
+// the plans built so far, owned beside the handle they were made for; a step of a few layers
+// uses about fifteen keys (a linear search over them costs nothing next to a matmul)
+static std::vector<MatmulPlan> matmul_plans;
+static int matmul_plans_built = 0;   // how many were ever built: a test checks that repeats hit the cache
+
+static const MatmulPlan& matmul_plan(const MatmulKey& key, const void* bias, void* aux) {
+    for (const MatmulPlan& p : matmul_plans)
+        if (p.key == key) return p;
+    MatmulPlan p;
+    p.key = key;
+    cublasCheck(cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));   // fp32 accumulation, no TF32
+    cublasOperation_t op_a = key.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, op_b = key.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+    cublasCheck(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof op_a));
+    cublasCheck(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof op_b));
+    cublasLtEpilogue_t epilogue = (cublasLtEpilogue_t)key.epilogue;
+    cublasCheck(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue));
+    // the heuristic reads the bias and aux pointers' values (their alignment), not their data
+    if (bias) cublasCheck(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    if (aux) {
+        int64_t aux_ld = key.aux_ld;
+        cublasCheck(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof aux));
+        cublasCheck(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &aux_ld, sizeof aux_ld));
+    }
+    int m = key.m, n = key.n, k = key.k;
+    bool ta = key.trans_a, tb = key.trans_b;
+    cublasCheck(cublasLtMatrixLayoutCreate(&p.la, CUBLAS_FLOATX, ta ? k : m, ta ? m : k, ta ? k : m));
+    cublasCheck(cublasLtMatrixLayoutCreate(&p.lb, CUBLAS_FLOATX, tb ? n : k, tb ? k : n, tb ? n : k));
+    cublasCheck(cublasLtMatrixLayoutCreate(&p.ld, (cudaDataType)key.d_type, m, n, m));
     cublasLtMatmulPreference_t pref;
     cublasCheck(cublasLtMatmulPreferenceCreate(&pref));
     cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                      &CUBLASLT_WORKSPACE_SIZE, sizeof CUBLASLT_WORKSPACE_SIZE));
     // tell the heuristic how aligned the pointers really are (views into one buffer need not be 256-aligned)
-    uint32_t align_a = alignment_of(a), align_b = alignment_of(b), align_d = alignment_of(d);
+    uint32_t align_a = key.align_a, align_b = key.align_b, align_d = key.align_d;
     cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_a, sizeof align_a));
     cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_b, sizeof align_b));
     cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_d, sizeof align_d));
     cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_d, sizeof align_d));
     cublasLtMatmulHeuristicResult_t heuristic;
     int found = 0;
-    cublasCheck(cublasLtMatmulAlgoGetHeuristic(cublaslt_handle, desc, la, lb, ld, ld, pref, 1, &heuristic, &found));
-    if (found == 0) fail("cuBLASLt has no algorithm for a (%d x %d x %d) matmul (trans %d %d, bias %d)", m, n, k,
-                         (int)trans_a, (int)trans_b, bias != nullptr);
-    float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-    cublasCheck(cublasLtMatmul(cublaslt_handle, desc, &alpha, a, la, b, lb, &beta, d, ld, d, ld, &heuristic.algo,
-                               cublaslt_workspace, CUBLASLT_WORKSPACE_SIZE, stream));
+    cublasCheck(cublasLtMatmulAlgoGetHeuristic(cublaslt_handle, p.desc, p.la, p.lb, p.ld, p.ld, pref, 1, &heuristic, &found));
     cublasCheck(cublasLtMatmulPreferenceDestroy(pref));
-    cublasCheck(cublasLtMatrixLayoutDestroy(la));
-    cublasCheck(cublasLtMatrixLayoutDestroy(lb));
-    cublasCheck(cublasLtMatrixLayoutDestroy(ld));
-    cublasCheck(cublasLtMatmulDescDestroy(desc));
+    if (found == 0) fail("cuBLASLt has no algorithm for a (%d x %d x %d) matmul (trans %d %d, epilogue %d)", m, n, k,
+                         (int)ta, (int)tb, key.epilogue);
+    p.algo = heuristic.algo;
+    matmul_plans.push_back(p);
+    matmul_plans_built++;
+    return matmul_plans.back();
 }
 
-// a fully connected layer: out = inp @ weight + bias
-void matmul_forward(floatX* out, const floatX* inp, const floatX* weight, const floatX* bias, int N, int C, int OC) {
-    // out (N,OC), inp (N,C), weight (C,OC), bias (OC) or null
-    assert(N > 0 && C > 0 && OC > 0);
+static void matmul_plans_destroy() {
+    for (MatmulPlan& p : matmul_plans) {
+        cublasCheck(cublasLtMatrixLayoutDestroy(p.la));
+        cublasCheck(cublasLtMatrixLayoutDestroy(p.lb));
+        cublasCheck(cublasLtMatrixLayoutDestroy(p.ld));
+        cublasCheck(cublasLtMatmulDescDestroy(p.desc));
+    }
+    matmul_plans.clear();
+}
+
+// D (m,n) = op(A) @ op(B) (+ D if accumulate), then the epilogue (BIAS when only a bias is
+// given). aux: GELU_AUX_BIAS's output and DGELU's input, an (m,n) matrix in floatX. The bias
+// is in D's type (cuBLASLt's rule for these types): floatX for BIAS, and for BGRADA, D's type.
+static void matmul_cublaslt(void* d, cudaDataType d_type, const floatX* a, const floatX* b, const void* bias,
+                            int m, int n, int k, bool trans_a, bool trans_b, bool accumulate,
+                            cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT, void* aux = nullptr) {
+    if (bias && epilogue == CUBLASLT_EPILOGUE_DEFAULT) epilogue = CUBLASLT_EPILOGUE_BIAS;
+    MatmulKey key = {m, n, k, trans_a, trans_b, (int)epilogue, (int)d_type, aux ? m : 0,
+                     alignment_of(a), alignment_of(b), alignment_of(d), bias ? alignment_of(bias) : 0, aux ? alignment_of(aux) : 0};
+    const MatmulPlan& p = matmul_plan(key, bias, aux);
+    if (bias) cublasCheck(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    if (aux) cublasCheck(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof aux));
+    float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+    cublasCheck(cublasLtMatmul(cublaslt_handle, p.desc, &alpha, a, p.la, b, p.lb, &beta, d, p.ld, d, p.ld, &p.algo,
+                               cublaslt_workspace, CUBLASLT_WORKSPACE_SIZE, stream));
+}
+
+// the GELU epilogues keep an (m,n) aux matrix whose leading dimension cuBLASLt wants a multiple of 8
+static bool gelu_epilogue_fits(int rows) { return rows % 8 == 0; }
+
+// a fully connected layer: out = inp @ weight + bias. With pre_gelu, the layer is followed by
+// GELU, in the matmul's epilogue: pre_gelu = inp @ weight + bias (kept for the backward pass),
+// out = gelu(pre_gelu): the CPU's matmul_forward then gelu_forward, in one pass.
+void matmul_forward(floatX* out, const floatX* inp, const floatX* weight, const floatX* bias, int N, int C, int OC,
+                    floatX* pre_gelu = nullptr) {
+    // out (N,OC), inp (N,C), weight (C,OC), bias (OC) or null, pre_gelu (N,OC) or null
+    assert(N > 0 && C > 0 && OC > 0 && (!pre_gelu || bias));
     // column-major: out^T (OC,N) = weight^T (OC,C) @ inp^T (C,N)
-    matmul_cublaslt(out, CUBLAS_FLOATX, weight, inp, bias, OC, N, C, false, false, false);
+    if (!pre_gelu) {
+        matmul_cublaslt(out, CUBLAS_FLOATX, weight, inp, bias, OC, N, C, false, false, false);
+    } else if (gelu_epilogue_fits(OC)) {   // pre_gelu = inp @ weight + bias; out = gelu(pre_gelu)
+        matmul_cublaslt(out, CUBLAS_FLOATX, weight, inp, bias, OC, N, C, false, false, false,
+                        CUBLASLT_EPILOGUE_GELU_AUX_BIAS, pre_gelu);
+    } else {                               // a width the epilogue cannot keep: the two passes
+        matmul_cublaslt(pre_gelu, CUBLAS_FLOATX, weight, inp, bias, OC, N, C, false, false, false);
+        gelu_forward(out, pre_gelu, (size_t)N * OC);
+    }
 }
 
+// dbias += partial (OC), one thread per column: the bias gradient an epilogue wrote
+__global__ void add_bias_grad_kernel(float* dbias, const float* partial, int OC) {
+    int o = blockIdx.x * blockDim.x + threadIdx.x;
+    if (o < OC) dbias[o] += partial[o];
+}
+
+// The backward of matmul_forward. With pre_gelu (the forward's), it is also GELU's backward:
+// dinp is then the gradient of the GELU's input, (dout @ weight.T) * gelu'(pre_gelu), in the
+// epilogue (the CPU's matmul_backward followed by gelu_backward).
+// dbias comes from the weight gradient's epilogue (BGRADA: dout is read once for both). The
+// epilogue writes its sum; parameter gradients accumulate over micro-batches, so it writes
+// into the workspace and a kernel of OC threads adds it to dbias (4*OC bytes written and read
+// twice: nothing next to the matmul).
 void matmul_backward(floatX* dinp, float* dweight, float* dbias, const floatX* dout, const floatX* inp,
-                     const floatX* weight, int N, int C, int OC, const Workspace& ws) {
-    // dinp (N,C) written, dweight (C,OC) +=, dbias (OC) +=, dout (N,OC), inp (N,C), weight (C,OC)
-    assert(N > 0 && C > 0 && OC > 0 && (!dbias || (size_t)std::min(N, REDUCE_CHUNKS) * OC <= ws.partial_elems));
+                     const floatX* weight, int N, int C, int OC, const Workspace& ws, const floatX* pre_gelu = nullptr) {
+    // dinp (N,C) written, dweight (C,OC) +=, dbias (OC) +=, dout (N,OC), inp (N,C), weight (C,OC), pre_gelu (N,C) or null
+    assert(N > 0 && C > 0 && OC > 0 && (!dbias || (size_t)OC <= ws.partial_elems));
     // dinp = dout @ weight.T; column-major: dinp^T (C,N) = weight (C,OC) @ dout^T (OC,N)
-    matmul_cublaslt(dinp, CUBLAS_FLOATX, weight, dout, nullptr, C, N, OC, true, false, false);
-    // dweight += inp.T @ dout; column-major: dweight^T (OC,C) += dout^T (OC,N) @ inp (N,C), fp32 out
-    matmul_cublaslt(dweight, CUDA_R_32F, dout, inp, nullptr, OC, C, N, false, true, true);
-    if (dbias) {                                                  // dbias += dout.sum(0)
-        int block_size = 256, chunks = std::min(N, REDUCE_CHUNKS);
-        dim3 grid(CEIL_DIV(OC, block_size), chunks);
-        bias_partial_kernel<<<grid, block_size, 0, stream>>>(ws.partial, dout, N, OC);
+    if (pre_gelu && gelu_epilogue_fits(C)) {   // dinp = (dout @ weight.T) * gelu'(pre_gelu), in the epilogue
+        matmul_cublaslt(dinp, CUBLAS_FLOATX, weight, dout, nullptr, C, N, OC, true, false, false, CUBLASLT_EPILOGUE_DGELU,
+                        (void*)pre_gelu);
+    } else {
+        matmul_cublaslt(dinp, CUBLAS_FLOATX, weight, dout, nullptr, C, N, OC, true, false, false);
+        if (pre_gelu) gelu_backward(dinp, pre_gelu, dinp, (size_t)N * C);
+    }
+    // dweight += inp.T @ dout; column-major: dweight^T (OC,C) += dout^T (OC,N) @ inp (N,C), fp32 out;
+    // with dbias, the epilogue also sums each row of dout^T over N: dbias (OC) = dout.sum(0)
+    if (dbias) {
+        matmul_cublaslt(dweight, CUDA_R_32F, dout, inp, ws.partial, OC, C, N, false, true, true, CUBLASLT_EPILOGUE_BGRADA);
+        int block_size = 256;
+        add_bias_grad_kernel<<<CEIL_DIV(OC, block_size), block_size, 0, stream>>>(dbias, ws.partial, OC);   // dbias += dout.sum(0)
         cudaCheck(cudaGetLastError());
-        column_sum_kernel<<<CEIL_DIV(OC, block_size), block_size, 0, stream>>>(dbias, ws.partial, chunks, OC);
-        cudaCheck(cudaGetLastError());
+    } else {
+        matmul_cublaslt(dweight, CUDA_R_32F, dout, inp, nullptr, OC, C, N, false, true, true);
     }
 }
 
@@ -1194,7 +1280,8 @@ struct Activations {
                                        // (L,B,NH,T,T) weights: the backward pass recomputes them from it)
     floatX *residual2;                 // (L,B,T,C) stream after attention
     floatX *ln2; float *ln2_mean, *ln2_rstd;   // (L,B,T,C), fp32 (L,B,T) x2
-    floatX *fch, *fch_gelu;            // (L,B,T,4C)
+    floatX *fch;                       // (L,B,T,4C) the MLP's pre-GELU values (fc's epilogue keeps them)
+    floatX *fch_gelu;                  // (L,B,T,4C), or (B,T,4C) under --recompute 1: remade in the backward
     floatX *residual3;                 // (L,B,T,C) stream after the MLP
     floatX *lnf; float *lnf_mean, *lnf_rstd;   // (B,T,C), fp32 (B,T) x2
     floatX *logits;                    // (B,T,Vp): logits, turned into their gradient by the backward pass
@@ -1209,6 +1296,19 @@ struct GradScratch {
     floatX *dqkv;       // (B,T,3C)
     floatX *datty;      // (B,T,C)
     floatX *dfch;       // (B,T,4C)
+};
+
+// What the host hands the GPU each micro-batch (tokens, targets, encoder buckets) and reads
+// back (losses), in pinned (page-locked) memory: a copy from pageable memory makes the driver
+// wait for the stream first, so every upload would stall the host until the GPU caught up.
+// The host refills the buffers only once `uploaded` says the last micro-batch's copies ran
+// (the first work of that micro-batch, so the host stays at most one micro-batch ahead).
+struct HostStaging {
+    int *inputs = nullptr, *targets = nullptr;                             // (B*T) each
+    int *bucket_start = nullptr, *bucket_token = nullptr, *positions = nullptr;   // (B*T+1), (B*T), (B*T)
+    float* losses = nullptr;                                               // (B*T)
+    double* loss_sum = nullptr;                                            // (1)
+    cudaEvent_t uploaded = nullptr;
 };
 
 // the optimizer's part of the model. Under ZeRO-1 each rank holds only its shard of the
@@ -1230,14 +1330,16 @@ struct GPT {
     OptState opt;
     ParamViews<floatX> p;
     ParamViews<float> g;
-    int B = 0, T = 0;                        // the sizes the activations were allocated for
+    int recompute = 0;                       // --recompute: 1 = keep one layer's GELU output, remake it in the backward
+    int B = 0, T = 0, allocated_recompute = 0;   // what the activations were allocated for
     void *act_memory = nullptr, *scratch_memory = nullptr;
     Activations a;
     GradScratch d;
     EncoderBuckets buckets;                  // positions by token of the last forward
     Workspace ws;                            // the layers' shared scratch
-    std::vector<float> host_losses;
-    float mean_loss = -1;                    // of the last forward with targets (-1: none)
+    HostStaging host;                        // pinned host memory the uploads and the loss pass through
+    double* loss_sum = nullptr;              // (1) on the device: gpt_step's loss, summed over its micro-batches
+    float mean_loss = -1;                    // of the last forward with targets (-1: none; 0: left on the device)
     float dlogits_scale = 0;                 // > 0: a.logits hold the gradient of dlogits_scale * mean_loss
 };
 
@@ -1278,7 +1380,7 @@ static std::vector<View> activation_views(GPT& model, int B, int T) {
         {(void**)&a.ln2_mean, L * BT * F},           // (L,B,T)
         {(void**)&a.ln2_rstd, L * BT * F},           // (L,B,T)
         {(void**)&a.fch, L * BT * 4 * C * X},        // (L,B,T,4C)
-        {(void**)&a.fch_gelu, L * BT * 4 * C * X},   // (L,B,T,4C)
+        {(void**)&a.fch_gelu, (model.recompute >= 1 ? 1 : L) * BT * 4 * C * X},   // (L,B,T,4C), (B,T,4C) recomputed
         {(void**)&a.residual3, L * BT * C * X},      // (L,B,T,C)
         {(void**)&a.lnf, BT * C * X},                // (B,T,C)
         {(void**)&a.lnf_mean, BT * F},               // (B,T)
@@ -1309,6 +1411,7 @@ static std::vector<View> scratch_views(GPT& model, int B, int T) {
         {(void**)&ws.norm_partial, NORM_BLOCKS * F}, // (NORM_BLOCKS)
         {(void**)&ws.norm_result, sizeof(double)},   // (1)
         {(void**)&ws.ticket, sizeof(unsigned int)},  // (1), zero (carve zeroes it; each use leaves it zero)
+        {(void**)&model.loss_sum, sizeof(double)},   // (1)
         {(void**)&e.bucket_start, (BT + 1) * I},     // (B*T+1)
         {(void**)&e.bucket_token, BT * I},           // (B*T)
         {(void**)&e.positions, BT * I},              // (B*T)
@@ -1371,39 +1474,73 @@ void gpt_build(GPT& model, const GPTConfig& config, const std::vector<float>& pa
     model.B = model.T = 0;
 }
 
+static void free_host_staging(HostStaging& h) {
+    for (void* p : {(void*)h.inputs, (void*)h.targets, (void*)h.bucket_start, (void*)h.bucket_token, (void*)h.positions,
+                    (void*)h.losses, (void*)h.loss_sum})
+        cudaCheck(cudaFreeHost(p));
+}
+
 void gpt_free(GPT& model) {
     for (void* p : {(void*)model.params, (void*)model.grads, (void*)model.opt.master, (void*)model.opt.m, (void*)model.opt.v,
                     (void*)model.opt.tensor_offsets, (void*)model.opt.tensor_decay, model.act_memory, model.scratch_memory})
         cudaCheck(cudaFree(p));
+    free_host_staging(model.host);
+    if (model.host.uploaded) cudaCheck(cudaEventDestroy(model.host.uploaded));
     model = GPT();
 }
 
 static void gpt_allocate_activations(GPT& model, int B, int T) {
-    if (model.B == B && model.T == T) return;
+    if (model.B == B && model.T == T && model.allocated_recompute == model.recompute) return;
+    cudaCheck(cudaStreamSynchronize(stream));   // (only when the sizes change) nothing may still use the old buffers
     cudaCheck(cudaFree(model.act_memory));
     cudaCheck(cudaFree(model.scratch_memory));
     model.act_memory = carve(activation_views(model, B, T));
     model.scratch_memory = carve(scratch_views(model, B, T));
-    model.host_losses.assign((size_t)B * T, 0.0f);
+    HostStaging& h = model.host;
+    free_host_staging(h);
+    size_t N = (size_t)B * T;
+    int** ints[] = {&h.inputs, &h.targets, &h.bucket_start, &h.bucket_token, &h.positions};
+    for (int** p : ints) cudaCheck(cudaMallocHost((void**)p, (N + 1) * sizeof(int)));
+    cudaCheck(cudaMallocHost((void**)&h.losses, N * sizeof(float)));
+    cudaCheck(cudaMallocHost((void**)&h.loss_sum, sizeof(double)));
+    memset(h.losses, 0, N * sizeof(float));   // defined even where a copy does nothing (a dry run of the CPU execution mode)
+    *h.loss_sum = 0;
+    if (!h.uploaded) cudaCheck(cudaEventCreateWithFlags(&h.uploaded, cudaEventDisableTiming));
     model.B = B;
     model.T = T;
+    model.allocated_recompute = model.recompute;
 }
 
-// groups the batch's positions by token on the host (a counting sort) for encoder_backward
-static void make_encoder_buckets(EncoderBuckets& e, const int* inputs, int N, int V) {
-    std::vector<int> count(V + 1, 0), start, token, positions(N);
+// groups the batch's positions by token on the host (a counting sort) for encoder_backward,
+// and uploads them through the pinned buffers of h (which the caller made free to refill)
+static void make_encoder_buckets(EncoderBuckets& e, HostStaging& h, const int* inputs, int N, int V) {
+    std::vector<int> count(V + 1, 0);
     for (int i = 0; i < N; i++) count[inputs[i] + 1]++;
     for (int v = 0; v < V; v++) count[v + 1] += count[v];          // count[v] = first slot of token v
     std::vector<int> next(count.begin(), count.end() - 1);
-    for (int i = 0; i < N; i++) positions[next[inputs[i]]++] = i;  // increasing positions per token
+    for (int i = 0; i < N; i++) h.positions[next[inputs[i]]++] = i;  // increasing positions per token
+    int u = 0;
     for (int v = 0; v < V; v++)
-        if (count[v + 1] > count[v]) { start.push_back(count[v]); token.push_back(v); }
-    start.push_back(N);
-    e.num_buckets = (int)token.size();
-    cudaCheck(cudaMemcpyAsync(e.bucket_start, start.data(), start.size() * sizeof(int), cudaMemcpyHostToDevice, stream));
-    cudaCheck(cudaMemcpyAsync(e.bucket_token, token.data(), token.size() * sizeof(int), cudaMemcpyHostToDevice, stream));
-    cudaCheck(cudaMemcpyAsync(e.positions, positions.data(), N * sizeof(int), cudaMemcpyHostToDevice, stream));
-    cudaCheck(cudaStreamSynchronize(stream));   // the host vectors die at return
+        if (count[v + 1] > count[v]) { h.bucket_start[u] = count[v]; h.bucket_token[u++] = v; }
+    h.bucket_start[u] = N;
+    e.num_buckets = u;
+    cudaCheck(cudaMemcpyAsync(e.bucket_start, h.bucket_start, (u + 1) * sizeof(int), cudaMemcpyHostToDevice, stream));
+    cudaCheck(cudaMemcpyAsync(e.bucket_token, h.bucket_token, u * sizeof(int), cudaMemcpyHostToDevice, stream));
+    cudaCheck(cudaMemcpyAsync(e.positions, h.positions, N * sizeof(int), cudaMemcpyHostToDevice, stream));
+}
+
+// loss_sum += scale * sum(losses), in a fixed order: 256 threads each add a fixed strided
+// slice, then thread 0 adds the 256 partial sums in order, in double
+__global__ void loss_sum_kernel(double* loss_sum, const float* losses, int N, double scale) {
+    __shared__ double partial[256];
+    double s = 0.0;
+    for (int i = threadIdx.x; i < N; i += blockDim.x) s += losses[i];
+    partial[threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.x != 0) return;
+    double total = 0.0;
+    for (int i = 0; i < (int)blockDim.x; i++) total += partial[i];
+    *loss_sum += scale * total;
 }
 
 // one layer's slices of the (L,...) activations, and the residual stream entering the layer
@@ -1427,13 +1564,17 @@ static LayerActivations layer_activations(const GPT& model, int l) {
     return {l == 0 ? a.encoded : a.residual3 + (l - 1) * N * C,
             a.ln1 + l * N * C, a.ln1_mean + l * N, a.ln1_rstd + l * N, a.qkv + l * N * 3 * C, a.atty + l * N * C,
             a.att_lse + l * model.B * NH * T, a.residual2 + l * N * C, a.ln2 + l * N * C, a.ln2_mean + l * N,
-            a.ln2_rstd + l * N, a.fch + l * N * 4 * C, a.fch_gelu + l * N * 4 * C, a.residual3 + l * N * C};
+            a.ln2_rstd + l * N, a.fch + l * N * 4 * C, a.fch_gelu + (model.recompute >= 1 ? 0 : l * N * 4 * C),
+            a.residual3 + l * N * C};
 }
 
-// forward pass over inputs (B,T) (host); with targets (B,T), also the loss (model.mean_loss).
+// forward pass over inputs (B,T) (host); with targets (B,T), also the loss: read back into
+// model.mean_loss (a wait for the GPU), or with read_loss false, left on the device and its
+// mean added to model.loss_sum (gpt_step reads the sum once, at the end of its micro-batches).
 // loss_scale > 0 (training: gpt_step): the classifier also turns the logits into the gradient
 // of loss_scale * mean_loss, in the same pass over them, and gpt_backward starts from there.
-void gpt_forward(GPT& model, const int* inputs, const int* targets, int B, int T, float loss_scale = 0) {
+void gpt_forward(GPT& model, const int* inputs, const int* targets, int B, int T, float loss_scale = 0,
+                 bool read_loss = true) {
     const GPTConfig& c = model.config;
     if (T > c.max_seq_len) fail("sequence length %d exceeds the model's %d positions (--seq-len)", T, c.max_seq_len);
     for (int i = 0; i < B * T; i++)
@@ -1443,9 +1584,17 @@ void gpt_forward(GPT& model, const int* inputs, const int* targets, int B, int T
     int L = c.num_layers, NH = c.num_heads, C = c.channels, Vp = c.padded_vocab_size, N = B * T;
     Activations& a = model.a;
     ParamViews<floatX>& p = model.p;
-    cudaCheck(cudaMemcpyAsync(a.inputs, inputs, N * sizeof(int), cudaMemcpyHostToDevice, stream));
-    if (targets) cudaCheck(cudaMemcpyAsync(a.targets, targets, N * sizeof(int), cudaMemcpyHostToDevice, stream));
-    make_encoder_buckets(model.buckets, inputs, N, c.vocab_size);
+    // the uploads go through pinned buffers; the host may refill them once the last ones went
+    HostStaging& h = model.host;
+    cudaCheck(cudaEventSynchronize(h.uploaded));
+    memcpy(h.inputs, inputs, N * sizeof(int));
+    cudaCheck(cudaMemcpyAsync(a.inputs, h.inputs, N * sizeof(int), cudaMemcpyHostToDevice, stream));
+    if (targets) {
+        memcpy(h.targets, targets, N * sizeof(int));
+        cudaCheck(cudaMemcpyAsync(a.targets, h.targets, N * sizeof(int), cudaMemcpyHostToDevice, stream));
+    }
+    make_encoder_buckets(model.buckets, h, inputs, N, c.vocab_size);
+    cudaCheck(cudaEventRecord(h.uploaded, stream));
 
     encoder_forward(a.encoded, a.inputs, p.wte, p.wpe, B, T, C);
     layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, a.encoded, p.h[0].ln1w, p.h[0].ln1b, N, C);   // layer 0's ln_1
@@ -1459,8 +1608,8 @@ void gpt_forward(GPT& model, const int* inputs, const int* targets, int B, int T
         matmul_forward(act.residual2, act.atty, w.attprojw, w.attprojb, N, C, C);
         residual_layernorm_forward(act.residual2, act.ln2, act.ln2_mean, act.ln2_rstd, act.residual, act.residual2,
                                    w.ln2w, w.ln2b, N, C);                       // x = x + attn(ln_1(x)); ln_2(x)
-        matmul_forward(act.fch, act.ln2, w.fcw, w.fcb, N, C, 4 * C);            // (N,C) -> (N,4C)
-        gelu_forward(act.fch_gelu, act.fch, (size_t)N * 4 * C);
+        // (N,C) -> (N,4C): fch_gelu = gelu(fch), fch = ln2 @ fcw + fcb kept, GELU in the matmul's epilogue
+        matmul_forward(act.fch_gelu, act.ln2, w.fcw, w.fcb, N, C, 4 * C, act.fch);
         matmul_forward(act.residual3, act.fch_gelu, w.fcprojw, w.fcprojb, N, 4 * C, C); // (N,4C) -> (N,C)
         // x = x + mlp(ln_2(x)), fused with the LayerNorm that reads it next: ln_1 of layer l+1, or ln_f
         if (l + 1 < L) {
@@ -1483,11 +1632,17 @@ void gpt_forward(GPT& model, const int* inputs, const int* targets, int B, int T
     } else if (targets) {
         crossentropy_forward(a.losses, a.lse, a.logits, a.targets, N, c.vocab_size, Vp);
     }
+    if (targets && !read_loss) {   // the mean stays on the device; mean_loss 0 says a backward may follow
+        loss_sum_kernel<<<1, 256, 0, stream>>>(model.loss_sum, a.losses, N, 1.0 / N);
+        cudaCheck(cudaGetLastError());
+        model.mean_loss = 0;
+        return;
+    }
     if (targets) {
-        cudaCheck(cudaMemcpyAsync(model.host_losses.data(), a.losses, N * sizeof(float), cudaMemcpyDeviceToHost, stream));
-        cudaCheck(cudaStreamSynchronize(stream));
+        cudaCheck(cudaMemcpyAsync(h.losses, a.losses, N * sizeof(float), cudaMemcpyDeviceToHost, stream));
+        cudaCheck(cudaStreamSynchronize(stream));   // the host reads the losses: it must wait for them
         double sum = 0;
-        for (int i = 0; i < N; i++) sum += model.host_losses[i];
+        for (int i = 0; i < N; i++) sum += h.losses[i];
         model.mean_loss = (float)(sum / N);
     }
 }
@@ -1527,8 +1682,11 @@ void gpt_backward(GPT& model, float loss_scale) {
         const BlockParams<float>& dw = g.h[l];
         LayerActivations act = layer_activations(model, l);
         // MLP branch: residual3 = residual2 + fcproj(gelu(fc(ln_2(residual2))))
-        matmul_backward(d.dfch, dw.fcprojw, dw.fcprojb, d.dresidual, act.fch_gelu, w.fcprojw, N, 4 * C, C, ws);
-        gelu_backward(d.dfch, act.fch, d.dfch, (size_t)N * 4 * C);
+        // --recompute 1 kept only the pre-GELU values: remake this layer's GELU output from them
+        // (the forward's came from the fc matmul's epilogue: the same function, equal to rounding)
+        if (model.recompute >= 1) gelu_forward(act.fch_gelu, act.fch, (size_t)N * 4 * C);
+        // dfch = d(loss)/d(fch): fcproj's backward with GELU's backward in its epilogue
+        matmul_backward(d.dfch, dw.fcprojw, dw.fcprojb, d.dresidual, act.fch_gelu, w.fcprojw, N, 4 * C, C, ws, act.fch);
         matmul_backward(d.dln, dw.fcw, dw.fcb, d.dfch, act.ln2, w.fcw, N, C, 4 * C, ws);
         layernorm_backward(d.dresidual, dw.ln2w, dw.ln2b, d.dln, act.residual2, w.ln2w,
                            act.ln2_mean, act.ln2_rstd, N, C, ws);   // now d(loss)/d(residual2)
@@ -1576,7 +1734,8 @@ __global__ void sum_squares_kernel(double* out, float* partial, unsigned int* ti
     *ticket = 0;   // ready for the next launch
 }
 
-// the sum of squares of x (n, device), back on the host; ws: norm_partial, norm_result, ticket
+// the sum of squares of x (n, device), back on the host; ws: norm_partial, norm_result, ticket.
+// The host needs the norm before the update (the clip, and the stop on a NaN): it waits here.
 static double sum_squares(const float* x, size_t n, const Workspace& ws) {
     assert(ws.norm_partial && ws.norm_result && ws.ticket);   // carved with the activations (gpt_allocate_activations)
     int block_size = 256;
@@ -1587,7 +1746,7 @@ static double sum_squares(const float* x, size_t n, const Workspace& ws) {
     cudaCheck(cudaGetLastError());
     double result = 0;   // defined even where the copy does nothing (a dry run of the CPU execution mode)
     cudaCheck(cudaMemcpyAsync(&result, ws.norm_result, sizeof result, cudaMemcpyDeviceToHost, stream));
-    cudaCheck(cudaStreamSynchronize(stream));
+    cudaCheck(cudaStreamSynchronize(stream));   // the host reads the norm: it must wait for it
     return result;
 }
 
@@ -1830,6 +1989,9 @@ struct StepStats {
 // opt.lr is this step's learning rate; grad_clip clips the global gradient norm (0 = off);
 // step counts from 0. Every rank calls it (it is a collective); the step's work on the GPU
 // is finished when it returns. train(), the tests and the tutorial take their steps here.
+// The host waits for the GPU twice a step: for the loss and the norm together, which it must
+// see before the update (the clip, and the stop on a NaN), and at the end (the step's time).
+// The micro-batches run without a wait: the losses stay on the device until the end.
 StepStats gpt_step(GPT& model, DataLoader& loader, const ProcessGroup& pg, const AdamW& opt, float grad_clip, int step) {
     int B = loader.batch(), T = loader.seq_len(), K = loader.grad_accum();
     size_t n = model.num_params;
@@ -1837,26 +1999,31 @@ StepStats gpt_step(GPT& model, DataLoader& loader, const ProcessGroup& pg, const
     StepStats st;
     // 1. forward and backward over K micro-batches, the gradients adding up in model.grads
     gpt_zero_grad(model);
-    double loss = 0;
     for (int k = 0; k < K; k++) {
         loader.next_batch(inputs.data(), targets.data());
-        gpt_forward(model, inputs.data(), targets.data(), B, T, 1.0f / K);   // the loss and the logits' gradient
-        loss += model.mean_loss / K;
+        if (k == 0) {   // the first forward allocates the activations (loss_sum among them) for B, T
+            gpt_allocate_activations(model, B, T);
+            cudaCheck(cudaMemsetAsync(model.loss_sum, 0, sizeof(double), stream));
+        }
+        // the loss and the logits' gradient; the loss's mean is added to model.loss_sum on the device
+        gpt_forward(model, inputs.data(), targets.data(), B, T, 1.0f / K, false);
         gpt_backward(model, 1.0f / K);
     }
+    // the loss comes back with the norm, in sum_squares' one wait
+    cudaCheck(cudaMemcpyAsync(model.host.loss_sum, model.loss_sum, sizeof(double), cudaMemcpyDeviceToHost, stream));
     // 2. average the gradients over ranks (all of them, or this rank's shard under ZeRO-1);
     //    the global norm is the sum over ranks of each rank's shard
     dp_average_gradients(pg, model.grads, n, model.zero);
     Shard mine = shard_of(n, pg.world, pg.rank);
     st.norm = std::sqrt(dp_sum(pg, sum_squares(model.grads + mine.begin, mine.end - mine.begin, model.ws)));
-    st.loss = dp_sum(pg, loss) / pg.world;
+    st.loss = dp_sum(pg, *model.host.loss_sum / K) / pg.world;
     check_step_finite(step + 1, st.loss, st.norm);   // NaN must not reach the weights
     // 3. update: clip the global norm (as torch.nn.utils.clip_grad_norm_), then AdamW;
     //    under ZeRO-1 each rank updated its shard, and the ranks swap the new weights
     st.grad_scale = grad_clip > 0 && st.norm > grad_clip ? (float)(grad_clip / (st.norm + 1e-6)) : 1.0f;
     gpt_update(model, opt, st.grad_scale, step + 1);
     if (model.zero) dp_all_gather(pg, model.params, n);
-    cudaCheck(cudaStreamSynchronize(stream));
+    cudaCheck(cudaStreamSynchronize(stream));   // the step's work is done when it returns: its time is its own
     return st;
 }
 
@@ -2071,23 +2238,35 @@ static LaterMemory later_memory(GPT& model, const Settings& s, int world) {
     return m;
 }
 
-// the activations for B, T, and what the run allocates later, must fit in what is free on the
-// GPU: say so before training starts
+// the activations for B, T (as model.recompute keeps them), and what the run allocates later,
+// must fit in what is free on the GPU: say so before training starts
 static void check_batch_fits(GPT& model, int B, int T, const LaterMemory& later) {
     size_t free_bytes, total_bytes, margin = 256ull << 20;   // room for cuBLAS's own buffers
     cudaCheck(cudaMemGetInfo(&free_bytes, &total_bytes));
     size_t need = activation_bytes(model, B, T), fixed = later.total() + margin;
     if (need + fixed <= free_bytes) return;
-    int largest = 0;
-    while (activation_bytes(model, largest + 1, T) + fixed <= free_bytes) largest++;
+    auto largest_batch = [&]() {
+        int largest = 0;
+        while (activation_bytes(model, largest + 1, T) + fixed <= free_bytes) largest++;
+        return largest;
+    };
+    int largest = largest_batch();
     std::string what = format_bytes(need) + " of activations, and later " + later.text() + ",";
+    std::string hint;   // keeping less (--recompute 1) may fit more
+    if (model.recompute == 0) {
+        model.recompute = 1;
+        int with_recompute = largest_batch();
+        model.recompute = 0;
+        if (with_recompute >= B) hint = "; or keep this batch with --recompute 1";
+        else if (with_recompute > largest) hint = "; --recompute 1 fits up to --batch " + std::to_string(with_recompute);
+    }
     if (largest == 0)
         fail("--batch %d --seq-len %d needs %s but only %s of GPU memory is free, and not even --batch 1 fits: "
-             "lower --seq-len, use a smaller model, or turn off sampling (--sample-every 0)", B, T, what.c_str(),
-             format_bytes(free_bytes).c_str());
+             "lower --seq-len, use a smaller model, or turn off sampling (--sample-every 0)%s", B, T, what.c_str(),
+             format_bytes(free_bytes).c_str(), hint.c_str());
     fail("--batch %d --seq-len %d needs %s but only %s of GPU memory is free: the largest batch that fits is "
-         "--batch %d (raise --grad-accum to keep the tokens per step)", B, T, what.c_str(), format_bytes(free_bytes).c_str(),
-         largest);
+         "--batch %d (raise --grad-accum to keep the tokens per step)%s", B, T, what.c_str(), format_bytes(free_bytes).c_str(),
+         largest, hint.c_str());
 }
 
 int train(int argc, char** argv, const ProcessGroup& pg) {
@@ -2103,6 +2282,7 @@ int train(int argc, char** argv, const ProcessGroup& pg) {
     size_t n = num_parameters(config);
     GPT model;
     gpt_build(model, config, start.params, pg.world, pg.rank, s.zero);
+    model.recompute = s.recompute;   // before the memory check: it decides what the activations take
     if (!start.resume_dir.empty()) {
         const OptState& o = model.opt;
         cudaCheck(cudaMemcpy(o.m, start.m.data() + o.first, o.count * sizeof(float), cudaMemcpyHostToDevice));

@@ -208,7 +208,7 @@ TEST_CASE("encoder forward and backward match the CPU (C a multiple of 8 or not)
 
         std::vector<float> dwte0 = random_vector((size_t)V * C, 5), dwpe0 = random_vector((size_t)T * C, 6);   // += onto these
         DeviceF dwte(dwte0), dwpe(dwpe0);
-        make_encoder_buckets(sm.model.buckets, inputs.data(), B * T, V);
+        make_encoder_buckets(sm.model.buckets, sm.model.host, inputs.data(), B * T, V);
         encoder_backward(dwte.p, dwpe.p, dout.p, sm.model.buckets, B, T, C);
         cpu::encoder_backward(dwte0.data(), dwpe0.data(), hdout.data(), inputs.data(), B, T, C);
         CHECK(check_with_tail("dwte", dwte.host().data(), dwte0.data(), dwte0.size(), TOL_GRAD));
@@ -269,7 +269,7 @@ TEST_CASE("layernorm (and its fused residual form) forward and backward match th
     }
 }
 
-TEST_CASE("matmul forward and backward (cuBLASLt, bias epilogue, dbias reduction) match the CPU" * doctest::skip(!HAVE_GPU)) {
+TEST_CASE("matmul forward and backward (cuBLASLt, bias and bias-gradient epilogues) match the CPU" * doctest::skip(!HAVE_GPU)) {
     gpu_setup();
     int shapes[][3] = {{64, 32, 96}, {100, 64, 256}, {7, 96, 40}};   // N, C, OC
     for (auto& sh : shapes) {
@@ -289,6 +289,65 @@ TEST_CASE("matmul forward and backward (cuBLASLt, bias epilogue, dbias reduction
         CHECK(check_close("matmul dinp", dinp.host().data(), di.data(), di.size(), TOL_GRAD));
         CHECK(check_close("matmul dweight", dw.host().data(), dw0.data(), dw0.size(), TOL_GRAD));
         CHECK(check_close("matmul dbias", db.host().data(), db0.data(), OC, TOL_GRAD));
+    }
+}
+
+// The GELU rides in the matmul's epilogues: GELU_AUX_BIAS (forward), DGELU (the backward of
+// fcproj's input), BGRADA (the bias gradient, added to the accumulated one). Against the CPU's
+// separate matmul and gelu functions; and each epilogue swapped for a plausible wrong one must
+// fail the same comparison. The last shape's widths (20, 36) are not multiples of 8, which the
+// aux matrix needs: matmul_forward and matmul_backward then take their two-pass path.
+TEST_CASE("matmul with GELU and the bias gradient in its epilogues forward and backward match the CPU; wrong epilogues fail" *
+          doctest::skip(!HAVE_GPU)) {
+    gpu_setup();
+    int shapes[][3] = {{64, 32, 96}, {7, 96, 40}, {5, 36, 20}};   // N, C, OC
+    for (auto& sh : shapes) {
+        int N = sh[0], C = sh[1], OC = sh[2];
+        CAPTURE(N); CAPTURE(C); CAPTURE(OC);
+        ScratchModel sm(1, N, std::max(C, OC), 4);
+        DeviceX inp(random_vector((size_t)N * C, 1)), w(random_vector((size_t)C * OC, 2, 0.2f)), b(random_vector(OC, 3));
+        DeviceX out((size_t)N * OC), pre((size_t)N * OC);
+        // forward: out = gelu(inp @ w + b), pre = inp @ w + b kept
+        matmul_forward(out.p, inp.p, w.p, b.p, N, C, OC, pre.p);
+        std::vector<float> hi = inp.host(), hw = w.host(), hb = b.host(), want_pre((size_t)N * OC), want((size_t)N * OC);
+        cpu::matmul_forward(want_pre.data(), hi.data(), hw.data(), hb.data(), N, C, OC);
+        cpu::gelu_forward(want.data(), want_pre.data(), want.size());
+        CHECK(check_close("matmul+gelu pre-GELU (aux)", pre.host().data(), want_pre.data(), want.size(), TOL_FWD));
+        CHECK(check_close("matmul+gelu out", out.host().data(), want.data(), want.size(), TOL_FWD));
+        if (OC % 8 == 0) {   // planted: BIAS where GELU_AUX_BIAS belongs (the GELU lost)
+            DeviceX wrong((size_t)N * OC);
+            matmul_cublaslt(wrong.p, CUBLAS_FLOATX, w.p, inp.p, b.p, OC, N, C, false, false, false, CUBLASLT_EPILOGUE_BIAS);
+            std::vector<float> got = wrong.host();
+            CHECK(rel_error(got.data(), want.data(), want.size()) > 10 * TOL_FWD);
+        }
+
+        // backward through GELU: here inp = gelu(pre_in), and dinp is the gradient of pre_in
+        DeviceX pre_in(random_vector((size_t)N * C, 7, 2.0f)), act((size_t)N * C), dinp((size_t)N * C);
+        gelu_forward(act.p, pre_in.p, (size_t)N * C);
+        DeviceX dout(random_vector((size_t)N * OC, 4));
+        std::vector<float> hp = pre_in.host(), ha = act.host(), hd = dout.host(), di((size_t)N * C);
+        std::vector<float> dw0 = random_vector((size_t)C * OC, 5), db0 = random_vector(OC, 6, 4.0f);   // += onto these
+        DeviceF dw(dw0), db(db0);
+        matmul_backward(dinp.p, dw.p, db.p, dout.p, act.p, w.p, N, C, OC, sm.model.ws, pre_in.p);
+        std::vector<float> db_start = db0;
+        cpu::matmul_backward(di.data(), dw0.data(), db0.data(), hd.data(), ha.data(), hw.data(), N, C, OC);
+        cpu::gelu_backward(di.data(), hp.data(), di.data(), di.size());
+        std::vector<float> got_di = dinp.host();
+        CHECK(check_close("matmul+gelu dinp (DGELU)", got_di.data(), di.data(), di.size(), TOL_GRAD));
+        CHECK(check_close("matmul dweight", dw.host().data(), dw0.data(), dw0.size(), TOL_GRAD));
+        CHECK(check_close("matmul dbias (BGRADA, accumulated)", db.host().data(), db0.data(), OC, TOL_GRAD));
+        if (C % 8 == 0) {   // planted: DEFAULT where DGELU belongs (GELU's backward lost)
+            DeviceX wrong((size_t)N * C);
+            matmul_cublaslt(wrong.p, CUBLAS_FLOATX, w.p, dout.p, nullptr, C, N, OC, true, false, false);
+            std::vector<float> got = wrong.host();
+            CHECK(rel_error(got.data(), di.data(), di.size()) > 10 * TOL_GRAD);
+        }
+        {   // planted: the epilogue's bias gradient written straight into dbias, not added to it
+            DeviceF dw2(dw0), db2(db_start);
+            matmul_cublaslt(dw2.p, CUDA_R_32F, dout.p, act.p, db2.p, OC, C, N, false, true, true, CUBLASLT_EPILOGUE_BGRADA);
+            std::vector<float> got = db2.host();
+            CHECK(rel_error(got.data(), db0.data(), OC) > 2 * TOL_GRAD);
+        }
     }
 }
 
@@ -597,6 +656,78 @@ TEST_CASE("bitwise determinism: the same steps twice give the same losses and we
     fs::remove_all(dir);
     CHECK(l1 == l2);
     CHECK(memcmp(w1.data(), w2.data(), w1.size() * sizeof(float)) == 0);
+}
+
+// matmul_cublaslt keeps one plan (descriptor, layouts, algorithm) per shape, transposes,
+// epilogue, types and alignments. A second training step must build none; a shape not seen
+// yet builds exactly one, once (so the counter does count builds); a less aligned pointer
+// is another key (its algorithm may differ).
+TEST_CASE("cuBLASLt plans are built once per shape: a second step builds none" * doctest::skip(!HAVE_GPU)) {
+    gpu_setup();
+    GPTConfig gc = padded(small_config());
+    int B = 2, T = 16;
+    std::string dir = make_temp_dir("gpu_plans");
+    write_random_shard(dir + "/steps.bin", 4 * B * T + 1, gc.vocab_size, 3);
+    GPT model;
+    gpt_build(model, gc, random_params(gc, 3, 0.05f));
+    DataLoader loader(dir + "/steps.bin", B, T, 0, 1, 1, gc.vocab_size, false, 0);
+    AdamW opt = {1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f};
+    gpt_step(model, loader, ProcessGroup(), opt, 1.0f, 0);
+    int built = matmul_plans_built;
+    size_t plans = matmul_plans.size();
+    gpt_step(model, loader, ProcessGroup(), opt, 1.0f, 1);
+    CHECK(matmul_plans_built == built);
+    CHECK(matmul_plans.size() == plans);
+    gpt_free(model);
+    fs::remove_all(dir);
+
+    int N = 3, C = 8, OC = 200;   // a shape no other test uses
+    DeviceX x(random_vector((size_t)N * C, 1)), w(random_vector((size_t)C * OC, 2)), y((size_t)N * OC + 8);
+    matmul_forward(y.p, x.p, w.p, nullptr, N, C, OC);
+    CHECK(matmul_plans_built == built + 1);
+    matmul_forward(y.p, x.p, w.p, nullptr, N, C, OC);
+    CHECK(matmul_plans_built == built + 1);
+    matmul_forward(y.p + 1, x.p, w.p, nullptr, N, C, OC);   // D one element off its alignment: a key of its own
+    CHECK(matmul_plans_built == built + 2);
+}
+
+// --recompute 1 keeps the pre-GELU values only and remakes the GELU output in the backward,
+// with gelu_forward. The forward's GELU output came from cuBLASLt's epilogue: the same
+// function, not the same instructions (the CPU execution mode's emulated epilogue is compiled
+// with fused multiply-adds, the kernel without), and in bf16 the epilogue starts from the fp32
+// pre-activation while the recompute starts from its bf16 rounding (what was kept). So the two
+// runs agree to rounding, not bitwise (the CPU trainer's do bitwise: test_cpu); each is
+// deterministic on its own. (A recompute left out fails this by far: measured 7.6e-3 apart
+// in fp32, with the recompute line disabled.)
+TEST_CASE("--recompute 1: the same steps as keeping every activation, to rounding, in less memory" * doctest::skip(!HAVE_GPU)) {
+    gpu_setup();
+    GPTConfig gc = padded(small_config());
+    int B = 4, T = 16;
+    std::vector<float> params = random_params(gc, 13, 0.05f);
+    std::string dir = make_temp_dir("gpu_recompute");
+    write_random_shard(dir + "/steps.bin", 4 * B * T + 1, gc.vocab_size, 14);
+    AdamW opt = {1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f};
+    auto run = [&](int recompute, std::vector<float>* weights, size_t* bytes) {
+        GPT model;
+        gpt_build(model, gc, params);
+        model.recompute = recompute;
+        std::vector<double> losses = gpu_steps(model, opt, 0.1f, dir + "/steps.bin", B, T, weights);
+        *bytes = activation_bytes(model, B, T);
+        gpt_free(model);
+        return losses;
+    };
+    std::vector<float> w0, w1, w1_again;
+    size_t keep_all, recomputed, again;
+    std::vector<double> l0 = run(0, &w0, &keep_all), l1 = run(1, &w1, &recomputed), l1_again = run(1, &w1_again, &again);
+    size_t L = gc.num_layers, fch_gelu = (size_t)B * T * 4 * gc.channels * sizeof(floatX);
+    CHECK(keep_all - recomputed == (L - 1) * fch_gelu);   // one layer's GELU output instead of L
+    CHECK(l1 == l1_again);                                 // deterministic
+    CHECK(memcmp(w1.data(), w1_again.data(), w1.size() * sizeof(float)) == 0);
+    double tol = TOL_STEPS / 10;   // well inside what the CPU comparison allows
+    CHECK(check_close("losses of 10 steps, --recompute 1 vs 0", l1.data(), l0.data(), l0.size(), tol));
+    MESSAGE("--recompute 1 vs 0: losses " << rel_error(l1.data(), l0.data(), l0.size()) << ", weights "
+            << rel_error(w1.data(), w0.data(), w0.size()) << " apart (relative)");
+    fs::remove_all(dir);
 }
 
 // Each path against the CPU, not against each other: in bf16 the cached path (one row at a
