@@ -59,10 +59,14 @@ static bool has_gpu() {
 }
 static const bool HAVE_GPU = has_gpu();
 
-// the library handles, once per process
+// the library handles, once per process, and their teardown at exit (which also frees the
+// cached cuBLASLt plans, before LeakSanitizer looks for leaks)
 static void gpu_setup() {
     static bool done = false;
-    if (!done) cuda_setup(0);
+    if (!done) {
+        cuda_setup(0);
+        atexit(cuda_teardown);
+    }
     done = true;
 }
 
