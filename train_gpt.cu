@@ -242,11 +242,11 @@ template <class K> static void allow_shared_memory(K* kernel, size_t bytes) {
 // The scratch memory the layers share: one layer's worth, reused by every layer. It belongs
 // to the model (gpt_allocate_activations carves it beside the activations, see scratch_views)
 // and is handed, as the last argument, to the few launchers that need it.
-static const int REDUCE_CHUNKS = 64;   // row chunks of the two-stage column sums (matmul_backward's dbias)
+static const int REDUCE_CHUNKS = 64;   // sizes `partial` below (2 x 64 x 4C floats)
 static const int NORM_BLOCKS = 512;    // blocks of the gradient norm's first stage (sum_squares)
 struct Workspace {
     float *att_dot = nullptr;       // (B,NH,T): attention_backward's D = rowsum(dout * out) per head and position
-    float *partial = nullptr;       // (2,REDUCE_CHUNKS,4C): the column sums' partial sums
+    float *partial = nullptr;       // (2,REDUCE_CHUNKS,4C): layernorm_backward's partial sums; matmul_backward's dbias (OC)
     float *norm_partial = nullptr;  // (NORM_BLOCKS): the gradient norm's block sums
     unsigned int *ticket = nullptr; // (1): blocks finished, for kernels whose last block sums the others' partials
     double *norm_result = nullptr;  // (1): the gradient norm's square
