@@ -544,11 +544,12 @@ def build_built(s, opts):
            bwd=[(-1, "encoder")])
     st.add("encoder_backward_wpe", "backward", EV, read=N * C * X + T * C * G, written=T * C * G, bwd=[(-1, "encoder")])
     # the norm: one kernel, partial sums per block and the last block adds them in order; the
-    # host reads it (clipping and the NaN guard need it), then AdamW; the loss is read at the end
+    # host reads it with the loss (summed on the device) in one wait (clipping and the NaN
+    # guard need them), then AdamW, then the end-of-step sync that times the step
     st.add("sum_squares (one kernel)", "update", "reduce", read=P * G, written=1024 * F)
-    st.host("host: norm download, sync", "update", HOST["sync_us"])
+    st.host("host: loss and norm download, sync", "update", HOST["sync_us"])
     st.add("adamw (16-byte accesses)", "update", "adamw_vec", read=P * (G + 3 * F), written=P * (3 * F + X))
-    st.host("host: end-of-step sync, losses read once", "update", HOST["sync_us"] + it * N)
+    st.host("host: end-of-step sync", "update", HOST["sync_us"])
     return st
 
 
