@@ -221,18 +221,22 @@ static bool aligned16(std::initializer_list<const void*> pointers) {
         if ((uintptr_t)p % 16) return false;
     return true;
 }
-// the most dynamic shared memory a block may have on this GPU (227 KB on an H100); over 48 KB a
-// kernel must opt in first (allow_shared_memory)
+// the most dynamic shared memory a block may have on this GPU (227 KB on an H100), asked once
+// (one GPU per process); over 48 KB a kernel must opt in first (allow_shared_memory)
 static size_t max_shared_bytes() {
-    int device = 0, limit = 0;
-    cudaCheck(cudaGetDevice(&device));
-    cudaCheck(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    static size_t limit = [] {
+        int device = 0, bytes = 0;
+        cudaCheck(cudaGetDevice(&device));
+        cudaCheck(cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+        return (size_t)bytes;
+    }();
     return limit;
 }
-template <class K> static void allow_shared_memory(K* kernel, size_t bytes) {
+// checks a launch's dynamic shared memory against that limit (fix: what the user can change)
+// and lets the kernel have it
+template <class K> static void allow_shared_memory(K* kernel, size_t bytes, const char* fix = "use fewer channels (--n-embd)") {
     if (bytes > max_shared_bytes())
-        fail("a kernel needs %zu bytes of shared memory, more than the GPU's %zu: use fewer channels (--n-embd)", bytes,
-             max_shared_bytes());
+        fail("a kernel needs %zu bytes of shared memory per block, more than the GPU's %zu: %s", bytes, max_shared_bytes(), fix);
     if (bytes > 48 * 1024) cudaCheck(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
 }
 
@@ -278,6 +282,14 @@ void encoder_forward(floatX* out, const int* inp, const floatX* wte, const float
     cudaCheck(cudaGetLastError());                 // out = wte[inp] + wpe[arange(T)]
 }
 
+// p[0..W) += s (fp32), one pack: the last move of both encoder backward kernels
+template <int W> __device__ inline void add_to_packed(float* p, const float (&s)[W]) {
+    Packed<float, W> x = load_packed<W>(p);
+    #pragma unroll
+    for (int k = 0; k < W; k++) x.set(k, x[k] + s[k]);
+    store_packed(p, x);
+}
+
 // dwpe: one thread per (t, pack of W channels) sums over the batch in order
 template <int W>
 __global__ void encoder_backward_wpe_kernel(float* dwpe, const floatX* dout, int B, int T, int C) {
@@ -290,10 +302,7 @@ __global__ void encoder_backward_wpe_kernel(float* dwpe, const floatX* dout, int
         #pragma unroll
         for (int k = 0; k < W; k++) s[k] += d[k];
     }
-    Packed<float, W> acc = load_packed<W>(dwpe + idx);
-    #pragma unroll
-    for (int k = 0; k < W; k++) acc.set(k, acc[k] + s[k]);
-    store_packed(dwpe + idx, acc);
+    add_to_packed<W>(dwpe + idx, s);
 }
 
 // dwte: one block per distinct token in the batch; it walks that token's positions in order.
@@ -311,10 +320,7 @@ __global__ void encoder_backward_wte_kernel(float* dwte, const floatX* dout, con
             #pragma unroll
             for (int k = 0; k < W; k++) s[k] += d[k];
         }
-        Packed<float, W> r = load_packed<W>(row + c);
-        #pragma unroll
-        for (int k = 0; k < W; k++) r.set(k, r[k] + s[k]);
-        store_packed(row + c, r);
+        add_to_packed<W>(row + c, s);
     }
 }
 
@@ -974,17 +980,10 @@ __global__ void attention_backward_dq_kernel(floatX* dqkv, const floatX* dout, c
     }
 }
 
-// the shared memory a kernel needs (its tiles grow with HS), checked against what the GPU
-// allows one block, and allowed to the kernel (past 48 KB a kernel must opt in)
+// the shared memory a kernel needs (its tiles grow with HS), checked and allowed to the kernel
 template <class Kernel> static size_t attention_smem(Kernel kernel, int HS, bool backward) {
     size_t bytes = AttentionSmem(nullptr, HS, backward).bytes;
-    int device, limit;
-    cudaCheck(cudaGetDevice(&device));
-    cudaCheck(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-    if (bytes > (size_t)limit)
-        fail("attention: head size %d (--n-embd / --n-head) needs %zu bytes of shared memory per block, more than this "
-             "GPU's %d: use more heads or fewer channels", HS, bytes, limit);
-    cudaCheck(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+    allow_shared_memory(kernel, bytes, "the attention tiles grow with the head size (--n-embd / --n-head): use more heads");
     return bytes;
 }
 
