@@ -65,6 +65,17 @@ ifneq ($(NVCC),)
     endif
     GPU_TARGETS := train_gpt train_gpt_fp32 $(BUILD)/test_gpu $(BUILD)/test_gpu_fp32
     $(info [make] nvcc: found ($(NVCC)), building train_gpt (bf16), train_gpt_fp32 and their tests for $(GPU_ARCH))
+    # train_gpt_cudnn: attention by cuDNN's fused kernels (attention_cudnn.cpp), where cuDNN's
+    # headers and its C++ frontend's are found (the frontend: `bash tools/install_deps.sh cudnn`)
+    CUDNN_FRONTEND ?= $(patsubst %/cudnn_frontend.h,%,$(firstword $(wildcard .deps/cudnn-frontend/include/cudnn_frontend.h \
+      /usr/local/include/cudnn_frontend.h /usr/include/cudnn_frontend.h)))
+    ifneq ($(and $(CUDNN_FRONTEND),$(wildcard $(CUDA_HOME)/include/cudnn.h /usr/include/cudnn.h)),)
+      GPU_TARGETS += train_gpt_cudnn
+      CUDNN_FOUND := yes
+      $(info [make] cuDNN and its frontend: found ($(CUDNN_FRONTEND)), building train_gpt_cudnn (cuDNN's attention))
+    else
+      $(info [make] cuDNN or its frontend's headers not found, skipping train_gpt_cudnn (bash tools/install_deps.sh cudnn))
+    endif
   endif
 else
   $(info [make] nvcc: not found, skipping the GPU trainer train_gpt)
@@ -92,6 +103,9 @@ CLANGXX := $(shell command -v clang++ 2>/dev/null)
 # ---------------------------------------------------------------- programs
 TEST_SRCS := $(wildcard tests/test_*.cpp)
 TEST_BINS := $(patsubst tests/%.cpp,$(BUILD)/%,$(TEST_SRCS))
+ifneq ($(CUDNN_FOUND),yes)
+  TEST_BINS := $(filter-out $(BUILD)/test_cudnn_attention,$(TEST_BINS))
+endif
 
 # the CPU execution mode's cuBLAS, cuBLASLt and NCCL (tools/cudacpu): host code compiled by g++
 # against the real CUDA headers, so they are tested wherever the headers are, GPU or not
@@ -136,6 +150,25 @@ train_gpt: train_gpt.cu $(HEADERS)
 
 train_gpt_fp32: train_gpt.cu $(HEADERS)
 	$(NVCC) $(NVCCFLAGS) -DENABLE_FP32 $< $(GPU_LIBS) -o $@
+
+# cuDNN's frontend is header-only and slow to compile (a minute or two): its own object, -O1
+# (graphs are built once per shape, so the code's speed does not matter)
+CUDNN_LIBS := -lcudnn -lnvrtc
+$(BUILD)/attention_cudnn.o: attention_cudnn.cpp base.h
+	@mkdir -p $(BUILD)
+	$(CXX) -std=c++17 -O1 -Wall -Wextra -Wno-unused-parameter -I. -isystem $(CUDNN_FRONTEND) -isystem $(CUDA_HOME)/include -c $< -o $@
+
+train_gpt_cudnn: train_gpt.cu $(BUILD)/attention_cudnn.o $(HEADERS)
+	$(NVCC) $(NVCCFLAGS) -DUSE_CUDNN $< $(BUILD)/attention_cudnn.o $(GPU_LIBS) $(CUDNN_LIBS) -o $@
+
+# the graphs and operand layouts of attention_cudnn.cpp, checked without a GPU (in make test)
+$(BUILD)/test_cudnn_attention: tests/test_cudnn_attention.cpp $(BUILD)/attention_cudnn.o attention_cudnn.h
+	@mkdir -p $(BUILD)
+	$(CXX) $(CXXFLAGS) -isystem $(CUDA_HOME)/include $< $(BUILD)/attention_cudnn.o -L$(CUDA_HOME)/lib64 $(CUDNN_LIBS) -lcudart -o $@
+
+# the GPU tests with cuDNN's attention in the model (built on request: bench/gpu_session.sh)
+$(BUILD)/test_gpu_cudnn: tests/test_gpu.cu train_gpt.cu train_gpt_cpu.cpp $(BUILD)/attention_cudnn.o $(HEADERS) $(wildcard tests/*.h)
+	$(NVCC) $(NVCCFLAGS) -DUSE_CUDNN $< $(BUILD)/attention_cudnn.o $(GPU_LIBS) $(CUDNN_LIBS) -o $@
 
 # with MPI: mpirun -np 8 ./train_gpt_mpi ... (without it, torchrun-style RANK/WORLD_SIZE env vars work)
 train_gpt_mpi: train_gpt.cu $(HEADERS)
@@ -344,4 +377,4 @@ train:
 	@bash tools/train_small.sh
 
 clean:
-	rm -rf $(BUILD) train_gpt_cpu train_gpt_cpu_mpi train_gpt train_gpt_fp32 train_gpt_mpi tokenize prepare_data
+	rm -rf $(BUILD) train_gpt_cpu train_gpt_cpu_mpi train_gpt train_gpt_fp32 train_gpt_cudnn train_gpt_mpi tokenize prepare_data

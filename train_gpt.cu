@@ -14,7 +14,8 @@
 // What it is not: the fastest GPT-2 trainer. Attention is a flash attention written to be read
 // (tiles staged in shared memory, their products on the tensor cores through WMMA, a
 // deterministic backward that does more work than FlashAttention-2's), not cuDNN's or
-// FlashAttention's kernels; the elementwise and row kernels move the bytes they must in
+// FlashAttention's kernels (train_gpt_cudnn, built with -DUSE_CUDNN, hands attention to
+// cuDNN's, as llm.c can: attention_cudnn.cpp); the elementwise and row kernels move the bytes they must in
 // 16-byte accesses but are not tuned further (no cache hints, no per-GPU launch tuning);
 // the only recomputation is the GELU's (--recompute 1), and there is no CUDA graph.
 //
@@ -83,6 +84,12 @@
 #include "dataloader.h"     // defines: DataLoader
 #include "gpt_model.h"      // defines: GPTConfig, LayerTensor, param_table, num_parameters, init_parameters
 #include "train_common.h"   // defines: Settings, parse_args, lr_at, checkpoints, Shard, Logger, start_run, open_data, sample_token
+#ifdef USE_CUDNN
+#ifdef ENABLE_FP32
+#error "cuDNN's fused attention takes bf16: build the fp32 trainer without USE_CUDNN"
+#endif
+#include "attention_cudnn.h"   // defines: cudnn_attention_forward, cudnn_attention_backward (the attention section)
+#endif
 
 // ----------------------------------------------------------------------------
 // utilities and error checks
@@ -139,6 +146,9 @@ static void cuda_setup(int device) {
     cublasCheck(cublasSetMathMode(cublas_handle, CUBLAS_DEFAULT_MATH));   // no TF32 in the fp32 build
     cublasCheck(cublasLtCreate(&cublaslt_handle));
     cudaCheck(cudaMalloc(&cublaslt_workspace, CUBLASLT_WORKSPACE_SIZE));
+#ifdef USE_CUDNN
+    cudnn_attention_setup(stream);
+#endif
 }
 
 static void matmul_plans_destroy();
@@ -146,6 +156,9 @@ static void matmul_plans_destroy();
 static void cuda_teardown() {
     if (!cublaslt_workspace) return;   // cuda_setup never finished
     matmul_plans_destroy();            // the cached cuBLASLt descriptors (matmul_cublaslt)
+#ifdef USE_CUDNN
+    cudnn_attention_teardown();
+#endif
     cudaCheck(cudaFree(cublaslt_workspace));
     cublasCheck(cublasLtDestroy(cublaslt_handle));
     cublasCheck(cublasDestroy(cublas_handle));
@@ -998,10 +1011,19 @@ static void attention_forward_launch(floatX* out, float* lse, const floatX* qkv,
     cudaCheck(cudaGetLastError());
 }
 
+// Built with -DUSE_CUDNN (`make train_gpt_cudnn`, bf16 only), attention_forward and
+// attention_backward hand the work to cuDNN's fused kernels instead, as llm.c can: the same
+// tensors in the same layouts (cuDNN's softmax "stats" are our lse), in attention_cudnn.cpp,
+// its own file because cuDNN's graph API takes minutes to compile. Where cuDNN declines a
+// shape (it says so once), the kernels above run.
+
 void attention_forward(floatX* out, float* lse, const floatX* qkv, int B, int T, int C, int NH) {
     // out (B,T,C), lse (B,NH,T) fp32 logsumexp of each row of scaled scores, qkv (B,T,3C)
     assert(B > 0 && T > 0 && NH > 0 && C % NH == 0);
     int HS = C / NH;
+#ifdef USE_CUDNN
+    if (cudnn_attention_forward(out, lse, qkv, B, T, NH, HS)) return;
+#endif
     if (attention_tensor_cores(HS)) attention_forward_launch<ATT_TENSOR_CORES>(out, lse, qkv, B, T, NH, HS);
     else attention_forward_launch<false>(out, lse, qkv, B, T, NH, HS);
 }
@@ -1025,6 +1047,9 @@ void attention_backward(floatX* dqkv, const floatX* dout, const floatX* qkv, con
     // ws: att_dot (B,NH,T) fp32, D of every row
     assert(B > 0 && T > 0 && NH > 0 && C % NH == 0 && (size_t)B * NH * T <= ws.att_dot_elems);
     int HS = C / NH, block_size = 256, rows = B * NH * T;
+#ifdef USE_CUDNN
+    if (cudnn_attention_backward(dqkv, dout, qkv, out, lse, B, T, NH, HS)) return;
+#endif
     attention_backward_dot_kernel<<<CEIL_DIV(rows, block_size / 32), block_size, 0, stream>>>(ws.att_dot, dout, out, B, T, NH, HS);
     cudaCheck(cudaGetLastError());
     if (attention_tensor_cores(HS)) attention_backward_launch<ATT_TENSOR_CORES>(dqkv, dout, qkv, lse, ws.att_dot, B, T, NH, HS);

@@ -3,13 +3,39 @@
 # when it is all there already (so `make` can call it every time at no cost).
 #
 #   bash tools/install_deps.sh build   compiler, headers, curl: enough for `make` and `make train`
-#   bash tools/install_deps.sh test    also PyTorch (with OpenBLAS), tiktoken, transformers, OpenMPI, clang: `make test`
+#   bash tools/install_deps.sh test    also PyTorch (with OpenBLAS), tiktoken, transformers, OpenMPI, clang: `make test`;
+#                                      and what `cudnn` fetches
+#   bash tools/install_deps.sh cudnn   only the headers of cuDNN's C++ frontend (PyPI nvidia-cudnn-frontend,
+#                                      header-only) into .deps/cudnn-frontend/include, for train_gpt_cudnn;
+#                                      cuDNN itself comes with the CUDA install or Python's nvidia-cudnn
 #
 # Uses apt-get (as root, or through sudo) and pip for tiktoken and transformers. Set NO_INSTALL=1 to only
 # report what is missing.
 set -euo pipefail
 what=${1:-build}
 PYTHON=${PYTHON:-/usr/bin/python3}
+case "$what" in build|test|cudnn) ;; *) echo "error: unknown argument '$what': build, test or cudnn" >&2; exit 2 ;; esac
+cd "$(dirname "$0")/.."
+
+# cuDNN's frontend headers, from the wheel (a zip) without installing it; nothing where they are
+# already there, a note (not an error) where PyPI cannot be reached: train_gpt_cudnn is optional
+fetch_cudnn_frontend() {
+    local dest=.deps/cudnn-frontend/include
+    [ -f "$dest/cudnn_frontend.h" ] && return 0
+    [ "${NO_INSTALL:-0}" = 1 ] && { echo "[deps] cuDNN frontend headers missing (NO_INSTALL=1)"; return 0; }
+    local tmp; tmp=$(mktemp -d)
+    if "$PYTHON" -m pip download -q --no-deps --only-binary=:all: -d "$tmp" nvidia-cudnn-frontend >/dev/null 2>&1 &&
+       (cd "$tmp" && "$PYTHON" -m zipfile -e nvidia_cudnn_frontend-*.whl unpacked) &&
+       [ -f "$tmp/unpacked/include/cudnn_frontend.h" ]; then
+        mkdir -p "$(dirname "$dest")" && rm -rf "$dest" && cp -r "$tmp/unpacked/include" "$dest"
+        echo "[deps] cuDNN frontend headers: $dest"
+    else
+        echo "[deps] could not fetch nvidia-cudnn-frontend from PyPI: train_gpt_cudnn will not be built"
+    fi
+    rm -rf "$tmp"
+}
+if [ "$what" = cudnn ]; then fetch_cudnn_frontend; exit 0; fi
+[ "$what" = test ] && fetch_cudnn_frontend
 
 packages=(g++ make curl nlohmann-json3-dev doctest-dev libomp-dev)
 if [ "$what" = test ]; then
