@@ -7,8 +7,10 @@
 #
 #   bash bench/bench_gpu.sh [--model 124M|350M] [--steps N] [--batch B] [--no-torch] [--tiny]
 #
-# llm.c (train_gpt2cu, with cuDNN attention where its frontend headers are found) runs in the
-# same call when its sources are in .deps/llm.c or LLMC_DIR (bench/gpu_deps.sh puts them there).
+# ./train_gpt_cudnn (the same trainer with cuDNN's attention, `make train_gpt_cudnn`) runs at the
+# same batch where it was built. llm.c (train_gpt2cu, with cuDNN attention where its frontend
+# headers are found) runs in the same call when its sources are in .deps/llm.c or LLMC_DIR
+# (bench/gpu_deps.sh puts them there).
 # Our figure is printed as soon as it is measured, before llm.c builds or PyTorch compiles.
 # --tiny: a 2-layer model on the 1,024-token data, no peak measurement, no peers: for rehearsing
 # this script through the CPU execution mode (TRAINER=build/train_gpt_cpumode).
@@ -22,6 +24,7 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 TRAINER=${TRAINER:-./train_gpt}
+CUDNN_TRAINER=${CUDNN_TRAINER:-./train_gpt_cudnn}
 STEPS=12 BATCH="" TORCH=1 TINY=0 SIZE=124M
 LLMC_DIR=${LLMC_DIR:-.deps/llm.c}
 while [ $# -gt 0 ]; do
@@ -90,10 +93,11 @@ T=1024 V=50257
 N_PARAMS=$(( V * C + T * C + L * (12 * C * C + 13 * C) + 2 * C ))
 FLOPS_PER_TOKEN=$(( 6 * N_PARAMS + 6 * L * C * T ))
 MODEL="--n-layer $L --n-head $NH --n-embd $C --seq-len $T --vocab-size $V"
-run_ours() {  # batch -> log
-  "$TRAINER" --train "$DATA" --val '' $MODEL --batch "$1" --steps "$STEPS" --warmup 2 --eval-every 0 \
-    --sample-tokens 0 > "$TMP/ours_$1.log" 2>&1
+run_ours() {  # batch [trainer] -> log
+  "${2:-$TRAINER}" --train "$DATA" --val '' $MODEL --batch "$1" --steps "$STEPS" --warmup 2 --eval-every 0 \
+    --sample-tokens 0 > "$TMP/ours_$1${2:+_cudnn}.log" 2>&1
 }
+step_ms() { grep -E '^step [0-9]+/' "$1" | tail -n +3 | sed -E 's/.*\| ([0-9.]+) ms \|.*/\1/' | median; }
 if [ -z "$BATCH" ]; then
   # the trainer names the largest batch that fits when asked for too much
   if run_ours 256; then BATCH=256; else
@@ -111,9 +115,21 @@ if [ ! -f "$TMP/ours_$BATCH.log" ] || ! grep -q "^step $STEPS/" "$TMP/ours_$BATC
   done
 fi
 grep -E '^(device|memory):' "$TMP/ours_$BATCH.log" >&2 || true
-OURS_MS=$(grep -E '^step [0-9]+/' "$TMP/ours_$BATCH.log" | tail -n +3 | sed -E 's/.*\| ([0-9.]+) ms \|.*/\1/' | median)
+OURS_MS=$(step_ms "$TMP/ours_$BATCH.log")
 OURS_LOSS=$(grep -E '^step [0-9]+/' "$TMP/ours_$BATCH.log" | tail -1 | sed -E 's/.*\| loss ([0-9.]+) \|.*/\1/')
 echo "train_gpt: batch $BATCH, median $OURS_MS ms/step, $(awk -v b="$BATCH" -v t="$T" -v ms="$OURS_MS" 'BEGIN { printf "%.0f", b * t / (ms / 1000) }') tokens/s, last loss $OURS_LOSS" >&2
+
+# ------------------------------------------------------------------ ours with cuDNN's attention
+CUDNN_MS="" CUDNN_NOTE="not run: no $CUDNN_TRAINER (make train_gpt_cudnn)"
+if [ "$TINY" = 0 ] && [ -x "$CUDNN_TRAINER" ]; then
+  if run_ours "$BATCH" "$CUDNN_TRAINER"; then
+    CUDNN_MS=$(step_ms "$TMP/ours_${BATCH}_cudnn.log")
+    CUDNN_NOTE=$(grep -m1 'cuDNN attention declined' "$TMP/ours_${BATCH}_cudnn.log" || true)
+    echo "train_gpt_cudnn: batch $BATCH, median $CUDNN_MS ms/step ${CUDNN_NOTE:+($CUDNN_NOTE)}" >&2
+  else
+    CUDNN_NOTE="failed at --batch $BATCH: $(tail -1 "$TMP/ours_${BATCH}_cudnn.log")"
+  fi
+fi
 
 # ------------------------------------------------------------------ llm.c, built from the sources brought along
 LLMC_MS="" LLMC_NOTE="not run: no llm.c sources in $LLMC_DIR (bench/gpu_deps.sh --llmc DIR puts them there)"
@@ -173,6 +189,8 @@ echo "N = $N_PARAMS parameters, FLOPs/token = 6N + 6LCT = $FLOPS_PER_TOKEN, meas
 echo "| trainer                            | batch  | ms/step   | tokens/s   | MFU     |"
 echo "|------------------------------------|--------|-----------|------------|---------|"
 row "train_gpt (loss $OURS_LOSS)" "$OURS_MS"
+if [ -n "$CUDNN_MS" ]; then row "train_gpt_cudnn" "$CUDNN_MS"; [ -z "$CUDNN_NOTE" ] || echo "($CUDNN_NOTE)"
+else [ "$TINY" = 1 ] || echo "| train_gpt_cudnn: $CUDNN_NOTE"; fi
 if [ -n "$LLMC_MS" ]; then row "llm.c train_gpt2cu" "$LLMC_MS"; echo "($LLMC_NOTE)"; else echo "| llm.c: $LLMC_NOTE"; fi
 if [ -n "$TORCH_MS" ]; then row "PyTorch compile+SDPA+fused AdamW" "$TORCH_MS"; else echo "| PyTorch: $TORCH_NOTE"; fi
 [ -z "$TORCH_MS" ] || echo "($TORCH_NOTE)"

@@ -7,7 +7,7 @@
 #
 #   .deps/include/nlohmann, .deps/include/doctest    the two header-only libraries the build uses
 #   .deps/cudnn-frontend/include                      cuDNN's C++ frontend (PyPI nvidia-cudnn-frontend),
-#                                                     for llm.c's cuDNN attention in the benchmark
+#                                                     for train_gpt_cudnn and llm.c's cuDNN attention
 #   .deps/llm.c                                       llm.c's sources, from a clone of it (DIR), so the
 #                                                     benchmark measures it in the same run as ours
 # About 8 MB in all. NCCL and cuDNN libraries are not copied: the GPU image has them in Python's
@@ -29,18 +29,7 @@ for h in nlohmann doctest; do
 done
 echo "headers: .deps/include/{nlohmann,doctest}"
 
-if [ ! -d .deps/cudnn-frontend/include ]; then
-  tmp=$(mktemp -d)
-  if python3 -m pip download -q --no-deps --only-binary=:all: -d "$tmp" nvidia-cudnn-frontend >/dev/null 2>&1; then
-    mkdir -p .deps/cudnn-frontend
-    (cd "$tmp" && python3 -m zipfile -e nvidia_cudnn_frontend-*.whl unpacked)
-    inc=$(find "$tmp/unpacked" -name cudnn_frontend.h -path '*include*' | head -1)
-    [ -n "$inc" ] && cp -r "$(dirname "$inc")" .deps/cudnn-frontend/include && echo "cuDNN frontend: .deps/cudnn-frontend/include"
-  else
-    echo "cuDNN frontend: pip could not download nvidia-cudnn-frontend; llm.c will build without cuDNN"
-  fi
-  rm -rf "$tmp"
-fi
+bash tools/install_deps.sh cudnn   # .deps/cudnn-frontend/include, for train_gpt_cudnn and llm.c
 
 if [ -n "$LLMC" ]; then
   [ -f "$LLMC/train_gpt2.cu" ] || { echo "error: $LLMC has no train_gpt2.cu: not a llm.c clone" >&2; exit 1; }

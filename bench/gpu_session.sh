@@ -3,12 +3,15 @@
 # each finish well inside ten minutes, with every log kept in a folder you name:
 #
 #   env        what this machine has and lacks: GPU, nvcc, NCCL, headers, data (never fails alone)
-#   build      train_gpt (bf16), train_gpt_fp32, build/test_gpu, build/test_gpu_fp32, train_gpt_cpu
+#   build      train_gpt (bf16), train_gpt_fp32, build/test_gpu, build/test_gpu_fp32, train_gpt_cpu,
+#              and train_gpt_cudnn where cuDNN's frontend headers came along (.deps/cudnn-frontend)
 #   smoke      20 steps of ./train_gpt at the GPT-2 124M shape on tinyshakespeare: finite, falling loss
-#   bench      GPT-2 124M throughput: ours (printed at once), then llm.c if its sources came
-#              along (.deps/llm.c), then PyTorch at its best (bench/bench_gpu.sh)
+#   bench      GPT-2 124M throughput: ours (printed at once), ours with cuDNN's attention, then
+#              llm.c if its sources came along (.deps/llm.c), then PyTorch at its best (bench/bench_gpu.sh)
 #   test       build/test_gpu: every layer and the whole model against the CPU reference (bf16)
 #   test_fp32  build/test_gpu_fp32: the same at fp32 tolerances
+#   cudnn      build/test_gpu_cudnn: the bf16 tests with cuDNN's attention in the model, then
+#              train_gpt_cudnn twice for 10 steps: the same losses bit for bit (deterministic)
 #   sanitize   compute-sanitizer memcheck, racecheck, synccheck on a tiny model, only our kernels
 #   profile    each kernel of a 124M step timed with Nsight Compute beside the roofline model's
 #              prediction; prints the measured efficiencies (bench/profile_gpu.sh)
@@ -26,7 +29,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-STAGES=(env build smoke bench test test_fp32 sanitize profile bench350)
+STAGES=(env build smoke bench test test_fp32 cudnn sanitize profile bench350)
 LOGS="" FROM="" ONLY="" REHEARSE=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -56,6 +59,7 @@ if [ "$REHEARSE" = 1 ]; then
   BENCH_ARGS="--tiny --no-torch"
 else
   BUILD_TARGETS="train_gpt train_gpt_fp32 build/test_gpu build/test_gpu_fp32 train_gpt_cpu"
+  [ -f .deps/cudnn-frontend/include/cudnn_frontend.h ] && BUILD_TARGETS="$BUILD_TARGETS train_gpt_cudnn"
   TRAINER=./train_gpt TEST_BF16=build/test_gpu TEST_FP32=build/test_gpu_fp32
   SMOKE_MODEL="--n-layer 12 --n-head 12 --n-embd 768 --seq-len 1024 --batch 8"
   BENCH_ARGS=""
@@ -153,6 +157,21 @@ stage_profile() {
 }
 stage_bench350() { TRAINER=$TRAINER bash bench/bench_gpu.sh --model 350M $BENCH_ARGS; }
 stage_test() { "$TEST_BF16"; }
+stage_cudnn() {
+  set -e
+  if [ "$REHEARSE" = 1 ]; then echo "rehearsal: cuDNN needs a GPU (make test compiles and links train_gpt_cudnn)"; return 0; fi
+  [ -f .deps/cudnn-frontend/include/cudnn_frontend.h ] || { echo "no .deps/cudnn-frontend: run bench/gpu_deps.sh and bring .deps along"; return 1; }
+  make -j"$NPROC" train_gpt_cudnn build/test_gpu_cudnn
+  build/test_gpu_cudnn
+  local run="--train data/tinyshakespeare/train_000000.bin --val '' $SMOKE_MODEL --vocab-size 50257 --steps 10
+    --warmup 2 --eval-every 0 --sample-tokens 0"
+  for i in 1 2; do
+    eval ./train_gpt_cudnn $run --out "$LOGS/cudnn_run$i" > "$LOGS/cudnn_run$i.txt"
+    grep -E '^step ' "$LOGS/cudnn_run$i.txt" | sed -E 's/\| [0-9.]+ ms \|.*//' > "$LOGS/cudnn_losses$i.txt"
+  done
+  ! grep -q 'cuDNN attention declined' "$LOGS/cudnn_run1.txt" || { grep 'declined' "$LOGS/cudnn_run1.txt"; return 1; }
+  diff "$LOGS/cudnn_losses1.txt" "$LOGS/cudnn_losses2.txt" && echo "train_gpt_cudnn: two runs, the same losses bit for bit"
+}
 stage_test_fp32() { "$TEST_FP32"; }
 
 stage_sanitize() {
@@ -171,9 +190,9 @@ stage_sanitize() {
 }
 
 START=$(date +%s)
-export -f stage_env stage_build stage_smoke stage_bench stage_bench350 stage_test stage_test_fp32 stage_sanitize stage_profile
+export -f stage_env stage_build stage_smoke stage_bench stage_bench350 stage_test stage_test_fp32 stage_cudnn stage_sanitize stage_profile
 export LOGS REHEARSE TRAINER TEST_BF16 TEST_FP32 SMOKE_MODEL BENCH_ARGS BUILD_TARGETS NPROC
-declare -A LIMIT=([env]=60 [build]=420 [smoke]=300 [bench]=540 [test]=420 [test_fp32]=420 [sanitize]=540 [profile]=540 [bench350]=540)
+declare -A LIMIT=([env]=60 [build]=420 [smoke]=300 [bench]=540 [test]=420 [test_fp32]=420 [cudnn]=540 [sanitize]=540 [profile]=540 [bench350]=540)
 for s in "${STAGES[@]}"; do
   wanted "$s" && run_stage "$s" "${LIMIT[$s]}" "stage_$s"
 done
@@ -184,7 +203,7 @@ done
   printf "| %-10s | %-34s | %6s |\n" "stage" "result" "s"
   printf "|%s|%s|%s|\n" "------------" "------------------------------------" "--------"
   for i in "${!NAMES[@]}"; do printf "| %-10s | %-34s | %6s |\n" "${NAMES[$i]}" "${RESULTS[$i]}" "${TIMES[$i]}"; done
-  for t in test test_fp32; do
+  for t in test test_fp32 cudnn; do
     [ -f "$LOGS/$t.log" ] && { echo "--- $t: doctest summary"; grep -E 'test cases:|assertions:' "$LOGS/$t.log" | tail -2; }
   done
   [ -f "$LOGS/profile.log" ] && { echo "--- profile"; grep -A40 '^measured:' "$LOGS/profile.log"; }

@@ -21,8 +21,9 @@ designs, each modelled from its structure:
       cores through WMMA, a deterministic backward), 16-byte vectorised kernels, residual +
       LayerNorm in one kernel, one-kernel LayerNorm backward, GELU, its backward and the bias
       gradients in cuBLASLt epilogues, the classifier's loss and gradient in one pass, cached
-      cuBLASLt plans, fp32 gradients; `--attention fa2|cudnn` swaps in a faster attention,
-      `--recompute gelu` is --recompute 1, `--graph` and `--grads bf16` are not built.
+      cuBLASLt plans, fp32 gradients; `--attention fa2|cudnn` swaps in a faster attention
+      (cudnn is built, as train_gpt_cudnn, but has not run), `--recompute gelu` is
+      --recompute 1, `--graph` and `--grads bf16` are not built.
 
 What it is not: a simulator. Kernels run one after another on one stream, with no overlap;
 the bytes of a kernel are the HBM traffic it cannot avoid (each operand read or written once)
@@ -72,7 +73,9 @@ EFFICIENCY = {
     "gemm_wgrad": 0.70,
     # strided-batched per-head attention GEMMs of design (a): K = HS = 64, or T x T operands
     "gemm_batched": 0.60,
-    # cuDNN's fused flash attention at head size 64, causal, on the FLOPs it executes
+    # cuDNN's fused flash attention at head size 64, causal, on the FLOPs it executes. llm.c's
+    # backward is cuDNN's default (dq accumulated with atomics); train_gpt_cudnn asks for cuDNN's
+    # deterministic algorithm, assumed here to be as fast: the GPU session's bench measures both
     "flash_fwd_cudnn": 0.50,
     "flash_bwd_cudnn": 0.38,
     # train_gpt.cu's flash attention: WMMA compiles to mma.sync (Hopper's full rate needs wgmma),
@@ -446,7 +449,7 @@ def build_built(s, opts):
     """train_gpt.cu as built now (gpt_step: gpt_forward with the loss scale, gpt_backward,
     sum_squares, gpt_update). opts.attention: wmma (the kernels in the file) | fa2 (the same
     three kernels at the efficiency of register-resident FlashAttention-2-style tiles) | cudnn
-    (cuDNN's fused attention, as llm.c). opts.recompute: none | gelu (--recompute 1).
+    (cuDNN's fused attention, as llm.c: train_gpt_cudnn). opts.recompute: none | gelu (--recompute 1).
     opts.graph: the step as one CUDA graph (not built). opts.grads: fp32 (built) | bf16 (not built)."""
     st = Step(s, "c", HOST["cublaslt_cached_us"])   # cuBLASLt plans are cached per shape
     L, C, NH, T, N, Vp, V, B, HS = s.L, s.C, s.NH, s.T, s.N, s.Vp, s.V, s.B, s.HS
@@ -979,7 +982,7 @@ def parse_args(argv):
                     help="design (c): recompute the GELU output in the backward (the trainer's --recompute 1)")
     ap.add_argument("--attention", choices=["wmma", "fa2", "cudnn"], default="wmma",
                     help="design (c): the attention built (wmma), the same kernels at FlashAttention-2's "
-                    "efficiency (fa2, not built), or cuDNN's (cudnn, not built)")
+                    "efficiency (fa2, not built), or cuDNN's (cudnn: train_gpt_cudnn, built, not run)")
     ap.add_argument("--graph", action="store_true", help="design (c): replay the step as one CUDA graph (not built)")
     ap.add_argument("--grads", choices=["bf16", "fp32"], default="fp32",
                     help="design (c): gradient precision (fp32 is built; bf16 would be as llm.c)")
