@@ -531,6 +531,12 @@ def build_built(s, opts):
             st.add("cuDNN flash attention backward", "backward", bwd_kind, flops=round(att_exec_cudnn(s) * 2.5),
                    model_flops=2 * att_useful, read=N * 3 * C * X + 2 * N * C * X + B * NH * T * F + N * C * F,
                    written=N * 3 * C * X + N * C * F, host_us=10.0, **a)
+            # the deterministic algorithm on Hopper (cudnn-frontend 1.x: "dP workspace"): dP goes
+            # to a (B,NH,T,T) bf16 workspace and dq is summed from it in order, instead of atomics
+            # into fp32; its causal tiles written once and read once
+            dp = cudnn_dp_workspace_bytes(s) * causal_tile_fraction(T)
+            st.add("cuDNN deterministic backward: dP workspace", "backward", "elementwise_vec", read=round(dp),
+                   written=round(dp), host_us=0.0, **a)
         else:
             st.add("attention_backward_dot (D = rowsum dout*out)", "backward", RV, read=2 * N * C * X,
                    written=B * NH * T * F, **a)
@@ -554,6 +560,12 @@ def build_built(s, opts):
     st.add("adamw (16-byte accesses)", "update", "adamw_vec", read=P * (G + 3 * F), written=P * (3 * F + X))
     st.host("host: end-of-step sync", "update", HOST["sync_us"])
     return st
+
+
+def cudnn_dp_workspace_bytes(s):
+    """The dP workspace of cuDNN's deterministic backward on Hopper: B x NH x T (padded to 64)
+    x T (padded to 128) bf16 values, as cudnn-frontend sizes it."""
+    return s.B * s.NH * (-(-s.T // 64) * 64) * (-(-s.T // 128) * 128) * 2
 
 
 def att_exec_cudnn(s):
@@ -588,11 +600,11 @@ def memory(design, s, opts):
     act = (N * C + L * N * C + L * N * 3 * C + L * N * C + L * N * C + L * N * C + L * N * 4 * C
            + (L * N * 4 * C if keep_gelu else N * 4 * C) + L * N * C + N * C + N * Vp) * X \
         + (4 * L * N + L * s.B * NH * T + 2 * N + 2 * N) * F + 2 * N * 4
-    if opts.attention == "cudnn":
-        act += 0   # the same stats (B,NH,T) per layer
+    cudnn_ws = cudnn_dp_workspace_bytes(s) if opts.attention == "cudnn" else 0   # same stats (B,NH,T) as ours
     scratch = (N * C + N * C + N * 3 * C + N * C + N * 4 * C) * X + s.B * NH * T * F + 2 * 64 * 4 * C * F
     return {"parameters (bf16)": P * X, f"gradients ({opts.grads})": P * G, "master + AdamW m, v (fp32)": 3 * P * F,
-            "activations": act, "scratch": scratch, "cuBLASLt workspace": 32 << 20}
+            "activations": act, "scratch": scratch, "cuBLASLt workspace": 32 << 20,
+            **({"cuDNN workspace (deterministic dP)": cudnn_ws} if cudnn_ws else {})}
 
 
 def largest_batch(design, s, opts):
