@@ -35,7 +35,8 @@ fetch_cudnn_frontend() {
     rm -rf "$tmp"
 }
 if [ "$what" = cudnn ]; then fetch_cudnn_frontend; exit 0; fi
-[ "$what" = test ] && fetch_cudnn_frontend
+# `test` fetches them last, once pip is surely there
+[ "$what" = test ] && trap 'fetch_cudnn_frontend' EXIT
 
 packages=(g++ make curl nlohmann-json3-dev doctest-dev libomp-dev)
 if [ "$what" = test ]; then
