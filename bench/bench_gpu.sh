@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
     --batch) BATCH=${2:?--batch needs a value}; shift 2 ;;
     --no-torch) TORCH=0; shift ;;
     --tiny) TINY=1 TORCH=0 STEPS=4 BATCH=${BATCH:-4}; shift ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done

@@ -14,7 +14,8 @@
 #              train_gpt_cudnn twice for 10 steps: the same losses bit for bit (deterministic)
 #   sanitize   compute-sanitizer memcheck, racecheck, synccheck on a tiny model, only our kernels
 #   profile    each kernel of a 124M step timed with Nsight Compute beside the roofline model's
-#              prediction; prints the measured efficiencies (bench/profile_gpu.sh)
+#              prediction; prints the measured efficiencies (bench/profile_gpu.sh); the same for
+#              train_gpt_cudnn where it was built
 #   bench350   throughput as in bench, for GPT-2 350M (bench/bench_gpu.sh --model 350M)
 #
 #   bash bench/gpu_session.sh [--logs DIR] [--from STAGE | --only STAGE] [--rehearse]
@@ -37,7 +38,7 @@ while [ $# -gt 0 ]; do
     --from) FROM=${2:?--from needs a stage}; shift 2 ;;
     --only) ONLY=${2:?--only needs a stage}; shift 2 ;;
     --rehearse) REHEARSE=1; shift ;;
-    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -154,6 +155,7 @@ stage_bench() { TRAINER=$TRAINER bash bench/bench_gpu.sh $BENCH_ARGS; }
 stage_profile() {
   if [ "$REHEARSE" = 1 ]; then echo "rehearsal: Nsight Compute needs a GPU"; return 0; fi
   bash bench/profile_gpu.sh --logs "$LOGS/profile"
+  [ ! -x ./train_gpt_cudnn ] || bash bench/profile_gpu.sh --cudnn --logs "$LOGS/profile_cudnn"
 }
 stage_bench350() { TRAINER=$TRAINER bash bench/bench_gpu.sh --model 350M $BENCH_ARGS; }
 stage_test() { "$TEST_BF16"; }

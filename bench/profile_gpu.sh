@@ -4,17 +4,18 @@
 # --measured), which prints each kind's measured efficiency: the numbers that replace the
 # estimates at the top of roofline.py.
 #
-#   bash bench/profile_gpu.sh [--batch B] [--steps N] [--logs DIR] [--csv FILE]
+#   bash bench/profile_gpu.sh [--batch B] [--steps N] [--logs DIR] [--csv FILE] [--cudnn]
 #
 # It runs N (default 3) steps of ./train_gpt under `ncu --metrics gpu__time_duration.sum` at the
 # GPU's own clocks (--clock-control none; ncu would otherwise lock them to base) and without
 # flushing caches between kernels (--cache-control none), as in training. The launches of the
 # last step are the ones compared. --csv FILE skips the run and reads an earlier profile.
+# --cudnn profiles ./train_gpt_cudnn against the model's cuDNN variant (--attention cudnn).
 # ncu serialises and replays kernels: a step takes about a minute under it, and the times of
 # short kernels include no launch gaps (the model adds those separately).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TRAINER=${TRAINER:-./train_gpt}
+TRAINER=${TRAINER:-} ATTENTION=wmma
 BATCH=64 STEPS=3 LOGS="" CSV=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -22,14 +23,16 @@ while [ $# -gt 0 ]; do
     --steps) STEPS=${2:?--steps needs a value}; shift 2 ;;
     --logs) LOGS=${2:?--logs needs a folder}; shift 2 ;;
     --csv) CSV=${2:?--csv needs a file}; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --cudnn) ATTENTION=cudnn; shift ;;
+    -h|--help) sed -n '2,/^set -/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
+[ -n "$TRAINER" ] || TRAINER=$([ "$ATTENTION" = cudnn ] && echo ./train_gpt_cudnn || echo ./train_gpt)
 [ "$STEPS" -ge 3 ] || { echo "error: --steps $STEPS: at least 3, so that the last step can be told from the first" >&2; exit 2; }
 if [ -z "$CSV" ]; then
   command -v ncu >/dev/null || { echo "error: ncu (Nsight Compute) not found; it comes with the CUDA toolkit" >&2; exit 1; }
-  [ -x "$TRAINER" ] || { echo "error: $TRAINER not found; build it with 'make train_gpt'" >&2; exit 1; }
+  [ -x "$TRAINER" ] || { echo "error: $TRAINER not found; build it with 'make ${TRAINER#./}'" >&2; exit 1; }
   DATA=data/tinyshakespeare/train_000000.bin
   [ -f "$DATA" ] || { echo "error: $DATA not found; run 'make data' first" >&2; exit 1; }
   LOGS=${LOGS:-$(mktemp -d)}
@@ -42,4 +45,4 @@ if [ -z "$CSV" ]; then
   # the trainer's own lines are mixed into ncu's standard output; the CSV parser skips to the header
   echo "profile: $CSV" >&2
 fi
-python3 bench/roofline.py --batch "$BATCH" --measured "$CSV"
+python3 bench/roofline.py --batch "$BATCH" --attention "$ATTENTION" --measured "$CSV"

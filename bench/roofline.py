@@ -689,21 +689,35 @@ def kernel_key(name):
     return base[:-len("_kernel")] if base.endswith("_kernel") else base
 
 
-def compare_measured(st, launches, eff):
+CUDNN_GROUP = "cuDNN attention (all its kernels)"
+CUDNN_KIND = "cudnn fwd+bwd"   # several kinds in one group: its efficiency is printed, not suggested
+
+
+def is_cudnn_kernel(name):
+    """cuDNN's fused attention kernels ('cudnn_generated_..._sdpa_...', FMHA kernels), told apart
+    from cuBLAS's GEMMs, which carry none of these words."""
+    n = name.lower()
+    return "cudnn" in n or "sdpa" in n or "fmha" in n
+
+
+def compare_measured(st, launches, eff, cudnn_kernel=is_cudnn_kernel):
     """Rows: (group, kind, model launches, measured launches, roof us, predicted us, measured us)."""
     groups = {}
     for k in st.kernels:
         if k.kind == "host":
             continue
-        g = GEMM_GROUP if k.kind.startswith("gemm") else kernel_key(k.name)
-        r = groups.setdefault(g, dict(kind="gemm" if g == GEMM_GROUP else k.kind, n=0, m=0, roof=0.0, pred=0.0, meas=0.0))
+        g = GEMM_GROUP if k.kind.startswith("gemm") else CUDNN_GROUP if k.name.startswith("cuDNN") else kernel_key(k.name)
+        kind = "gemm" if g == GEMM_GROUP else CUDNN_KIND if g == CUDNN_GROUP else k.kind
+        r = groups.setdefault(g, dict(kind=kind, n=0, m=0, roof=0.0, pred=0.0, meas=0.0))
         r["n"] += 1
         r["roof"] += kernel_us(k, {k.kind: 1.0}, False) - GAP_US
         r["pred"] += kernel_us(k, eff, False) - GAP_US
     ours = set(groups)
     for name, us in launches:
         g = kernel_key(name)
-        if g not in ours:
+        if g not in ours and cudnn_kernel(name):
+            g = CUDNN_GROUP
+        elif g not in ours:
             g = GEMM_GROUP if not name.split("(")[0].rstrip().endswith("_kernel") and "_kernel<" not in name else g
         r = groups.setdefault(g, dict(kind="?", n=0, m=0, roof=0.0, pred=0.0, meas=0.0))
         r["m"] += 1
@@ -731,7 +745,10 @@ def print_measured(st, launches, eff):
     print(f"{'total kernel time (no launch gaps)':<64} {total_pred / 1000:>13.3f} {total_meas / 1000:>12.3f}")
     implied = {kind: roof / meas for kind, (roof, meas) in by_kind.items() if meas > 0}
     print("measured efficiencies, to write into EFFICIENCY (GEMMs: all cuBLAS kernels together): "
-          + " ".join(f"--efficiency {kind}={min(1.0, v):.3f}" for kind, v in sorted(implied.items())))
+          + " ".join(f"--efficiency {kind}={min(1.0, v):.3f}" for kind, v in sorted(implied.items()) if kind in EFFICIENCY))
+    if CUDNN_KIND in implied:
+        print(f"cuDNN's attention, forward, backward and its workspace together: {implied[CUDNN_KIND]:.3f} of the roof "
+              f"(the model's flash_fwd_cudnn / flash_bwd_cudnn / elementwise_vec rows; split them with ncu's kernel names)")
     return groups, implied
 
 
@@ -911,6 +928,21 @@ def self_test():
            ((r["kind"], (r["roof"], r["meas"])) for r in compare_measured(st, launches[-2 * len(one_step):], EFFICIENCY).values()
             if r["meas"] > 0 and r["roof"] > 0)}
     check(any(abs(two[k] - true_eff[k]) > 0.05 for k in two), "planted: two steps taken for one give wrong efficiencies")
+    # with cuDNN's attention: its kernels (no '_kernel' in their names) form their own group, not the GEMMs'
+    st_cudnn = build_built(small, Options(attention="cudnn"))
+    synthetic = [(("nvjet_tst_128x256_gemm" if k.kind.startswith("gemm") else
+                   "cudnn_generated_fort_native_sdpa_sm90_knob_7_64x64x64_4x1x1_kernel0_0" if k.name.startswith("cuDNN") else
+                   f"void {kernel_key(k.name)}_kernel<float>(int)"), kernel_us(k, true_eff, False) - GAP_US)
+                 for k in st_cudnn.kernels if k.kind != "host"]
+    gemm_us = sum(us for n, us in synthetic if n.startswith("nvjet"))
+    cudnn_us = sum(us for n, us in synthetic if n.startswith("cudnn"))
+    g = compare_measured(st_cudnn, synthetic, EFFICIENCY)
+    check(abs(g[GEMM_GROUP]["meas"] - gemm_us) < 1e-6 and abs(g[CUDNN_GROUP]["meas"] - cudnn_us) < 1e-6
+          and g[CUDNN_GROUP]["n"] == 3 * small.L,
+          f"cuDNN's attention kernels are grouped apart from the GEMMs ({cudnn_us / 1000:.3f} ms of them)")
+    g = compare_measured(st_cudnn, synthetic, EFFICIENCY, cudnn_kernel=lambda name: False)
+    check(abs(g[GEMM_GROUP]["meas"] - gemm_us) > 1e-6,
+          "planted: with cuDNN's kernels not recognised they are counted as GEMMs")
     # a parameter table that forgets the biases must miss the known count
     no_bias = sum(math.prod(v) for name, v in param_shapes(s124).items() if not name.endswith(".bias"))
     check(no_bias != 124_439_808, f"planted: a parameter table without biases ({no_bias:,}) is caught")
