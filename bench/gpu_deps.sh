@@ -18,7 +18,7 @@ LLMC=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --llmc) LLMC=${2:?--llmc needs the folder of a llm.c clone}; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
