@@ -149,9 +149,17 @@ static std::shared_ptr<fe::graph::Graph> build_graph(int B, int T, int NH, int H
     if ((size_t)bytes > workspace_size) {   // grows at most twice per shape, before its first run
         cuda_ok(cudaStreamSynchronize(cudnn_stream), "cudaStreamSynchronize");
         cuda_ok(cudaFree(workspace), "cudaFree");
-        cuda_ok(cudaMalloc(&workspace, bytes), "cudaMalloc of the cuDNN workspace");
+        workspace = nullptr;
+        workspace_size = 0;
+        cudaError_t err = cudaMalloc(&workspace, bytes);
+        if (err != cudaSuccess)
+            fail("cuDNN attention needs %.2f GiB of workspace at B=%d, T=%d (%s): lower --batch, or use train_gpt, "
+                 "whose own attention needs none", bytes / 1073741824.0, B, T, cudaGetErrorString(err));
         workspace_size = bytes;
     }
+    // the backward's workspace is the deterministic algorithm's price (see bench/roofline.py)
+    fprintf(stderr, "cuDNN %zu attention %s graph: B=%d T=%d NH=%d HS=%d, %.2f GiB of workspace\n", cudnnGetVersion(),
+            backward ? "backward" : "forward", B, T, NH, HS, bytes / 1073741824.0);
     return graph;
 }
 
