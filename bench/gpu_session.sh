@@ -60,7 +60,6 @@ if [ "$REHEARSE" = 1 ]; then
   BENCH_ARGS="--tiny --no-torch"
 else
   BUILD_TARGETS="train_gpt train_gpt_fp32 build/test_gpu build/test_gpu_fp32 train_gpt_cpu"
-  [ -f .deps/cudnn-frontend/include/cudnn_frontend.h ] && BUILD_TARGETS="$BUILD_TARGETS train_gpt_cudnn"
   TRAINER=./train_gpt TEST_BF16=build/test_gpu TEST_FP32=build/test_gpu_fp32
   SMOKE_MODEL="--n-layer 12 --n-head 12 --n-embd 768 --seq-len 1024 --batch 8"
   BENCH_ARGS=""
@@ -134,6 +133,10 @@ stage_build() {
     make prepare_data && make data
   fi
   make -j"$NPROC" $BUILD_TARGETS
+  # cuDNN's variant on its own, so that a cuDNN problem never stops the stages above; the cudnn stage says why
+  if [ "$REHEARSE" = 0 ] && [ -f .deps/cudnn-frontend/include/cudnn_frontend.h ]; then
+    make -j"$NPROC" train_gpt_cudnn || echo "train_gpt_cudnn did not build (the cudnn stage retries and fails with the reason)"
+  fi
 }
 
 stage_smoke() {
