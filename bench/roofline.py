@@ -354,7 +354,8 @@ def build_current(s, opts):
 # ----------------------------------------------------------------------------- design (b)
 def build_llmc(s, opts):
     """llm.c's train_gpt2.cu with cuDNN attention, as scripts/run_gpt2_124M.sh runs it: bf16
-    gradients, fp32 master weights, -r 0 (nothing recomputed), gelu_fusion 0 (its default)."""
+    gradients, fp32 master weights, -r 0 (nothing recomputed), gelu_fusion 0 (its default),
+    cuDNN's deterministic backward (llmc/cudnn_att.cpp asks for it since 2024-06-27)."""
     st = Step(s, "b", HOST["cublaslt_setup_us"])   # it also creates descriptors per call
     L, C, NH, T, N, Vp, V, B = s.L, s.C, s.NH, s.T, s.N, s.Vp, s.V, s.B
     P = num_parameters(s, s.Vp)
@@ -425,6 +426,7 @@ def build_llmc(s, opts):
         st.add("cuDNN flash attention backward", "backward", "flash_bwd_cudnn", flops=round(att_exec * 2.5),
                model_flops=2 * att_useful, read=N * 3 * C * X + 2 * N * C * X + B * NH * T * F + N * C * F,
                written=N * 3 * C * X + N * C * F, bwd=[(l, "attention")], layer=l, host_us=10.0)
+        cudnn_deterministic_workspace(st, s, l)
         matmul_backward("qkv", "qkv", "ln1", "W_qkv", 3 * C, l, "qkv")
         layernorm_backward("ln1", l)
     U = distinct_tokens(s)
@@ -531,12 +533,7 @@ def build_built(s, opts):
             st.add("cuDNN flash attention backward", "backward", bwd_kind, flops=round(att_exec_cudnn(s) * 2.5),
                    model_flops=2 * att_useful, read=N * 3 * C * X + 2 * N * C * X + B * NH * T * F + N * C * F,
                    written=N * 3 * C * X + N * C * F, host_us=10.0, **a)
-            # the deterministic algorithm on Hopper (cudnn-frontend 1.x: "dP workspace"): dP goes
-            # to a (B,NH,T,T) bf16 workspace and dq is summed from it in order, instead of atomics
-            # into fp32; its causal tiles written once and read once
-            dp = cudnn_dp_workspace_bytes(s) * causal_tile_fraction(T)
-            st.add("cuDNN deterministic backward: dP workspace", "backward", "elementwise_vec", read=round(dp),
-                   written=round(dp), host_us=0.0, **a)
+            cudnn_deterministic_workspace(st, s, l)
         else:
             st.add("attention_backward_dot (D = rowsum dout*out)", "backward", RV, read=2 * N * C * X,
                    written=B * NH * T * F, **a)
@@ -568,6 +565,15 @@ def cudnn_dp_workspace_bytes(s):
     return s.B * s.NH * (-(-s.T // 64) * 64) * (-(-s.T // 128) * 128) * 2
 
 
+def cudnn_deterministic_workspace(st, s, l):
+    """cuDNN's deterministic backward on Hopper (cudnn-frontend 1.x: the "dP workspace"), which
+    both train_gpt_cudnn and llm.c ask for: dP goes to a (B,NH,T,T) bf16 workspace and dq is
+    summed from it in order, instead of with atomics; its causal tiles written once, read once."""
+    dp = round(cudnn_dp_workspace_bytes(s) * causal_tile_fraction(s.T))
+    st.add("cuDNN deterministic backward: dP workspace", "backward", "elementwise_vec", read=dp, written=dp,
+           host_us=0.0, bwd=[(l, "attention")], layer=l)
+
+
 def att_exec_cudnn(s):
     """FLOPs cuDNN's causal flash attention forward executes: two products over tiles of 128."""
     return 4 * s.B * s.NH * s.HS * s.T * s.T * causal_tile_fraction(s.T)
@@ -594,7 +600,7 @@ def memory(design, s, opts):
                + L * N * 3 * C + N * max(3 * C, NH * T, Vp) + N * 4 * C + N * C) * X \
             + (2 * L * N + L * s.B * NH * T + 2 * L * N + 2 * N + N) * F
         return {"parameters (bf16)": P * X, "gradients (bf16)": P * X, "master + AdamW m, v (fp32)": 3 * P * F,
-                "activations + scratch": act, "cuBLASLt + cuDNN workspace": (32 << 20) + (64 << 20)}
+                "activations + scratch": act, "cuBLASLt + cuDNN workspace": (32 << 20) + cudnn_dp_workspace_bytes(s)}
     G = X if opts.grads == "bf16" else F   # gpt_build, activation views, GradScratch, Workspace of train_gpt.cu
     keep_gelu = opts.recompute == "none"
     act = (N * C + L * N * C + L * N * 3 * C + L * N * C + L * N * C + L * N * C + L * N * 4 * C
