@@ -73,9 +73,8 @@ EFFICIENCY = {
     "gemm_wgrad": 0.70,
     # strided-batched per-head attention GEMMs of design (a): K = HS = 64, or T x T operands
     "gemm_batched": 0.60,
-    # cuDNN's fused flash attention at head size 64, causal, on the FLOPs it executes. llm.c's
-    # backward is cuDNN's default (dq accumulated with atomics); train_gpt_cudnn asks for cuDNN's
-    # deterministic algorithm, assumed here to be as fast: the GPU session's bench measures both
+    # cuDNN's fused flash attention at head size 64, causal, on the FLOPs it executes; the
+    # deterministic backward's workspace traffic is a row of its own (cudnn_deterministic_workspace)
     "flash_fwd_cudnn": 0.50,
     "flash_bwd_cudnn": 0.38,
     # train_gpt.cu's flash attention: WMMA compiles to mma.sync (Hopper's full rate needs wgmma),
