@@ -69,12 +69,13 @@ ifneq ($(NVCC),)
     # headers and its C++ frontend's are found (the frontend: `bash tools/install_deps.sh cudnn`)
     CUDNN_FRONTEND ?= $(patsubst %/cudnn_frontend.h,%,$(firstword $(wildcard .deps/cudnn-frontend/include/cudnn_frontend.h \
       /usr/local/include/cudnn_frontend.h /usr/include/cudnn_frontend.h)))
-    ifneq ($(and $(CUDNN_FRONTEND),$(wildcard $(CUDA_HOME)/include/cudnn.h /usr/include/cudnn.h)),)
+    CUDNN_LIB := $(wildcard $(CUDA_HOME)/lib64/libcudnn.so $(CUDA_HOME)/lib/libcudnn.so /usr/lib/*/libcudnn.so)
+    ifneq ($(and $(CUDNN_FRONTEND),$(CUDNN_LIB),$(wildcard $(CUDA_HOME)/include/cudnn.h /usr/include/cudnn.h)),)
       GPU_TARGETS += train_gpt_cudnn
       CUDNN_FOUND := yes
       $(info [make] cuDNN and its frontend: found ($(CUDNN_FRONTEND)), building train_gpt_cudnn (cuDNN's attention))
     else
-      $(info [make] cuDNN or its frontend's headers not found, skipping train_gpt_cudnn (bash tools/install_deps.sh cudnn))
+      $(info [make] cuDNN (cudnn.h, libcudnn.so) or its frontend's headers not found, skipping train_gpt_cudnn (the frontend: bash tools/install_deps.sh cudnn))
     endif
   endif
 else
