@@ -329,11 +329,12 @@ data: $(DATA)/gpt2/encoder.json $(DATA)/tinyshakespeare/train_000000.bin $(DATA)
 
 # ---------------------------------------------------------------- tests
 # `make test` and `make train` install what is missing first (tools/install_deps.sh), then
-# build in a fresh make so that the detection above sees what was just installed
+# build in a fresh make so that the detection above sees what was just installed. The checks
+# run NPROC at a time (most use one core); their output still comes in a fixed order.
 test:
 	@bash tools/install_deps.sh test
 	@$(MAKE) --no-print-directory -j$(NPROC) all data asan
-	@bash tests/run_all.sh $(TEST_BINS)
+	@bash tests/run_all.sh -j$(NPROC) $(TEST_BINS)
 
 # libFuzzer (clang) on the shard parser and on the checkpoint readers, 20 seconds each;
 # `make test` runs them for 15 and 10

@@ -1,11 +1,33 @@
 #!/usr/bin/env bash
-# Runs every doctest binary given as an argument and every tutorial check, then prints one
-# last line "N passed, N failed, N skipped" counting test cases. Exit status 1 if any failed.
+# Runs every doctest binary given as an argument and every other check (the Python self-tests,
+# the fuzzers, the sanitized builds, the tutorial checks), then prints one last line
+# "N passed, N failed, N skipped" counting test cases. Exit status 1 if any failed.
 # A tutorial check is a script tutorial/*/check.sh that prints PASS, FAIL or SKIP last.
+#
+# Usage: bash tests/run_all.sh [-j N] BIN...
+# -j N runs up to N checks at once (`make test` passes the number of cores; most checks use
+# one core). Each check's output goes to a file of its own and is printed whole, in the order
+# of this script, as soon as it and every check before it have finished; so the log reads the
+# same whatever N is, only sooner. With -j 1 (the default) each check prints as it runs.
 set -u
-passed=0 failed=0 skipped=0
-failures=()
-for bin in "$@"; do
+jobs=1
+case "${1:-}" in
+    -j) jobs=${2:-}; shift 2 ;;
+    -j*) jobs=${1#-j}; shift ;;
+esac
+[[ "$jobs" =~ ^[1-9][0-9]*$ ]] || { echo "tests/run_all.sh: -j wants a number of checks to run at once (1 or more), got '$jobs'" >&2; exit 2; }
+mkdir -p build
+
+# ---------------------------------------------------------------- how a check reports
+# A check is a shell function: it prints what the log should show and reports its counts with
+# `count PASSED FAILED SKIPPED` and each failure with `failure WHAT`, to its own result file
+# ($result), which the printer below adds up.
+count() { echo "count $1 $2 $3" >> "$result"; }
+failure() { echo "failure $1" >> "$result"; }
+
+# a doctest binary: its summary line's counts; a crash before the summary is one failure
+check_doctest() {
+    local bin=$1 log status line p f s
     echo "=== $bin"
     log=$(mktemp)
     "$bin" 2>&1 | tee "$log"
@@ -13,121 +35,199 @@ for bin in "$@"; do
     line=$(grep -a '\[doctest\] test cases:' "$log" | tail -1)
     rm -f "$log"
     if [ -z "$line" ]; then      # crashed before doctest could report: one failure
-        failed=$((failed + 1)); failures+=("$bin (exit $status, no doctest summary)")
-        continue
+        count 0 1 0; failure "$bin (exit $status, no doctest summary)"
+        return
     fi
     p=$(sed -E 's/.*\| *([0-9]+) passed.*/\1/' <<<"$line")
     f=$(sed -E 's/.*\| *([0-9]+) failed.*/\1/' <<<"$line")
     s=$(sed -E 's/.*\| *([0-9]+) skipped.*/\1/' <<<"$line")
-    passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
-    if [ "$f" -gt 0 ] || { [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; }; then
-        [ "$f" -eq 0 ] && failed=$((failed + 1))
-        failures+=("$bin")
+    count "$p" "$f" "$s"
+    if [ "$f" -gt 0 ] || [ "$status" -ne 0 ]; then
+        [ "$f" -eq 0 ] && count 0 1 0   # a non-zero exit after a clean summary (a leak, a report at exit)
+        failure "$bin"
     fi
-done
+}
+
 # the PyTorch reference checks itself (gradcheck, attention, AdamW, loading): one test case
-if [ -f tests/make_checkpoint.py ]; then
+check_reference() {
     echo "=== tests/make_checkpoint.py --self-test"
     if /usr/bin/python3 tests/make_checkpoint.py --self-test > build/reference_selftest.log 2>&1; then
-        tail -2 build/reference_selftest.log; passed=$((passed + 1))
+        tail -2 build/reference_selftest.log; count 1 0 0
     else
-        tail -30 build/reference_selftest.log; failed=$((failed + 1)); failures+=("tests/make_checkpoint.py --self-test")
+        tail -30 build/reference_selftest.log; count 0 1 0; failure "tests/make_checkpoint.py --self-test"
     fi
-fi
+}
+
 # the documentation's links and DESIGN.md citations resolve; the checker catches planted ones
-if [ -f tests/check_docs.py ]; then
+check_docs() {
     echo "=== tests/check_docs.py"
     if /usr/bin/python3 tests/check_docs.py --self-test > build/check_docs.log 2>&1 &&
        /usr/bin/python3 tests/check_docs.py >> build/check_docs.log 2>&1; then
-        tail -2 build/check_docs.log; passed=$((passed + 1))
+        tail -2 build/check_docs.log; count 1 0 0
     else
-        tail -30 build/check_docs.log; failed=$((failed + 1)); failures+=("tests/check_docs.py (log: build/check_docs.log)")
+        tail -30 build/check_docs.log; count 0 1 0; failure "tests/check_docs.py (log: build/check_docs.log)"
     fi
-fi
+}
+
 # the committed Unicode table of tokenizer.h equals its generator's output (tiktoken's
 # classes; about 10 seconds); the checker first rejects planted wrong tables. One test case,
 # skipped where Python has no tiktoken (exit 77)
-if [ -f tools/gen_unicode_tables.py ]; then
+check_unicode() {
     echo "=== tools/gen_unicode_tables.py --check tokenizer_unicode.h"
     /usr/bin/python3 tools/gen_unicode_tables.py --check tokenizer_unicode.h > build/unicode_check.log 2>&1
     case $? in
-        0) tail -1 build/unicode_check.log; passed=$((passed + 1)) ;;
-        77) echo "SKIP: tiktoken not installed"; skipped=$((skipped + 1)) ;;
-        *) tail -10 build/unicode_check.log; failed=$((failed + 1)); failures+=("tools/gen_unicode_tables.py --check (log: build/unicode_check.log)") ;;
+        0) tail -1 build/unicode_check.log; count 1 0 0 ;;
+        77) echo "SKIP: tiktoken not installed"; count 0 0 1 ;;
+        *) tail -10 build/unicode_check.log; count 0 1 0; failure "tools/gen_unicode_tables.py --check (log: build/unicode_check.log)" ;;
     esac
-fi
+}
+
 # the roofline model of bench/ checks its own FLOP and byte accounting (no GPU): one test case
-if [ -f bench/roofline.py ]; then
+check_roofline() {
     echo "=== bench/roofline.py --self-test"
     if /usr/bin/python3 bench/roofline.py --self-test > build/roofline_selftest.log 2>&1; then
-        tail -1 build/roofline_selftest.log; passed=$((passed + 1))
+        tail -1 build/roofline_selftest.log; count 1 0 0
     else
-        grep -v '^PASS' build/roofline_selftest.log | tail -30; failed=$((failed + 1)); failures+=("bench/roofline.py --self-test")
+        grep -v '^PASS' build/roofline_selftest.log | tail -30; count 0 1 0; failure "bench/roofline.py --self-test"
     fi
-fi
-# libFuzzer on the shard parser (15 seconds) and on the checkpoint readers (10 seconds):
-# one test case each (skipped without clang)
-for target_time in dataloader:15 checkpoint:10; do
-    target=${target_time%:*}; time=${target_time#*:}
-    [ -f tests/run_fuzz.sh ] && [ -f "tests/fuzz_$target.cpp" ] || continue
+}
+
+# libFuzzer on one reader for a fixed time: one test case (skipped without clang)
+check_fuzz() {
+    local time=$1 target=$2
     echo "=== tests/run_fuzz.sh $time $target"
     if ! command -v clang++ >/dev/null; then
-        echo "SKIP: clang++ not found"; skipped=$((skipped + 1))
+        echo "SKIP: clang++ not found"; count 0 0 1
     elif bash tests/run_fuzz.sh "$time" "$target" > "build/fuzz_$target.log" 2>&1; then
-        tail -3 "build/fuzz_$target.log"; passed=$((passed + 1))
+        tail -3 "build/fuzz_$target.log"; count 1 0 0
     else
-        tail -30 "build/fuzz_$target.log"; failed=$((failed + 1)); failures+=("tests/run_fuzz.sh $target (log: build/fuzz_$target.log)")
+        tail -30 "build/fuzz_$target.log"; count 0 1 0; failure "tests/run_fuzz.sh $target (log: build/fuzz_$target.log)"
     fi
-done
+}
+
 # the code excerpts in the tutorial's chapters equal the source they were cut from
-if [ -f tutorial/excerpts.py ]; then
+check_excerpts() {
+    local out
     echo "=== tutorial/excerpts.py"
     if out=$(/usr/bin/python3 tutorial/excerpts.py --self-test 2>&1 && /usr/bin/python3 tutorial/excerpts.py 2>&1); then
-        echo "$out" | tail -1; passed=$((passed + 1))
-    else echo "$out" | tail -20; failed=$((failed + 1)); failures+=("tutorial/excerpts.py"); fi
-fi
+        echo "$out" | tail -1; count 1 0 0
+    else echo "$out" | tail -20; count 0 1 0; failure "tutorial/excerpts.py"; fi
+}
+
 # the tutorial's hint ladder: every exercise has one, and it reveals one hint per call
-if [ -f tutorial/hint.sh ]; then
+check_hints() {
+    local out
     echo "=== tutorial/hint.sh --self-test"
-    if out=$(bash tutorial/hint.sh --self-test 2>&1); then echo "$out" | tail -1; passed=$((passed + 1))
-    else echo "$out" | tail -20; failed=$((failed + 1)); failures+=("tutorial/hint.sh --self-test"); fi
-fi
+    if out=$(bash tutorial/hint.sh --self-test 2>&1); then echo "$out" | tail -1; count 1 0 0
+    else echo "$out" | tail -20; count 0 1 0; failure "tutorial/hint.sh --self-test"; fi
+}
+
 # >>> sanitizers: the CPU programs and tests under AddressSanitizer + UBSan (built by `make asan`);
 # each of their test cases counts here
-if [ -f tests/run_sanitized.sh ]; then
+check_sanitized() {
+    local status line
     echo "=== tests/run_sanitized.sh"
     if [ ! -x build/asan/train_gpt_cpu ]; then
-        echo "SKIP: build/asan/ not built (make asan)"; skipped=$((skipped + 1))
-    else
-        bash tests/run_sanitized.sh > build/sanitized.log 2>&1
-        status=$?
-        grep -E '^(===|FAILED)' build/sanitized.log
-        [ $status -ne 0 ] && tail -40 build/sanitized.log
-        line=$(tail -1 build/sanitized.log)
-        if [[ "$line" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped$ ]]; then
-            passed=$((passed + BASH_REMATCH[1])); failed=$((failed + BASH_REMATCH[2])); skipped=$((skipped + BASH_REMATCH[3]))
-            echo "sanitized: $line"
-            [ $status -ne 0 ] && [ "${BASH_REMATCH[2]}" -eq 0 ] && failed=$((failed + 1))
-        else
-            failed=$((failed + 1))
-        fi
-        [ $status -ne 0 ] && failures+=("tests/run_sanitized.sh (log: build/sanitized.log)")
+        echo "SKIP: build/asan/ not built (make asan)"; count 0 0 1
+        return
     fi
-fi
+    bash tests/run_sanitized.sh > build/sanitized.log 2>&1
+    status=$?
+    grep -E '^(===|FAILED)' build/sanitized.log
+    [ $status -ne 0 ] && tail -40 build/sanitized.log
+    line=$(tail -1 build/sanitized.log)
+    if [[ "$line" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped$ ]]; then
+        count "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" "${BASH_REMATCH[3]}"
+        echo "sanitized: $line"
+        [ $status -ne 0 ] && [ "${BASH_REMATCH[2]}" -eq 0 ] && count 0 1 0
+    else
+        count 0 1 0
+    fi
+    [ $status -ne 0 ] && failure "tests/run_sanitized.sh (log: build/sanitized.log)"
+}
 # <<< sanitizers
+
+# the tutorial checks given, one after another: they build into the same build/tutorial/
+# folder (chapters 01-09 share one harness, 10-17 another), so one group never runs two at once
+check_tutorial() {
+    local check out status verdict
+    for check in "$@"; do
+        echo "=== $check"
+        out=$(TUTORIAL_SELF_TEST=1 bash "$check" 2>&1)
+        status=$?
+        echo "$out" | tail -20
+        verdict=$(echo "$out" | grep -E '^(PASS|FAIL|SKIP)' | tail -1)
+        case "$verdict" in
+            PASS*) if [ $status -eq 0 ]; then count 1 0 0; else count 0 1 0; failure "$check"; fi ;;
+            SKIP*) count 0 0 1 ;;
+            *) count 0 1 0; failure "$check" ;;
+        esac
+    done
+}
+
+# ---------------------------------------------------------------- the checks, in order
+checks=()
+for bin in "$@"; do checks+=("check_doctest $(printf %q "$bin")"); done
+[ -f tests/make_checkpoint.py ] && checks+=(check_reference)
+[ -f tests/check_docs.py ] && checks+=(check_docs)
+[ -f tools/gen_unicode_tables.py ] && checks+=(check_unicode)
+[ -f bench/roofline.py ] && checks+=(check_roofline)
+for target_time in dataloader:15 checkpoint:10; do
+    target=${target_time%:*}; time=${target_time#*:}
+    [ -f tests/run_fuzz.sh ] && [ -f "tests/fuzz_$target.cpp" ] && checks+=("check_fuzz $time $target")
+done
+[ -f tutorial/excerpts.py ] && checks+=(check_excerpts)
+[ -f tutorial/hint.sh ] && checks+=(check_hints)
+[ -f tests/run_sanitized.sh ] && checks+=(check_sanitized)
+basics=() training=()
 for check in tutorial/*/check.sh; do
     [ -f "$check" ] || continue
-    echo "=== $check"
-    out=$(TUTORIAL_SELF_TEST=1 bash "$check" 2>&1)
-    status=$?
-    echo "$out" | tail -20
-    verdict=$(echo "$out" | grep -E '^(PASS|FAIL|SKIP)' | tail -1)
-    case "$verdict" in
-        PASS*) [ $status -eq 0 ] && passed=$((passed + 1)) || { failed=$((failed + 1)); failures+=("$check"); } ;;
-        SKIP*) skipped=$((skipped + 1)) ;;
-        *) failed=$((failed + 1)); failures+=("$check") ;;
-    esac
+    case $check in tutorial/0*) basics+=("$check") ;; *) training+=("$check") ;; esac
 done
+[ ${#basics[@]} -gt 0 ] && checks+=("check_tutorial ${basics[*]}")
+[ ${#training[@]} -gt 0 ] && checks+=("check_tutorial ${training[*]}")
+
+# ---------------------------------------------------------------- run them, print in order
+passed=0 failed=0 skipped=0
+failures=()
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+# add_up I: check I's counts and failures into the totals
+add_up() {
+    local i=$1 kind rest p f s
+    while read -r kind rest; do
+        case $kind in
+            count) read -r p f s <<<"$rest"; passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s)) ;;
+            failure) failures+=("$rest") ;;
+        esac
+    done < "$dir/$i.result"
+    grep -q '^count' "$dir/$i.result" || { failed=$((failed + 1)); failures+=("${checks[$i]#check_* } (stopped before it reported)"); }
+}
+if [ "$jobs" -eq 1 ]; then
+    for i in "${!checks[@]}"; do
+        result=$dir/$i.result; : > "$result"
+        eval "${checks[$i]}"
+        add_up "$i"
+    done
+else
+    # print_finished: the output of each check that has finished, once every check before it has
+    next=0
+    print_finished() {
+        while [ $next -lt ${#checks[@]} ] && [ -e "$dir/$next.done" ]; do
+            cat "$dir/$next.out"; add_up $next; next=$((next + 1))
+        done
+    }
+    started=0
+    running() { echo $((started - $(ls "$dir" | grep -c '\.done$'))); }
+    for i in "${!checks[@]}"; do
+        while [ "$(running)" -ge "$jobs" ]; do wait -n; [ $? -eq 127 ] && break; print_finished; done
+        ( result=$dir/$i.result; : > "$result"; (eval "${checks[$i]}") > "$dir/$i.out" 2>&1; touch "$dir/$i.done" ) &
+        started=$((started + 1))
+    done
+    while [ "$(running)" -gt 0 ]; do wait -n; [ $? -eq 127 ] && break; print_finished; done
+    for i in "${!checks[@]}"; do touch "$dir/$i.done" "$dir/$i.out"; done   # a check killed before its end counts as failed
+    print_finished
+fi
 echo
 for f in "${failures[@]+"${failures[@]}"}"; do echo "FAILED: $f"; done
 echo "$passed passed, $failed failed, $skipped skipped"
