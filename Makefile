@@ -135,10 +135,14 @@ tokenize: tools/tokenize.cpp $(HEADERS)
 prepare_data: data_prep/prepare_data.cpp $(HEADERS)
 	$(CXX) $(CXXFLAGS) $(OMPFLAGS) $< -o $@
 
-# every tests/test_NAME.cpp is one doctest binary build/test_NAME
-$(BUILD)/test_%: tests/test_%.cpp $(HEADERS) $(wildcard train_gpt_cpu.cpp) $(wildcard tests/*.h)
+# every tests/test_NAME.cpp is one doctest binary build/test_NAME, linked with doctest's main
+# (tests/doctest_main.cpp), which is compiled once per flavour rather than into every test
+$(BUILD)/doctest_main.o: tests/doctest_main.cpp
 	@mkdir -p $(BUILD)
-	$(CXX) $(CXXFLAGS) $(OMPFLAGS) $< -o $@
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+$(BUILD)/test_%: tests/test_%.cpp $(HEADERS) $(wildcard train_gpt_cpu.cpp) $(wildcard tests/*.h) $(BUILD)/doctest_main.o
+	@mkdir -p $(BUILD)
+	$(CXX) $(CXXFLAGS) $(OMPFLAGS) $< $(BUILD)/doctest_main.o -o $@
 
 # >>> GPU section: rules
 # one nvcc call per binary (compile time matters); the tests link the CPU reference in-process
@@ -233,12 +237,24 @@ $(BUILD)/cudacpu/test_gpu.cpp: tests/test_gpu.cu train_gpt.cu tools/cudacpu/rewr
 	@mkdir -p $(@D)
 	$(PYTHON) tools/cudacpu/rewrite_launches.py $< > $@
 
+# doctest's main for the tests below, built like them in each flavour (tests/doctest_main.cpp)
+CUDACPU_DOCTEST = $(BUILD)/cudacpu/$(1)/doctest_main.o
+$(call CUDACPU_DOCTEST,plain): tests/doctest_main.cpp
+	@mkdir -p $(@D)
+	$(CUDACPU_CXX) $(CUDACPU_OPT) -c $< -o $@
+$(call CUDACPU_DOCTEST,asan): tests/doctest_main.cpp
+	@mkdir -p $(@D)
+	$(CUDACPU_CXX) $(ASAN_FLAGS) -c $< -o $@
+$(call CUDACPU_DOCTEST,tsan): tests/doctest_main.cpp
+	@mkdir -p $(@D)
+	$(CUDACPU_CXX) $(TSAN_FLAGS) -c $< -o $@
+
 # the runtime's self-test, plain and under both sanitizers
-$(BUILD)/test_cudacpu: $(BUILD)/cudacpu/test_cudacpu.cpp $(call CUDACPU_RT,plain)
+$(BUILD)/test_cudacpu: $(BUILD)/cudacpu/test_cudacpu.cpp $(call CUDACPU_RT,plain) $(call CUDACPU_DOCTEST,plain)
 	$(CUDACPU_CXX) $(CUDACPU_OPT) $(CUDACPU_KERNEL) $^ -o $@
-$(BUILD)/test_cudacpu_asan: $(BUILD)/cudacpu/test_cudacpu.cpp $(call CUDACPU_RT,asan)
+$(BUILD)/test_cudacpu_asan: $(BUILD)/cudacpu/test_cudacpu.cpp $(call CUDACPU_RT,asan) $(call CUDACPU_DOCTEST,asan)
 	$(CUDACPU_CXX) $(ASAN_FLAGS) -DCUDACPU_TEST_ASAN $(CUDACPU_KERNEL) $^ -o $@
-$(BUILD)/test_cudacpu_tsan: $(BUILD)/cudacpu/test_cudacpu.cpp $(call CUDACPU_RT,tsan)
+$(BUILD)/test_cudacpu_tsan: $(BUILD)/cudacpu/test_cudacpu.cpp $(call CUDACPU_RT,tsan) $(call CUDACPU_DOCTEST,tsan)
 	$(CUDACPU_CXX) $(TSAN_FLAGS) -DCUDACPU_TEST_TSAN $(CUDACPU_KERNEL) $^ -o $@
 
 # the GPU trainer itself in the CPU execution mode, with the emulated cuBLAS(Lt) and NCCL:
@@ -263,16 +279,18 @@ $(BUILD)/train_gpt_fp32_cpumode: $(BUILD)/cudacpu/train_gpt.cpp $(CUDACPU_TRAINE
 
 # tests/test_gpu.cu on the CPU; its command-line tests run the CPU-mode trainer
 CUDACPU_TEST_GPU_DEPS := $(BUILD)/cudacpu/test_gpu.cpp train_gpt_cpu.cpp $(HEADERS) $(wildcard tests/*.h)
-$(BUILD)/test_gpu_cpumode: $(CUDACPU_TEST_GPU_DEPS) $(call CUDACPU_LIBS,plain) | $(BUILD)/train_gpt_cpumode
-	$(CUDACPU_CXX) $(CUDACPU_OPT) $(OMPFLAGS) $(CUDACPU_KERNEL) -DGPU_TRAINER='"$(BUILD)/train_gpt_cpumode"' $< \
-	  $(call CUDACPU_LIBS,plain) $(CUDACPU_LDLIBS) -o $@
-$(BUILD)/test_gpu_fp32_cpumode: $(CUDACPU_TEST_GPU_DEPS) $(call CUDACPU_LIBS,plain) | $(BUILD)/train_gpt_fp32_cpumode
-	$(CUDACPU_CXX) $(CUDACPU_OPT) $(OMPFLAGS) -DENABLE_FP32 $(CUDACPU_KERNEL) -DGPU_TRAINER='"$(BUILD)/train_gpt_fp32_cpumode"' $< \
-	  $(call CUDACPU_LIBS,plain) $(CUDACPU_LDLIBS) -o $@
-$(BUILD)/test_gpu_cpumode_asan.bin: $(CUDACPU_TEST_GPU_DEPS) $(call CUDACPU_LIBS,asan)
-	$(CUDACPU_CXX) $(ASAN_FLAGS) $(OMPFLAGS) $(CUDACPU_KERNEL) $< $(call CUDACPU_LIBS,asan) $(CUDACPU_LDLIBS) -o $@
-$(BUILD)/test_gpu_fp32_cpumode_tsan.bin: $(CUDACPU_TEST_GPU_DEPS) $(call CUDACPU_LIBS,tsan)
-	$(CUDACPU_CXX) $(TSAN_FLAGS) -DENABLE_FP32 $(CUDACPU_KERNEL) $< $(call CUDACPU_LIBS,tsan) $(CUDACPU_LDLIBS) -o $@
+CUDACPU_TEST_LIBS = $(call CUDACPU_LIBS,$(1)) $(call CUDACPU_DOCTEST,$(1))
+CUDACPU_TEST_GPU := $(CUDACPU_KERNEL) -DDOCTEST_MAIN_LINKED
+$(BUILD)/test_gpu_cpumode: $(CUDACPU_TEST_GPU_DEPS) $(call CUDACPU_TEST_LIBS,plain) | $(BUILD)/train_gpt_cpumode
+	$(CUDACPU_CXX) $(CUDACPU_OPT) $(OMPFLAGS) $(CUDACPU_TEST_GPU) -DGPU_TRAINER='"$(BUILD)/train_gpt_cpumode"' $< \
+	  $(call CUDACPU_TEST_LIBS,plain) $(CUDACPU_LDLIBS) -o $@
+$(BUILD)/test_gpu_fp32_cpumode: $(CUDACPU_TEST_GPU_DEPS) $(call CUDACPU_TEST_LIBS,plain) | $(BUILD)/train_gpt_fp32_cpumode
+	$(CUDACPU_CXX) $(CUDACPU_OPT) $(OMPFLAGS) -DENABLE_FP32 $(CUDACPU_TEST_GPU) -DGPU_TRAINER='"$(BUILD)/train_gpt_fp32_cpumode"' $< \
+	  $(call CUDACPU_TEST_LIBS,plain) $(CUDACPU_LDLIBS) -o $@
+$(BUILD)/test_gpu_cpumode_asan.bin: $(CUDACPU_TEST_GPU_DEPS) $(call CUDACPU_TEST_LIBS,asan)
+	$(CUDACPU_CXX) $(ASAN_FLAGS) $(OMPFLAGS) $(CUDACPU_TEST_GPU) $< $(call CUDACPU_TEST_LIBS,asan) $(CUDACPU_LDLIBS) -o $@
+$(BUILD)/test_gpu_fp32_cpumode_tsan.bin: $(CUDACPU_TEST_GPU_DEPS) $(call CUDACPU_TEST_LIBS,tsan)
+	$(CUDACPU_CXX) $(TSAN_FLAGS) -DENABLE_FP32 $(CUDACPU_TEST_GPU) $< $(call CUDACPU_TEST_LIBS,tsan) $(CUDACPU_LDLIBS) -o $@
 
 # The runs beside the plain ones, as scripts tests/run_all.sh runs like any test binary.
 # The command-line tests (trainer runs) are left to the plain runs: they take most of the time;
@@ -367,9 +385,12 @@ $(SAN_DIR)/tokenize: tools/tokenize.cpp $(HEADERS)
 	@mkdir -p $(SAN_DIR)
 	$(CXX) $(SAN_FLAGS) $(OMPFLAGS) $< -o $@
 
-$(SAN_DIR)/test_%: tests/test_%.cpp $(HEADERS) $(wildcard train_gpt_cpu.cpp) $(wildcard tests/*.h)
+$(SAN_DIR)/doctest_main.o: tests/doctest_main.cpp
 	@mkdir -p $(SAN_DIR)
-	$(CXX) $(SAN_FLAGS) $(OMPFLAGS) $< -o $@
+	$(CXX) $(SAN_FLAGS) -c $< -o $@
+$(SAN_DIR)/test_%: tests/test_%.cpp $(HEADERS) $(wildcard train_gpt_cpu.cpp) $(wildcard tests/*.h) $(SAN_DIR)/doctest_main.o
+	@mkdir -p $(SAN_DIR)
+	$(CXX) $(SAN_FLAGS) $(OMPFLAGS) $< $(SAN_DIR)/doctest_main.o -o $@
 # <<< sanitizers
 
 # ---------------------------------------------------------------- newcomer path

@@ -8,7 +8,6 @@
 // scenario is seeded, so a failure repeats. The trainer runs are tiny (2 layers, 32
 // channels, 12 steps): the whole file took 37 seconds on two cores shared with other builds,
 // most of it in fsync.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include "train_common.h"   // defines: save_checkpoint, find_latest_checkpoint, the loaders, Logger

@@ -2,7 +2,6 @@
 // PyTorch implementation, and everything around the model: GEMM, gradient accumulation,
 // checkpoints (ours and OpenAI's names), the command line, bad input, exact resume, the
 // training step reproducing recorded runs bit for bit, and a short training run that must learn.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #define TRAIN_GPT_NO_MAIN
 #include "train_gpt_cpu.cpp"

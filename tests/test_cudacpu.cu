@@ -10,7 +10,6 @@
 // status and message are checked. Built three times by the Makefile: build/test_cudacpu
 // (plain), build/test_cudacpu_asan (-DCUDACPU_TEST_ASAN: the bounds cases) and
 // build/test_cudacpu_tsan (-DCUDACPU_TEST_TSAN: the race cases).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <algorithm>

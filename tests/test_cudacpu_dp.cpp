@@ -5,7 +5,6 @@
 // rank, a rank failing alone, the port torchrun holds, checkpoints across rank counts. Skipped, and
 // counted as skipped, where that binary was not built (no CUDA headers). CUDACPU_TRAINER=path
 // runs another build instead (one without a fix, say, to see its test fail).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>

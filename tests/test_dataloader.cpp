@@ -11,7 +11,6 @@
 // Small shards are written to a fresh temporary folder, removed at exit. The
 // test shards hold tokens that are unique across files (a token's value tells
 // where it came from), so a wrong offset cannot go unnoticed.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include "dataloader.h"

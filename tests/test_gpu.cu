@@ -10,7 +10,9 @@
 // Built again, unchanged, through the CPU execution mode (tools/cudacpu), which runs the
 // kernels on the CPU on every machine: build/test_gpu_cpumode and build/test_gpu_fp32_cpumode,
 // whose command-line tests run the CPU-mode trainer (GPU_TRAINER, set by the Makefile).
+#ifndef DOCTEST_MAIN_LINKED   // the CPU-mode builds link tests/doctest_main.cpp's object instead
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#endif
 #include <doctest/doctest.h>
 
 // everything the CPU reference includes, first, so that including it inside a namespace

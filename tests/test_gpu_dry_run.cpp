@@ -9,7 +9,6 @@
 // What it is not: a test of the numbers (test_gpu.cu compares them with the CPU reference),
 // nor of speed. Needs build/train_gpt_cpumode and build/train_gpt_cpumode_planted (the
 // Makefile's "dry runs" block) and `make data`.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <regex>

@@ -1,7 +1,6 @@
 // tests/test_gradcheck.cpp: the CPU trainer's backward pass, built in double, against
 // central finite differences of its own forward pass: every parameter tensor, by name,
 // within 1e-6 relative (DESIGN.md section 6). A tiny model keeps it to a second.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #define TRAIN_GPT_NO_MAIN
 #define REAL double

@@ -3,7 +3,6 @@
 // Each must end in a message naming the flag (or file) and what to change, never in a
 // crash, std::bad_alloc or an integer overflow. Runs ./train_gpt_cpu (built by `make`)
 // and needs data/tinyshakespeare_bpe1k and data/gpt2 (`make data`); a few seconds in all.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #define TRAIN_GPT_NO_MAIN
 #include "train_gpt_cpu.cpp"

@@ -3,7 +3,6 @@
 // NCCL path (the shard arithmetic lives in train_common.h); here it runs under mpirun with
 // 1, 2 and 3 ranks, and reproduces bit for bit the multi-rank runs recorded in
 // tests/data/step_losses.json. Skipped, and counted as skipped, where mpirun or the binary is missing.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include "train_common.h"
 #include "tests/test_util.h"

@@ -2,7 +2,6 @@
 // your own text (.txt and .jsonl, folders), a TinyStories-shaped folder, and a local mirror of
 // FineWeb-Edu's published shards. Expected tokens come from tokenizer.h directly: each document
 // is prefixed with <|endoftext|>, in sorted file order, split into val (first) and train.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include "train_common.h"
 #include "tests/test_util.h"

@@ -6,7 +6,6 @@
 // encode, save/load, BPE training, and the errors bad files must give.
 // Needs data/gpt2/{encoder.json,vocab.bpe} and tinyshakespeare's input.txt (`make data`),
 // and Python with tiktoken (PYTHON, default /usr/bin/python3).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include "tokenizer.h"
