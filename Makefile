@@ -167,9 +167,10 @@ train_gpt_cudnn: train_gpt.cu $(BUILD)/attention_cudnn.o $(HEADERS)
 	$(NVCC) $(NVCCFLAGS) -DUSE_CUDNN $< $(BUILD)/attention_cudnn.o $(GPU_LIBS) $(CUDNN_LIBS) -o $@
 
 # the graphs and operand layouts of attention_cudnn.cpp, checked without a GPU (in make test)
-$(BUILD)/test_cudnn_attention: tests/test_cudnn_attention.cpp $(BUILD)/attention_cudnn.o attention_cudnn.h
+$(BUILD)/test_cudnn_attention: tests/test_cudnn_attention.cpp $(BUILD)/attention_cudnn.o attention_cudnn.h $(BUILD)/doctest_main.o
 	@mkdir -p $(BUILD)
-	$(CXX) $(CXXFLAGS) -isystem $(CUDA_HOME)/include $< $(BUILD)/attention_cudnn.o -L$(CUDA_HOME)/lib64 $(CUDNN_LIBS) -lcudart -o $@
+	$(CXX) $(CXXFLAGS) -isystem $(CUDA_HOME)/include $< $(BUILD)/attention_cudnn.o $(BUILD)/doctest_main.o \
+	  -L$(CUDA_HOME)/lib64 $(CUDNN_LIBS) -lcudart -o $@
 
 # the GPU tests with cuDNN's attention in the model (built on request: bench/gpu_session.sh)
 $(BUILD)/test_gpu_cudnn: tests/test_gpu.cu train_gpt.cu train_gpt_cpu.cpp $(BUILD)/attention_cudnn.o $(HEADERS) $(wildcard tests/*.h)

@@ -4,7 +4,6 @@
 // every operand cuDNN is told about is exactly where train_gpt.cu keeps that tensor, index by
 // index. What it cannot: that cuDNN's results match the CPU reference (build/test_gpu_cudnn,
 // on a GPU: bench/gpu_session.sh's cudnn stage). Links attention_cudnn.o and libcudnn.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <map>
