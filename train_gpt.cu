@@ -924,8 +924,15 @@ __device__ void attention_backward_tiles(const AttentionSmem& sm, int q0, int k0
     __syncthreads();
 }
 
-// lse and D of rows [q0, q0 + Q_TILE) of one head into shared memory (0 past T)
-__device__ void load_row_stats(const AttentionSmem& sm, const float* lse, const float* dot, int q0, int T) {
+// rows [q0, q0 + Q_TILE) of this block's head (blockIdx.y = b * NH + h) into shared memory:
+// q and dout, and lse and D (0 past T)
+__device__ void load_query_tile(const AttentionSmem& sm, const floatX* qkv, const floatX* dout, const float* lse,
+                                const float* dot, int q0, int T, int NH, int HS) {
+    int b = blockIdx.y / NH, h = blockIdx.y % NH, C = NH * HS;
+    load_rows(sm.q, qkv + (size_t)b * T * 3 * C + h * HS, 3 * C, q0, Q_TILE, T, HS);
+    load_rows(sm.dout, dout + (size_t)b * T * C + h * HS, C, q0, Q_TILE, T, HS);
+    lse += (size_t)blockIdx.y * T;
+    dot += (size_t)blockIdx.y * T;
     for (int r = threadIdx.x; r < Q_TILE; r += blockDim.x) {
         sm.lse[r] = q0 + r < T ? lse[q0 + r] : 0.0f;
         sm.dot[r] = q0 + r < T ? dot[q0 + r] : 0.0f;
@@ -941,16 +948,12 @@ __global__ void attention_backward_dkdv_kernel(floatX* dqkv, const floatX* dout,
     AttentionSmem sm((char*)smem, HS, true);
     int k0 = blockIdx.x * KV_TILE, b = blockIdx.y / NH, h = blockIdx.y % NH, C = NH * HS;
     const floatX* head = qkv + (size_t)b * T * 3 * C + h * HS;
-    const float* head_lse = lse + (size_t)blockIdx.y * T;
-    const float* head_dot = dot + (size_t)blockIdx.y * T;
     load_rows(sm.k, head + C, 3 * C, k0, KV_TILE, T, HS);
     load_rows(sm.v, head + 2 * C, 3 * C, k0, KV_TILE, T, HS);
     float *dk = sm.acc, *dv = sm.acc2;   // (KV_TILE,HS) each
     for (int idx = threadIdx.x; idx < KV_TILE * HS; idx += blockDim.x) dk[idx] = dv[idx] = 0.0f;
     for (int q0 = k0 / Q_TILE * Q_TILE; q0 < T; q0 += Q_TILE) {   // queries before the tile's keys see none of them
-        load_rows(sm.q, head, 3 * C, q0, Q_TILE, T, HS);
-        load_rows(sm.dout, dout + (size_t)b * T * C + h * HS, C, q0, Q_TILE, T, HS);
-        load_row_stats(sm, head_lse, head_dot, q0, T);
+        load_query_tile(sm, qkv, dout, lse, dot, q0, T, NH, HS);
         __syncthreads();
         attention_backward_tiles<TENSOR_CORES>(sm, q0, k0, T, HS);
         tile_product<TENSOR_CORES, true, false>(dv, HS, sm.p, KV_TILE, sm.dout, HS, KV_TILE, HS, Q_TILE, true);   // dv += P^T dout
@@ -974,9 +977,7 @@ __global__ void attention_backward_dq_kernel(floatX* dqkv, const floatX* dout, c
     AttentionSmem sm((char*)smem, HS, true);
     int q0 = blockIdx.x * Q_TILE, b = blockIdx.y / NH, h = blockIdx.y % NH, C = NH * HS;
     const floatX* head = qkv + (size_t)b * T * 3 * C + h * HS;
-    load_rows(sm.q, head, 3 * C, q0, Q_TILE, T, HS);
-    load_rows(sm.dout, dout + (size_t)b * T * C + h * HS, C, q0, Q_TILE, T, HS);
-    load_row_stats(sm, lse + (size_t)blockIdx.y * T, dot + (size_t)blockIdx.y * T, q0, T);
+    load_query_tile(sm, qkv, dout, lse, dot, q0, T, NH, HS);
     float* dq = sm.acc;   // (Q_TILE,HS)
     for (int idx = threadIdx.x; idx < Q_TILE * HS; idx += blockDim.x) dq[idx] = 0.0f;
     int k_end = min(q0 + Q_TILE, T);
