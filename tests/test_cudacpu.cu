@@ -1,8 +1,9 @@
 // tests/test_cudacpu.cu: the self-test of the CPU execution mode for CUDA (tools/cudacpu).
 //
-// Copies of kernels from train_gpt.cu, and a tensor-core (WMMA) matmul of the kind flash
-// attention is built from, each with classic bugs that can be switched on, run through the
-// CPU mode: the unmodified kernels must agree with a plain host computation
+// Copies of kernels from train_gpt.cu, a tensor-core (WMMA) matmul of the kind flash
+// attention is built from, and a tile product through the mma.sync instruction (registers
+// built by the PTX ISA's layout), each with classic bugs that can be switched on, run through
+// the CPU mode: the unmodified kernels must agree with a plain host computation
 // under every schedule, and each planted bug must be caught; each case says by what (the
 // 0xFF/NaN fill of fresh memory, the warp-collective checks, the schedule that runs a later
 // warp first, AddressSanitizer's bounds, ThreadSanitizer's race detection, the comparison
@@ -222,6 +223,55 @@ __global__ void wmma_tile_kernel(float* c, const T* a, const T* b) {
     wmma::store_matrix_sync(c, acc, N, wmma::mem_row_major);
 }
 
+// ---------------------------------------------------------------- a tensor-core product through mma.sync
+// mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32, which a kernel reaches through inline
+// PTX and the CPU mode provides as mma_m16n8k16(d, a, b) (tools/cudacpu/mma_ptx.h). Here each
+// lane builds its own registers, so the kernel must follow the PTX ISA's fragment layout
+// ("Matrix Fragments for mma.m16n8k16 with floating point type"). The layout is written out
+// below from the ISA's formulas, not taken from the emulation: a wrong mapping in either one
+// gives a wrong product. With g = groupID = lane >> 2 and t = threadID_in_group = lane % 4:
+//   a0..a7: row g for a0, a1, a4, a5, else g + 8; column 2t + (i & 1), plus 8 for a4..a7
+//   b0..b3: row (k) 2t + (i & 1), plus 8 for b2, b3; column g
+//   c0..c3 (and d): row g for c0, c1, g + 8 for c2, c3; column 2t + (i & 1)
+// Two bf16 per 32-bit register, the lower-numbered element in the low half: a0, a1 in a[0],
+// a2, a3 in a[1], a4, a5 in a[2], a6, a7 in a[3]; b0, b1 in b[0], b2, b3 in b[1].
+// `bug` plants one mistake.
+enum MmaBug {
+    MMA_NONE,
+    MMA_A_ROWS_SWAPPED,     // a's registers built with rows g and g + 8 exchanged
+    MMA_B_HALVES_SWAPPED,   // b's two elements per register packed high, low instead of low, high
+    MMA_LANE_SKIPS,         // lane 7 does not call mma_m16n8k16
+};
+
+// d = c + a @ b for each warp's own tile: a (16,K), b (K,8), c and d (16,8), all row-major
+// bf16 (a, b) and fp32 (c, d), tile after tile in memory. K / 16 chained calls accumulate in d.
+__global__ void mma_tile_kernel(float* d, const float* c, const __nv_bfloat16* a, const __nv_bfloat16* b, int K, int bug) {
+    int tile = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
+    int g = lane >> 2, t = lane % 4;
+    a += (size_t)tile * 16 * K;
+    b += (size_t)tile * K * 8;
+    c += tile * 16 * 8;
+    d += tile * 16 * 8;
+    float acc[4];   // the accumulator starts as c
+    for (int i = 0; i < 4; i++) acc[i] = c[(g + (i >= 2 ? 8 : 0)) * 8 + 2 * t + (i & 1)];
+    for (int k0 = 0; k0 < K; k0 += 16) {
+        uint32_t ra[4] = {0, 0, 0, 0}, rb[2] = {0, 0};
+        for (int i = 0; i < 8; i++) {   // a0..a7
+            bool row_g = i < 2 || (i >= 4 && i < 6);
+            if (bug == MMA_A_ROWS_SWAPPED) row_g = !row_g;
+            int row = row_g ? g : g + 8, col = 2 * t + (i & 1) + (i >= 4 ? 8 : 0);
+            ra[i / 2] |= (uint32_t)__bfloat16_as_ushort(a[(size_t)row * K + k0 + col]) << (16 * (i & 1));
+        }
+        for (int i = 0; i < 4; i++) {   // b0..b3
+            int row = 2 * t + (i & 1) + (i >= 2 ? 8 : 0), col = g;
+            int high = bug == MMA_B_HALVES_SWAPPED ? 1 - (i & 1) : i & 1;
+            rb[i / 2] |= (uint32_t)__bfloat16_as_ushort(b[(size_t)(k0 + row) * 8 + col]) << (16 * high);
+        }
+        if (!(bug == MMA_LANE_SKIPS && lane == 7)) mma_m16n8k16(acc, ra, rb);   // acc += A[:, k0:k0+16] @ B[k0:k0+16, :]
+    }
+    for (int i = 0; i < 4; i++) d[(g + (i >= 2 ? 8 : 0)) * 8 + 2 * t + (i & 1)] = acc[i];
+}
+
 // ---------------------------------------------------------------- helpers
 [[maybe_unused]] static std::vector<float> pseudo_random(size_t n, unsigned seed, float lo, float hi) {
     std::vector<float> v(n);
@@ -398,6 +448,60 @@ struct WmmaMatmul {
     }
     template <bool A_COL, bool B_COL> std::vector<float> run_any(bool c_col, bool accumulate) const {
         return run<A_COL, B_COL>(c_col, accumulate, WMMA_NONE);
+    }
+};
+
+// the mma.sync kernel's operands: `tiles` products d = c + a @ b, a (16,K), b (K,8), c (16,8),
+// row-major, tile after tile; 3 blocks of 2 warps, a warp per tile
+struct MmaTiles {
+    int K, tiles = 6;
+    std::vector<float> a, b, c;
+    explicit MmaTiles(int k)
+        : K(k), a(rounded<__nv_bfloat16>(pseudo_random((size_t)tiles * 16 * k, 31, -1, 1))),
+          b(rounded<__nv_bfloat16>(pseudo_random((size_t)tiles * k * 8, 32, -1, 1))), c(pseudo_random((size_t)tiles * 16 * 8, 33, -1, 1)) {}
+
+    // in fp32, the emulation's documented order: c, then each product added in k order
+    std::vector<float> reference() const {
+        std::vector<float> d(c.size());
+        for (int tile = 0; tile < tiles; tile++)
+            for (int i = 0; i < 16; i++)
+                for (int j = 0; j < 8; j++) {
+                    float s = c[(size_t)tile * 128 + i * 8 + j];
+                    for (int k = 0; k < K; k++) s += a[((size_t)tile * 16 + i) * K + k] * b[((size_t)tile * K + k) * 8 + j];
+                    d[(size_t)tile * 128 + i * 8 + j] = s;
+                }
+        return d;
+    }
+    // runs the kernel with `bug`; b or c left as cudaMalloc gives them (never written) if asked
+    std::vector<float> run(int bug, bool b_written = true, bool c_written = true) const {
+        __nv_bfloat16 *da = device_copy(converted<__nv_bfloat16>(a)), *db;
+        float *dc, *dd;
+        if (b_written) db = device_copy(converted<__nv_bfloat16>(b));
+        else REQUIRE(cudaMalloc(&db, b.size() * sizeof(__nv_bfloat16)) == cudaSuccess);
+        if (c_written) dc = device_copy(c);
+        else REQUIRE(cudaMalloc(&dc, c.size() * sizeof(float)) == cudaSuccess);
+        REQUIRE(cudaMalloc(&dd, c.size() * sizeof(float)) == cudaSuccess);
+        mma_tile_kernel<<<tiles / 2, 64>>>(dd, dc, da, db, K, bug);
+        REQUIRE(cudaGetLastError() == cudaSuccess);
+        std::vector<float> d(c.size());
+        REQUIRE(cudaMemcpy(d.data(), dd, d.size() * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess);
+        cudaFree(da);
+        cudaFree(db);
+        cudaFree(dc);
+        cudaFree(dd);
+        return d;
+    }
+    // the elements of d whose bits differ from want's: how many, and the first three
+    struct Mismatches { int count = 0; std::string first; };
+    Mismatches compare(const std::vector<float>& d, const std::vector<float>& want) const {
+        Mismatches m;
+        for (size_t e = 0; e < d.size(); e++) {
+            if (memcmp(&d[e], &want[e], sizeof(float)) == 0) continue;
+            if (m.count++ < 3)
+                m.first += "K " + std::to_string(K) + ", tile " + std::to_string(e / 128) + ", d[" + std::to_string(e % 128 / 8) + "][" +
+                           std::to_string(e % 8) + "] = " + std::to_string(d[e]) + ", want " + std::to_string(want[e]) + " (bitwise); ";
+        }
+        return m;
     }
 };
 
@@ -618,6 +722,56 @@ TEST_CASE("WMMA caught: misaligned, diverging or out-of-range tiles, and a warp 
     check_caught(in_child([&] { K::k<<<1, 48>>>(a, 16, 0); }), "names lane 16 of warp 1, which does not exist");
     cudaFree(a);
     cudaFree(short_a);
+}
+
+// ---------------------------------------------------------------- tensor cores (mma.sync)
+TEST_CASE("mma.sync: a 16x8x16 product matches the host, every schedule") {
+    ScheduleGuard guard;
+    MmaTiles mt(16);
+    std::vector<float> want = mt.reference();
+    for (const Schedule& s : SCHEDULES) {
+        std::string schedule = s.name;
+        CAPTURE(schedule);
+        cudacpu::set_schedule(s.reverse, s.shuffle, 7);
+        MmaTiles::Mismatches m = mt.compare(mt.run(MMA_NONE), want);
+        CHECK_MESSAGE(m.count == 0, m.first);   // bitwise: the documented order
+    }
+}
+
+TEST_CASE("mma.sync: four chained calls (K = 64) accumulate as one product, every schedule") {
+    ScheduleGuard guard;
+    MmaTiles mt(64);
+    std::vector<float> want = mt.reference();
+    for (const Schedule& s : SCHEDULES) {
+        std::string schedule = s.name;
+        CAPTURE(schedule);
+        cudacpu::set_schedule(s.reverse, s.shuffle, 7);
+        MmaTiles::Mismatches m = mt.compare(mt.run(MMA_NONE), want);
+        CHECK_MESSAGE(m.count == 0, m.first);
+    }
+}
+
+TEST_CASE("mma.sync caught: a's rows g and g + 8 exchanged, b's halves packed the wrong way round (by the comparison with the host)") {
+    MmaTiles mt(16);
+    std::vector<float> want = mt.reference();
+    int rows = mt.compare(mt.run(MMA_A_ROWS_SWAPPED), want).count, halves = mt.compare(mt.run(MMA_B_HALVES_SWAPPED), want).count;
+    MESSAGE("elements of d wrong, of " << want.size() << ": " << rows << " (a's rows exchanged), " << halves << " (b's halves)");
+    CHECK(rows == (int)want.size());
+    CHECK(halves == (int)want.size());
+}
+
+TEST_CASE("mma.sync caught: a lane that skips the call (by the warp-collective check)") {
+    MmaTiles mt(16);
+    Outcome skip = in_child([&] { mt.run(MMA_LANE_SKIPS); });
+    check_caught(skip, "launch failure in kernel mma_tile_kernel");
+    check_caught(skip, "(warp 0, lane 7): exited while lane 0 of its warp waits for it at mma.sync.m16n8k16 at tests/test_cudacpu.cu:");
+}
+
+TEST_CASE("mma.sync caught: registers built from memory never written (by the NaN fill)") {
+    MmaTiles mt(16);
+    auto all_nan = [](const std::vector<float>& d) { return std::all_of(d.begin(), d.end(), [](float x) { return std::isnan(x); }); };
+    CHECK(all_nan(mt.run(MMA_NONE, false, true)));    // b never written: every product NaN
+    CHECK(all_nan(mt.run(MMA_NONE, true, false)));    // c never written: the accumulator starts NaN
 }
 
 // ---------------------------------------------------------------- planted bugs (plain build)
@@ -951,6 +1105,11 @@ TEST_CASE("the WMMA matmul runs clean under AddressSanitizer (each lane's loads 
     CHECK(max_abs_diff(mm.run<true, false>(false, false, WMMA_NONE), mm.reference(false)) < 1e-5);
 }
 
+TEST_CASE("the mma.sync kernel runs clean under AddressSanitizer (each lane reads its own elements of a, b and c)") {
+    MmaTiles mt(64);   // a report would abort this binary
+    CHECK(mt.compare(mt.run(MMA_NONE), mt.reference()).count == 0);
+}
+
 TEST_CASE("device memory nobody frees or points to is reported as a leak at exit (by LeakSanitizer)") {
     Outcome o = in_child([] {
         float* p;
@@ -995,6 +1154,11 @@ TEST_CASE("a shuffle does not order memory: a write before it and a read after i
         K::k<<<1, 32>>>(x);
     });
     check_reported(o, "WARNING: ThreadSanitizer: data race");
+}
+
+TEST_CASE("the mma.sync kernel runs clean under ThreadSanitizer (the registers travel through the collective, not memory)") {
+    MmaTiles mt(64);   // a report would fail this whole binary
+    CHECK(mt.compare(mt.run(MMA_NONE), mt.reference()).count == 0);
 }
 
 TEST_CASE("__syncwarp orders the memory of its lanes: the WMMA matmul runs clean, and without its __syncwarp it races") {
