@@ -12,10 +12,11 @@
 // Data parallel over several GPUs with NCCL (one process per GPU, launched by mpirun or
 // torchrun-style environment variables), optionally with ZeRO-1 sharded optimizer state.
 // What it is not: the fastest GPT-2 trainer. Attention is a flash attention written to be read
-// (tiles staged in shared memory, their products on the tensor cores through WMMA, a
-// deterministic backward that does more work than FlashAttention-2's), not cuDNN's or
-// FlashAttention's kernels (train_gpt_cudnn, built with -DUSE_CUDNN, hands attention to
-// cuDNN's, as llm.c can: attention_cudnn.cpp); the elementwise and row kernels move the bytes they must in
+// (FlashAttention-2's loop order and its tiles in registers on the tensor cores through
+// mma.sync, but no asynchronous copies or Hopper instructions, and a deterministic backward
+// that does more work than FlashAttention-2's), not cuDNN's or FlashAttention's kernels
+// (train_gpt_cudnn, built with -DUSE_CUDNN, hands attention to cuDNN's, as llm.c can:
+// attention_cudnn.cpp); the elementwise and row kernels move the bytes they must in
 // 16-byte accesses but are not tuned further (no cache hints, no per-GPU launch tuning);
 // the only recomputation is the GELU's (--recompute 1), and there is no CUDA graph.
 //
@@ -69,9 +70,6 @@
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
-#ifndef ENABLE_FP32
-#include <mma.h>            // WMMA: the tensor cores' warp-wide matrix products (attention's tiles)
-#endif
 #include <nccl.h>
 #ifdef USE_MPI
 #define OMPI_SKIP_MPICXX 1    // the C API only: MPI's C++ bindings do not compile cleanly here
@@ -746,63 +744,29 @@ void matmul_backward(floatX* dinp, float* dweight, float* dbias, const floatX* d
 // loops over the keys) each recompute S and P, so every output element has one writer and a
 // fixed order of additions. The price: 7 tile products per pair of tiles instead of 5.
 //
-// The products (q k^T, P v, and the backward's) all go through one helper, tile_product: on
-// the tensor cores (WMMA: warp-wide 16x16x16 bf16 products accumulated in fp32) in the bf16
-// build where HS is a multiple of 16 up to 128; otherwise (the fp32 build, since tensor cores
-// take no fp32 inputs, or another head size) as plain fp32 loops over shared memory. The
-// row-wise softmax and the masks read the S tile staged in shared memory: which elements of a
-// WMMA fragment a thread holds is unspecified, so fragments are only loaded and stored there.
+// The kernels below say this plainly: every tile lives in shared memory, and the products
+// (q k^T, P v, and the backward's) go through one helper, tile_product, as fp32 loops. They
+// are what the fp32 build runs (the tensor cores take no fp32 inputs), and the bf16 build
+// where the head size is not one the next section's kernels are built for. The next section
+// computes the same on the tensor cores, with the tiles in registers.
 static const int Q_TILE = 64;     // query rows per block: a tile of q, out, dout, dq
 static const int KV_TILE = 64;    // keys per tile: a tile of k, v, dk, dv
 static const int ATT_WARPS = 4;   // 128 threads; in the row-wise steps warp w owns rows w, w + 4, ...
 static const int ATT_ROWS_PER_WARP = Q_TILE / ATT_WARPS;
-#ifdef ENABLE_FP32
-static const bool ATT_TENSOR_CORES = false;   // WMMA takes no fp32 inputs (and TF32 is off in this build)
-#else
-static const bool ATT_TENSOR_CORES = true;
-#endif
-static const int ATT_TC_MAX_HS = 128;         // the largest head size the tensor-core path takes
 
 // c (M,N) = a (M,K) @ b (K,N), or c += with accumulate; all in shared memory, fp32 c, floatX a
 // and b. A_T: a holds the transpose, stored (K,M) with row length lda (else (M,K)); likewise
-// B_T: b holds b^T, stored (N,K). Called by all threads of the block; ends with a barrier, so
-// c is ready for all of them. On the tensor cores each warp computes 16x16 tiles of c (M, N, K
-// multiples of 16; the transposes are WMMA's col_major layouts); the plain path has each
-// thread compute whole elements of c, reading a row of a and a column of b.
-template <bool TENSOR_CORES, bool A_T, bool B_T>
+// B_T: b holds b^T, stored (N,K). Called by all threads of the block, each computing whole
+// elements of c (a row of a times a column of b); ends with a barrier, so c is ready for all.
+template <bool A_T, bool B_T>
 __device__ void tile_product(float* c, int ldc, const floatX* a, int lda, const floatX* b, int ldb, int M, int N, int K,
                              bool accumulate) {
-    if constexpr (TENSOR_CORES) {
-#ifdef ENABLE_FP32
-        static_assert(!TENSOR_CORES, "WMMA takes no fp32 inputs");
-#else
-        namespace wmma = nvcuda::wmma;
-        using LayoutA = typename std::conditional<A_T, wmma::col_major, wmma::row_major>::type;
-        using LayoutB = typename std::conditional<B_T, wmma::col_major, wmma::row_major>::type;
-        int warp = threadIdx.x / 32, tiles_n = N / 16;
-        for (int tile = warp; tile < (M / 16) * tiles_n; tile += blockDim.x / 32) {
-            int m0 = tile / tiles_n * 16, n0 = tile % tiles_n * 16;   // this warp's 16x16 tile of c
-            wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-            if (accumulate) wmma::load_matrix_sync(acc, c + m0 * ldc + n0, ldc, wmma::mem_row_major);
-            else wmma::fill_fragment(acc, 0.0f);
-            for (int k0 = 0; k0 < K; k0 += 16) {
-                wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, LayoutA> fa;
-                wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, LayoutB> fb;
-                wmma::load_matrix_sync(fa, A_T ? a + k0 * lda + m0 : a + m0 * lda + k0, lda);
-                wmma::load_matrix_sync(fb, B_T ? b + n0 * ldb + k0 : b + k0 * ldb + n0, ldb);
-                wmma::mma_sync(acc, fa, fb, acc);
-            }
-            wmma::store_matrix_sync(c + m0 * ldc + n0, acc, ldc, wmma::mem_row_major);
-        }
-#endif
-    } else {
-        for (int idx = threadIdx.x; idx < M * N; idx += blockDim.x) {   // one element of c at a time
-            int m = idx / N, n = idx % N;
-            float sum = accumulate ? c[m * ldc + n] : 0.0f;
-            for (int k = 0; k < K; k++)
-                sum += (float)(A_T ? a[k * lda + m] : a[m * lda + k]) * (float)(B_T ? b[n * ldb + k] : b[k * ldb + n]);
-            c[m * ldc + n] = sum;
-        }
+    for (int idx = threadIdx.x; idx < M * N; idx += blockDim.x) {
+        int m = idx / N, n = idx % N;
+        float sum = accumulate ? c[m * ldc + n] : 0.0f;
+        for (int k = 0; k < K; k++)
+            sum += (float)(A_T ? a[k * lda + m] : a[m * lda + k]) * (float)(B_T ? b[n * ldb + k] : b[k * ldb + n]);
+        c[m * ldc + n] = sum;
     }
     __syncthreads();
 }
@@ -817,7 +781,7 @@ __device__ void load_rows(floatX* tile, const floatX* src, size_t stride, int t0
 }
 
 // the shared memory of the three kernels, laid out in one place so that the launchers and the
-// kernels agree on it; each region a multiple of 32 bytes long (WMMA's pointer alignment)
+// kernels agree on it; each region a multiple of 32 bytes long
 struct AttentionSmem {
     floatX *q, *k, *v, *dout;   // (Q_TILE,HS), (KV_TILE,HS) x2, (Q_TILE,HS)
     float *s;                   // (Q_TILE,KV_TILE) fp32: scores, then dP in the backward
@@ -847,7 +811,6 @@ struct AttentionSmem {
 };
 
 // one block per (query tile, b * NH + h): out and lse for those Q_TILE rows
-template <bool TENSOR_CORES>
 __global__ void attention_forward_kernel(floatX* out, float* lse, const floatX* qkv, int T, int NH, int HS) {
     extern __shared__ float smem[];
     AttentionSmem sm((char*)smem, HS, false);
@@ -864,7 +827,7 @@ __global__ void attention_forward_kernel(floatX* out, float* lse, const floatX* 
         load_rows(sm.k, head + C, 3 * C, k0, KV_TILE, T, HS);
         load_rows(sm.v, head + 2 * C, 3 * C, k0, KV_TILE, T, HS);
         __syncthreads();
-        tile_product<TENSOR_CORES, false, true>(sm.s, KV_TILE, sm.q, HS, sm.k, HS, Q_TILE, KV_TILE, HS, false);  // S = q k^T
+        tile_product<false, true>(sm.s, KV_TILE, sm.q, HS, sm.k, HS, Q_TILE, KV_TILE, HS, false);  // S = q k^T
         for (int i = 0; i < ATT_ROWS_PER_WARP; i++) {   // the online softmax, a warp per row, its lanes over the keys
             int r = warp + i * ATT_WARPS, t = q0 + r;
             float tile_max = -INFINITY;
@@ -883,7 +846,7 @@ __global__ void attention_forward_kernel(floatX* out, float* lse, const floatX* 
             for (int c = lane; c < HS; c += 32) sm.acc[r * HS + c] *= rescale;
         }
         __syncthreads();
-        tile_product<TENSOR_CORES, false, false>(sm.acc, HS, sm.p, KV_TILE, sm.v, HS, Q_TILE, HS, KV_TILE, true);  // o += P v
+        tile_product<false, false>(sm.acc, HS, sm.p, KV_TILE, sm.v, HS, Q_TILE, HS, KV_TILE, true);  // o += P v
     }
     for (int i = 0; i < ATT_ROWS_PER_WARP; i++) {
         int r = warp + i * ATT_WARPS, t = q0 + r;
@@ -909,16 +872,15 @@ __global__ void attention_backward_dot_kernel(float* dot, const floatX* dout, co
 // dout, lse and D of the tiles in shared memory: P from S and lse, dS = P * (dP - D) / sqrt(HS)
 // into sm.p and sm.ds, in floatX for the products that follow. Rows past T and keys after the
 // query (the causal mask) get P = dS = 0.
-template <bool TENSOR_CORES>
 __device__ void attention_backward_tiles(const AttentionSmem& sm, int q0, int k0, int T, int HS) {
     float scale = 1.0f / sqrtf((float)HS);
-    tile_product<TENSOR_CORES, false, true>(sm.s, KV_TILE, sm.q, HS, sm.k, HS, Q_TILE, KV_TILE, HS, false);   // S = q k^T
+    tile_product<false, true>(sm.s, KV_TILE, sm.q, HS, sm.k, HS, Q_TILE, KV_TILE, HS, false);   // S = q k^T
     for (int idx = threadIdx.x; idx < Q_TILE * KV_TILE; idx += blockDim.x) {
         int r = idx / KV_TILE, t = q0 + r, t2 = k0 + idx % KV_TILE;
         sm.p[idx] = (floatX)(t < T && t2 <= t ? expf(sm.s[idx] * scale - sm.lse[r]) : 0.0f);   // P = exp(S - lse)
     }
     __syncthreads();   // all of S is read before dP overwrites it
-    tile_product<TENSOR_CORES, false, true>(sm.s, KV_TILE, sm.dout, HS, sm.v, HS, Q_TILE, KV_TILE, HS, false);   // dP = dout v^T
+    tile_product<false, true>(sm.s, KV_TILE, sm.dout, HS, sm.v, HS, Q_TILE, KV_TILE, HS, false);   // dP = dout v^T
     for (int idx = threadIdx.x; idx < Q_TILE * KV_TILE; idx += blockDim.x)
         sm.ds[idx] = (floatX)((float)sm.p[idx] * (sm.s[idx] - sm.dot[idx / KV_TILE]) * scale);   // dS, scaled
     __syncthreads();
@@ -941,7 +903,6 @@ __device__ void load_query_tile(const AttentionSmem& sm, const floatX* qkv, cons
 
 // one block per (key tile, b * NH + h): dk and dv of those KV_TILE keys, summed over the
 // queries that see them (from the key tile's diagonal to T), written into dqkv
-template <bool TENSOR_CORES>
 __global__ void attention_backward_dkdv_kernel(floatX* dqkv, const floatX* dout, const floatX* qkv, const float* lse,
                                                const float* dot, int T, int NH, int HS) {
     extern __shared__ float smem[];
@@ -955,9 +916,9 @@ __global__ void attention_backward_dkdv_kernel(floatX* dqkv, const floatX* dout,
     for (int q0 = k0 / Q_TILE * Q_TILE; q0 < T; q0 += Q_TILE) {   // queries before the tile's keys see none of them
         load_query_tile(sm, qkv, dout, lse, dot, q0, T, NH, HS);
         __syncthreads();
-        attention_backward_tiles<TENSOR_CORES>(sm, q0, k0, T, HS);
-        tile_product<TENSOR_CORES, true, false>(dv, HS, sm.p, KV_TILE, sm.dout, HS, KV_TILE, HS, Q_TILE, true);   // dv += P^T dout
-        tile_product<TENSOR_CORES, true, false>(dk, HS, sm.ds, KV_TILE, sm.q, HS, KV_TILE, HS, Q_TILE, true);     // dk += dS^T q
+        attention_backward_tiles(sm, q0, k0, T, HS);
+        tile_product<true, false>(dv, HS, sm.p, KV_TILE, sm.dout, HS, KV_TILE, HS, Q_TILE, true);   // dv += P^T dout
+        tile_product<true, false>(dk, HS, sm.ds, KV_TILE, sm.q, HS, KV_TILE, HS, Q_TILE, true);     // dk += dS^T q
     }
     for (int idx = threadIdx.x; idx < KV_TILE * HS; idx += blockDim.x) {
         int r = idx / HS, i = idx % HS;
@@ -970,7 +931,6 @@ __global__ void attention_backward_dkdv_kernel(floatX* dqkv, const floatX* dout,
 
 // one block per (query tile, b * NH + h): dq of those Q_TILE queries, summed over the keys up
 // to the diagonal, written into dqkv
-template <bool TENSOR_CORES>
 __global__ void attention_backward_dq_kernel(floatX* dqkv, const floatX* dout, const floatX* qkv, const float* lse,
                                              const float* dot, int T, int NH, int HS) {
     extern __shared__ float smem[];
@@ -985,14 +945,290 @@ __global__ void attention_backward_dq_kernel(floatX* dqkv, const floatX* dout, c
         load_rows(sm.k, head + C, 3 * C, k0, KV_TILE, T, HS);
         load_rows(sm.v, head + 2 * C, 3 * C, k0, KV_TILE, T, HS);
         __syncthreads();
-        attention_backward_tiles<TENSOR_CORES>(sm, q0, k0, T, HS);
-        tile_product<TENSOR_CORES, false, false>(dq, HS, sm.ds, KV_TILE, sm.k, HS, Q_TILE, HS, KV_TILE, true);   // dq += dS k
+        attention_backward_tiles(sm, q0, k0, T, HS);
+        tile_product<false, false>(dq, HS, sm.ds, KV_TILE, sm.k, HS, Q_TILE, HS, KV_TILE, true);   // dq += dS k
     }
     for (int idx = threadIdx.x; idx < Q_TILE * HS; idx += blockDim.x) {
         int r = idx / HS, i = idx % HS;
         if (q0 + r < T) dqkv[((size_t)b * T + q0 + r) * 3 * C + h * HS + i] = (floatX)dq[idx];
     }
 }
+
+// --- The same attention on the tensor cores with its tiles in registers: FlashAttention-2's
+// kernels (bf16 builds, HS 16, 32, 64 or 128; other head sizes take the kernels above).
+// Those kernels stage every product in shared memory because a WMMA thread does not know
+// which elements of a product it holds. The mma.sync instruction says which: a warp computes
+// a 16x8 tile D += A B (A 16x16 and B 16x8 bf16, D fp32), and lane l, with g = l / 4 and
+// t = l % 4, holds (two bf16 per 32-bit register, the lower index in the low half; the PTX
+// ISA's "Matrix Fragments for mma.m16n8k16"):
+//     A: a[0] = A[g][2t, 2t+1]  a[1] = A[g+8][2t, 2t+1]  a[2] = A[g][2t+8, 2t+9]  a[3] = A[g+8][2t+8, 2t+9]
+//     B: b[0] = B[2t, 2t+1][g]  b[1] = B[2t+8, 2t+9][g]
+//     D: d[0], d[1] = D[g][2t, 2t+1]                      d[2], d[3] = D[g+8][2t, 2t+1]
+// So each of a block's 4 warps owns 16 rows of its 64-row tile and keeps their scores,
+// weights, output and gradients in registers. A row's 64 scores lie in the 4 lanes of one
+// group, 16 each, so its max or sum is a lane's own plus two shuffles; and a row of P, two
+// accumulator tiles side by side, is already the A operand of the product that follows
+// (o += P v): scores and weights never touch shared memory. Shared memory holds only the
+// tiles every warp reads (k and v, or q and dout), their rows padded by 8 elements so that the
+// 32 lanes' reads fall in different banks. The algorithm, the masks and the roundings are the
+// kernels' above, product for product; the tests hold both to the CPU.
+#ifndef ENABLE_FP32
+static const int MMA_TILE = ATT_WARPS * 16;   // 64 rows per block, 16 per warp (= Q_TILE = KV_TILE)
+
+#ifndef CUDACPU   // the CPU execution mode emulates the instruction (tools/cudacpu/mma_ptx.h)
+__device__ inline void mma_m16n8k16(float d[4], const uint32_t a[4], const uint32_t b[2]) {   // d += a b
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+                 "{%0, %1, %2, %3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+#endif
+
+__device__ inline uint32_t pack_bf16(float lo, float hi) {   // two values rounded to bf16, lo in the low half
+    return (uint32_t)__bfloat16_as_ushort((floatX)lo) | (uint32_t)__bfloat16_as_ushort((floatX)hi) << 16;
+}
+__device__ inline uint32_t pair_at(const floatX* p) { return *reinterpret_cast<const uint32_t*>(p); }   // p[0], p[1]
+
+// fragments from a row-major tile in shared memory with rows ld elements apart: A's rows
+// [r0, r0 + 16) and columns [c0, c0 + 16); B's rows (the k index) [k0, k0 + 16) and columns
+// [n0, n0 + 8), from a tile that holds B (tile[k][n]) or B transposed (tile[n][k], as k is
+// for S = q k^T)
+__device__ inline void load_a(uint32_t a[4], const floatX* tile, int ld, int r0, int c0) {
+    int g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
+    const floatX* p = tile + (r0 + g) * ld + c0 + 2 * t;
+    a[0] = pair_at(p); a[1] = pair_at(p + 8 * ld); a[2] = pair_at(p + 8); a[3] = pair_at(p + 8 * ld + 8);
+}
+__device__ inline void load_b(uint32_t b[2], const floatX* tile, int ld, int k0, int n0) {
+    int g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
+    const floatX* p = tile + (k0 + 2 * t) * ld + n0 + g;
+    b[0] = pack_bf16((float)p[0], (float)p[ld]); b[1] = pack_bf16((float)p[8 * ld], (float)p[9 * ld]);
+}
+__device__ inline void load_b_transposed(uint32_t b[2], const floatX* tile, int ld, int k0, int n0) {
+    int g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
+    const floatX* p = tile + (n0 + g) * ld + k0 + 2 * t;
+    b[0] = pair_at(p); b[1] = pair_at(p + 8);
+}
+// the A operand for columns [16 kk, 16 kk + 16) of a warp's 16-row product held as
+// accumulators (acc[n] is its columns [8n, 8n + 8)): P or dS, rounded to bf16
+__device__ inline void accumulators_as_a(uint32_t a[4], const float (*acc)[4], int kk) {
+    const float *left = acc[2 * kk], *right = acc[2 * kk + 1];
+    a[0] = pack_bf16(left[0], left[1]); a[1] = pack_bf16(left[2], left[3]);
+    a[2] = pack_bf16(right[0], right[1]); a[3] = pack_bf16(right[2], right[3]);
+}
+
+// c (16 x 8 NT tiles) = a (16 x K, as K / 16 A operands) @ b^T, b a row-major (8 NT, K) tile in
+// shared memory: a warp's scores q k^T (or k q^T, dout v^T, v dout^T)
+template <int K, int NT>
+__device__ inline void mma_rows_times_tile_t(float (*c)[4], const uint32_t (*a)[4], const floatX* b, int ld) {
+    for (int n = 0; n < NT; n++) {
+        c[n][0] = c[n][1] = c[n][2] = c[n][3] = 0.0f;
+        for (int kk = 0; kk < K / 16; kk++) {
+            uint32_t bf[2];
+            load_b_transposed(bf, b, ld, kk * 16, n * 8);
+            mma_m16n8k16(c[n], a[kk], bf);
+        }
+    }
+}
+// c (16 x 8 NT tiles) += p (16 x K accumulators) @ b, b a row-major (K, 8 NT) tile in shared
+// memory: o += P v (and dv += P^T dout, dk += dS^T q, dq += dS k)
+template <int K, int NT>
+__device__ inline void mma_acc_times_tile(float (*c)[4], const float (*p)[4], const floatX* b, int ld) {
+    for (int kk = 0; kk < K / 16; kk++) {
+        uint32_t a[4];
+        accumulators_as_a(a, p, kk);
+        for (int n = 0; n < NT; n++) {
+            uint32_t bf[2];
+            load_b(bf, b, ld, kk * 16, n * 8);
+            mma_m16n8k16(c[n], a, bf);
+        }
+    }
+}
+
+// rows [t0, t0 + MMA_TILE) of a head (stride apart in src) into a tile with rows ld apart,
+// 16 bytes at a time; rows past T are zeros
+template <int HS>
+__device__ void load_rows_mma(floatX* tile, int ld, const floatX* src, size_t stride, int t0, int T) {
+    const int W = 8;   // bf16 per 16 bytes
+    for (int idx = threadIdx.x; idx < MMA_TILE * HS / W; idx += blockDim.x) {
+        int r = idx / (HS / W), i = idx % (HS / W) * W;
+        Packed<floatX, W> x;
+        if (t0 + r < T) x = load_packed<W>(src + (size_t)(t0 + r) * stride + i);
+        else for (int j = 0; j < W; j++) x.v[j] = (floatX)0.0f;
+        store_packed(tile + r * ld + i, x);
+    }
+}
+template <int HS> __host__ __device__ constexpr int mma_ld() { return HS + 8; }   // a tile's row stride in shared memory
+template <int HS> constexpr size_t mma_smem(int tiles) { return (size_t)tiles * MMA_TILE * mma_ld<HS>() * sizeof(floatX); }
+
+// one block per (query tile, b * NH + h), as attention_forward_kernel
+template <int HS>
+__global__ void __launch_bounds__(ATT_WARPS * 32) attention_forward_mma_kernel(floatX* out, float* lse, const floatX* qkv, int T, int NH) {
+    extern __shared__ float smem[];
+    const int LD = mma_ld<HS>(), NT = MMA_TILE / 8;   // NT: a warp's 64 columns of scores, as 8 tiles of 8
+    floatX *sq = (floatX*)smem, *sk = sq + MMA_TILE * LD, *sv = sk + MMA_TILE * LD;
+    int q0 = blockIdx.x * MMA_TILE, b = blockIdx.y / NH, h = blockIdx.y % NH, C = NH * HS;
+    int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
+    int rows[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};   // the two query rows this lane holds
+    const floatX* head = qkv + (size_t)b * T * 3 * C + h * HS;   // q of (b, 0, h); k at + C, v at + 2C
+    float scale = 1.0f / sqrtf((float)HS);
+    load_rows_mma<HS>(sq, LD, head, 3 * C, q0, T);
+    __syncthreads();
+    uint32_t q[HS / 16][4];   // the warp's 16 rows of q, as A operands for every key tile
+    for (int kk = 0; kk < HS / 16; kk++) load_a(q[kk], sq, LD, warp * 16, kk * 16);
+    float o[HS / 8][4] = {};   // out, unnormalised
+    float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};   // m, and this lane's part of l
+    int k_end = min(q0 + MMA_TILE, T);
+    for (int k0 = 0; k0 < k_end; k0 += MMA_TILE) {
+        __syncthreads();   // every warp is done with the previous k and v
+        load_rows_mma<HS>(sk, LD, head + C, 3 * C, k0, T);
+        load_rows_mma<HS>(sv, LD, head + 2 * C, 3 * C, k0, T);
+        __syncthreads();
+        float s[NT][4];
+        mma_rows_times_tile_t<HS, NT>(s, q, sk, LD);   // S = q k^T
+        float tile_max[2] = {-INFINITY, -INFINITY};
+        for (int n = 0; n < NT; n++)
+            for (int i = 0; i < 4; i++) {
+                int key = k0 + n * 8 + 2 * t + i % 2;
+                s[n][i] = key <= rows[i / 2] ? s[n][i] * scale : -INFINITY;   // causal: keys <= the query only
+                tile_max[i / 2] = fmaxf(tile_max[i / 2], s[n][i]);
+            }
+        float rescale[2];
+        for (int r = 0; r < 2; r++) {   // the row's max over the 4 lanes of the group, then the online softmax
+            tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffff, tile_max[r], 1));
+            tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffff, tile_max[r], 2));
+            float new_max = fmaxf(row_max[r], tile_max[r]);   // finite: every tile holds a key <= each row
+            rescale[r] = expf(row_max[r] - new_max);
+            row_max[r] = new_max;
+            row_sum[r] *= rescale[r];
+        }
+        for (int n = 0; n < NT; n++)
+            for (int i = 0; i < 4; i++) {
+                s[n][i] = expf(s[n][i] - row_max[i / 2]);   // P, unnormalised (0 where masked)
+                row_sum[i / 2] += s[n][i];
+            }
+        for (int n = 0; n < HS / 8; n++)
+            for (int i = 0; i < 4; i++) o[n][i] *= rescale[i / 2];
+        mma_acc_times_tile<MMA_TILE, HS / 8>(o, s, sv, LD);   // o += P v
+    }
+    for (int r = 0; r < 2; r++) {
+        float l = row_sum[r];
+        l += __shfl_xor_sync(0xffffffff, l, 1);
+        l += __shfl_xor_sync(0xffffffff, l, 2);
+        if (rows[r] >= T) continue;
+        floatX* dst = out + ((size_t)b * T + rows[r]) * C + h * HS + 2 * t;
+        for (int n = 0; n < HS / 8; n++) {
+            dst[n * 8] = (floatX)(o[n][2 * r] / l);
+            dst[n * 8 + 1] = (floatX)(o[n][2 * r + 1] / l);
+        }
+        if (t == 0) lse[((size_t)b * NH + h) * T + rows[r]] = row_max[r] + logf(l);
+    }
+}
+
+// one block per (key tile, b * NH + h), as attention_backward_dkdv_kernel; each warp owns 16
+// keys and computes the transposed products (rows are keys): S^T = k q^T, dP^T = v dout^T,
+// then dv += P^T dout and dk += dS^T q
+template <int HS>
+__global__ void __launch_bounds__(ATT_WARPS * 32) attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout,
+        const floatX* qkv, const float* lse, const float* dot, int T, int NH) {
+    extern __shared__ float smem[];
+    const int LD = mma_ld<HS>(), NT = MMA_TILE / 8;
+    floatX *tile0 = (floatX*)smem, *tile1 = tile0 + MMA_TILE * LD;   // k and v, then each query tile's q and dout
+    float *slse = (float*)(tile1 + MMA_TILE * LD), *sdot = slse + MMA_TILE;
+    int k0 = blockIdx.x * MMA_TILE, b = blockIdx.y / NH, h = blockIdx.y % NH, C = NH * HS;
+    int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
+    int keys[2] = {k0 + warp * 16 + g, k0 + warp * 16 + g + 8};
+    const floatX* head = qkv + (size_t)b * T * 3 * C + h * HS;
+    float scale = 1.0f / sqrtf((float)HS);
+    load_rows_mma<HS>(tile0, LD, head + C, 3 * C, k0, T);
+    load_rows_mma<HS>(tile1, LD, head + 2 * C, 3 * C, k0, T);
+    __syncthreads();
+    uint32_t k[HS / 16][4], v[HS / 16][4];   // the warp's 16 keys of k and v, as A operands
+    for (int kk = 0; kk < HS / 16; kk++) { load_a(k[kk], tile0, LD, warp * 16, kk * 16); load_a(v[kk], tile1, LD, warp * 16, kk * 16); }
+    float dk[HS / 8][4] = {}, dv[HS / 8][4] = {};
+    lse += (size_t)blockIdx.y * T;
+    dot += (size_t)blockIdx.y * T;
+    for (int q0 = k0; q0 < T; q0 += MMA_TILE) {   // queries before the tile's keys see none of them
+        __syncthreads();   // every warp is done with the previous tiles
+        load_rows_mma<HS>(tile0, LD, head, 3 * C, q0, T);
+        load_rows_mma<HS>(tile1, LD, dout + (size_t)b * T * C + h * HS, C, q0, T);
+        for (int r = threadIdx.x; r < MMA_TILE; r += blockDim.x) {
+            slse[r] = q0 + r < T ? lse[q0 + r] : 0.0f;
+            sdot[r] = q0 + r < T ? dot[q0 + r] : 0.0f;
+        }
+        __syncthreads();
+        float p[NT][4], ds[NT][4];
+        mma_rows_times_tile_t<HS, NT>(p, k, tile0, LD);    // S^T = k q^T
+        mma_rows_times_tile_t<HS, NT>(ds, v, tile1, LD);   // dP^T = v dout^T
+        for (int n = 0; n < NT; n++)
+            for (int i = 0; i < 4; i++) {
+                int c = n * 8 + 2 * t + i % 2, query = q0 + c;
+                float pi = query < T && keys[i / 2] <= query ? expf(p[n][i] * scale - slse[c]) : 0.0f;
+                p[n][i] = (float)(floatX)pi;   // P^T in bf16, as the products take it
+                ds[n][i] = p[n][i] * (ds[n][i] - sdot[c]) * scale;   // dS^T, scaled
+            }
+        mma_acc_times_tile<MMA_TILE, HS / 8>(dv, p, tile1, LD);    // dv += P^T dout
+        mma_acc_times_tile<MMA_TILE, HS / 8>(dk, ds, tile0, LD);   // dk += dS^T q
+    }
+    for (int r = 0; r < 2; r++) {
+        if (keys[r] >= T) continue;
+        floatX* row = dqkv + ((size_t)b * T + keys[r]) * 3 * C + h * HS + 2 * t;
+        for (int n = 0; n < HS / 8; n++)
+            for (int j = 0; j < 2; j++) {
+                row[C + n * 8 + j] = (floatX)dk[n][2 * r + j];
+                row[2 * C + n * 8 + j] = (floatX)dv[n][2 * r + j];
+            }
+    }
+}
+
+// one block per (query tile, b * NH + h), as attention_backward_dq_kernel: S = q k^T,
+// dP = dout v^T, dq += dS k
+template <int HS>
+__global__ void __launch_bounds__(ATT_WARPS * 32) attention_backward_dq_mma_kernel(floatX* dqkv, const floatX* dout,
+        const floatX* qkv, const float* lse, const float* dot, int T, int NH) {
+    extern __shared__ float smem[];
+    const int LD = mma_ld<HS>(), NT = MMA_TILE / 8;
+    floatX *tile0 = (floatX*)smem, *tile1 = tile0 + MMA_TILE * LD;   // q and dout, then each key tile's k and v
+    int q0 = blockIdx.x * MMA_TILE, b = blockIdx.y / NH, h = blockIdx.y % NH, C = NH * HS;
+    int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
+    int rows[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
+    const floatX* head = qkv + (size_t)b * T * 3 * C + h * HS;
+    float scale = 1.0f / sqrtf((float)HS), row_lse[2], row_dot[2];
+    for (int r = 0; r < 2; r++) {
+        row_lse[r] = rows[r] < T ? lse[(size_t)blockIdx.y * T + rows[r]] : 0.0f;
+        row_dot[r] = rows[r] < T ? dot[(size_t)blockIdx.y * T + rows[r]] : 0.0f;
+    }
+    load_rows_mma<HS>(tile0, LD, head, 3 * C, q0, T);
+    load_rows_mma<HS>(tile1, LD, dout + (size_t)b * T * C + h * HS, C, q0, T);
+    __syncthreads();
+    uint32_t q[HS / 16][4], dO[HS / 16][4];   // the warp's 16 rows of q and dout, as A operands
+    for (int kk = 0; kk < HS / 16; kk++) { load_a(q[kk], tile0, LD, warp * 16, kk * 16); load_a(dO[kk], tile1, LD, warp * 16, kk * 16); }
+    float dq[HS / 8][4] = {};
+    int k_end = min(q0 + MMA_TILE, T);
+    for (int k0 = 0; k0 < k_end; k0 += MMA_TILE) {
+        __syncthreads();
+        load_rows_mma<HS>(tile0, LD, head + C, 3 * C, k0, T);
+        load_rows_mma<HS>(tile1, LD, head + 2 * C, 3 * C, k0, T);
+        __syncthreads();
+        float p[NT][4], ds[NT][4];
+        mma_rows_times_tile_t<HS, NT>(p, q, tile0, LD);    // S = q k^T
+        mma_rows_times_tile_t<HS, NT>(ds, dO, tile1, LD);  // dP = dout v^T
+        for (int n = 0; n < NT; n++)
+            for (int i = 0; i < 4; i++) {
+                int key = k0 + n * 8 + 2 * t + i % 2, r = i / 2;
+                float pi = rows[r] < T && key <= rows[r] ? expf(p[n][i] * scale - row_lse[r]) : 0.0f;
+                p[n][i] = (float)(floatX)pi;
+                ds[n][i] = p[n][i] * (ds[n][i] - row_dot[r]) * scale;   // dS, scaled
+            }
+        mma_acc_times_tile<MMA_TILE, HS / 8>(dq, ds, tile0, LD);   // dq += dS k
+    }
+    for (int r = 0; r < 2; r++) {
+        if (rows[r] >= T) continue;
+        floatX* row = dqkv + ((size_t)b * T + rows[r]) * 3 * C + h * HS + 2 * t;
+        for (int n = 0; n < HS / 8; n++)
+            for (int j = 0; j < 2; j++) row[n * 8 + j] = (floatX)dq[n][2 * r + j];
+    }
+}
+#endif  // ENABLE_FP32
 
 // the shared memory a kernel needs (its tiles grow with HS), checked and allowed to the kernel
 template <class Kernel> static size_t attention_smem(Kernel kernel, int HS, bool backward) {
@@ -1001,16 +1237,46 @@ template <class Kernel> static size_t attention_smem(Kernel kernel, int HS, bool
     return bytes;
 }
 
-// the tensor-core path where it applies (see above)
-static bool attention_tensor_cores(int HS) { return ATT_TENSOR_CORES && HS % 16 == 0 && HS <= ATT_TC_MAX_HS; }
-
-template <bool TENSOR_CORES>
 static void attention_forward_launch(floatX* out, float* lse, const floatX* qkv, int B, int T, int NH, int HS) {
-    size_t smem = attention_smem(attention_forward_kernel<TENSOR_CORES>, HS, false);
+    size_t smem = attention_smem(attention_forward_kernel, HS, false);
     dim3 grid(CEIL_DIV(T, Q_TILE), B * NH);
-    attention_forward_kernel<TENSOR_CORES><<<grid, ATT_WARPS * 32, smem, stream>>>(out, lse, qkv, T, NH, HS);
+    attention_forward_kernel<<<grid, ATT_WARPS * 32, smem, stream>>>(out, lse, qkv, T, NH, HS);
     cudaCheck(cudaGetLastError());
 }
+
+#ifndef ENABLE_FP32
+// f(std::integral_constant<int, HS>()) where the tensor-core kernels are built for HS; false elsewhere
+template <class F> static bool with_mma_head_size(int HS, F f) {
+    switch (HS) {
+        case 16: f(std::integral_constant<int, 16>()); return true;
+        case 32: f(std::integral_constant<int, 32>()); return true;
+        case 64: f(std::integral_constant<int, 64>()); return true;
+        case 128: f(std::integral_constant<int, 128>()); return true;
+        default: return false;
+    }
+}
+static const char* MMA_SMEM_FIX = "the attention tiles grow with the head size (--n-embd / --n-head): use more heads";
+
+template <int HS> static void attention_forward_mma(floatX* out, float* lse, const floatX* qkv, int B, int T, int NH) {
+    size_t smem = mma_smem<HS>(3);   // q, k, v
+    allow_shared_memory(attention_forward_mma_kernel<HS>, smem, MMA_SMEM_FIX);
+    attention_forward_mma_kernel<HS><<<dim3(CEIL_DIV(T, MMA_TILE), B * NH), ATT_WARPS * 32, smem, stream>>>(out, lse, qkv, T, NH);
+    cudaCheck(cudaGetLastError());
+}
+
+template <int HS> static void attention_backward_mma(floatX* dqkv, const floatX* dout, const floatX* qkv, const float* lse,
+                                                     const float* dot, int B, int T, int NH) {
+    dim3 grid(CEIL_DIV(T, MMA_TILE), B * NH);
+    size_t smem = mma_smem<HS>(2) + 2 * MMA_TILE * sizeof(float);   // two tiles, and lse and D of a query tile
+    allow_shared_memory(attention_backward_dkdv_mma_kernel<HS>, smem, MMA_SMEM_FIX);
+    attention_backward_dkdv_mma_kernel<HS><<<grid, ATT_WARPS * 32, smem, stream>>>(dqkv, dout, qkv, lse, dot, T, NH);
+    cudaCheck(cudaGetLastError());
+    smem = mma_smem<HS>(2);
+    allow_shared_memory(attention_backward_dq_mma_kernel<HS>, smem, MMA_SMEM_FIX);
+    attention_backward_dq_mma_kernel<HS><<<grid, ATT_WARPS * 32, smem, stream>>>(dqkv, dout, qkv, lse, dot, T, NH);
+    cudaCheck(cudaGetLastError());
+}
+#endif
 
 // Built with -DUSE_CUDNN (`make train_gpt_cudnn`, bf16 only), attention_forward and
 // attention_backward hand the work to cuDNN's fused kernels instead, as llm.c can: the same
@@ -1025,19 +1291,20 @@ void attention_forward(floatX* out, float* lse, const floatX* qkv, int B, int T,
 #ifdef USE_CUDNN
     if (cudnn_attention_forward(out, lse, qkv, B, T, NH, HS)) return;
 #endif
-    if (attention_tensor_cores(HS)) attention_forward_launch<ATT_TENSOR_CORES>(out, lse, qkv, B, T, NH, HS);
-    else attention_forward_launch<false>(out, lse, qkv, B, T, NH, HS);
+#ifndef ENABLE_FP32
+    if (with_mma_head_size(HS, [&](auto hs) { attention_forward_mma<decltype(hs)::value>(out, lse, qkv, B, T, NH); })) return;
+#endif
+    attention_forward_launch(out, lse, qkv, B, T, NH, HS);
 }
 
-template <bool TENSOR_CORES>
-static void attention_backward_launch(floatX* dqkv, const floatX* dout, const floatX* qkv, const float* lse,
-                                      const float* dot, int B, int T, int NH, int HS) {
-    size_t smem = attention_smem(attention_backward_dkdv_kernel<TENSOR_CORES>, HS, true);   // one layout for both
-    attention_smem(attention_backward_dq_kernel<TENSOR_CORES>, HS, true);
-    attention_backward_dkdv_kernel<TENSOR_CORES><<<dim3(CEIL_DIV(T, KV_TILE), B * NH), ATT_WARPS * 32, smem, stream>>>(
+static void attention_backward_launch(floatX* dqkv, const floatX* dout, const floatX* qkv, const float* lse, const float* dot,
+                                      int B, int T, int NH, int HS) {
+    size_t smem = attention_smem(attention_backward_dkdv_kernel, HS, true);   // one layout for both
+    attention_smem(attention_backward_dq_kernel, HS, true);
+    attention_backward_dkdv_kernel<<<dim3(CEIL_DIV(T, KV_TILE), B * NH), ATT_WARPS * 32, smem, stream>>>(
         dqkv, dout, qkv, lse, dot, T, NH, HS);
     cudaCheck(cudaGetLastError());
-    attention_backward_dq_kernel<TENSOR_CORES><<<dim3(CEIL_DIV(T, Q_TILE), B * NH), ATT_WARPS * 32, smem, stream>>>(
+    attention_backward_dq_kernel<<<dim3(CEIL_DIV(T, Q_TILE), B * NH), ATT_WARPS * 32, smem, stream>>>(
         dqkv, dout, qkv, lse, dot, T, NH, HS);
     cudaCheck(cudaGetLastError());
 }
@@ -1053,8 +1320,11 @@ void attention_backward(floatX* dqkv, const floatX* dout, const floatX* qkv, con
 #endif
     attention_backward_dot_kernel<<<CEIL_DIV(rows, block_size / 32), block_size, 0, stream>>>(ws.att_dot, dout, out, B, T, NH, HS);
     cudaCheck(cudaGetLastError());
-    if (attention_tensor_cores(HS)) attention_backward_launch<ATT_TENSOR_CORES>(dqkv, dout, qkv, lse, ws.att_dot, B, T, NH, HS);
-    else attention_backward_launch<false>(dqkv, dout, qkv, lse, ws.att_dot, B, T, NH, HS);
+#ifndef ENABLE_FP32
+    auto mma = [&](auto hs) { attention_backward_mma<decltype(hs)::value>(dqkv, dout, qkv, lse, ws.att_dot, B, T, NH); };
+    if (with_mma_head_size(HS, mma)) return;
+#endif
+    attention_backward_launch(dqkv, dout, qkv, lse, ws.att_dot, B, T, NH, HS);
 }
 
 // --- GELU, tanh approximation ("gelu_new"): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).

@@ -359,12 +359,13 @@ TEST_CASE("matmul with GELU and the bias gradient in its epilogues forward and b
 
 // Flash attention (train_gpt.cu) against the CPU's direct attention, which keeps the weights.
 // The shapes: T below one tile and not a multiple of it (37), a single position (T = 1),
-// several tiles with a last one of 2 rows (130), GPT-2's head size (64) and 16 (the tensor
-// cores' smallest), and 24, which the bf16 build computes on the plain path (not a multiple
-// of 16). lse is checked against its definition, log sum_t2<=t exp(q k / sqrt(HS)), in double.
+// several tiles with a last one of 2 rows (130) or 1 row (65), the head sizes the bf16
+// build's tensor-core kernels are built for (16, 32, GPT-2's 64, and 128, whose forward
+// needs more than 48 KB of shared memory), and 24, which the bf16 build computes on the
+// plain path. lse is checked against its definition, log sum_t2<=t exp(q k / sqrt(HS)), in double.
 TEST_CASE("attention forward and backward match the CPU" * doctest::skip(!HAVE_GPU)) {
     gpu_setup();
-    int shapes[][4] = {{2, 37, 48, 3}, {1, 1, 64, 4}, {2, 130, 128, 2}, {1, 70, 96, 4}};   // B, T, C, NH
+    int shapes[][4] = {{2, 37, 48, 3}, {1, 1, 64, 4}, {2, 130, 128, 2}, {1, 70, 96, 4}, {1, 65, 64, 2}, {1, 70, 256, 2}};   // B, T, C, NH
     for (auto& sh : shapes) {
         int B = sh[0], T = sh[1], C = sh[2], NH = sh[3], HS = C / NH;
         CAPTURE(B); CAPTURE(T); CAPTURE(C); CAPTURE(NH);
