@@ -17,12 +17,13 @@ designs, each modelled from its structure:
       plus partial-sum kernels, fp32 gradients, AdamW over fp32 master weights, host-side syncs;
   (b) llm.c's train_gpt2.cu built with cuDNN attention, as its GPT-2 124M run script runs it
       (-r 0: nothing recomputed; GELU not fused: gelu_fusion defaults to 0 since 2024-07-01);
-  (c) train_gpt.cu as built now: flash attention (three kernels, tile products on the tensor
-      cores through WMMA, a deterministic backward), 16-byte vectorised kernels, residual +
+  (c) train_gpt.cu as built now: flash attention (three kernels with their tiles in registers,
+      products on the tensor cores through mma.sync, a deterministic backward), 16-byte vectorised kernels, residual +
       LayerNorm in one kernel, one-kernel LayerNorm backward, GELU, its backward and the bias
       gradients in cuBLASLt epilogues, the classifier's loss and gradient in one pass, cached
       cuBLASLt plans, fp32 gradients; `--attention fa2|cudnn` swaps in a faster attention
-      (cudnn is built, as train_gpt_cudnn, but has not run), `--recompute gelu` is
+      (cudnn is built, as train_gpt_cudnn, but has not run; wmma is the file's previous
+      kernels, tiles staged in shared memory), `--recompute gelu` is
       --recompute 1, `--graph` and `--grads bf16` are not built.
 
 What it is not: a simulator. Kernels run one after another on one stream, with no overlap;
@@ -77,15 +78,23 @@ EFFICIENCY = {
     # deterministic backward's workspace traffic is a row of its own (cudnn_deterministic_workspace)
     "flash_fwd_cudnn": 0.50,
     "flash_bwd_cudnn": 0.38,
-    # train_gpt.cu's flash attention: WMMA compiles to mma.sync (Hopper's full rate needs wgmma),
-    # and every tile product round-trips S, P and the fp32 accumulators through shared memory
+    # train_gpt.cu's flash attention before its tiles moved into registers (--attention wmma):
+    # every tile product round-tripped S, P and the fp32 accumulators through shared memory
     # between barriers, 4 warps per block: an estimate well below FlashAttention-2's kernels
     "flash_fwd_wmma": 0.15,
     "flash_bwd_wmma": 0.10,
-    # the same kernels with register-resident mma.sync tiles as in FlashAttention-2 (not built);
-    # below cuDNN, which uses Hopper's wgmma/TMA
+    # FlashAttention-2's own kernels (--attention fa2, not built): register-resident mma.sync
+    # tiles, cp.async double buffering, ldmatrix; about 0.8x cuDNN at head size 64 and T = 1k
+    # on an H100 in FlashAttention-3's paper (causal forward: 229 against 288 TFLOP/s); below
+    # cuDNN, which uses Hopper's wgmma/TMA
     "flash_fwd": 0.40,
     "flash_bwd": 0.28,
+    # train_gpt.cu's flash attention as built (--attention mma): FlashAttention-2's register-
+    # resident tiles on mma.sync, but each tile is loaded, then computed on, between barriers
+    # (no cp.async overlap), B operands come from plain shared-memory loads (no ldmatrix), and
+    # the backward's 7 products per pair are counted in its FLOPs: estimated at 3/4 of FA2
+    "flash_fwd_mma": 0.30,
+    "flash_bwd_mma": 0.20,
     # memory-bound kernels: one 2-byte element per thread vs 16-byte vector loads and stores
     "elementwise": 0.50,
     "elementwise_vec": 0.85,
@@ -448,8 +457,9 @@ def build_llmc(s, opts):
 # ----------------------------------------------------------------------------- design (c)
 def build_built(s, opts):
     """train_gpt.cu as built now (gpt_step: gpt_forward with the loss scale, gpt_backward,
-    sum_squares, gpt_update). opts.attention: wmma (the kernels in the file) | fa2 (the same
-    three kernels at the efficiency of register-resident FlashAttention-2-style tiles) | cudnn
+    sum_squares, gpt_update). opts.attention: mma (the kernels in the file) | wmma (their
+    predecessor, tiles in shared memory) | fa2 (the same three kernels at FlashAttention-2's
+    own efficiency) | cudnn
     (cuDNN's fused attention, as llm.c: train_gpt_cudnn). opts.recompute: none | gelu (--recompute 1).
     opts.graph: the step as one CUDA graph (not built). opts.grads: fp32 (built) | bf16 (not built)."""
     st = Step(s, "c", HOST["cublaslt_cached_us"])   # cuBLASLt plans are cached per shape
@@ -463,9 +473,11 @@ def build_built(s, opts):
     # 2 per pair of tiles on or below the diagonal, the backward 4 (dk, dv kernel) + 3 (dq kernel)
     pair_flops = round(2 * B * NH * HS * T * T * causal_tile_fraction(T, 64))   # one product, all pairs of tiles
     cudnn = opts.attention == "cudnn"
-    fwd_kind, bwd_kind = {"wmma": ("flash_fwd_wmma", "flash_bwd_wmma"), "fa2": ("flash_fwd", "flash_bwd"),
+    fwd_kind, bwd_kind = {"mma": ("flash_fwd_mma", "flash_bwd_mma"), "wmma": ("flash_fwd_wmma", "flash_bwd_wmma"),
+                          "fa2": ("flash_fwd", "flash_bwd"),
                           "cudnn": ("flash_fwd_cudnn", "flash_bwd_cudnn")}[opts.attention]
     re_gelu = opts.recompute == "gelu"
+    sfx = "_mma" if opts.attention == "mma" else ""   # the kernels' names: attention_forward_mma_kernel, ...
     # the host checks the tokens and sorts positions by token for the wte gradient while the GPU
     # is idle (the previous step ended in a sync), then uploads from pinned memory without a sync
     st.host("host: token check, encoder buckets", "forward", it * (2 * N + 2 * N + 2 * V))
@@ -480,7 +492,7 @@ def build_built(s, opts):
                    model_flops=att_useful, read=N * 3 * C * X, written=N * C * X + B * NH * T * F,
                    fwd=[(l, "attention")], host_us=10.0, **f)
         else:   # reads q, k, v straight from (B,T,3C) and writes (B,T,C): no head split or merge
-            st.add("attention_forward", "forward", fwd_kind, flops=2 * pair_flops, model_flops=att_useful,
+            st.add("attention_forward" + sfx, "forward", fwd_kind, flops=2 * pair_flops, model_flops=att_useful,
                    read=N * 3 * C * X, written=N * C * X + B * NH * T * F, fwd=[(l, "attention")], **f)
         st.gemm("matmul attproj (bias epilogue)", "forward", "attproj", "atty", "W_attproj", fwd=[(l, "attproj")], **f)
         st.add("layernorm_forward (residual added)", "forward", RV, read=2 * N * C * X,
@@ -537,10 +549,10 @@ def build_built(s, opts):
             st.add("attention_backward_dot (D = rowsum dout*out)", "backward", RV, read=2 * N * C * X,
                    written=B * NH * T * F, **a)
             # a block per key tile: dk, dv (4 products per pair of tiles); q, dout re-read from L2
-            st.add("attention_backward_dkdv", "backward", bwd_kind, flops=4 * pair_flops, model_flops=att_useful,
+            st.add("attention_backward_dkdv" + sfx, "backward", bwd_kind, flops=4 * pair_flops, model_flops=att_useful,
                    read=N * 3 * C * X + N * C * X + 2 * B * NH * T * F, written=N * 2 * C * X, **a)
             # a block per query tile: dq (3 products per pair of tiles); every element one writer
-            st.add("attention_backward_dq", "backward", bwd_kind, flops=3 * pair_flops, model_flops=att_useful,
+            st.add("attention_backward_dq" + sfx, "backward", bwd_kind, flops=3 * pair_flops, model_flops=att_useful,
                    read=N * 3 * C * X + N * C * X + 2 * B * NH * T * F, written=N * C * X, **a)
         matmul_backward("qkv", "qkv", "ln1", "W_qkv", 3 * C, l, "qkv")
         layernorm_backward("ln1", l)
@@ -962,7 +974,7 @@ class Options:
     recompute: str = "none"
     graph: bool = False
     grads: str = "fp32"
-    attention: str = "wmma"
+    attention: str = "mma"
 
 
 def gb(x): return f"{x / 1e9:8.3f}"
@@ -1029,9 +1041,10 @@ def parse_args(argv):
     ap.add_argument("--design", choices=["a", "b", "c", "all"], default="all")
     ap.add_argument("--recompute", choices=["none", "gelu"], default="none",
                     help="design (c): recompute the GELU output in the backward (the trainer's --recompute 1)")
-    ap.add_argument("--attention", choices=["wmma", "fa2", "cudnn"], default="wmma",
-                    help="design (c): the attention built (wmma), the same kernels at FlashAttention-2's "
-                    "efficiency (fa2, not built), or cuDNN's (cudnn: train_gpt_cudnn, built, not run)")
+    ap.add_argument("--attention", choices=["mma", "wmma", "fa2", "cudnn"], default="mma",
+                    help="design (c): the attention built (mma: tiles in registers), its predecessor (wmma: "
+                    "tiles in shared memory), the same kernels at FlashAttention-2's efficiency (fa2, not "
+                    "built), or cuDNN's (cudnn: train_gpt_cudnn, built, not run)")
     ap.add_argument("--graph", action="store_true", help="design (c): replay the step as one CUDA graph (not built)")
     ap.add_argument("--grads", choices=["bf16", "fp32"], default="fp32",
                     help="design (c): gradient precision (fp32 is built; bf16 would be as llm.c)")
