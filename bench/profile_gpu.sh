@@ -15,7 +15,7 @@
 # short kernels include no launch gaps (the model adds those separately).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TRAINER=${TRAINER:-} ATTENTION=wmma
+TRAINER=${TRAINER:-} ATTENTION=mma
 BATCH=64 STEPS=3 LOGS="" CSV=""
 while [ $# -gt 0 ]; do
   case "$1" in
