@@ -232,3 +232,4 @@ template <class T> inline T atomicCAS(T* p, T compare, T v) {
 // ---------------------------------------------------------------- tensor cores (WMMA)
 #include "wmma.h"   // nvcuda::wmma, in place of <mma.h>
 #include "mma_ptx.h"   // the inline-PTX mma.sync the kernels wrap (mma_m16n8k16)
+#include "pipeline.h"  // cp.async: __pipeline_memcpy_async, __pipeline_commit, __pipeline_wait_prior

@@ -255,6 +255,13 @@ struct Stack {
     Context context;         // where the stack's current owner was suspended
 };
 
+// one asynchronous copy (pipeline.h): bytes - zfill bytes from src, then zfill zeros, into dst
+struct AsyncCopy {
+    void* dst;
+    const void* src;
+    size_t bytes, zfill;
+};
+
 struct Thread {
     unsigned index = 0;      // linear index in the block
     uint3 idx;
@@ -263,6 +270,8 @@ struct Thread {
     const char* site = nullptr;   // where it waits
     Collective* collective = nullptr;
     bool started = false;
+    std::vector<AsyncCopy> copies;   // cp.async started and not yet landed, oldest first
+    std::vector<size_t> groups;      // the end (in copies) of each committed group, oldest first
 #ifdef CUDACPU_ASAN
     void* fake_stack = nullptr;
 #endif
@@ -858,6 +867,50 @@ static void thread_exit(Launch& L, Thread* t) {
     if (L.barrier_count > 0 && L.barrier_count == L.n - L.exited) release_barrier(L);
 }
 
+// ---------------------------------------------------------------- asynchronous copies (pipeline.h)
+void async_copy(const char* site, void* dst, const void* src, size_t bytes, size_t zfill) {
+    if (!running) fatal("__pipeline_memcpy_async at %s outside a kernel", site);
+    Launch& L = *running;
+    Thread* t = L.current;
+    if (bytes != 4 && bytes != 8 && bytes != 16)
+        launch_failure(t, "__pipeline_memcpy_async at %s copies %zu bytes: it takes 4, 8 or 16", site, bytes);
+    if (zfill > bytes) launch_failure(t, "__pipeline_memcpy_async at %s: zfill %zu is more than its %zu bytes", site, zfill, bytes);
+    if ((uintptr_t)dst % bytes || (uintptr_t)src % bytes)
+        launch_failure(t, "__pipeline_memcpy_async at %s: %s %p is not aligned to the copy's %zu bytes", site,
+                       (uintptr_t)dst % bytes ? "the destination" : "the source", (uintptr_t)dst % bytes ? dst : src, bytes);
+    uintptr_t d = (uintptr_t)dst;
+    auto inside = [&](const volatile void* base, size_t size) { return d >= (uintptr_t)base && d + bytes <= (uintptr_t)base + size; };
+    bool shared = L.dynamic_smem && inside(L.dynamic_smem, L.dynamic_smem_bytes);
+    for (const SharedVariable& v : shared_variables) shared = shared || inside(v.p, v.bytes);
+    if (!shared)
+        launch_failure(t, "__pipeline_memcpy_async at %s: the destination %p (%zu bytes) is not inside the dynamic shared "
+                       "memory or one __shared__ variable: cp.async copies into shared memory only", site, dst, bytes);
+    char why[256];
+    if (zfill < bytes && !find_device_range(src, bytes - zfill, why, sizeof why))
+        launch_failure(t, "__pipeline_memcpy_async at %s: the source %p (%zu bytes) is not inside one device allocation: %s",
+                       site, src, bytes - zfill, why);
+    t->copies.push_back({dst, src, bytes, zfill});
+}
+
+void async_commit() {
+    Thread* t = running->current;
+    t->groups.push_back(t->copies.size());
+}
+
+void async_wait_prior(size_t n) {
+    Thread* t = running->current;
+    if (t->groups.size() <= n) return;   // nothing older than the n newest groups
+    size_t done = t->groups[t->groups.size() - 1 - n];   // copies [0, done) land now, in order
+    for (size_t i = 0; i < done; i++) {
+        const AsyncCopy& c = t->copies[i];
+        memcpy(c.dst, c.src, c.bytes - c.zfill);
+        memset((char*)c.dst + c.bytes - c.zfill, 0, c.zfill);
+    }
+    t->copies.erase(t->copies.begin(), t->copies.begin() + done);
+    t->groups.erase(t->groups.begin(), t->groups.end() - n);
+    for (size_t& end : t->groups) end -= done;
+}
+
 // ---------------------------------------------------------------- launches
 static uint64_t launch_counter = 0;
 
@@ -953,7 +1006,13 @@ void launch_blocks(const LaunchConfig& cfg, const char* kernel, const char* file
         block_idx = make_uint3((unsigned)(b % cfg.grid[0]), (unsigned)(b / cfg.grid[0] % cfg.grid[1]),
                                (unsigned)(b / (cfg.grid[0] * cfg.grid[1])));
         // fresh threads and shared memory full of 0xFF (NaN) for every block
-        for (Thread& t : L.threads) { t.state = FRESH; t.started = false; t.collective = nullptr; }
+        for (Thread& t : L.threads) {
+            t.state = FRESH;
+            t.started = false;
+            t.collective = nullptr;
+            t.copies.clear();   // copies a thread never waited for land with no one to read them
+            t.groups.clear();
+        }
         for (Warp& w : L.warps) { w.exited = w.at_barrier = 0; w.groups.clear(); }
         L.next_fresh = 0;
         L.exited = 0;
