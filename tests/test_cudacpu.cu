@@ -1,8 +1,9 @@
 // tests/test_cudacpu.cu: the self-test of the CPU execution mode for CUDA (tools/cudacpu).
 //
 // Copies of kernels from train_gpt.cu, a tensor-core (WMMA) matmul of the kind flash
-// attention is built from, and a tile product through the mma.sync instruction (registers
-// built by the PTX ISA's layout), each with classic bugs that can be switched on, run through
+// attention is built from, a tile product through the mma.sync instruction (registers built
+// by the PTX ISA's layout), and a double-buffered tile copy into shared memory through cp.async
+// (the pipeline primitives), each with classic bugs that can be switched on, run through
 // the CPU mode: the unmodified kernels must agree with a plain host computation
 // under every schedule, and each planted bug must be caught; each case says by what (the
 // 0xFF/NaN fill of fresh memory, the warp-collective checks, the schedule that runs a later
@@ -272,6 +273,54 @@ __global__ void mma_tile_kernel(float* d, const float* c, const __nv_bfloat16* a
     for (int i = 0; i < 4; i++) d[(g + (i >= 2 ? 8 : 0)) * 8 + 2 * t + (i & 1)] = acc[i];
 }
 
+// ---------------------------------------------------------------- asynchronous copies into shared memory (cp.async)
+// The way a flash-attention kernel streams its K and V tiles: the block copies the next tile
+// into one of two shared-memory buffers with __pipeline_memcpy_async while it works on the
+// current one, then waits for the copies and meets at a barrier before reading. The CPU mode
+// (tools/cudacpu/pipeline.h) lands a thread's copies only when that thread waits for them, so a
+// kernel that waits too little, or reads other threads' copies before the barrier that follows
+// every thread's wait, reads the 0xFF fill of shared memory (NaN). `bug` plants one mistake.
+enum AsyncBug {
+    ASYNC_NONE,
+    ASYNC_WAIT_TOO_LITTLE,         // __pipeline_wait_prior(2): the current tile's group is still in flight
+    ASYNC_NO_WAIT,                 // no __pipeline_wait_prior at all
+    ASYNC_NO_BARRIER_AFTER_WAIT,   // no __syncthreads between this thread's wait and its reads of other threads' copies
+};
+
+static const int ASYNC_COLS = 128, ASYNC_TILE_ROWS = 32;   // a tile: 32 rows of 128 bf16, each row 16 copies of 16 bytes
+
+// this thread's share of the 16-byte copies of rows [tile * 32, tile * 32 + 32) of x into buf;
+// rows at or past `rows` are zero-filled (zfill = 16): their source lies past x's rows, unread
+__device__ inline void tile_copy_start(__nv_bfloat16* buf, const __nv_bfloat16* x, int tile, int rows) {
+    for (int k = threadIdx.x; k < ASYNC_TILE_ROWS * ASYNC_COLS / 8; k += blockDim.x) {
+        int r = k / (ASYNC_COLS / 8), c = k % (ASYNC_COLS / 8) * 8, row = tile * ASYNC_TILE_ROWS + r;
+        __pipeline_memcpy_async(buf + r * ASYNC_COLS + c, x + (size_t)row * ASYNC_COLS + c, 16, row < rows ? 0 : 16);
+    }
+}
+
+// colsum (M, 128) fp32, x (M, rows, 128) bf16: colsum = x.float().sum(dim=1), added in row order
+// (then the zero rows that pad the last tile). One block of 128 threads per matrix; thread c sums
+// column c, which other threads copied. Dynamic shared memory: two tiles, 2 * 32 * 128 bf16 = 16 KB.
+__global__ void tile_colsum_kernel(float* colsum, const __nv_bfloat16* x, int rows, int bug) {
+    extern __shared__ __nv_bfloat16 tiles[];   // (2, 32, 128): the tile being summed, the next one arriving
+    const int tile_size = ASYNC_TILE_ROWS * ASYNC_COLS, ntiles = (rows + ASYNC_TILE_ROWS - 1) / ASYNC_TILE_ROWS;
+    x += (size_t)blockIdx.x * rows * ASYNC_COLS;
+    tile_copy_start(tiles, x, 0, rows);
+    __pipeline_commit();
+    float sum = 0.0f;
+    for (int tile = 0; tile < ntiles; tile++) {
+        if (tile + 1 < ntiles) tile_copy_start(tiles + (tile + 1) % 2 * tile_size, x, tile + 1, rows);
+        __pipeline_commit();   // after the last tile an empty group, so that wait_prior(1) below still means `tile`
+        if (bug == ASYNC_WAIT_TOO_LITTLE) __pipeline_wait_prior(2);
+        else if (bug != ASYNC_NO_WAIT) __pipeline_wait_prior(1);   // this thread's copies of `tile` have landed...
+        if (bug != ASYNC_NO_BARRIER_AFTER_WAIT) __syncthreads();   // ...and, after the barrier, every thread's
+        const __nv_bfloat16* buf = tiles + tile % 2 * tile_size;
+        for (int r = 0; r < ASYNC_TILE_ROWS; r++) sum += (float)buf[r * ASYNC_COLS + threadIdx.x];
+        __syncthreads();   // every thread done with this buffer before the next iteration's copies refill it
+    }
+    colsum[blockIdx.x * ASYNC_COLS + threadIdx.x] = sum;
+}
+
 // ---------------------------------------------------------------- helpers
 [[maybe_unused]] static std::vector<float> pseudo_random(size_t n, unsigned seed, float lo, float hi) {
     std::vector<float> v(n);
@@ -500,6 +549,47 @@ struct MmaTiles {
             if (m.count++ < 3)
                 m.first += "K " + std::to_string(K) + ", tile " + std::to_string(e / 128) + ", d[" + std::to_string(e % 128 / 8) + "][" +
                            std::to_string(e % 8) + "] = " + std::to_string(d[e]) + ", want " + std::to_string(want[e]) + " (bitwise); ";
+        }
+        return m;
+    }
+};
+
+// the cp.async kernel's operands: M matrices x (M, rows, 128), bf16 values; the last tile of
+// each is 4 rows of data and 28 zero-filled rows
+struct AsyncTiles {
+    int M = 3, rows = 100;
+    std::vector<float> x = rounded<__nv_bfloat16>(pseudo_random((size_t)M * rows * ASYNC_COLS, 41, -1, 1));
+
+    // in fp32, the kernel's order: each column's rows in order, then the zeros of the last tile
+    std::vector<float> reference() const {
+        std::vector<float> colsum((size_t)M * ASYNC_COLS);
+        int padded = (rows + ASYNC_TILE_ROWS - 1) / ASYNC_TILE_ROWS * ASYNC_TILE_ROWS;
+        for (int m = 0; m < M; m++)
+            for (int c = 0; c < ASYNC_COLS; c++) {
+                float s = 0.0f;
+                for (int r = 0; r < padded; r++) s += r < rows ? x[((size_t)m * rows + r) * ASYNC_COLS + c] : 0.0f;
+                colsum[(size_t)m * ASYNC_COLS + c] = s;
+            }
+        return colsum;
+    }
+    std::vector<float> run(int bug) const {
+        __nv_bfloat16* dx = device_copy(converted<__nv_bfloat16>(x));
+        Dev colsum((size_t)M * ASYNC_COLS);
+        tile_colsum_kernel<<<M, 128, 2 * ASYNC_TILE_ROWS * ASYNC_COLS * sizeof(__nv_bfloat16)>>>(colsum.p, dx, rows, bug);
+        REQUIRE(cudaGetLastError() == cudaSuccess);
+        cudaFree(dx);
+        return colsum.host();
+    }
+    // the column sums whose bits differ from want's: how many, how many of them NaN, and the first three
+    struct Mismatches { int count = 0, nan = 0; std::string first; };
+    Mismatches compare(const std::vector<float>& colsum, const std::vector<float>& want) const {
+        Mismatches m;
+        for (size_t e = 0; e < colsum.size(); e++) {
+            if (memcmp(&colsum[e], &want[e], sizeof(float)) == 0) continue;
+            m.nan += std::isnan(colsum[e]);
+            if (m.count++ < 3)
+                m.first += "matrix " + std::to_string(e / ASYNC_COLS) + ", column " + std::to_string(e % ASYNC_COLS) + ": " +
+                           std::to_string(colsum[e]) + ", want " + std::to_string(want[e]) + " (bitwise); ";
         }
         return m;
     }
@@ -772,6 +862,126 @@ TEST_CASE("mma.sync caught: registers built from memory never written (by the Na
     auto all_nan = [](const std::vector<float>& d) { return std::all_of(d.begin(), d.end(), [](float x) { return std::isnan(x); }); };
     CHECK(all_nan(mt.run(MMA_NONE, false, true)));    // b never written: every product NaN
     CHECK(all_nan(mt.run(MMA_NONE, true, false)));    // c never written: the accumulator starts NaN
+}
+
+// ---------------------------------------------------------------- asynchronous copies (cp.async)
+TEST_CASE("cp.async: a double-buffered tile copy gives the host's result, every schedule") {
+    ScheduleGuard guard;
+    AsyncTiles at;
+    std::vector<float> want = at.reference();
+    for (const Schedule& s : SCHEDULES) {
+        std::string schedule = s.name;
+        CAPTURE(schedule);
+        cudacpu::set_schedule(s.reverse, s.shuffle, 7);
+        AsyncTiles::Mismatches m = at.compare(at.run(ASYNC_NONE), want);
+        CHECK_MESSAGE(m.count == 0, m.first);
+    }
+}
+
+TEST_CASE("cp.async: 4-, 8- and 16-byte copies, zfill, and which groups a wait lands") {
+    // one thread: each copy lands when a wait covers its group, and not before (here), so the
+    // words read before that are still the 0xFF fill; words past what a copy reads are zeros
+    struct K { static __global__ void k(uint32_t* out, const uint32_t* src) {
+        __shared__ __align__(16) uint32_t s[16];
+        __pipeline_memcpy_async(s + 0, src + 0, 16, 8);   // words 0, 1 from src; 2, 3 zero
+        __pipeline_memcpy_async(s + 4, src + 4, 8);       // words 4, 5
+        __pipeline_memcpy_async(s + 6, src + 6, 4);       // word 6
+        __pipeline_memcpy_async(s + 7, src + 64, 4, 4);   // word 7 zero; the source, past src's end, is not read
+        __pipeline_memcpy_async(s + 8, src + 8, 8, 4);    // word 8 from src; 9 zero
+        __pipeline_commit();
+        __pipeline_memcpy_async(s + 12, src + 12, 16);    // words 12-15, a group of their own
+        __pipeline_commit();
+        __pipeline_memcpy_async(s + 10, src + 10, 8);     // words 10, 11, not committed yet
+        __pipeline_wait_prior(1);   // the first group
+        for (int i = 0; i < 16; i++) out[i] = s[i];
+        __pipeline_wait_prior(0);   // and the second; the copy not committed is in no group
+        for (int i = 0; i < 16; i++) out[16 + i] = s[i];
+        __pipeline_commit();
+        __pipeline_wait_prior(0);
+        for (int i = 0; i < 16; i++) out[32 + i] = s[i];
+    } };
+    std::vector<uint32_t> src(16);
+    for (int i = 0; i < 16; i++) src[i] = 0x01010101u * (i + 1);
+    uint32_t *dsrc = device_copy(src), *dout;
+    REQUIRE(cudaMalloc(&dout, 48 * sizeof(uint32_t)) == cudaSuccess);
+    K::k<<<1, 1>>>(dout, dsrc);
+    std::vector<uint32_t> out(48);
+    REQUIRE(cudaMemcpy(out.data(), dout, out.size() * sizeof(uint32_t), cudaMemcpyDeviceToHost) == cudaSuccess);
+    const uint32_t F = 0xFFFFFFFFu;   // shared memory's fill
+    std::vector<uint32_t> want = {src[0], src[1], 0, 0, src[4], src[5], src[6], 0, src[8], 0, F, F, F, F, F, F};
+    for (int i = 0; i < 16; i++) { CAPTURE(i); CHECK(out[i] == want[i]); }
+    for (int i = 12; i < 16; i++) want[i] = src[i];
+    for (int i = 0; i < 16; i++) { CAPTURE(i); CHECK(out[16 + i] == want[i]); }
+    want[10] = src[10];
+    want[11] = src[11];
+    for (int i = 0; i < 16; i++) { CAPTURE(i); CHECK(out[32 + i] == want[i]); }
+    cudaFree(dsrc);
+    cudaFree(dout);
+}
+
+TEST_CASE("cp.async caught: waiting too little, or not at all (by the 0xFF fill: NaN), every schedule") {
+    // wait_prior(2) leaves the group of the current tile in flight: the first two tiles are
+    // read before any of their copies land, so every column sum is NaN
+    ScheduleGuard guard;
+    AsyncTiles at;
+    std::vector<float> want = at.reference();
+    for (const Schedule& s : SCHEDULES) {
+        std::string schedule = s.name;
+        CAPTURE(schedule);
+        cudacpu::set_schedule(s.reverse, s.shuffle, 7);
+        for (int bug : {(int)ASYNC_WAIT_TOO_LITTLE, (int)ASYNC_NO_WAIT}) {
+            CAPTURE(bug);
+            AsyncTiles::Mismatches m = at.compare(at.run(bug), want);
+            CHECK(m.nan == (int)want.size());
+        }
+    }
+}
+
+TEST_CASE("cp.async caught: no barrier between the wait and the reads of other threads' copies (by the NaN fill), every schedule") {
+    // each thread waits for its own copies only: before the barrier, the threads that have not
+    // yet run this iteration's wait have left their part of the tile unlanded (NaN), in any order
+    ScheduleGuard guard;
+    AsyncTiles at;
+    std::vector<float> want = at.reference();
+    for (const Schedule& s : SCHEDULES) {
+        std::string schedule = s.name;
+        CAPTURE(schedule);
+        cudacpu::set_schedule(s.reverse, s.shuffle, 7);
+        AsyncTiles::Mismatches m = at.compare(at.run(ASYNC_NO_BARRIER_AFTER_WAIT), want);
+        MESSAGE("schedule " << schedule << ": " << m.count << " of " << want.size() << " column sums wrong, " << m.nan << " NaN");
+        CHECK(m.nan > 0);
+    }
+}
+
+TEST_CASE("cp.async caught: a 12-byte copy, zfill over the size, misaligned addresses, a destination in global memory, a source past its allocation") {
+    struct K { static __global__ void k(void* global_dst, const char* src, int bytes, int zfill, int dst_offset) {
+        __shared__ __align__(16) char s[64];
+        __pipeline_memcpy_async(global_dst ? global_dst : (void*)(s + dst_offset), src, bytes, zfill);
+        __pipeline_commit();
+        __pipeline_wait_prior(0);
+    } };
+    char *src, *dst;
+    REQUIRE(cudaMalloc(&src, 24) == cudaSuccess);   // 24 bytes: a 16-byte copy from src + 16 reads 8 past the end
+    REQUIRE(cudaMalloc(&dst, 64) == cudaSuccess);
+    REQUIRE(cudaMemset(src, 1, 24) == cudaSuccess);
+    // the copies as they should be: 16 bytes into the middle of s; 8 bytes read from the last 8 of src, 8 zeros
+    CHECK(in_child([&] { K::k<<<1, 1>>>(nullptr, src, 16, 0, 16); K::k<<<1, 1>>>(nullptr, src + 16, 16, 8, 0); }).status == 0);
+    Outcome twelve = in_child([&] { K::k<<<1, 1>>>(nullptr, src, 12, 0, 0); });
+    check_caught(twelve, "launch failure in kernel K::k (launched at tests/test_cudacpu.cu:");
+    check_caught(twelve, "(warp 0, lane 0): __pipeline_memcpy_async at tests/test_cudacpu.cu:");
+    check_caught(twelve, "copies 12 bytes: it takes 4, 8 or 16");
+    check_caught(in_child([&] { K::k<<<1, 1>>>(nullptr, src, 8, 16, 0); }), "zfill 16 is more than its 8 bytes");
+    Outcome dst_misaligned = in_child([&] { K::k<<<1, 1>>>(nullptr, src, 16, 0, 8); });
+    check_caught(dst_misaligned, "the destination 0x");
+    check_caught(dst_misaligned, "is not aligned to the copy's 16 bytes");
+    check_caught(in_child([&] { K::k<<<1, 1>>>(nullptr, src + 4, 8, 0, 0); }), "the source 0x");
+    check_caught(in_child([&] { K::k<<<1, 1>>>(dst, src, 16, 0, 0); }),
+                 "is not inside the dynamic shared memory or one __shared__ variable: cp.async copies into shared memory only");
+    Outcome past_end = in_child([&] { K::k<<<1, 1>>>(nullptr, src + 16, 16, 0, 0); });
+    check_caught(past_end, "is not inside one device allocation: 16 bytes from 0x");
+    check_caught(past_end, "run 8 bytes past the end of its 24-byte allocation");
+    cudaFree(src);
+    cudaFree(dst);
 }
 
 // ---------------------------------------------------------------- planted bugs (plain build)
@@ -1110,6 +1320,11 @@ TEST_CASE("the mma.sync kernel runs clean under AddressSanitizer (each lane read
     CHECK(mt.compare(mt.run(MMA_NONE), mt.reference()).count == 0);
 }
 
+TEST_CASE("the cp.async kernel runs clean under AddressSanitizer (the zero-filled rows' sources, past the end of x, are not read)") {
+    AsyncTiles at;   // a report would abort this binary
+    CHECK(at.compare(at.run(ASYNC_NONE), at.reference()).count == 0);
+}
+
 TEST_CASE("device memory nobody frees or points to is reported as a leak at exit (by LeakSanitizer)") {
     Outcome o = in_child([] {
         float* p;
@@ -1159,6 +1374,17 @@ TEST_CASE("a shuffle does not order memory: a write before it and a read after i
 TEST_CASE("the mma.sync kernel runs clean under ThreadSanitizer (the registers travel through the collective, not memory)") {
     MmaTiles mt(64);   // a report would fail this whole binary
     CHECK(mt.compare(mt.run(MMA_NONE), mt.reference()).count == 0);
+}
+
+TEST_CASE("cp.async: the double-buffered tile copy runs clean under ThreadSanitizer, and without the barrier after the wait it races") {
+    // a copy lands as a write by the thread that waits for it; another thread's read of it is
+    // ordered only by the barrier that follows the wait
+    AsyncTiles at;   // a report would fail this whole binary
+    CHECK(at.compare(at.run(ASYNC_NONE), at.reference()).count == 0);
+    Outcome o = in_child([&] { at.run(ASYNC_NO_BARRIER_AFTER_WAIT); });
+    check_reported(o, "WARNING: ThreadSanitizer: data race");
+    check_reported(o, "tile_colsum_kernel");
+    check_reported(o, "cudacpu::async_wait_prior");   // the other side: the copy landing, in the waiting thread
 }
 
 TEST_CASE("__syncwarp orders the memory of its lanes: the WMMA matmul runs clean, and without its __syncwarp it races") {
