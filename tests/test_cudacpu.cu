@@ -285,6 +285,7 @@ enum AsyncBug {
     ASYNC_WAIT_TOO_LITTLE,         // __pipeline_wait_prior(2): the current tile's group is still in flight
     ASYNC_NO_WAIT,                 // no __pipeline_wait_prior at all
     ASYNC_NO_BARRIER_AFTER_WAIT,   // no __syncthreads between this thread's wait and its reads of other threads' copies
+    ASYNC_NO_BARRIER_BEFORE_REFILL,   // no __syncthreads after the reads: a thread refills a buffer others still read
 };
 
 static const int ASYNC_COLS = 128, ASYNC_TILE_ROWS = 32;   // a tile: 32 rows of 128 bf16, each row 16 copies of 16 bytes
@@ -316,7 +317,7 @@ __global__ void tile_colsum_kernel(float* colsum, const __nv_bfloat16* x, int ro
         if (bug != ASYNC_NO_BARRIER_AFTER_WAIT) __syncthreads();   // ...and, after the barrier, every thread's
         const __nv_bfloat16* buf = tiles + tile % 2 * tile_size;
         for (int r = 0; r < ASYNC_TILE_ROWS; r++) sum += (float)buf[r * ASYNC_COLS + threadIdx.x];
-        __syncthreads();   // every thread done with this buffer before the next iteration's copies refill it
+        if (bug != ASYNC_NO_BARRIER_BEFORE_REFILL) __syncthreads();   // every thread done with this buffer before the next iteration's copies refill it
     }
     colsum[blockIdx.x * ASYNC_COLS + threadIdx.x] = sum;
 }
@@ -948,6 +949,23 @@ TEST_CASE("cp.async caught: no barrier between the wait and the reads of other t
         CAPTURE(schedule);
         cudacpu::set_schedule(s.reverse, s.shuffle, 7);
         AsyncTiles::Mismatches m = at.compare(at.run(ASYNC_NO_BARRIER_AFTER_WAIT), want);
+        MESSAGE("schedule " << schedule << ": " << m.count << " of " << want.size() << " column sums wrong, " << m.nan << " NaN");
+        CHECK(m.nan > 0);
+    }
+}
+
+TEST_CASE("cp.async caught: a buffer refilled while other threads still read it (by the NaN a started copy leaves), every schedule") {
+    // without the barrier after the reads, the first thread to finish a tile starts the copies
+    // of the tile after next into that tile's buffer; a copy's destination is undefined until it
+    // lands (0xFF here), and the threads that read the buffer after that see NaN
+    ScheduleGuard guard;
+    AsyncTiles at;
+    std::vector<float> want = at.reference();
+    for (const Schedule& s : SCHEDULES) {
+        std::string schedule = s.name;
+        CAPTURE(schedule);
+        cudacpu::set_schedule(s.reverse, s.shuffle, 7);
+        AsyncTiles::Mismatches m = at.compare(at.run(ASYNC_NO_BARRIER_BEFORE_REFILL), want);
         MESSAGE("schedule " << schedule << ": " << m.count << " of " << want.size() << " column sums wrong, " << m.nan << " NaN");
         CHECK(m.nan > 0);
     }

@@ -889,6 +889,10 @@ void async_copy(const char* site, void* dst, const void* src, size_t bytes, size
     if (zfill < bytes && !find_device_range(src, bytes - zfill, why, sizeof why))
         launch_failure(t, "__pipeline_memcpy_async at %s: the source %p (%zu bytes) is not inside one device allocation: %s",
                        site, src, bytes - zfill, why);
+    // the destination is undefined until the copy lands: 0xFF (NaN) from now on, written as this
+    // thread's write, so a thread still reading a buffer that another refills too soon sees NaN
+    // (and ThreadSanitizer a race), as it may see half-landed bytes on a GPU
+    memset(dst, 0xFF, bytes);
     t->copies.push_back({dst, src, bytes, zfill});
 }
 

@@ -9,9 +9,11 @@
 //     __pipeline_commit()          close the group of copies this thread has started since
 //     __pipeline_wait_prior(n)     wait until all but the n newest committed groups have landed
 // Each thread's copies wait in a queue of its own and land when that thread waits for them
-// (launch.cpp), not before: a kernel that reads a tile before waiting for it, or before the
-// barrier that follows every thread's wait, reads what was there before (shared memory starts
-// as NaN), as it may on a GPU. Checked when a copy starts: the size, zfill, both addresses
+// (launch.cpp), not before, and until then their destination holds 0xFF bytes (NaN), written
+// when the copy starts: on a GPU it holds whatever has landed so far. So a kernel that reads a
+// tile before waiting for it, or before the barrier that follows every thread's wait, reads
+// NaN, and so does one whose threads still read a buffer another thread already refills (the
+// barrier after the reads of a double-buffered loop left out). Checked when a copy starts: the size, zfill, both addresses
 // aligned to the size, the destination inside the dynamic shared memory or a __shared__
 // variable, the source inside one device allocation. What it is not: a model of when copies
 // land on a GPU (any time between the start and the wait), or of their speed.
