@@ -12,9 +12,9 @@
 // Data parallel over several GPUs with NCCL (one process per GPU, launched by mpirun or
 // torchrun-style environment variables), optionally with ZeRO-1 sharded optimizer state.
 // What it is not: the fastest GPT-2 trainer. Attention is a flash attention written to be read
-// (FlashAttention-2's loop order and its tiles in registers on the tensor cores through
-// mma.sync, but no asynchronous copies or Hopper instructions, and a deterministic backward
-// that does more work than FlashAttention-2's), not cuDNN's or FlashAttention's kernels
+// (FlashAttention-2's loop order, its tiles in registers on the tensor cores through mma.sync
+// and the next tile copied in while the current one is used, but no Hopper instructions
+// (wgmma, TMA) and a deterministic backward that does more work than FlashAttention-2's), not cuDNN's or FlashAttention's kernels
 // (train_gpt_cudnn, built with -DUSE_CUDNN, hands attention to cuDNN's, as llm.c can:
 // attention_cudnn.cpp); the elementwise and row kernels move the bytes they must in
 // 16-byte accesses but are not tuned further (no cache hints, no per-GPU launch tuning);
@@ -70,6 +70,7 @@
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
+#include <cuda_pipeline_primitives.h>   // cp.async: __pipeline_memcpy_async, __pipeline_commit, __pipeline_wait_prior
 #include <nccl.h>
 #ifdef USE_MPI
 #define OMPI_SKIP_MPICXX 1    // the C API only: MPI's C++ bindings do not compile cleanly here
@@ -970,8 +971,11 @@ __global__ void attention_backward_dq_kernel(floatX* dqkv, const floatX* dout, c
 // accumulator tiles side by side, is already the A operand of the product that follows
 // (o += P v): scores and weights never touch shared memory. Shared memory holds only the
 // tiles every warp reads (k and v, or q and dout), their rows padded by 8 elements so that the
-// 32 lanes' reads fall in different banks. The algorithm, the masks and the roundings are the
-// kernels' above, product for product; the tests hold both to the CPU.
+// 32 lanes' reads fall in different banks, two of each: while the warps compute on one tile,
+// the next is already on its way into the other, by asynchronous copies (cp.async, which
+// write shared memory without passing through registers; a thread waits for its own copies,
+// then the block meets at a barrier, before anyone reads them). The algorithm, the masks and
+// the roundings are the kernels' above, product for product; the tests hold both to the CPU.
 #ifndef ENABLE_FP32
 static const int MMA_TILE = ATT_WARPS * 16;   // 64 rows per block, 16 per warp (= Q_TILE = KV_TILE)
 
@@ -1044,17 +1048,17 @@ __device__ inline void mma_acc_times_tile(float (*c)[4], const float (*p)[4], co
     }
 }
 
-// rows [t0, t0 + MMA_TILE) of a head (stride apart in src) into a tile with rows ld apart,
-// 16 bytes at a time; rows past T are zeros
+// starts copying rows [t0, t0 + MMA_TILE) of a head (stride apart in src) into a tile with
+// rows ld apart, 16 bytes per copy, asynchronously: they have landed once the thread waits
+// for the group they are committed in (__pipeline_wait_prior) and the block has met at a
+// barrier after that. Rows past T become zeros (the copy writes 16 zero bytes, reads nothing).
 template <int HS>
-__device__ void load_rows_mma(floatX* tile, int ld, const floatX* src, size_t stride, int t0, int T) {
+__device__ void load_rows_async(floatX* tile, int ld, const floatX* src, size_t stride, int t0, int T) {
     const int W = 8;   // bf16 per 16 bytes
     for (int idx = threadIdx.x; idx < MMA_TILE * HS / W; idx += blockDim.x) {
         int r = idx / (HS / W), i = idx % (HS / W) * W;
-        Packed<floatX, W> x;
-        if (t0 + r < T) x = load_packed<W>(src + (size_t)(t0 + r) * stride + i);
-        else for (int j = 0; j < W; j++) x.v[j] = (floatX)0.0f;
-        store_packed(tile + r * ld + i, x);
+        bool inside = t0 + r < T;
+        __pipeline_memcpy_async(tile + r * ld + i, src + (size_t)(inside ? t0 + r : t0) * stride + i, 16, inside ? 0 : 16);
     }
 }
 template <int HS> __host__ __device__ constexpr int mma_ld() { return HS + 8; }   // a tile's row stride in shared memory
@@ -1065,26 +1069,35 @@ template <int HS>
 __global__ void __launch_bounds__(ATT_WARPS * 32) attention_forward_mma_kernel(floatX* out, float* lse, const floatX* qkv, int T, int NH) {
     extern __shared__ float smem[];
     const int LD = mma_ld<HS>(), NT = MMA_TILE / 8;   // NT: a warp's 64 columns of scores, as 8 tiles of 8
-    floatX *sq = (floatX*)smem, *sk = sq + MMA_TILE * LD, *sv = sk + MMA_TILE * LD;
+    floatX* sq = (floatX*)smem;
+    floatX *sk[2] = {sq + MMA_TILE * LD, sq + 2 * MMA_TILE * LD}, *sv[2] = {sq + 3 * MMA_TILE * LD, sq + 4 * MMA_TILE * LD};
     int q0 = blockIdx.x * MMA_TILE, b = blockIdx.y / NH, h = blockIdx.y % NH, C = NH * HS;
     int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
     int rows[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};   // the two query rows this lane holds
     const floatX* head = qkv + (size_t)b * T * 3 * C + h * HS;   // q of (b, 0, h); k at + C, v at + 2C
     float scale = 1.0f / sqrtf((float)HS);
-    load_rows_mma<HS>(sq, LD, head, 3 * C, q0, T);
+    load_rows_async<HS>(sq, LD, head, 3 * C, q0, T);
+    __pipeline_commit();
+    load_rows_async<HS>(sk[0], LD, head + C, 3 * C, 0, T);   // the first key tile
+    load_rows_async<HS>(sv[0], LD, head + 2 * C, 3 * C, 0, T);
+    __pipeline_commit();
+    __pipeline_wait_prior(1);   // q has landed (the key tile may still be on its way)
     __syncthreads();
     uint32_t q[HS / 16][4];   // the warp's 16 rows of q, as A operands for every key tile
     for (int kk = 0; kk < HS / 16; kk++) load_a(q[kk], sq, LD, warp * 16, kk * 16);
     float o[HS / 8][4] = {};   // out, unnormalised
     float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};   // m, and this lane's part of l
     int k_end = min(q0 + MMA_TILE, T);
-    for (int k0 = 0; k0 < k_end; k0 += MMA_TILE) {
-        __syncthreads();   // every warp is done with the previous k and v
-        load_rows_mma<HS>(sk, LD, head + C, 3 * C, k0, T);
-        load_rows_mma<HS>(sv, LD, head + 2 * C, 3 * C, k0, T);
+    for (int k0 = 0, buf = 0; k0 < k_end; k0 += MMA_TILE, buf ^= 1) {
+        if (k0 + MMA_TILE < k_end) {   // the next key tile into the other buffers, while this one is used
+            load_rows_async<HS>(sk[buf ^ 1], LD, head + C, 3 * C, k0 + MMA_TILE, T);
+            load_rows_async<HS>(sv[buf ^ 1], LD, head + 2 * C, 3 * C, k0 + MMA_TILE, T);
+        }
+        __pipeline_commit();        // (an empty group after the last tile)
+        __pipeline_wait_prior(1);   // this tile has landed: all groups but the newest
         __syncthreads();
         float s[NT][4];
-        mma_rows_times_tile_t<HS, NT>(s, q, sk, LD);   // S = q k^T
+        mma_rows_times_tile_t<HS, NT>(s, q, sk[buf], LD);   // S = q k^T
         float tile_max[2] = {-INFINITY, -INFINITY};
         for (int n = 0; n < NT; n++)
             for (int i = 0; i < 4; i++) {
@@ -1108,7 +1121,8 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_forward_mma_kernel(f
             }
         for (int n = 0; n < HS / 8; n++)
             for (int i = 0; i < 4; i++) o[n][i] *= rescale[i / 2];
-        mma_acc_times_tile<MMA_TILE, HS / 8>(o, s, sv, LD);   // o += P v
+        mma_acc_times_tile<MMA_TILE, HS / 8>(o, s, sv[buf], LD);   // o += P v
+        __syncthreads();   // every warp is done with these buffers before the next copies into them
     }
     for (int r = 0; r < 2; r++) {
         float l = row_sum[r];
@@ -1132,42 +1146,59 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_backward_dkdv_mma_ke
         const floatX* qkv, const float* lse, const float* dot, int T, int NH) {
     extern __shared__ float smem[];
     const int LD = mma_ld<HS>(), NT = MMA_TILE / 8;
-    floatX *tile0 = (floatX*)smem, *tile1 = tile0 + MMA_TILE * LD;   // k and v, then each query tile's q and dout
-    float *slse = (float*)(tile1 + MMA_TILE * LD), *sdot = slse + MMA_TILE;
+    floatX* base = (floatX*)smem;   // two buffers of a query tile's q and dout (k and v first pass through the second)
+    floatX *sq[2] = {base, base + 2 * MMA_TILE * LD}, *sdo[2] = {base + MMA_TILE * LD, base + 3 * MMA_TILE * LD};
+    float* slse[2] = {(float*)(base + 4 * MMA_TILE * LD), (float*)(base + 4 * MMA_TILE * LD) + MMA_TILE};
+    float* sdot[2] = {slse[1] + MMA_TILE, slse[1] + 2 * MMA_TILE};   // lse and D of the query tile, per buffer
     int k0 = blockIdx.x * MMA_TILE, b = blockIdx.y / NH, h = blockIdx.y % NH, C = NH * HS;
     int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
     int keys[2] = {k0 + warp * 16 + g, k0 + warp * 16 + g + 8};
     const floatX* head = qkv + (size_t)b * T * 3 * C + h * HS;
     float scale = 1.0f / sqrtf((float)HS);
-    load_rows_mma<HS>(tile0, LD, head + C, 3 * C, k0, T);
-    load_rows_mma<HS>(tile1, LD, head + 2 * C, 3 * C, k0, T);
-    __syncthreads();
-    uint32_t k[HS / 16][4], v[HS / 16][4];   // the warp's 16 keys of k and v, as A operands
-    for (int kk = 0; kk < HS / 16; kk++) { load_a(k[kk], tile0, LD, warp * 16, kk * 16); load_a(v[kk], tile1, LD, warp * 16, kk * 16); }
-    float dk[HS / 8][4] = {}, dv[HS / 8][4] = {};
+    const floatX* dout_head = dout + (size_t)b * T * C + h * HS;
     lse += (size_t)blockIdx.y * T;
     dot += (size_t)blockIdx.y * T;
-    for (int q0 = k0; q0 < T; q0 += MMA_TILE) {   // queries before the tile's keys see none of them
-        __syncthreads();   // every warp is done with the previous tiles
-        load_rows_mma<HS>(tile0, LD, head, 3 * C, q0, T);
-        load_rows_mma<HS>(tile1, LD, dout + (size_t)b * T * C + h * HS, C, q0, T);
+    // lse and D of the query tile at q0 into buffer buf: plain loads, 2 x 64 floats
+    auto load_lse_dot = [&](int q0, int buf) {
         for (int r = threadIdx.x; r < MMA_TILE; r += blockDim.x) {
-            slse[r] = q0 + r < T ? lse[q0 + r] : 0.0f;
-            sdot[r] = q0 + r < T ? dot[q0 + r] : 0.0f;
+            slse[buf][r] = q0 + r < T ? lse[q0 + r] : 0.0f;
+            sdot[buf][r] = q0 + r < T ? dot[q0 + r] : 0.0f;
         }
+    };
+    load_rows_async<HS>(sq[1], LD, head + C, 3 * C, k0, T);       // k and v, through the second buffers
+    load_rows_async<HS>(sdo[1], LD, head + 2 * C, 3 * C, k0, T);
+    load_rows_async<HS>(sq[0], LD, head, 3 * C, k0, T);           // the first query tile (q0 = k0)
+    load_rows_async<HS>(sdo[0], LD, dout_head, C, k0, T);
+    __pipeline_commit();
+    load_lse_dot(k0, 0);
+    __pipeline_wait_prior(0);
+    __syncthreads();
+    uint32_t k[HS / 16][4], v[HS / 16][4];   // the warp's 16 keys of k and v, as A operands
+    for (int kk = 0; kk < HS / 16; kk++) { load_a(k[kk], sq[1], LD, warp * 16, kk * 16); load_a(v[kk], sdo[1], LD, warp * 16, kk * 16); }
+    __syncthreads();   // every warp has its k and v before the second buffers take the next query tile
+    float dk[HS / 8][4] = {}, dv[HS / 8][4] = {};
+    for (int q0 = k0, buf = 0; q0 < T; q0 += MMA_TILE, buf ^= 1) {   // queries before the tile's keys see none of them
+        if (q0 + MMA_TILE < T) {   // the next query tile into the other buffers, while this one is used
+            load_rows_async<HS>(sq[buf ^ 1], LD, head, 3 * C, q0 + MMA_TILE, T);
+            load_rows_async<HS>(sdo[buf ^ 1], LD, dout_head, C, q0 + MMA_TILE, T);
+            load_lse_dot(q0 + MMA_TILE, buf ^ 1);
+        }
+        __pipeline_commit();
+        __pipeline_wait_prior(1);   // this query tile has landed
         __syncthreads();
         float p[NT][4], ds[NT][4];
-        mma_rows_times_tile_t<HS, NT>(p, k, tile0, LD);    // S^T = k q^T
-        mma_rows_times_tile_t<HS, NT>(ds, v, tile1, LD);   // dP^T = v dout^T
+        mma_rows_times_tile_t<HS, NT>(p, k, sq[buf], LD);     // S^T = k q^T
+        mma_rows_times_tile_t<HS, NT>(ds, v, sdo[buf], LD);   // dP^T = v dout^T
         for (int n = 0; n < NT; n++)
             for (int i = 0; i < 4; i++) {
                 int c = n * 8 + 2 * t + i % 2, query = q0 + c;
-                float pi = query < T && keys[i / 2] <= query ? expf(p[n][i] * scale - slse[c]) : 0.0f;
+                float pi = query < T && keys[i / 2] <= query ? expf(p[n][i] * scale - slse[buf][c]) : 0.0f;
                 p[n][i] = (float)(floatX)pi;   // P^T in bf16, as the products take it
-                ds[n][i] = p[n][i] * (ds[n][i] - sdot[c]) * scale;   // dS^T, scaled
+                ds[n][i] = p[n][i] * (ds[n][i] - sdot[buf][c]) * scale;   // dS^T, scaled
             }
-        mma_acc_times_tile<MMA_TILE, HS / 8>(dv, p, tile1, LD);    // dv += P^T dout
-        mma_acc_times_tile<MMA_TILE, HS / 8>(dk, ds, tile0, LD);   // dk += dS^T q
+        mma_acc_times_tile<MMA_TILE, HS / 8>(dv, p, sdo[buf], LD);   // dv += P^T dout
+        mma_acc_times_tile<MMA_TILE, HS / 8>(dk, ds, sq[buf], LD);   // dk += dS^T q
+        __syncthreads();   // every warp is done with these buffers before the next copies into them
     }
     for (int r = 0; r < 2; r++) {
         if (keys[r] >= T) continue;
@@ -1187,7 +1218,8 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_backward_dq_mma_kern
         const floatX* qkv, const float* lse, const float* dot, int T, int NH) {
     extern __shared__ float smem[];
     const int LD = mma_ld<HS>(), NT = MMA_TILE / 8;
-    floatX *tile0 = (floatX*)smem, *tile1 = tile0 + MMA_TILE * LD;   // q and dout, then each key tile's k and v
+    floatX* base = (floatX*)smem;   // two buffers of a key tile's k and v (q and dout first pass through the second)
+    floatX *sk[2] = {base, base + 2 * MMA_TILE * LD}, *sv[2] = {base + MMA_TILE * LD, base + 3 * MMA_TILE * LD};
     int q0 = blockIdx.x * MMA_TILE, b = blockIdx.y / NH, h = blockIdx.y % NH, C = NH * HS;
     int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
     int rows[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
@@ -1197,21 +1229,29 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_backward_dq_mma_kern
         row_lse[r] = rows[r] < T ? lse[(size_t)blockIdx.y * T + rows[r]] : 0.0f;
         row_dot[r] = rows[r] < T ? dot[(size_t)blockIdx.y * T + rows[r]] : 0.0f;
     }
-    load_rows_mma<HS>(tile0, LD, head, 3 * C, q0, T);
-    load_rows_mma<HS>(tile1, LD, dout + (size_t)b * T * C + h * HS, C, q0, T);
+    load_rows_async<HS>(sk[1], LD, head, 3 * C, q0, T);   // q and dout, through the second buffers
+    load_rows_async<HS>(sv[1], LD, dout + (size_t)b * T * C + h * HS, C, q0, T);
+    load_rows_async<HS>(sk[0], LD, head + C, 3 * C, 0, T);   // the first key tile
+    load_rows_async<HS>(sv[0], LD, head + 2 * C, 3 * C, 0, T);
+    __pipeline_commit();
+    __pipeline_wait_prior(0);
     __syncthreads();
     uint32_t q[HS / 16][4], dO[HS / 16][4];   // the warp's 16 rows of q and dout, as A operands
-    for (int kk = 0; kk < HS / 16; kk++) { load_a(q[kk], tile0, LD, warp * 16, kk * 16); load_a(dO[kk], tile1, LD, warp * 16, kk * 16); }
+    for (int kk = 0; kk < HS / 16; kk++) { load_a(q[kk], sk[1], LD, warp * 16, kk * 16); load_a(dO[kk], sv[1], LD, warp * 16, kk * 16); }
+    __syncthreads();   // every warp has its q and dout before the second buffers take the next key tile
     float dq[HS / 8][4] = {};
     int k_end = min(q0 + MMA_TILE, T);
-    for (int k0 = 0; k0 < k_end; k0 += MMA_TILE) {
-        __syncthreads();
-        load_rows_mma<HS>(tile0, LD, head + C, 3 * C, k0, T);
-        load_rows_mma<HS>(tile1, LD, head + 2 * C, 3 * C, k0, T);
+    for (int k0 = 0, buf = 0; k0 < k_end; k0 += MMA_TILE, buf ^= 1) {
+        if (k0 + MMA_TILE < k_end) {   // the next key tile into the other buffers, while this one is used
+            load_rows_async<HS>(sk[buf ^ 1], LD, head + C, 3 * C, k0 + MMA_TILE, T);
+            load_rows_async<HS>(sv[buf ^ 1], LD, head + 2 * C, 3 * C, k0 + MMA_TILE, T);
+        }
+        __pipeline_commit();
+        __pipeline_wait_prior(1);   // this key tile has landed
         __syncthreads();
         float p[NT][4], ds[NT][4];
-        mma_rows_times_tile_t<HS, NT>(p, q, tile0, LD);    // S = q k^T
-        mma_rows_times_tile_t<HS, NT>(ds, dO, tile1, LD);  // dP = dout v^T
+        mma_rows_times_tile_t<HS, NT>(p, q, sk[buf], LD);    // S = q k^T
+        mma_rows_times_tile_t<HS, NT>(ds, dO, sv[buf], LD);  // dP = dout v^T
         for (int n = 0; n < NT; n++)
             for (int i = 0; i < 4; i++) {
                 int key = k0 + n * 8 + 2 * t + i % 2, r = i / 2;
@@ -1219,7 +1259,8 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_backward_dq_mma_kern
                 p[n][i] = (float)(floatX)pi;
                 ds[n][i] = p[n][i] * (ds[n][i] - row_dot[r]) * scale;   // dS, scaled
             }
-        mma_acc_times_tile<MMA_TILE, HS / 8>(dq, ds, tile0, LD);   // dq += dS k
+        mma_acc_times_tile<MMA_TILE, HS / 8>(dq, ds, sk[buf], LD);   // dq += dS k
+        __syncthreads();   // every warp is done with these buffers before the next copies into them
     }
     for (int r = 0; r < 2; r++) {
         if (rows[r] >= T) continue;
@@ -1258,7 +1299,7 @@ template <class F> static bool with_mma_head_size(int HS, F f) {
 static const char* MMA_SMEM_FIX = "the attention tiles grow with the head size (--n-embd / --n-head): use more heads";
 
 template <int HS> static void attention_forward_mma(floatX* out, float* lse, const floatX* qkv, int B, int T, int NH) {
-    size_t smem = mma_smem<HS>(3);   // q, k, v
+    size_t smem = mma_smem<HS>(5);   // q, and two buffers of k and v
     allow_shared_memory(attention_forward_mma_kernel<HS>, smem, MMA_SMEM_FIX);
     attention_forward_mma_kernel<HS><<<dim3(CEIL_DIV(T, MMA_TILE), B * NH), ATT_WARPS * 32, smem, stream>>>(out, lse, qkv, T, NH);
     cudaCheck(cudaGetLastError());
@@ -1267,11 +1308,11 @@ template <int HS> static void attention_forward_mma(floatX* out, float* lse, con
 template <int HS> static void attention_backward_mma(floatX* dqkv, const floatX* dout, const floatX* qkv, const float* lse,
                                                      const float* dot, int B, int T, int NH) {
     dim3 grid(CEIL_DIV(T, MMA_TILE), B * NH);
-    size_t smem = mma_smem<HS>(2) + 2 * MMA_TILE * sizeof(float);   // two tiles, and lse and D of a query tile
+    size_t smem = mma_smem<HS>(4) + 4 * MMA_TILE * sizeof(float);   // two buffers of q and dout, and of lse and D
     allow_shared_memory(attention_backward_dkdv_mma_kernel<HS>, smem, MMA_SMEM_FIX);
     attention_backward_dkdv_mma_kernel<HS><<<grid, ATT_WARPS * 32, smem, stream>>>(dqkv, dout, qkv, lse, dot, T, NH);
     cudaCheck(cudaGetLastError());
-    smem = mma_smem<HS>(2);
+    smem = mma_smem<HS>(4);   // two buffers of k and v
     allow_shared_memory(attention_backward_dq_mma_kernel<HS>, smem, MMA_SMEM_FIX);
     attention_backward_dq_mma_kernel<HS><<<grid, ATT_WARPS * 32, smem, stream>>>(dqkv, dout, qkv, lse, dot, T, NH);
     cudaCheck(cudaGetLastError());
