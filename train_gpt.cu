@@ -1069,8 +1069,9 @@ template <int HS>
 __global__ void __launch_bounds__(ATT_WARPS * 32) attention_forward_mma_kernel(floatX* out, float* lse, const floatX* qkv, int T, int NH) {
     extern __shared__ float smem[];
     const int LD = mma_ld<HS>(), NT = MMA_TILE / 8;   // NT: a warp's 64 columns of scores, as 8 tiles of 8
-    floatX* sq = (floatX*)smem;
-    floatX *sk[2] = {sq + MMA_TILE * LD, sq + 2 * MMA_TILE * LD}, *sv[2] = {sq + 3 * MMA_TILE * LD, sq + 4 * MMA_TILE * LD};
+    floatX* sq = (floatX*)smem;   // then two buffers, each a tile of k and one of v
+    auto sk = [&](int buf) { return sq + (1 + 2 * buf) * MMA_TILE * LD; };
+    auto sv = [&](int buf) { return sq + (2 + 2 * buf) * MMA_TILE * LD; };
     int q0 = blockIdx.x * MMA_TILE, b = blockIdx.y / NH, h = blockIdx.y % NH, C = NH * HS;
     int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
     int rows[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};   // the two query rows this lane holds
@@ -1078,8 +1079,8 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_forward_mma_kernel(f
     float scale = 1.0f / sqrtf((float)HS);
     load_rows_async<HS>(sq, LD, head, 3 * C, q0, T);
     __pipeline_commit();
-    load_rows_async<HS>(sk[0], LD, head + C, 3 * C, 0, T);   // the first key tile
-    load_rows_async<HS>(sv[0], LD, head + 2 * C, 3 * C, 0, T);
+    load_rows_async<HS>(sk(0), LD, head + C, 3 * C, 0, T);   // the first key tile
+    load_rows_async<HS>(sv(0), LD, head + 2 * C, 3 * C, 0, T);
     __pipeline_commit();
     __pipeline_wait_prior(1);   // q has landed (the key tile may still be on its way)
     __syncthreads();
@@ -1090,14 +1091,14 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_forward_mma_kernel(f
     int k_end = min(q0 + MMA_TILE, T);
     for (int k0 = 0, buf = 0; k0 < k_end; k0 += MMA_TILE, buf ^= 1) {
         if (k0 + MMA_TILE < k_end) {   // the next key tile into the other buffers, while this one is used
-            load_rows_async<HS>(sk[buf ^ 1], LD, head + C, 3 * C, k0 + MMA_TILE, T);
-            load_rows_async<HS>(sv[buf ^ 1], LD, head + 2 * C, 3 * C, k0 + MMA_TILE, T);
+            load_rows_async<HS>(sk(buf ^ 1), LD, head + C, 3 * C, k0 + MMA_TILE, T);
+            load_rows_async<HS>(sv(buf ^ 1), LD, head + 2 * C, 3 * C, k0 + MMA_TILE, T);
         }
         __pipeline_commit();        // (an empty group after the last tile)
         __pipeline_wait_prior(1);   // this tile has landed: all groups but the newest
         __syncthreads();
         float s[NT][4];
-        mma_rows_times_tile_t<HS, NT>(s, q, sk[buf], LD);   // S = q k^T
+        mma_rows_times_tile_t<HS, NT>(s, q, sk(buf), LD);   // S = q k^T
         float tile_max[2] = {-INFINITY, -INFINITY};
         for (int n = 0; n < NT; n++)
             for (int i = 0; i < 4; i++) {
@@ -1121,7 +1122,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_forward_mma_kernel(f
             }
         for (int n = 0; n < HS / 8; n++)
             for (int i = 0; i < 4; i++) o[n][i] *= rescale[i / 2];
-        mma_acc_times_tile<MMA_TILE, HS / 8>(o, s, sv[buf], LD);   // o += P v
+        mma_acc_times_tile<MMA_TILE, HS / 8>(o, s, sv(buf), LD);   // o += P v
         __syncthreads();   // every warp is done with these buffers before the next copies into them
     }
     for (int r = 0; r < 2; r++) {
@@ -1147,9 +1148,10 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_backward_dkdv_mma_ke
     extern __shared__ float smem[];
     const int LD = mma_ld<HS>(), NT = MMA_TILE / 8;
     floatX* base = (floatX*)smem;   // two buffers of a query tile's q and dout (k and v first pass through the second)
-    floatX *sq[2] = {base, base + 2 * MMA_TILE * LD}, *sdo[2] = {base + MMA_TILE * LD, base + 3 * MMA_TILE * LD};
-    float* slse[2] = {(float*)(base + 4 * MMA_TILE * LD), (float*)(base + 4 * MMA_TILE * LD) + MMA_TILE};
-    float* sdot[2] = {slse[1] + MMA_TILE, slse[1] + 2 * MMA_TILE};   // lse and D of the query tile, per buffer
+    auto sq = [&](int buf) { return base + 2 * buf * MMA_TILE * LD; };
+    auto sdo = [&](int buf) { return base + (2 * buf + 1) * MMA_TILE * LD; };
+    auto slse = [&](int buf) { return (float*)(base + 4 * MMA_TILE * LD) + 2 * buf * MMA_TILE; };   // the query tile's lse
+    auto sdot = [&](int buf) { return slse(buf) + MMA_TILE; };                                     // and D
     int k0 = blockIdx.x * MMA_TILE, b = blockIdx.y / NH, h = blockIdx.y % NH, C = NH * HS;
     int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
     int keys[2] = {k0 + warp * 16 + g, k0 + warp * 16 + g + 8};
@@ -1161,43 +1163,43 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_backward_dkdv_mma_ke
     // lse and D of the query tile at q0 into buffer buf: plain loads, 2 x 64 floats
     auto load_lse_dot = [&](int q0, int buf) {
         for (int r = threadIdx.x; r < MMA_TILE; r += blockDim.x) {
-            slse[buf][r] = q0 + r < T ? lse[q0 + r] : 0.0f;
-            sdot[buf][r] = q0 + r < T ? dot[q0 + r] : 0.0f;
+            slse(buf)[r] = q0 + r < T ? lse[q0 + r] : 0.0f;
+            sdot(buf)[r] = q0 + r < T ? dot[q0 + r] : 0.0f;
         }
     };
-    load_rows_async<HS>(sq[1], LD, head + C, 3 * C, k0, T);       // k and v, through the second buffers
-    load_rows_async<HS>(sdo[1], LD, head + 2 * C, 3 * C, k0, T);
-    load_rows_async<HS>(sq[0], LD, head, 3 * C, k0, T);           // the first query tile (q0 = k0)
-    load_rows_async<HS>(sdo[0], LD, dout_head, C, k0, T);
+    load_rows_async<HS>(sq(1), LD, head + C, 3 * C, k0, T);       // k and v, through the second buffers
+    load_rows_async<HS>(sdo(1), LD, head + 2 * C, 3 * C, k0, T);
+    load_rows_async<HS>(sq(0), LD, head, 3 * C, k0, T);           // the first query tile (q0 = k0)
+    load_rows_async<HS>(sdo(0), LD, dout_head, C, k0, T);
     __pipeline_commit();
     load_lse_dot(k0, 0);
     __pipeline_wait_prior(0);
     __syncthreads();
     uint32_t k[HS / 16][4], v[HS / 16][4];   // the warp's 16 keys of k and v, as A operands
-    for (int kk = 0; kk < HS / 16; kk++) { load_a(k[kk], sq[1], LD, warp * 16, kk * 16); load_a(v[kk], sdo[1], LD, warp * 16, kk * 16); }
+    for (int kk = 0; kk < HS / 16; kk++) { load_a(k[kk], sq(1), LD, warp * 16, kk * 16); load_a(v[kk], sdo(1), LD, warp * 16, kk * 16); }
     __syncthreads();   // every warp has its k and v before the second buffers take the next query tile
     float dk[HS / 8][4] = {}, dv[HS / 8][4] = {};
     for (int q0 = k0, buf = 0; q0 < T; q0 += MMA_TILE, buf ^= 1) {   // queries before the tile's keys see none of them
         if (q0 + MMA_TILE < T) {   // the next query tile into the other buffers, while this one is used
-            load_rows_async<HS>(sq[buf ^ 1], LD, head, 3 * C, q0 + MMA_TILE, T);
-            load_rows_async<HS>(sdo[buf ^ 1], LD, dout_head, C, q0 + MMA_TILE, T);
+            load_rows_async<HS>(sq(buf ^ 1), LD, head, 3 * C, q0 + MMA_TILE, T);
+            load_rows_async<HS>(sdo(buf ^ 1), LD, dout_head, C, q0 + MMA_TILE, T);
             load_lse_dot(q0 + MMA_TILE, buf ^ 1);
         }
         __pipeline_commit();
         __pipeline_wait_prior(1);   // this query tile has landed
         __syncthreads();
         float p[NT][4], ds[NT][4];
-        mma_rows_times_tile_t<HS, NT>(p, k, sq[buf], LD);     // S^T = k q^T
-        mma_rows_times_tile_t<HS, NT>(ds, v, sdo[buf], LD);   // dP^T = v dout^T
+        mma_rows_times_tile_t<HS, NT>(p, k, sq(buf), LD);     // S^T = k q^T
+        mma_rows_times_tile_t<HS, NT>(ds, v, sdo(buf), LD);   // dP^T = v dout^T
         for (int n = 0; n < NT; n++)
             for (int i = 0; i < 4; i++) {
                 int c = n * 8 + 2 * t + i % 2, query = q0 + c;
-                float pi = query < T && keys[i / 2] <= query ? expf(p[n][i] * scale - slse[buf][c]) : 0.0f;
+                float pi = query < T && keys[i / 2] <= query ? expf(p[n][i] * scale - slse(buf)[c]) : 0.0f;
                 p[n][i] = (float)(floatX)pi;   // P^T in bf16, as the products take it
-                ds[n][i] = p[n][i] * (ds[n][i] - sdot[buf][c]) * scale;   // dS^T, scaled
+                ds[n][i] = p[n][i] * (ds[n][i] - sdot(buf)[c]) * scale;   // dS^T, scaled
             }
-        mma_acc_times_tile<MMA_TILE, HS / 8>(dv, p, sdo[buf], LD);   // dv += P^T dout
-        mma_acc_times_tile<MMA_TILE, HS / 8>(dk, ds, sq[buf], LD);   // dk += dS^T q
+        mma_acc_times_tile<MMA_TILE, HS / 8>(dv, p, sdo(buf), LD);   // dv += P^T dout
+        mma_acc_times_tile<MMA_TILE, HS / 8>(dk, ds, sq(buf), LD);   // dk += dS^T q
         __syncthreads();   // every warp is done with these buffers before the next copies into them
     }
     for (int r = 0; r < 2; r++) {
@@ -1219,7 +1221,8 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_backward_dq_mma_kern
     extern __shared__ float smem[];
     const int LD = mma_ld<HS>(), NT = MMA_TILE / 8;
     floatX* base = (floatX*)smem;   // two buffers of a key tile's k and v (q and dout first pass through the second)
-    floatX *sk[2] = {base, base + 2 * MMA_TILE * LD}, *sv[2] = {base + MMA_TILE * LD, base + 3 * MMA_TILE * LD};
+    auto sk = [&](int buf) { return base + 2 * buf * MMA_TILE * LD; };
+    auto sv = [&](int buf) { return base + (2 * buf + 1) * MMA_TILE * LD; };
     int q0 = blockIdx.x * MMA_TILE, b = blockIdx.y / NH, h = blockIdx.y % NH, C = NH * HS;
     int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
     int rows[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
@@ -1229,29 +1232,29 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_backward_dq_mma_kern
         row_lse[r] = rows[r] < T ? lse[(size_t)blockIdx.y * T + rows[r]] : 0.0f;
         row_dot[r] = rows[r] < T ? dot[(size_t)blockIdx.y * T + rows[r]] : 0.0f;
     }
-    load_rows_async<HS>(sk[1], LD, head, 3 * C, q0, T);   // q and dout, through the second buffers
-    load_rows_async<HS>(sv[1], LD, dout + (size_t)b * T * C + h * HS, C, q0, T);
-    load_rows_async<HS>(sk[0], LD, head + C, 3 * C, 0, T);   // the first key tile
-    load_rows_async<HS>(sv[0], LD, head + 2 * C, 3 * C, 0, T);
+    load_rows_async<HS>(sk(1), LD, head, 3 * C, q0, T);   // q and dout, through the second buffers
+    load_rows_async<HS>(sv(1), LD, dout + (size_t)b * T * C + h * HS, C, q0, T);
+    load_rows_async<HS>(sk(0), LD, head + C, 3 * C, 0, T);   // the first key tile
+    load_rows_async<HS>(sv(0), LD, head + 2 * C, 3 * C, 0, T);
     __pipeline_commit();
     __pipeline_wait_prior(0);
     __syncthreads();
     uint32_t q[HS / 16][4], dO[HS / 16][4];   // the warp's 16 rows of q and dout, as A operands
-    for (int kk = 0; kk < HS / 16; kk++) { load_a(q[kk], sk[1], LD, warp * 16, kk * 16); load_a(dO[kk], sv[1], LD, warp * 16, kk * 16); }
+    for (int kk = 0; kk < HS / 16; kk++) { load_a(q[kk], sk(1), LD, warp * 16, kk * 16); load_a(dO[kk], sv(1), LD, warp * 16, kk * 16); }
     __syncthreads();   // every warp has its q and dout before the second buffers take the next key tile
     float dq[HS / 8][4] = {};
     int k_end = min(q0 + MMA_TILE, T);
     for (int k0 = 0, buf = 0; k0 < k_end; k0 += MMA_TILE, buf ^= 1) {
         if (k0 + MMA_TILE < k_end) {   // the next key tile into the other buffers, while this one is used
-            load_rows_async<HS>(sk[buf ^ 1], LD, head + C, 3 * C, k0 + MMA_TILE, T);
-            load_rows_async<HS>(sv[buf ^ 1], LD, head + 2 * C, 3 * C, k0 + MMA_TILE, T);
+            load_rows_async<HS>(sk(buf ^ 1), LD, head + C, 3 * C, k0 + MMA_TILE, T);
+            load_rows_async<HS>(sv(buf ^ 1), LD, head + 2 * C, 3 * C, k0 + MMA_TILE, T);
         }
         __pipeline_commit();
         __pipeline_wait_prior(1);   // this key tile has landed
         __syncthreads();
         float p[NT][4], ds[NT][4];
-        mma_rows_times_tile_t<HS, NT>(p, q, sk[buf], LD);    // S = q k^T
-        mma_rows_times_tile_t<HS, NT>(ds, dO, sv[buf], LD);  // dP = dout v^T
+        mma_rows_times_tile_t<HS, NT>(p, q, sk(buf), LD);    // S = q k^T
+        mma_rows_times_tile_t<HS, NT>(ds, dO, sv(buf), LD);  // dP = dout v^T
         for (int n = 0; n < NT; n++)
             for (int i = 0; i < 4; i++) {
                 int key = k0 + n * 8 + 2 * t + i % 2, r = i / 2;
@@ -1259,7 +1262,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_backward_dq_mma_kern
                 p[n][i] = (float)(floatX)pi;
                 ds[n][i] = p[n][i] * (ds[n][i] - row_dot[r]) * scale;   // dS, scaled
             }
-        mma_acc_times_tile<MMA_TILE, HS / 8>(dq, ds, sk[buf], LD);   // dq += dS k
+        mma_acc_times_tile<MMA_TILE, HS / 8>(dq, ds, sk(buf), LD);   // dq += dS k
         __syncthreads();   // every warp is done with these buffers before the next copies into them
     }
     for (int r = 0; r < 2; r++) {
