@@ -395,6 +395,18 @@ struct Schedule { const char* name; bool reverse, shuffle; };
 static const Schedule SCHEDULES[] = {{"inorder", false, false}, {"reverse", true, false}, {"shuffled blocks", false, true}};
 struct ScheduleGuard { ~ScheduleGuard() { cudacpu::set_schedule(false, false, 1); } };
 
+// f(schedule name) under each schedule in turn (the name captured for doctest's messages),
+// the default schedule restored after
+template <class F> static void for_each_schedule(F f) {
+    ScheduleGuard guard;
+    for (const Schedule& s : SCHEDULES) {
+        std::string schedule = s.name;
+        CAPTURE(schedule);
+        cudacpu::set_schedule(s.reverse, s.shuffle, 7);
+        f(schedule);
+    }
+}
+
 // the cross-entropy forward of (N, Vp) logits on the host, in double
 [[maybe_unused]] static void crossentropy_reference(std::vector<double>& losses, const std::vector<float>& logits, const std::vector<int>& targets,
                                    int N, int V, int Vp) {
@@ -600,7 +612,6 @@ struct AsyncTiles {
 #if !defined(CUDACPU_TEST_ASAN) && !defined(CUDACPU_TEST_TSAN)
 
 TEST_CASE("the unmodified kernels match the host under every schedule, bitwise the same in each") {
-    ScheduleGuard guard;
     std::vector<float> logits = ce_logits();
     std::vector<double> want;
     crossentropy_reference(want, logits, ce_targets(), CE_N, CE_V, CE_VP);
@@ -625,10 +636,7 @@ TEST_CASE("the unmodified kernels match the host under every schedule, bitwise t
         for (int t2 = 0; t2 <= t; t2++) sm_want[(size_t)r * T + t2] = std::exp(pre[(size_t)r * T + t2] * 0.5 - m) / s;
     }
     std::vector<float> first_ce, first_ln, first_sm;
-    for (const Schedule& s : SCHEDULES) {
-        std::string schedule = s.name;
-        CAPTURE(schedule);
-        cudacpu::set_schedule(s.reverse, s.shuffle, 7);
+    for_each_schedule([&](const std::string& schedule) {
         std::vector<float> ce = crossentropy_run(logits, ce_targets(), CE_N, CE_V, CE_VP, NONE);
         CHECK(max_abs_diff(ce, want) < 1e-4);
         Dev dx(x), dw(w), db(b), out((size_t)N * C), mean((size_t)N), rstd((size_t)N);
@@ -643,7 +651,7 @@ TEST_CASE("the unmodified kernels match the host under every schedule, bitwise t
         CHECK(memcmp(ce.data(), first_ce.data(), ce.size() * sizeof(float)) == 0);
         CHECK(memcmp(ln.data(), first_ln.data(), ln.size() * sizeof(float)) == 0);
         CHECK(memcmp(sm.data(), first_sm.data(), sm.size() * sizeof(float)) == 0);
-    }
+    });
 }
 
 TEST_CASE("the KV-cache attention kernel with its dynamic shared memory matches the host") {
@@ -817,29 +825,21 @@ TEST_CASE("WMMA caught: misaligned, diverging or out-of-range tiles, and a warp 
 
 // ---------------------------------------------------------------- tensor cores (mma.sync)
 TEST_CASE("mma.sync: a 16x8x16 product matches the host, every schedule") {
-    ScheduleGuard guard;
     MmaTiles mt(16);
     std::vector<float> want = mt.reference();
-    for (const Schedule& s : SCHEDULES) {
-        std::string schedule = s.name;
-        CAPTURE(schedule);
-        cudacpu::set_schedule(s.reverse, s.shuffle, 7);
+    for_each_schedule([&](const std::string& schedule) {
         MmaTiles::Mismatches m = mt.compare(mt.run(MMA_NONE), want);
         CHECK_MESSAGE(m.count == 0, m.first);   // bitwise: the documented order
-    }
+    });
 }
 
 TEST_CASE("mma.sync: four chained calls (K = 64) accumulate as one product, every schedule") {
-    ScheduleGuard guard;
     MmaTiles mt(64);
     std::vector<float> want = mt.reference();
-    for (const Schedule& s : SCHEDULES) {
-        std::string schedule = s.name;
-        CAPTURE(schedule);
-        cudacpu::set_schedule(s.reverse, s.shuffle, 7);
+    for_each_schedule([&](const std::string& schedule) {
         MmaTiles::Mismatches m = mt.compare(mt.run(MMA_NONE), want);
         CHECK_MESSAGE(m.count == 0, m.first);
-    }
+    });
 }
 
 TEST_CASE("mma.sync caught: a's rows g and g + 8 exchanged, b's halves packed the wrong way round (by the comparison with the host)") {
@@ -848,6 +848,7 @@ TEST_CASE("mma.sync caught: a's rows g and g + 8 exchanged, b's halves packed th
     int rows = mt.compare(mt.run(MMA_A_ROWS_SWAPPED), want).count, halves = mt.compare(mt.run(MMA_B_HALVES_SWAPPED), want).count;
     MESSAGE("elements of d wrong, of " << want.size() << ": " << rows << " (a's rows exchanged), " << halves << " (b's halves)");
     CHECK(rows == (int)want.size());
+    CHECK(halves == (int)want.size());
     CHECK(halves == (int)want.size());
 }
 
@@ -867,16 +868,12 @@ TEST_CASE("mma.sync caught: registers built from memory never written (by the Na
 
 // ---------------------------------------------------------------- asynchronous copies (cp.async)
 TEST_CASE("cp.async: a double-buffered tile copy gives the host's result, every schedule") {
-    ScheduleGuard guard;
     AsyncTiles at;
     std::vector<float> want = at.reference();
-    for (const Schedule& s : SCHEDULES) {
-        std::string schedule = s.name;
-        CAPTURE(schedule);
-        cudacpu::set_schedule(s.reverse, s.shuffle, 7);
+    for_each_schedule([&](const std::string& schedule) {
         AsyncTiles::Mismatches m = at.compare(at.run(ASYNC_NONE), want);
         CHECK_MESSAGE(m.count == 0, m.first);
-    }
+    });
 }
 
 TEST_CASE("cp.async: 4-, 8- and 16-byte copies, zfill, and which groups a wait lands") {
@@ -923,51 +920,33 @@ TEST_CASE("cp.async: 4-, 8- and 16-byte copies, zfill, and which groups a wait l
 TEST_CASE("cp.async caught: waiting too little, or not at all (by the 0xFF fill: NaN), every schedule") {
     // wait_prior(2) leaves the group of the current tile in flight: the first two tiles are
     // read before any of their copies land, so every column sum is NaN
-    ScheduleGuard guard;
     AsyncTiles at;
     std::vector<float> want = at.reference();
-    for (const Schedule& s : SCHEDULES) {
-        std::string schedule = s.name;
-        CAPTURE(schedule);
-        cudacpu::set_schedule(s.reverse, s.shuffle, 7);
+    for_each_schedule([&](const std::string& schedule) {
         for (int bug : {(int)ASYNC_WAIT_TOO_LITTLE, (int)ASYNC_NO_WAIT}) {
             CAPTURE(bug);
             AsyncTiles::Mismatches m = at.compare(at.run(bug), want);
             CHECK(m.nan == (int)want.size());
         }
-    }
+    });
 }
 
-TEST_CASE("cp.async caught: no barrier between the wait and the reads of other threads' copies (by the NaN fill), every schedule") {
-    // each thread waits for its own copies only: before the barrier, the threads that have not
-    // yet run this iteration's wait have left their part of the tile unlanded (NaN), in any order
-    ScheduleGuard guard;
+TEST_CASE("cp.async caught: a missing barrier after the wait, or after the reads (by the NaN of unlanded copies), every schedule") {
+    // after the wait: each thread waits for its own copies only, so before the barrier the
+    // threads that have not yet run this iteration's wait have left their part of the tile
+    // unlanded (NaN). After the reads: the first thread to finish a tile starts the copies of
+    // the tile after next into that tile's buffer; a copy's destination is undefined until it
+    // lands (0xFF here), and the threads that read the buffer after that see NaN.
     AsyncTiles at;
     std::vector<float> want = at.reference();
-    for (const Schedule& s : SCHEDULES) {
-        std::string schedule = s.name;
-        CAPTURE(schedule);
-        cudacpu::set_schedule(s.reverse, s.shuffle, 7);
-        AsyncTiles::Mismatches m = at.compare(at.run(ASYNC_NO_BARRIER_AFTER_WAIT), want);
-        MESSAGE("schedule " << schedule << ": " << m.count << " of " << want.size() << " column sums wrong, " << m.nan << " NaN");
-        CHECK(m.nan > 0);
-    }
-}
-
-TEST_CASE("cp.async caught: a buffer refilled while other threads still read it (by the NaN a started copy leaves), every schedule") {
-    // without the barrier after the reads, the first thread to finish a tile starts the copies
-    // of the tile after next into that tile's buffer; a copy's destination is undefined until it
-    // lands (0xFF here), and the threads that read the buffer after that see NaN
-    ScheduleGuard guard;
-    AsyncTiles at;
-    std::vector<float> want = at.reference();
-    for (const Schedule& s : SCHEDULES) {
-        std::string schedule = s.name;
-        CAPTURE(schedule);
-        cudacpu::set_schedule(s.reverse, s.shuffle, 7);
-        AsyncTiles::Mismatches m = at.compare(at.run(ASYNC_NO_BARRIER_BEFORE_REFILL), want);
-        MESSAGE("schedule " << schedule << ": " << m.count << " of " << want.size() << " column sums wrong, " << m.nan << " NaN");
-        CHECK(m.nan > 0);
+    for (AsyncBug bug : {ASYNC_NO_BARRIER_AFTER_WAIT, ASYNC_NO_BARRIER_BEFORE_REFILL}) {
+        CAPTURE(bug);
+        for_each_schedule([&](const std::string& schedule) {
+            AsyncTiles::Mismatches m = at.compare(at.run(bug), want);
+            MESSAGE("bug " << bug << ", schedule " << schedule << ": " << m.count << " of " << want.size() << " column sums wrong, "
+                    << m.nan << " NaN");
+            CHECK(m.nan > 0);
+        });
     }
 }
 
@@ -1008,10 +987,10 @@ TEST_CASE("caught: no barrier between writing shared memory and reading it (by t
     // sum_squares_partial: warp 0 reads the other warps' slots of `shared` before they are
     // written, and finds NaN there. Under the reverse schedule warp 0 runs last, when every
     // slot is written, and the result happens to be right: ThreadSanitizer catches it there.
-    ScheduleGuard guard;
     std::vector<float> x = pseudo_random(100000, 9, -1, 1);
     double want = 0;
     for (float v : x) want += (double)v * v;
+    ScheduleGuard guard;
     for (const Schedule& s : SCHEDULES) {
         std::string schedule = s.name;
         CAPTURE(schedule);
@@ -1032,18 +1011,14 @@ TEST_CASE("caught: no barrier before reusing shared memory (by a schedule that r
     // block_reduce for the max, then for the sum: without the first barrier, the warp that
     // leaves the max first writes its partial sum over a slot another warp has yet to read as
     // a partial max. Logits below zero make every partial sum larger than any max.
-    ScheduleGuard guard;
     std::vector<double> want;
     crossentropy_reference(want, ce_logits(), ce_targets(), CE_N, CE_V, CE_VP);
-    for (const Schedule& s : SCHEDULES) {
-        std::string schedule = s.name;
-        CAPTURE(schedule);
-        cudacpu::set_schedule(s.reverse, s.shuffle, 7);
+    for_each_schedule([&](const std::string& schedule) {
         std::vector<float> ce = crossentropy_run(ce_logits(), ce_targets(), CE_N, CE_V, CE_VP, NO_BARRIER_BEFORE_REUSE);
         double err = max_abs_diff(ce, want);
         MESSAGE("schedule " << schedule << ": largest loss error " << err);
         CHECK(err > 1e-2);
-    }
+    });
 }
 
 TEST_CASE("caught: a warp reduction missing a step (by the comparison with the host)") {
