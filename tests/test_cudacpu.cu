@@ -273,6 +273,29 @@ __global__ void mma_tile_kernel(float* d, const float* c, const __nv_bfloat16* a
     for (int i = 0; i < 4; i++) d[(g + (i >= 2 ? 8 : 0)) * 8 + 2 * t + (i & 1)] = acc[i];
 }
 
+// ---------------------------------------------------------------- ldmatrix
+// Each warp of the block stages a 16x16 bf16 matrix (values 0..255, its row-major index) in
+// shared memory, rows `ld` apart, and loads it with ldmatrix_x4 (or .trans): lane l names row
+// l % 16, columns l / 16 * 8 on, as a kernel loading mma's A operand does. Out: the 4 registers
+// of every lane, (warps, 32, 4). `bug` plants one mistake.
+enum LdmatrixBug { LDM_NONE, LDM_MISALIGNED, LDM_GLOBAL_ROW, LDM_LANE_SKIPS };
+__global__ void ldmatrix_kernel(uint32_t* out, const __nv_bfloat16* m, int ld, bool trans, int bug) {
+    extern __shared__ __nv_bfloat16 staged[];   // (warps, 16, ld)
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    __nv_bfloat16* mine = staged + warp * 16 * ld;
+    for (int i = lane; i < 256; i += 32) mine[i / 16 * ld + i % 16] = m[i];
+    __syncwarp();
+    const __nv_bfloat16* row = mine + (lane % 16) * ld + lane / 16 * 8;
+    if (bug == LDM_MISALIGNED) row += 1;
+    if (bug == LDM_GLOBAL_ROW) row = m + (lane % 16) * 16 + lane / 16 * 8;
+    uint32_t r[4] = {0, 0, 0, 0};
+    if (!(bug == LDM_LANE_SKIPS && lane == 5)) {
+        if (trans) ldmatrix_x4_trans(r, row);
+        else ldmatrix_x4(r, row);
+    }
+    for (int i = 0; i < 4; i++) out[(warp * 32 + lane) * 4 + i] = r[i];
+}
+
 // ---------------------------------------------------------------- asynchronous copies into shared memory (cp.async)
 // The way a flash-attention kernel streams its K and V tiles: the block copies the next tile
 // into one of two shared-memory buffers with __pipeline_memcpy_async while it works on the
@@ -864,6 +887,62 @@ TEST_CASE("mma.sync caught: registers built from memory never written (by the Na
     auto all_nan = [](const std::vector<float>& d) { return std::all_of(d.begin(), d.end(), [](float x) { return std::isnan(x); }); };
     CHECK(all_nan(mt.run(MMA_NONE, false, true)));    // b never written: every product NaN
     CHECK(all_nan(mt.run(MMA_NONE, true, false)));    // c never written: the accumulator starts NaN
+}
+
+// ---------------------------------------------------------------- ldmatrix
+// the registers ldmatrix gives each lane, by the PTX ISA's description written out here: the
+// 16x16 matrix M as four 8x8 matrices, number i at rows (i % 2) * 8, columns (i / 2) * 8 (the
+// lanes' addresses above); lane l = 4g + t receives in r[i] the 16-bit elements (row g, columns
+// 2t, 2t + 1) of matrix i, or with .trans (rows 2t, 2t + 1, column g), the lower in the low half
+static std::vector<uint32_t> ldmatrix_reference(int warps, bool trans) {
+    std::vector<uint32_t> want((size_t)warps * 32 * 4);
+    for (int w = 0; w < warps; w++)
+        for (int l = 0; l < 32; l++)
+            for (int i = 0; i < 4; i++) {
+                int g = l / 4, t = l % 4, r0 = i % 2 * 8, c0 = i / 2 * 8;
+                auto element = [&](int r, int c) { return (uint32_t)__bfloat16_as_ushort(__float2bfloat16((float)((r0 + r) * 16 + c0 + c))); };
+                uint32_t lo = trans ? element(2 * t, g) : element(g, 2 * t), hi = trans ? element(2 * t + 1, g) : element(g, 2 * t + 1);
+                want[((size_t)w * 32 + l) * 4 + i] = lo | hi << 16;
+            }
+    return want;
+}
+
+static std::vector<uint32_t> ldmatrix_run(int warps, int ld, bool trans, int bug) {
+    std::vector<float> values(256);
+    for (int i = 0; i < 256; i++) values[i] = (float)i;
+    __nv_bfloat16* m = device_copy(converted<__nv_bfloat16>(values));
+    uint32_t* out;
+    REQUIRE(cudaMalloc(&out, (size_t)warps * 32 * 4 * sizeof(uint32_t)) == cudaSuccess);
+    ldmatrix_kernel<<<1, warps * 32, (size_t)warps * 16 * ld * sizeof(__nv_bfloat16)>>>(out, m, ld, trans, bug);
+    std::vector<uint32_t> h((size_t)warps * 32 * 4);
+    REQUIRE(cudaMemcpy(h.data(), out, h.size() * sizeof(uint32_t), cudaMemcpyDeviceToHost) == cudaSuccess);
+    cudaFree(m);
+    cudaFree(out);
+    return h;
+}
+
+TEST_CASE("ldmatrix: the registers of every lane, plain and .trans, rows padded or not, every schedule") {
+    for_each_schedule([&](const std::string&) {
+        for (int ld : {16, 24})   // 24: rows padded by 8 elements, as the attention tiles are
+            for (bool trans : {false, true}) {
+                CAPTURE(ld);
+                CAPTURE(trans);
+                CHECK(ldmatrix_run(2, ld, trans, LDM_NONE) == ldmatrix_reference(2, trans));
+            }
+    });
+    // and the two differ: a kernel that used one for the other would get the transpose
+    CHECK(ldmatrix_reference(1, false) != ldmatrix_reference(1, true));
+}
+
+TEST_CASE("ldmatrix caught: a misaligned row, a row in global memory, a lane that skips the call") {
+    Outcome misaligned = in_child([] { ldmatrix_run(1, 24, false, LDM_MISALIGNED); });
+    check_caught(misaligned, "ldmatrix.sync.m8n8.x4 at tests/test_cudacpu.cu:");
+    check_caught(misaligned, "is not 16-byte aligned");
+    Outcome global = in_child([] { ldmatrix_run(1, 24, true, LDM_GLOBAL_ROW); });
+    check_caught(global, "is not inside the dynamic shared memory or one __shared__ variable: ldmatrix reads shared memory only");
+    Outcome skip = in_child([] { ldmatrix_run(1, 24, false, LDM_LANE_SKIPS); });
+    check_caught(skip, "launch failure in kernel ldmatrix_kernel");
+    check_caught(skip, "(warp 0, lane 5): exited while lane 0 of its warp waits for it at ldmatrix.sync.m8n8.x4 at tests/test_cudacpu.cu:");
 }
 
 // ---------------------------------------------------------------- asynchronous copies (cp.async)

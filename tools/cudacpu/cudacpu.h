@@ -56,7 +56,7 @@ bool register_shared(void* p, size_t bytes);   // a static __shared__ variable: 
 // One warp or block collective of the running thread. `site` ("file:line") names the call:
 // the lanes of a warp collective, and the threads of a block at a barrier, must all be at
 // the same site, or the launch fails saying so.
-enum CollectiveKind { SHFL_IDX, SHFL_UP, SHFL_DOWN, SHFL_XOR, BALLOT, ANY, ALL, SYNCWARP, WMMA_LOAD, WMMA_STORE, WMMA_MMA, PTX_MMA };
+enum CollectiveKind { SHFL_IDX, SHFL_UP, SHFL_DOWN, SHFL_XOR, BALLOT, ANY, ALL, SYNCWARP, WMMA_LOAD, WMMA_STORE, WMMA_MMA, PTX_MMA, PTX_LDMATRIX };
 struct Collective {
     CollectiveKind kind;
     const char* site;
@@ -69,7 +69,7 @@ struct Collective {
     unsigned result;         // ballot, any, all
     // WMMA_LOAD, WMMA_STORE: the tile in memory (rows x cols elements of elem_size bytes, ldm
     // apart); WMMA_MMA and PTX_MMA: `in` is this lane's a and b fragments and `out` receives
-    // all 32 lanes' (wmma.h, mma_ptx.h). The lanes of a warp must agree on all of these.
+    // all 32 lanes' (wmma.h, mma_ptx.h); PTX_LDMATRIX: the same with each lane's row address. The lanes of a warp must agree on all of these.
     const void* ptr = nullptr;
     unsigned ldm = 0;
     int rows = 0, cols = 0, elem_size = 0;

@@ -398,6 +398,7 @@ static const char* collective_name(CollectiveKind k) {
         case WMMA_STORE: return "wmma::store_matrix_sync";
         case WMMA_MMA: return "wmma::mma_sync";
         case PTX_MMA: return "mma.sync.m16n8k16";
+        case PTX_LDMATRIX: return "ldmatrix.sync.m8n8.x4";
     }
     return "?";
 }
@@ -678,7 +679,7 @@ static int source_lane(const Collective& c, int lane) {
 // aligned to 256 bits, ldm a multiple of 16 bytes (8 elements of 16 bits, 4 floats)
 static void check_wmma_lane(const Thread* t, const Collective& c) {
     const char* name = collective_name(c.kind);
-    if (c.kind == WMMA_MMA || c.kind == PTX_MMA) return;
+    if (c.kind == WMMA_MMA || c.kind == PTX_MMA || c.kind == PTX_LDMATRIX) return;
     if ((uintptr_t)c.ptr % 32 != 0)
         launch_failure(t, "%s at %s: the pointer %p is not 32-byte (256-bit) aligned, as WMMA requires (it is %zu bytes past "
                        "a multiple of 32)", name, c.site, c.ptr, (size_t)((uintptr_t)c.ptr % 32));
@@ -694,7 +695,7 @@ static void check_wmma_same(const Thread* t, const Collective& c, const Thread& 
     bool same_type = (c.fragment == f.fragment) || (c.fragment && f.fragment && !strcmp(c.fragment, f.fragment));
     if (same_type && c.ptr == f.ptr && c.ldm == f.ldm && c.col_major == f.col_major) return;
     const char* name = collective_name(c.kind);
-    if (c.kind == WMMA_MMA || c.kind == PTX_MMA)
+    if (c.kind == WMMA_MMA || c.kind == PTX_MMA || c.kind == PTX_LDMATRIX)
         launch_failure(t, "%s at %s with a %s fragment, while lane %u of its warp came with a %s fragment: every lane of the "
                        "warp must pass the same fragment types", name, c.site, c.fragment, first.index % 32, f.fragment);
     launch_failure(t, "%s at %s with %s %p, ldm %u, %s, while lane %u of its warp came with %s %p, ldm %u, %s: every lane of "
@@ -743,7 +744,7 @@ static void complete(Launch& L, Warp& w, unsigned warp, const Group& g, Thread* 
             case ALL: c.result = count == lanes; break;
             case SYNCWARP: break;
             case WMMA_LOAD: case WMMA_STORE: break;   // each lane moves its own elements when it goes on (wmma.h)
-            case WMMA_MMA: case PTX_MMA: {   // every lane's a and b fragments, side by side, for every lane to read
+            case WMMA_MMA: case PTX_MMA: case PTX_LDMATRIX: {   // every lane's a and b fragments (or row address), side by side, for every lane to read
                 if (bits == g.mask) {   // once, at the first lane (they all passed the same fragment types)
                     if (c.size > WMMA_GATHER_BYTES || c.size % 8) fatal("internal error: %zu bytes of fragments per lane", c.size);
                     for (unsigned from = g.mask; from; from &= from - 1) {
@@ -913,6 +914,22 @@ void async_wait_prior(size_t n) {
     t->copies.erase(t->copies.begin(), t->copies.begin() + done);
     t->groups.erase(t->groups.begin(), t->groups.end() - n);
     for (size_t& end : t->groups) end -= done;
+}
+
+// ---------------------------------------------------------------- ldmatrix (mma_ptx.h)
+// each lane's row of 8 16-bit elements: 16-byte aligned, inside the dynamic shared memory or
+// one __shared__ variable (checked as the lane arrives, before the warp meets)
+void ldmatrix_check(const char* site, const void* row) {
+    if (!running) fatal("ldmatrix at %s outside a kernel", site);
+    Launch& L = *running;
+    uintptr_t a = (uintptr_t)row;
+    if (a % 16) launch_failure(L.current, "ldmatrix.sync.m8n8.x4 at %s: the row address %p is not 16-byte aligned", site, row);
+    auto inside = [&](const volatile void* base, size_t size) { return a >= (uintptr_t)base && a + 16 <= (uintptr_t)base + size; };
+    bool shared = L.dynamic_smem && inside(L.dynamic_smem, L.dynamic_smem_bytes);
+    for (const SharedVariable& v : shared_variables) shared = shared || inside(v.p, v.bytes);
+    if (!shared)
+        launch_failure(L.current, "ldmatrix.sync.m8n8.x4 at %s: the row at %p (16 bytes) is not inside the dynamic shared "
+                       "memory or one __shared__ variable: ldmatrix reads shared memory only", site, row);
 }
 
 // ---------------------------------------------------------------- launches

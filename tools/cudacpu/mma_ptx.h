@@ -1,4 +1,5 @@
-// tools/cudacpu/mma_ptx.h: the tensor cores' mma.sync instruction in the CPU execution mode.
+// tools/cudacpu/mma_ptx.h: the tensor cores' mma.sync instruction, and ldmatrix, which loads
+// its operands from shared memory, in the CPU execution mode.
 //
 // Included by cudacpu.h. A kernel cannot reach mma.sync from C++ except through inline PTX,
 // which g++ cannot compile, so a kernel source wraps the instruction in a function of its own
@@ -10,7 +11,7 @@
 //     }
 //     #endif
 //
-// and this file gives the same call its meaning here: d (16x8, fp32) += a (16x16, bf16) b
+// and this file gives the same call its meaning here (ldmatrix likewise, further down): d (16x8, fp32) += a (16x16, bf16) b
 // (16x8, bf16), a warp-wide product. It is a warp collective, checked by the scheduler
 // (launch.cpp) like the shuffles: all 32 lanes must reach the same call.
 //
@@ -67,7 +68,37 @@ inline void mma_m16n8k16_at(const char* site, float d[4], const uint32_t a[4], c
         d[i] = acc;
     }
 }
+
+// ldmatrix.sync.aligned.m8n8.x4.shared.b16 (.trans): four 8x8 matrices of 16-bit elements from
+// shared memory, lane l giving the address of row l % 8 of matrix l / 8 (16 bytes each). Lane
+// l, with g = l / 4 and t = l % 4, receives in r[i] two elements of matrix i, the lower one in
+// the low half: row g, columns 2t and 2t + 1; with .trans the matrix transposed: rows 2t and
+// 2t + 1 of column g. (So one x4 load gives the four registers of mma's A operand, or the B
+// operands of two 8-column tiles.) A warp collective, its rows checked for alignment and place.
+void ldmatrix_check(const char* site, const void* row);
+inline void ldmatrix_x4_at(const char* site, uint32_t r[4], const void* row, bool trans) {
+    ldmatrix_check(site, row);
+    alignas(8) const void* mine = row;
+    Collective g{PTX_LDMATRIX, site, 0xffffffffu, 0, 32, &mine, nullptr, sizeof mine, 0, 0};
+    g.fragment = trans ? "ldmatrix .trans" : "ldmatrix";
+    warp_collective(g);
+    const void* const* rows = (const void* const*)g.out;   // all 32 lanes' row addresses
+    int l = ptx::lane(), group = l / 4, t = l % 4;
+    for (int i = 0; i < 4; i++) {
+        uint16_t lo, hi;
+        if (trans) {
+            memcpy(&lo, (const char*)rows[8 * i + 2 * t] + 2 * group, 2);
+            memcpy(&hi, (const char*)rows[8 * i + 2 * t + 1] + 2 * group, 2);
+        } else {
+            memcpy(&lo, (const char*)rows[8 * i + group] + 4 * t, 2);
+            memcpy(&hi, (const char*)rows[8 * i + group] + 4 * t + 2, 2);
+        }
+        r[i] = (uint32_t)lo | (uint32_t)hi << 16;
+    }
+}
 }  // namespace cudacpu
 
 #define CUDACPU 1   // kernel sources: use the emulation below, not your inline PTX
 #define mma_m16n8k16(...) cudacpu::mma_m16n8k16_at(CUDACPU_SITE, __VA_ARGS__)
+#define ldmatrix_x4(r, row) cudacpu::ldmatrix_x4_at(CUDACPU_SITE, r, row, false)
+#define ldmatrix_x4_trans(r, row) cudacpu::ldmatrix_x4_at(CUDACPU_SITE, r, row, true)
