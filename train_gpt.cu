@@ -13,12 +13,13 @@
 // torchrun-style environment variables), optionally with ZeRO-1 sharded optimizer state.
 // What it is not: the fastest GPT-2 trainer. Attention is a flash attention written to be read
 // (FlashAttention-2's loop order, its tiles in registers on the tensor cores through mma.sync
-// and the next tile copied in while the current one is used, but no Hopper instructions
-// (wgmma, TMA) and a deterministic backward that does more work than FlashAttention-2's), not cuDNN's or FlashAttention's kernels
-// (train_gpt_cudnn, built with -DUSE_CUDNN, hands attention to cuDNN's, as llm.c can:
-// attention_cudnn.cpp); the elementwise and row kernels move the bytes they must in
-// 16-byte accesses but are not tuned further (no cache hints, no per-GPU launch tuning);
-// the only recomputation is the GELU's (--recompute 1), and there is no CUDA graph.
+// and ldmatrix, the next tile copied in while the current one is used, but no Hopper
+// instructions (wgmma, TMA), and a deterministic backward that does more work than
+// FlashAttention-2's), not cuDNN's or FlashAttention's kernels (train_gpt_cudnn, built with
+// -DUSE_CUDNN, hands attention to cuDNN's, as llm.c can: attention_cudnn.cpp); the
+// elementwise and row kernels move the bytes they must in 16-byte accesses but are not tuned
+// further (no cache hints, no per-GPU launch tuning); the only recomputation is the GELU's
+// (--recompute 1), and there is no CUDA graph.
 //
 // Conventions a reader needs before line 1:
 // - Dimensions: B batch, T time, C channels, V vocabulary, Vp padded vocabulary (a multiple
@@ -971,7 +972,8 @@ __global__ void attention_backward_dq_kernel(floatX* dqkv, const floatX* dout, c
 // accumulator tiles side by side, is already the A operand of the product that follows
 // (o += P v): scores and weights never touch shared memory. Shared memory holds only the
 // tiles every warp reads (k and v, or q and dout), their rows padded by 8 elements so that the
-// 32 lanes' reads fall in different banks, two of each: while the warps compute on one tile,
+// rows of an ldmatrix (the instruction that loads mma's operands from shared memory, 8x8
+// blocks at a time) fall in different banks, two of each: while the warps compute on one tile,
 // the next is already on its way into the other, by asynchronous copies (cp.async, which
 // write shared memory without passing through registers; a thread waits for its own copies,
 // then the block meets at a barrier, before anyone reads them). The algorithm, the masks and
@@ -986,31 +988,41 @@ __device__ inline void mma_m16n8k16(float d[4], const uint32_t a[4], const uint3
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
+// ldmatrix: four 8x8 bf16 matrices from shared memory, lane l giving the address of row l % 8
+// of matrix l / 8; lane l (g = l / 4, t = l % 4) receives in r[i] row g, columns 2t and 2t + 1
+// of matrix i, or with .trans rows 2t and 2t + 1 of column g: exactly mma's fragments
+__device__ inline void ldmatrix_x4(uint32_t r[4], const floatX* row) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"((uint32_t)__cvta_generic_to_shared(row)));
+}
+__device__ inline void ldmatrix_x4_trans(uint32_t r[4], const floatX* row) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"((uint32_t)__cvta_generic_to_shared(row)));
+}
 #endif
 
 __device__ inline uint32_t pack_bf16(float lo, float hi) {   // two values rounded to bf16, lo in the low half
     return (uint32_t)__bfloat16_as_ushort((floatX)lo) | (uint32_t)__bfloat16_as_ushort((floatX)hi) << 16;
 }
-__device__ inline uint32_t pair_at(const floatX* p) { return *reinterpret_cast<const uint32_t*>(p); }   // p[0], p[1]
 
-// fragments from a row-major tile in shared memory with rows ld elements apart: A's rows
-// [r0, r0 + 16) and columns [c0, c0 + 16); B's rows (the k index) [k0, k0 + 16) and columns
-// [n0, n0 + 8), from a tile that holds B (tile[k][n]) or B transposed (tile[n][k], as k is
-// for S = q k^T)
+// fragments from a row-major tile in shared memory with rows ld elements apart, one ldmatrix
+// each (lane l names the row l % 8 of its matrix l / 8). A: rows [r0, r0 + 16), columns
+// [c0, c0 + 16), the matrices (rows, columns) (0-7, 0-7), (8-15, 0-7), (0-7, 8-15), (8-15,
+// 8-15) giving a[0..3]. B for the k index [k0, k0 + 16) and two 8-column tiles n0 and n0 + 8
+// (b[0..1] the first, b[2..3] the second), from a tile that holds B transposed (tile[n][k], as
+// k is for S = q k^T: rows are n, as ldmatrix delivers them) or B itself (tile[k][n], as v is
+// for P v: .trans turns its columns into rows)
 __device__ inline void load_a(uint32_t a[4], const floatX* tile, int ld, int r0, int c0) {
-    int g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
-    const floatX* p = tile + (r0 + g) * ld + c0 + 2 * t;
-    a[0] = pair_at(p); a[1] = pair_at(p + 8 * ld); a[2] = pair_at(p + 8); a[3] = pair_at(p + 8 * ld + 8);
+    int l = threadIdx.x % 32;
+    ldmatrix_x4(a, tile + (r0 + l % 16) * ld + c0 + l / 16 * 8);
 }
-__device__ inline void load_b(uint32_t b[2], const floatX* tile, int ld, int k0, int n0) {
-    int g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
-    const floatX* p = tile + (k0 + 2 * t) * ld + n0 + g;
-    b[0] = pack_bf16((float)p[0], (float)p[ld]); b[1] = pack_bf16((float)p[8 * ld], (float)p[9 * ld]);
+__device__ inline void load_b_transposed_x2(uint32_t b[4], const floatX* tile, int ld, int k0, int n0) {
+    int l = threadIdx.x % 32;
+    ldmatrix_x4(b, tile + (n0 + l % 8 + l / 16 * 8) * ld + k0 + l / 8 % 2 * 8);
 }
-__device__ inline void load_b_transposed(uint32_t b[2], const floatX* tile, int ld, int k0, int n0) {
-    int g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
-    const floatX* p = tile + (n0 + g) * ld + k0 + 2 * t;
-    b[0] = pair_at(p); b[1] = pair_at(p + 8);
+__device__ inline void load_b_x2(uint32_t b[4], const floatX* tile, int ld, int k0, int n0) {
+    int l = threadIdx.x % 32;
+    ldmatrix_x4_trans(b, tile + (k0 + l % 8 + l / 8 % 2 * 8) * ld + n0 + l / 16 * 8);
 }
 // the A operand for columns [16 kk, 16 kk + 16) of a warp's 16-row product held as
 // accumulators (acc[n] is its columns [8n, 8n + 8)): P or dS, rounded to bf16
@@ -1024,12 +1036,14 @@ __device__ inline void accumulators_as_a(uint32_t a[4], const float (*acc)[4], i
 // shared memory: a warp's scores q k^T (or k q^T, dout v^T, v dout^T)
 template <int K, int NT>
 __device__ inline void mma_rows_times_tile_t(float (*c)[4], const uint32_t (*a)[4], const floatX* b, int ld) {
-    for (int n = 0; n < NT; n++) {
+    for (int n = 0; n < NT; n += 2) {   // two 8-column tiles per B load
         c[n][0] = c[n][1] = c[n][2] = c[n][3] = 0.0f;
+        c[n + 1][0] = c[n + 1][1] = c[n + 1][2] = c[n + 1][3] = 0.0f;
         for (int kk = 0; kk < K / 16; kk++) {
-            uint32_t bf[2];
-            load_b_transposed(bf, b, ld, kk * 16, n * 8);
+            uint32_t bf[4];
+            load_b_transposed_x2(bf, b, ld, kk * 16, n * 8);
             mma_m16n8k16(c[n], a[kk], bf);
+            mma_m16n8k16(c[n + 1], a[kk], bf + 2);
         }
     }
 }
@@ -1040,10 +1054,11 @@ __device__ inline void mma_acc_times_tile(float (*c)[4], const float (*p)[4], co
     for (int kk = 0; kk < K / 16; kk++) {
         uint32_t a[4];
         accumulators_as_a(a, p, kk);
-        for (int n = 0; n < NT; n++) {
-            uint32_t bf[2];
-            load_b(bf, b, ld, kk * 16, n * 8);
+        for (int n = 0; n < NT; n += 2) {   // two 8-column tiles per B load
+            uint32_t bf[4];
+            load_b_x2(bf, b, ld, kk * 16, n * 8);
             mma_m16n8k16(c[n], a, bf);
+            mma_m16n8k16(c[n + 1], a, bf + 2);
         }
     }
 }
