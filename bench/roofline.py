@@ -18,8 +18,8 @@ designs, each modelled from its structure:
   (b) llm.c's train_gpt2.cu built with cuDNN attention, as its GPT-2 124M run script runs it
       (-r 0: nothing recomputed; GELU not fused: gelu_fusion defaults to 0 since 2024-07-01);
   (c) train_gpt.cu as built now: flash attention (three kernels with their tiles in registers,
-      products on the tensor cores through mma.sync, the next tile copied in by cp.async, a
-      deterministic backward), 16-byte vectorised kernels, residual +
+      products on the tensor cores through mma.sync, operands loaded by ldmatrix, the next tile
+      copied in by cp.async, a deterministic backward), 16-byte vectorised kernels, residual +
       LayerNorm in one kernel, one-kernel LayerNorm backward, GELU, its backward and the bias
       gradients in cuBLASLt epilogues, the classifier's loss and gradient in one pass, cached
       cuBLASLt plans, fp32 gradients; `--attention fa2|cudnn` swaps in a faster attention
@@ -91,12 +91,12 @@ EFFICIENCY = {
     "flash_fwd": 0.40,
     "flash_bwd": 0.28,
     # train_gpt.cu's flash attention as built (--attention mma): FlashAttention-2's register-
-    # resident tiles on mma.sync and its double-buffered cp.async tiles, but B operands come
-    # from plain shared-memory loads (no ldmatrix) and a block has 64 rows, not 128 (the
-    # backward's 7 products per pair are counted in its FLOPs): estimated at 7/8 of FA2's.
-    # Before its copies overlapped the products (2026-11-26, morning): 0.30 and 0.20
-    "flash_fwd_mma": 0.35,
-    "flash_bwd_mma": 0.24,
+    # resident tiles on mma.sync, its double-buffered cp.async tiles and its ldmatrix operand
+    # loads, but a block has 64 query rows where FlashAttention-2's forward takes 128 (the
+    # backward's 7 products per pair are counted in its FLOPs): estimated at 15/16 of FA2's.
+    # Earlier on 2026-11-26: 0.30/0.20 (no cp.async, no ldmatrix), 0.35/0.24 (no ldmatrix)
+    "flash_fwd_mma": 0.37,
+    "flash_bwd_mma": 0.26,
     # memory-bound kernels: one 2-byte element per thread vs 16-byte vector loads and stores
     "elementwise": 0.50,
     "elementwise_vec": 0.85,
