@@ -63,8 +63,16 @@ ifneq ($(NVCC),)
     ifeq ($(PRECISION),FP32)
       GPU_PRECISION := -DENABLE_FP32
     endif
-    GPU_TARGETS := train_gpt train_gpt_fp32 $(BUILD)/test_gpu $(BUILD)/test_gpu_fp32
-    $(info [make] nvcc: found ($(NVCC)), building train_gpt (bf16), train_gpt_fp32 and their tests for $(GPU_ARCH))
+    GPU_TARGETS := train_gpt train_gpt_fp32
+    # their tests (every case needs a GPU) where one answers; elsewhere on request, as
+    # bench/gpu_session.sh builds them (their code runs here too, in the CPU execution mode)
+    ifneq ($(GPU_CC),)
+      GPU_TESTS := $(BUILD)/test_gpu $(BUILD)/test_gpu_fp32
+      $(info [make] nvcc: found ($(NVCC)), building train_gpt (bf16), train_gpt_fp32 and their tests for $(GPU_ARCH))
+    else
+      $(info [make] nvcc: found ($(NVCC)), building train_gpt (bf16) and train_gpt_fp32 for $(GPU_ARCH); no GPU answers nvidia-smi, so build/test_gpu and build/test_gpu_fp32 are built only on request)
+    endif
+    GPU_TARGETS += $(GPU_TESTS)
     # train_gpt_cudnn: attention by cuDNN's fused kernels (attention_cudnn.cpp), where cuDNN's
     # headers and its C++ frontend's are found (the frontend: `bash tools/install_deps.sh cudnn`)
     CUDNN_FRONTEND ?= $(patsubst %/cudnn_frontend.h,%,$(firstword $(wildcard .deps/cudnn-frontend/include/cudnn_frontend.h \
@@ -147,7 +155,7 @@ $(BUILD)/test_%: tests/test_%.cpp $(HEADERS) $(wildcard train_gpt_cpu.cpp) $(wil
 # >>> GPU section: rules
 # one nvcc call per binary (compile time matters); the tests link the CPU reference in-process
 ifneq ($(GPU_TARGETS),)
-TEST_BINS += $(BUILD)/test_gpu $(BUILD)/test_gpu_fp32
+TEST_BINS += $(GPU_TESTS)
 .PHONY: sanitize
 
 train_gpt: train_gpt.cu $(HEADERS)
