@@ -1063,20 +1063,22 @@ __device__ inline void mma_acc_times_tile(float (*c)[4], const float (*p)[4], co
     }
 }
 
+template <int HS> __host__ __device__ constexpr int mma_ld() { return HS + 8; }   // a tile's row stride in shared memory
+
 // starts copying rows [t0, t0 + MMA_TILE) of a head (stride apart in src) into a tile with
-// rows ld apart, 16 bytes per copy, asynchronously: they have landed once the thread waits
-// for the group they are committed in (__pipeline_wait_prior) and the block has met at a
-// barrier after that. Rows past T become zeros (the copy writes 16 zero bytes, reads nothing).
+// rows mma_ld<HS>() apart, 16 bytes per copy, asynchronously: they have landed once the
+// thread waits for the group they are committed in (__pipeline_wait_prior) and the block has
+// met at a barrier after that. Rows past T become zeros (the copy writes 16 zero bytes, reads
+// nothing).
 template <int HS>
-__device__ void load_rows_async(floatX* tile, int ld, const floatX* src, size_t stride, int t0, int T) {
-    const int W = 8;   // bf16 per 16 bytes
+__device__ void load_rows_async(floatX* tile, const floatX* src, size_t stride, int t0, int T) {
+    const int W = 8, ld = mma_ld<HS>();   // W: bf16 per 16 bytes
     for (int idx = threadIdx.x; idx < MMA_TILE * HS / W; idx += blockDim.x) {
         int r = idx / (HS / W), i = idx % (HS / W) * W;
         bool inside = t0 + r < T;
         __pipeline_memcpy_async(tile + r * ld + i, src + (size_t)(inside ? t0 + r : t0) * stride + i, 16, inside ? 0 : 16);
     }
 }
-template <int HS> __host__ __device__ constexpr int mma_ld() { return HS + 8; }   // a tile's row stride in shared memory
 template <int HS> constexpr size_t mma_smem(int tiles) { return (size_t)tiles * MMA_TILE * mma_ld<HS>() * sizeof(floatX); }
 
 // one block per (query tile, b * NH + h), as attention_forward_kernel
@@ -1092,10 +1094,10 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_forward_mma_kernel(f
     int rows[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};   // the two query rows this lane holds
     const floatX* head = qkv + (size_t)b * T * 3 * C + h * HS;   // q of (b, 0, h); k at + C, v at + 2C
     float scale = 1.0f / sqrtf((float)HS);
-    load_rows_async<HS>(sq, LD, head, 3 * C, q0, T);
+    load_rows_async<HS>(sq, head, 3 * C, q0, T);
     __pipeline_commit();
-    load_rows_async<HS>(sk(0), LD, head + C, 3 * C, 0, T);   // the first key tile
-    load_rows_async<HS>(sv(0), LD, head + 2 * C, 3 * C, 0, T);
+    load_rows_async<HS>(sk(0), head + C, 3 * C, 0, T);   // the first key tile
+    load_rows_async<HS>(sv(0), head + 2 * C, 3 * C, 0, T);
     __pipeline_commit();
     __pipeline_wait_prior(1);   // q has landed (the key tile may still be on its way)
     __syncthreads();
@@ -1106,8 +1108,8 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_forward_mma_kernel(f
     int k_end = min(q0 + MMA_TILE, T);
     for (int k0 = 0, buf = 0; k0 < k_end; k0 += MMA_TILE, buf ^= 1) {
         if (k0 + MMA_TILE < k_end) {   // the next key tile into the other buffers, while this one is used
-            load_rows_async<HS>(sk(buf ^ 1), LD, head + C, 3 * C, k0 + MMA_TILE, T);
-            load_rows_async<HS>(sv(buf ^ 1), LD, head + 2 * C, 3 * C, k0 + MMA_TILE, T);
+            load_rows_async<HS>(sk(buf ^ 1), head + C, 3 * C, k0 + MMA_TILE, T);
+            load_rows_async<HS>(sv(buf ^ 1), head + 2 * C, 3 * C, k0 + MMA_TILE, T);
         }
         __pipeline_commit();        // (an empty group after the last tile)
         __pipeline_wait_prior(1);   // this tile has landed: all groups but the newest
@@ -1182,10 +1184,10 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_backward_dkdv_mma_ke
             sdot(buf)[r] = q0 + r < T ? dot[q0 + r] : 0.0f;
         }
     };
-    load_rows_async<HS>(sq(1), LD, head + C, 3 * C, k0, T);       // k and v, through the second buffers
-    load_rows_async<HS>(sdo(1), LD, head + 2 * C, 3 * C, k0, T);
-    load_rows_async<HS>(sq(0), LD, head, 3 * C, k0, T);           // the first query tile (q0 = k0)
-    load_rows_async<HS>(sdo(0), LD, dout_head, C, k0, T);
+    load_rows_async<HS>(sq(1), head + C, 3 * C, k0, T);       // k and v, through the second buffers
+    load_rows_async<HS>(sdo(1), head + 2 * C, 3 * C, k0, T);
+    load_rows_async<HS>(sq(0), head, 3 * C, k0, T);           // the first query tile (q0 = k0)
+    load_rows_async<HS>(sdo(0), dout_head, C, k0, T);
     __pipeline_commit();
     load_lse_dot(k0, 0);
     __pipeline_wait_prior(0);
@@ -1196,8 +1198,8 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_backward_dkdv_mma_ke
     float dk[HS / 8][4] = {}, dv[HS / 8][4] = {};
     for (int q0 = k0, buf = 0; q0 < T; q0 += MMA_TILE, buf ^= 1) {   // queries before the tile's keys see none of them
         if (q0 + MMA_TILE < T) {   // the next query tile into the other buffers, while this one is used
-            load_rows_async<HS>(sq(buf ^ 1), LD, head, 3 * C, q0 + MMA_TILE, T);
-            load_rows_async<HS>(sdo(buf ^ 1), LD, dout_head, C, q0 + MMA_TILE, T);
+            load_rows_async<HS>(sq(buf ^ 1), head, 3 * C, q0 + MMA_TILE, T);
+            load_rows_async<HS>(sdo(buf ^ 1), dout_head, C, q0 + MMA_TILE, T);
             load_lse_dot(q0 + MMA_TILE, buf ^ 1);
         }
         __pipeline_commit();
@@ -1247,10 +1249,10 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_backward_dq_mma_kern
         row_lse[r] = rows[r] < T ? lse[(size_t)blockIdx.y * T + rows[r]] : 0.0f;
         row_dot[r] = rows[r] < T ? dot[(size_t)blockIdx.y * T + rows[r]] : 0.0f;
     }
-    load_rows_async<HS>(sk(1), LD, head, 3 * C, q0, T);   // q and dout, through the second buffers
-    load_rows_async<HS>(sv(1), LD, dout + (size_t)b * T * C + h * HS, C, q0, T);
-    load_rows_async<HS>(sk(0), LD, head + C, 3 * C, 0, T);   // the first key tile
-    load_rows_async<HS>(sv(0), LD, head + 2 * C, 3 * C, 0, T);
+    load_rows_async<HS>(sk(1), head, 3 * C, q0, T);   // q and dout, through the second buffers
+    load_rows_async<HS>(sv(1), dout + (size_t)b * T * C + h * HS, C, q0, T);
+    load_rows_async<HS>(sk(0), head + C, 3 * C, 0, T);   // the first key tile
+    load_rows_async<HS>(sv(0), head + 2 * C, 3 * C, 0, T);
     __pipeline_commit();
     __pipeline_wait_prior(0);
     __syncthreads();
@@ -1261,8 +1263,8 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_backward_dq_mma_kern
     int k_end = min(q0 + MMA_TILE, T);
     for (int k0 = 0, buf = 0; k0 < k_end; k0 += MMA_TILE, buf ^= 1) {
         if (k0 + MMA_TILE < k_end) {   // the next key tile into the other buffers, while this one is used
-            load_rows_async<HS>(sk(buf ^ 1), LD, head + C, 3 * C, k0 + MMA_TILE, T);
-            load_rows_async<HS>(sv(buf ^ 1), LD, head + 2 * C, 3 * C, k0 + MMA_TILE, T);
+            load_rows_async<HS>(sk(buf ^ 1), head + C, 3 * C, k0 + MMA_TILE, T);
+            load_rows_async<HS>(sv(buf ^ 1), head + 2 * C, 3 * C, k0 + MMA_TILE, T);
         }
         __pipeline_commit();
         __pipeline_wait_prior(1);   // this key tile has landed

@@ -230,6 +230,10 @@ template <class T> inline T atomicCAS(T* p, T compare, T v) {
 }
 
 // ---------------------------------------------------------------- tensor cores (WMMA)
+namespace cudacpu {
+// the running thread's lane in its warp (the tensor-core emulations' warp collectives)
+inline int lane() { return (int)((threadIdx.x + threadIdx.y * blockDim.x + threadIdx.z * blockDim.x * blockDim.y) % 32); }
+}  // namespace cudacpu
 #include "wmma.h"   // nvcuda::wmma, in place of <mma.h>
 #include "mma_ptx.h"   // the inline-PTX mma.sync the kernels wrap (mma_m16n8k16)
 #include "pipeline.h"  // cp.async: __pipeline_memcpy_async, __pipeline_commit, __pipeline_wait_prior

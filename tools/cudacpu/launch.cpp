@@ -704,16 +704,24 @@ static void check_wmma_same(const Thread* t, const Collective& c, const Thread& 
                    f.col_major ? "col_major" : "row_major");
 }
 
+// whether [p, p + bytes) lies inside the launch's dynamic shared memory or one static
+// __shared__ variable
+static bool in_shared_memory(const Launch& L, const void* p, size_t bytes) {
+    uintptr_t a = (uintptr_t)p;
+    auto inside = [&](const volatile void* base, size_t size) { return a >= (uintptr_t)base && a + bytes <= (uintptr_t)base + size; };
+    if (L.dynamic_smem && inside(L.dynamic_smem, L.dynamic_smem_bytes)) return true;
+    for (const SharedVariable& v : shared_variables)
+        if (inside(v.p, v.bytes)) return true;
+    return false;
+}
+
 // the tile (every element the warp loads or stores) must lie inside one device allocation,
 // the launch's dynamic shared memory or one static __shared__ variable; checked once per warp
 static void check_wmma_range(Launch& L, const Thread* t, const Collective& c) {
     size_t inner = c.col_major ? c.rows : c.cols, outer = c.col_major ? c.cols : c.rows;
     size_t bytes = ((outer - 1) * c.ldm + inner) * c.elem_size;
     uintptr_t a = (uintptr_t)c.ptr;
-    auto inside = [&](const void* base, size_t size) { return a >= (uintptr_t)base && a + bytes <= (uintptr_t)base + size; };
-    if (L.dynamic_smem && inside(L.dynamic_smem, L.dynamic_smem_bytes)) return;
-    for (const SharedVariable& v : shared_variables)
-        if (inside((const void*)v.p, v.bytes)) return;
+    if (in_shared_memory(L, c.ptr, bytes)) return;
     char why[256];
     if (find_device_range(c.ptr, bytes, why, sizeof why)) return;
     const char* where = "";
@@ -879,11 +887,7 @@ void async_copy(const char* site, void* dst, const void* src, size_t bytes, size
     if ((uintptr_t)dst % bytes || (uintptr_t)src % bytes)
         launch_failure(t, "__pipeline_memcpy_async at %s: %s %p is not aligned to the copy's %zu bytes", site,
                        (uintptr_t)dst % bytes ? "the destination" : "the source", (uintptr_t)dst % bytes ? dst : src, bytes);
-    uintptr_t d = (uintptr_t)dst;
-    auto inside = [&](const volatile void* base, size_t size) { return d >= (uintptr_t)base && d + bytes <= (uintptr_t)base + size; };
-    bool shared = L.dynamic_smem && inside(L.dynamic_smem, L.dynamic_smem_bytes);
-    for (const SharedVariable& v : shared_variables) shared = shared || inside(v.p, v.bytes);
-    if (!shared)
+    if (!in_shared_memory(L, dst, bytes))
         launch_failure(t, "__pipeline_memcpy_async at %s: the destination %p (%zu bytes) is not inside the dynamic shared "
                        "memory or one __shared__ variable: cp.async copies into shared memory only", site, dst, bytes);
     char why[256];
@@ -922,12 +926,9 @@ void async_wait_prior(size_t n) {
 void ldmatrix_check(const char* site, const void* row) {
     if (!running) fatal("ldmatrix at %s outside a kernel", site);
     Launch& L = *running;
-    uintptr_t a = (uintptr_t)row;
-    if (a % 16) launch_failure(L.current, "ldmatrix.sync.m8n8.x4 at %s: the row address %p is not 16-byte aligned", site, row);
-    auto inside = [&](const volatile void* base, size_t size) { return a >= (uintptr_t)base && a + 16 <= (uintptr_t)base + size; };
-    bool shared = L.dynamic_smem && inside(L.dynamic_smem, L.dynamic_smem_bytes);
-    for (const SharedVariable& v : shared_variables) shared = shared || inside(v.p, v.bytes);
-    if (!shared)
+    if ((uintptr_t)row % 16)
+        launch_failure(L.current, "ldmatrix.sync.m8n8.x4 at %s: the row address %p is not 16-byte aligned", site, row);
+    if (!in_shared_memory(L, row, 16))
         launch_failure(L.current, "ldmatrix.sync.m8n8.x4 at %s: the row at %p (16 bytes) is not inside the dynamic shared "
                        "memory or one __shared__ variable: ldmatrix reads shared memory only", site, row);
 }

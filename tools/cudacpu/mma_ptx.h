@@ -37,7 +37,6 @@ inline float half_of(uint32_t r, bool hi) {
     memcpy(&f, &u, 4);
     return f;
 }
-inline int lane() { return (int)((threadIdx.x + threadIdx.y * blockDim.x + threadIdx.z * blockDim.x * blockDim.y) % 32); }
 }  // namespace ptx
 
 // A[m][k] and B[k][n] of the warp's product, read from the lanes that hold them (layout above)
@@ -60,7 +59,7 @@ inline void mma_m16n8k16_at(const char* site, float d[4], const uint32_t a[4], c
     g.fragment = "mma.m16n8k16 bf16";
     warp_collective(g);
     const MmaFragments* all = (const MmaFragments*)g.out;   // all 32 lanes' registers
-    int l = ptx::lane(), group = l / 4, t = l % 4;
+    int l = lane(), group = l / 4, t = l % 4;
     for (int i = 0; i < 4; i++) {
         int m = group + (i >= 2 ? 8 : 0), n = 2 * t + i % 2;
         float acc = d[i];
@@ -83,7 +82,7 @@ inline void ldmatrix_x4_at(const char* site, uint32_t r[4], const void* row, boo
     g.fragment = trans ? "ldmatrix .trans" : "ldmatrix";
     warp_collective(g);
     const void* const* rows = (const void* const*)g.out;   // all 32 lanes' row addresses
-    int l = ptx::lane(), group = l / 4, t = l % 4;
+    int l = lane(), group = l / 4, t = l % 4;
     for (int i = 0; i < 4; i++) {
         uint16_t lo, hi;
         if (trans) {

@@ -107,7 +107,6 @@ inline float to_float(__nv_bfloat16 v) {   // the bits of a bf16 are the top hal
 }
 inline float to_float(__half v) { return __half2float(v); }
 
-inline int lane() { return (int)((threadIdx.x + threadIdx.y * blockDim.x + threadIdx.z * blockDim.x * blockDim.y) % 32); }
 
 template <class T> const char* type_name();
 template <> inline const char* type_name<__nv_bfloat16>() { return "__nv_bfloat16"; }
@@ -141,7 +140,7 @@ inline void tile_sync(cudacpu::CollectiveKind kind, const char* site, F& f, T* p
     c.col_major = col_major;
     c.fragment = fragment_name<Use, M, N, K, E>();
     cudacpu::warp_collective(c);
-    int l = lane();
+    int l = cudacpu::lane();
     for (int i = 0; i < F::num_elements; i++) {
         int pos = Map::position(l, i), r = pos / Map::cols, col = pos % Map::cols;
         T* e = col_major ? p + (size_t)col * ldm + r : p + (size_t)r * ldm + col;
@@ -190,7 +189,7 @@ inline void mma_sync_at(const char* site, fragment<accumulator, M, N, K, float>&
     // slot s of a fragment is all[s / distinct].x[s % distinct]; along a row of a (or a column
     // of b) the slot advances by the mapping's inverse multiplier (times N for b) each step of k
     const unsigned step_a = MA::inverse(), step_b = MB::inverse() * N;
-    int l = detail::lane();
+    int l = cudacpu::lane();
     for (int i = 0; i < MC::distinct; i++) {
         int pos = MC::position(l, i), m = pos / N, n = pos % N;
         unsigned sa = (unsigned)MA::slot(m, 0), sb = (unsigned)MB::slot(0, n);
