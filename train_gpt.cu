@@ -14,8 +14,8 @@
 // What it is not: the fastest GPT-2 trainer. Attention is a flash attention written to be read
 // (FlashAttention-2's loop order, its tiles in registers on the tensor cores through mma.sync
 // and ldmatrix, the next tile copied in while the current one is used, but no Hopper
-// instructions (wgmma, TMA), and a deterministic backward that does more work than
-// FlashAttention-2's), not cuDNN's or FlashAttention's kernels (train_gpt_cudnn, built with
+// instructions (wgmma, TMA), and a deterministic backward that orders dq's sums by giving a
+// block a whole head), not cuDNN's or FlashAttention's kernels (train_gpt_cudnn, built with
 // -DUSE_CUDNN, hands attention to cuDNN's, as llm.c can: attention_cudnn.cpp); the
 // elementwise and row kernels move the bytes they must in 16-byte accesses but are not tuned
 // further (no cache hints, no per-GPU launch tuning); the only recomputation is the GELU's
@@ -263,11 +263,12 @@ static const int REDUCE_CHUNKS = 64;   // sizes `partial` below (2 x 64 x 4C flo
 static const int NORM_BLOCKS = 512;    // blocks of the gradient norm's first stage (sum_squares)
 struct Workspace {
     float *att_dot = nullptr;       // (B,NH,T): attention_backward's D = rowsum(dout * out) per head and position
+    float *att_dq = nullptr;        // (B,NH,T,HS): the whole-head attention backward's running sums of dq (bf16 builds)
     float *partial = nullptr;       // (2,REDUCE_CHUNKS,4C): layernorm_backward's partial sums; matmul_backward's dbias (OC)
     float *norm_partial = nullptr;  // (NORM_BLOCKS): the gradient norm's block sums
     unsigned int *ticket = nullptr; // (1): blocks finished, for kernels whose last block sums the others' partials
     double *norm_result = nullptr;  // (1): the gradient norm's square
-    size_t att_dot_elems = 0, partial_elems = 0;   // B*NH*T, 2*REDUCE_CHUNKS*4C: what fits
+    size_t att_dot_elems = 0, att_dq_elems = 0, partial_elems = 0;   // B*NH*T, B*T*C, 2*REDUCE_CHUNKS*4C: what fits
 };
 
 // --- token plus position embedding; each thread adds W channels (one 16-byte pack)
@@ -744,7 +745,10 @@ void matmul_backward(floatX* dinp, float* dweight, float* dbias, const floatX* d
 // rounding) changes from run to run. Here a key-tile kernel (dk, dv: a block owns KV_TILE keys
 // and loops over the queries) and a query-tile kernel (dq: a block owns Q_TILE queries and
 // loops over the keys) each recompute S and P, so every output element has one writer and a
-// fixed order of additions. The price: 7 tile products per pair of tiles instead of 5.
+// fixed order of additions. The price: 7 tile products per pair of tiles instead of 5. Where
+// there are heads enough to fill the GPU, the tensor-core section below gets back to 5 another
+// way: one block takes a whole head, so the one loop over both is one block's, and it adds
+// dq's terms in a fixed order itself.
 //
 // The kernels below say this plainly: every tile lives in shared memory, and the products
 // (q k^T, P v, and the backward's) go through one helper, tile_product, as fp32 loops. They
@@ -1156,12 +1160,30 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_forward_mma_kernel(f
     }
 }
 
-// one block per (key tile, b * NH + h), as attention_backward_dkdv_kernel; each warp owns 16
-// keys and computes the transposed products (rows are keys): S^T = k q^T, dP^T = v dout^T,
-// then dv += P^T dout and dk += dS^T q
-template <int HS>
+// the A operand for rows [r0, r0 + 16), columns [c0, c0 + 16) of A = tile^T, from a row-major
+// tile that holds A transposed (tile[c][r], as dS^T is for dq = dS k): .trans turns the
+// stored 8x8 blocks, whose rows are A's columns, into A's rows
+__device__ inline void load_a_transposed(uint32_t a[4], const floatX* tile, int ld, int r0, int c0) {
+    int l = threadIdx.x % 32;
+    ldmatrix_x4_trans(a, tile + (c0 + l / 16 * 8 + l % 8) * ld + r0 + l / 8 % 2 * 8);
+}
+
+// Each warp owns 16 keys and computes the transposed products (rows are keys): S^T = k q^T,
+// dP^T = v dout^T, then dv += P^T dout and dk += dS^T q. Two ways to launch it:
+// - WHOLE_HEAD false: one block per (key tile, b * NH + h), as attention_backward_dkdv_kernel;
+//   dq is the dq kernel's below, which computes S and dP a second time: 7 products per pair
+//   of tiles.
+// - WHOLE_HEAD true: one block per head (b * NH + h), walking its key tiles from the last to
+//   the first, and dq += dS k is a fifth product of the same pair: 5 products. dS^T goes
+//   through shared memory, where each warp takes 16 query rows of it as the A operand, and
+//   adds its 16 x HS product to the running sum of those rows in dq_sum (fp32, (B,NH,T,HS)).
+//   A query tile's keys come in a fixed order (its own key tile first, key tile 0 last, which
+//   writes the bf16 result), and every element of dq_sum has one thread, the same for every
+//   key tile, that reads and writes it: deterministic, with no atomics and no barrier. One
+//   block per head needs many heads (B * NH) to fill a GPU: with fewer the first way runs.
+template <int HS, bool WHOLE_HEAD>
 __global__ void __launch_bounds__(ATT_WARPS * 32) attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout,
-        const floatX* qkv, const float* lse, const float* dot, int T, int NH) {
+        const floatX* qkv, const float* lse, const float* dot, float* dq_sum, int T, int NH) {
     extern __shared__ float smem[];
     const int LD = mma_ld<HS>(), NT = MMA_TILE / 8;
     floatX* base = (floatX*)smem;   // two buffers of a query tile's q and dout (k and v first pass through the second)
@@ -1169,9 +1191,10 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_backward_dkdv_mma_ke
     auto sdo = [&](int buf) { return base + (2 * buf + 1) * MMA_TILE * LD; };
     auto slse = [&](int buf) { return (float*)(base + 4 * MMA_TILE * LD) + 2 * buf * MMA_TILE; };   // the query tile's lse
     auto sdot = [&](int buf) { return slse(buf) + MMA_TILE; };                                     // and D
-    int k0 = blockIdx.x * MMA_TILE, b = blockIdx.y / NH, h = blockIdx.y % NH, C = NH * HS;
+    floatX* sk = (floatX*)(slse(2));   // WHOLE_HEAD: the key tile's k, kept for dq += dS k
+    floatX* sds = sk + MMA_TILE * LD;  // WHOLE_HEAD: dS^T of a pair of tiles (keys x queries), rows mma_ld<MMA_TILE>() apart
+    int b = blockIdx.y / NH, h = blockIdx.y % NH, C = NH * HS;
     int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
-    int keys[2] = {k0 + warp * 16 + g, k0 + warp * 16 + g + 8};
     const floatX* head = qkv + (size_t)b * T * 3 * C + h * HS;
     float scale = 1.0f / sqrtf((float)HS);
     const floatX* dout_head = dout + (size_t)b * T * C + h * HS;
@@ -1184,49 +1207,88 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_backward_dkdv_mma_ke
             sdot(buf)[r] = q0 + r < T ? dot[q0 + r] : 0.0f;
         }
     };
-    load_rows_async<HS>(sq(1), head + C, 3 * C, k0, T);       // k and v, through the second buffers
-    load_rows_async<HS>(sdo(1), head + 2 * C, 3 * C, k0, T);
-    load_rows_async<HS>(sq(0), head, 3 * C, k0, T);           // the first query tile (q0 = k0)
-    load_rows_async<HS>(sdo(0), dout_head, C, k0, T);
-    __pipeline_commit();
-    load_lse_dot(k0, 0);
-    __pipeline_wait_prior(0);
-    __syncthreads();
-    uint32_t k[HS / 16][4], v[HS / 16][4];   // the warp's 16 keys of k and v, as A operands
-    for (int kk = 0; kk < HS / 16; kk++) { load_a(k[kk], sq(1), LD, warp * 16, kk * 16); load_a(v[kk], sdo(1), LD, warp * 16, kk * 16); }
-    __syncthreads();   // every warp has its k and v before the second buffers take the next query tile
-    float dk[HS / 8][4] = {}, dv[HS / 8][4] = {};
-    for (int q0 = k0, buf = 0; q0 < T; q0 += MMA_TILE, buf ^= 1) {   // queries before the tile's keys see none of them
-        if (q0 + MMA_TILE < T) {   // the next query tile into the other buffers, while this one is used
-            load_rows_async<HS>(sq(buf ^ 1), head, 3 * C, q0 + MMA_TILE, T);
-            load_rows_async<HS>(sdo(buf ^ 1), dout_head, C, q0 + MMA_TILE, T);
-            load_lse_dot(q0 + MMA_TILE, buf ^ 1);
-        }
+    int first = WHOLE_HEAD ? CEIL_DIV(T, MMA_TILE) - 1 : blockIdx.x, last = WHOLE_HEAD ? 0 : blockIdx.x;
+    for (int kt = first; kt >= last; kt--) {
+        int k0 = kt * MMA_TILE, keys[2] = {k0 + warp * 16 + g, k0 + warp * 16 + g + 8};
+        floatX* k_tile = WHOLE_HEAD ? sk : sq(1);
+        load_rows_async<HS>(k_tile, head + C, 3 * C, k0, T);       // k and v, v through the second buffers
+        load_rows_async<HS>(sdo(1), head + 2 * C, 3 * C, k0, T);
+        load_rows_async<HS>(sq(0), head, 3 * C, k0, T);           // the first query tile (q0 = k0)
+        load_rows_async<HS>(sdo(0), dout_head, C, k0, T);
         __pipeline_commit();
-        __pipeline_wait_prior(1);   // this query tile has landed
+        load_lse_dot(k0, 0);
+        __pipeline_wait_prior(0);
         __syncthreads();
-        float p[NT][4], ds[NT][4];
-        mma_rows_times_tile_t<HS, NT>(p, k, sq(buf), LD);     // S^T = k q^T
-        mma_rows_times_tile_t<HS, NT>(ds, v, sdo(buf), LD);   // dP^T = v dout^T
-        for (int n = 0; n < NT; n++)
-            for (int i = 0; i < 4; i++) {
-                int c = n * 8 + 2 * t + i % 2, query = q0 + c;
-                float pi = query < T && keys[i / 2] <= query ? expf(p[n][i] * scale - slse(buf)[c]) : 0.0f;
-                p[n][i] = (float)(floatX)pi;   // P^T in bf16, as the products take it
-                ds[n][i] = p[n][i] * (ds[n][i] - sdot(buf)[c]) * scale;   // dS^T, scaled
+        uint32_t k[HS / 16][4], v[HS / 16][4];   // the warp's 16 keys of k and v, as A operands
+        for (int kk = 0; kk < HS / 16; kk++) { load_a(k[kk], k_tile, LD, warp * 16, kk * 16); load_a(v[kk], sdo(1), LD, warp * 16, kk * 16); }
+        __syncthreads();   // every warp has its k and v before the second buffers take the next query tile
+        float dk[HS / 8][4] = {}, dv[HS / 8][4] = {};
+        for (int q0 = k0, buf = 0; q0 < T; q0 += MMA_TILE, buf ^= 1) {   // queries before the tile's keys see none of them
+            if (q0 + MMA_TILE < T) {   // the next query tile into the other buffers, while this one is used
+                load_rows_async<HS>(sq(buf ^ 1), head, 3 * C, q0 + MMA_TILE, T);
+                load_rows_async<HS>(sdo(buf ^ 1), dout_head, C, q0 + MMA_TILE, T);
+                load_lse_dot(q0 + MMA_TILE, buf ^ 1);
             }
-        mma_acc_times_tile<MMA_TILE, HS / 8>(dv, p, sdo(buf), LD);   // dv += P^T dout
-        mma_acc_times_tile<MMA_TILE, HS / 8>(dk, ds, sq(buf), LD);   // dk += dS^T q
-        __syncthreads();   // every warp is done with these buffers before the next copies into them
-    }
-    for (int r = 0; r < 2; r++) {
-        if (keys[r] >= T) continue;
-        floatX* row = dqkv + ((size_t)b * T + keys[r]) * 3 * C + h * HS + 2 * t;
-        for (int n = 0; n < HS / 8; n++)
-            for (int j = 0; j < 2; j++) {
-                row[C + n * 8 + j] = (floatX)dk[n][2 * r + j];
-                row[2 * C + n * 8 + j] = (floatX)dv[n][2 * r + j];
+            __pipeline_commit();
+            __pipeline_wait_prior(1);   // this query tile has landed
+            __syncthreads();
+            float p[NT][4], ds[NT][4];
+            mma_rows_times_tile_t<HS, NT>(p, k, sq(buf), LD);     // S^T = k q^T
+            mma_rows_times_tile_t<HS, NT>(ds, v, sdo(buf), LD);   // dP^T = v dout^T
+            for (int n = 0; n < NT; n++)
+                for (int i = 0; i < 4; i++) {
+                    int c = n * 8 + 2 * t + i % 2, query = q0 + c;
+                    float pi = query < T && keys[i / 2] <= query ? expf(p[n][i] * scale - slse(buf)[c]) : 0.0f;
+                    p[n][i] = (float)(floatX)pi;   // P^T in bf16, as the products take it
+                    ds[n][i] = p[n][i] * (ds[n][i] - sdot(buf)[c]) * scale;   // dS^T, scaled
+                }
+            mma_acc_times_tile<MMA_TILE, HS / 8>(dv, p, sdo(buf), LD);   // dv += P^T dout
+            mma_acc_times_tile<MMA_TILE, HS / 8>(dk, ds, sq(buf), LD);   // dk += dS^T q
+            if (WHOLE_HEAD) {   // dq += dS k for this query tile, the warp's 16 query rows of it
+                const int LDS = mma_ld<MMA_TILE>();
+                for (int n = 0; n < NT; n++)
+                    for (int r = 0; r < 2; r++)   // this lane's keys (rows of dS^T), two queries each
+                        *(uint32_t*)(sds + (warp * 16 + g + 8 * r) * LDS + n * 8 + 2 * t) = pack_bf16(ds[n][2 * r], ds[n][2 * r + 1]);
+                __syncthreads();   // every warp's keys of dS^T are in place
+                float dq[HS / 8][4] = {};
+                for (int kk = 0; kk < MMA_TILE / 16; kk++) {
+                    uint32_t a[4];
+                    load_a_transposed(a, sds, LDS, warp * 16, kk * 16);
+                    for (int n = 0; n < HS / 8; n += 2) {
+                        uint32_t bf[4];
+                        load_b_x2(bf, sk, LD, kk * 16, n * 8);
+                        mma_m16n8k16(dq[n], a, bf);
+                        mma_m16n8k16(dq[n + 1], a, bf + 2);
+                    }
+                }
+                for (int r = 0; r < 2; r++) {
+                    int query = q0 + warp * 16 + g + 8 * r;
+                    if (query >= T) continue;
+                    float* sum = dq_sum + ((size_t)blockIdx.y * T + query) * HS + 2 * t;
+                    floatX* row = dqkv + ((size_t)b * T + query) * 3 * C + h * HS + 2 * t;
+                    for (int n = 0; n < HS / 8; n++) {
+                        float2 x = make_float2(dq[n][2 * r], dq[n][2 * r + 1]);
+                        if (q0 != k0) {   // not the query tile's first key tile (its own): add to the sum
+                            float2 before = *(float2*)(sum + n * 8);
+                            x.x += before.x;
+                            x.y += before.y;
+                        }
+                        if (kt == 0) { row[n * 8] = (floatX)x.x; row[n * 8 + 1] = (floatX)x.y; }   // its last key tile
+                        else *(float2*)(sum + n * 8) = x;
+                    }
+                }
             }
+            __syncthreads();   // every warp is done with these buffers before the next copies into them
+        }
+        for (int r = 0; r < 2; r++) {
+            if (keys[r] >= T) continue;
+            floatX* row = dqkv + ((size_t)b * T + keys[r]) * 3 * C + h * HS + 2 * t;
+            for (int n = 0; n < HS / 8; n++)
+                for (int j = 0; j < 2; j++) {
+                    row[C + n * 8 + j] = (floatX)dk[n][2 * r + j];
+                    row[2 * C + n * 8 + j] = (floatX)dv[n][2 * r + j];
+                }
+        }
     }
 }
 
@@ -1318,6 +1380,19 @@ template <class F> static bool with_mma_head_size(int HS, F f) {
 }
 static const char* MMA_SMEM_FIX = "the attention tiles grow with the head size (--n-embd / --n-head): use more heads";
 
+// the whole-head backward (one block per head) runs where B * NH is at least this: two heads
+// per SM of the GPU unless set (the tests set it to run either way)
+int attention_whole_head_min = 0;
+static int attention_whole_head_min_heads() {
+    static int sms = [] {
+        int device = 0, count = 0;
+        cudaCheck(cudaGetDevice(&device));
+        cudaCheck(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
+        return count;
+    }();
+    return attention_whole_head_min > 0 ? attention_whole_head_min : 2 * sms;
+}
+
 template <int HS> static void attention_forward_mma(floatX* out, float* lse, const floatX* qkv, int B, int T, int NH) {
     size_t smem = mma_smem<HS>(5);   // q, and two buffers of k and v
     allow_shared_memory(attention_forward_mma_kernel<HS>, smem, MMA_SMEM_FIX);
@@ -1326,11 +1401,19 @@ template <int HS> static void attention_forward_mma(floatX* out, float* lse, con
 }
 
 template <int HS> static void attention_backward_mma(floatX* dqkv, const floatX* dout, const floatX* qkv, const float* lse,
-                                                     const float* dot, int B, int T, int NH) {
-    dim3 grid(CEIL_DIV(T, MMA_TILE), B * NH);
+                                                     const float* dot, float* dq_sum, int B, int T, int NH) {
     size_t smem = mma_smem<HS>(4) + 4 * MMA_TILE * sizeof(float);   // two buffers of q and dout, and of lse and D
-    allow_shared_memory(attention_backward_dkdv_mma_kernel<HS>, smem, MMA_SMEM_FIX);
-    attention_backward_dkdv_mma_kernel<HS><<<grid, ATT_WARPS * 32, smem, stream>>>(dqkv, dout, qkv, lse, dot, T, NH);
+    if (B * NH >= attention_whole_head_min_heads()) {
+        smem += mma_smem<HS>(1) + mma_smem<MMA_TILE>(1);   // and k, and dS^T
+        allow_shared_memory(attention_backward_dkdv_mma_kernel<HS, true>, smem, MMA_SMEM_FIX);
+        attention_backward_dkdv_mma_kernel<HS, true><<<dim3(1, B * NH), ATT_WARPS * 32, smem, stream>>>(
+            dqkv, dout, qkv, lse, dot, dq_sum, T, NH);
+        cudaCheck(cudaGetLastError());
+        return;
+    }
+    dim3 grid(CEIL_DIV(T, MMA_TILE), B * NH);
+    allow_shared_memory(attention_backward_dkdv_mma_kernel<HS, false>, smem, MMA_SMEM_FIX);
+    attention_backward_dkdv_mma_kernel<HS, false><<<grid, ATT_WARPS * 32, smem, stream>>>(dqkv, dout, qkv, lse, dot, nullptr, T, NH);
     cudaCheck(cudaGetLastError());
     smem = mma_smem<HS>(4);   // two buffers of k and v
     allow_shared_memory(attention_backward_dq_mma_kernel<HS>, smem, MMA_SMEM_FIX);
@@ -1373,7 +1456,7 @@ static void attention_backward_launch(floatX* dqkv, const floatX* dout, const fl
 void attention_backward(floatX* dqkv, const floatX* dout, const floatX* qkv, const floatX* out, const float* lse,
                         int B, int T, int C, int NH, const Workspace& ws) {
     // dqkv (B,T,3C) written, dout (B,T,C), qkv (B,T,3C), out (B,T,C) and lse (B,NH,T) of the forward pass
-    // ws: att_dot (B,NH,T) fp32, D of every row
+    // ws: att_dot (B,NH,T) fp32, D of every row; att_dq (B,NH,T,HS) fp32, the whole-head kernel's sums of dq
     assert(B > 0 && T > 0 && NH > 0 && C % NH == 0 && (size_t)B * NH * T <= ws.att_dot_elems);
     int HS = C / NH, block_size = 256, rows = B * NH * T;
 #ifdef USE_CUDNN
@@ -1382,7 +1465,8 @@ void attention_backward(floatX* dqkv, const floatX* dout, const floatX* qkv, con
     attention_backward_dot_kernel<<<CEIL_DIV(rows, block_size / 32), block_size, 0, stream>>>(ws.att_dot, dout, out, B, T, NH, HS);
     cudaCheck(cudaGetLastError());
 #ifndef ENABLE_FP32
-    auto mma = [&](auto hs) { attention_backward_mma<decltype(hs)::value>(dqkv, dout, qkv, lse, ws.att_dot, B, T, NH); };
+    assert((size_t)B * T * C <= ws.att_dq_elems);
+    auto mma = [&](auto hs) { attention_backward_mma<decltype(hs)::value>(dqkv, dout, qkv, lse, ws.att_dot, ws.att_dq, B, T, NH); };
     if (with_mma_head_size(HS, mma)) return;
 #endif
     attention_backward_launch(dqkv, dout, qkv, lse, ws.att_dot, B, T, NH, HS);
@@ -1755,6 +1839,11 @@ static std::vector<View> scratch_views(GPT& model, int B, int T) {
     EncoderBuckets& e = model.buckets;
     Workspace& ws = model.ws;
     ws.att_dot_elems = B * NH * T;
+#ifdef ENABLE_FP32
+    ws.att_dq_elems = 0;   // the fp32 build's attention keeps no sums (it has no whole-head kernel)
+#else
+    ws.att_dq_elems = BT * C;
+#endif
     ws.partial_elems = 2 * REDUCE_CHUNKS * 4 * C;
     return {
         {(void**)&d.dresidual, BT * C * X},          // (B,T,C)
@@ -1763,6 +1852,7 @@ static std::vector<View> scratch_views(GPT& model, int B, int T) {
         {(void**)&d.datty, BT * C * X},              // (B,T,C)
         {(void**)&d.dfch, BT * 4 * C * X},           // (B,T,4C)
         {(void**)&ws.att_dot, ws.att_dot_elems * F}, // (B,NH,T)
+        {(void**)&ws.att_dq, ws.att_dq_elems * F},   // (B,NH,T,HS)
         {(void**)&ws.partial, ws.partial_elems * F}, // (2,REDUCE_CHUNKS,4C)
         {(void**)&ws.norm_partial, NORM_BLOCKS * F}, // (NORM_BLOCKS)
         {(void**)&ws.norm_result, sizeof(double)},   // (1)

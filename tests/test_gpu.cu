@@ -124,6 +124,15 @@ struct DeviceF {
     }
 };
 
+#ifndef ENABLE_FP32
+// attention_backward's choice between the whole-head kernel and the two kernels, by B * NH
+// (at least `min` heads: the whole-head one), for one scope
+struct WholeHeadMin {
+    explicit WholeHeadMin(int min) { attention_whole_head_min = min; }
+    ~WholeHeadMin() { attention_whole_head_min = 0; }
+};
+#endif
+
 // a small model whose workspace (model.ws) the layer tests hand to the launchers that need one
 struct ScratchModel {
     GPT model;
@@ -403,9 +412,20 @@ TEST_CASE("attention forward and backward match the CPU" * doctest::skip(!HAVE_G
             continue;
         }
 #endif
-        attention_backward(dqkv.p, dout.p, qkv.p, out.p, lse.p, B, T, C, NH, sm.model.ws);
         cpu::attention_backward(wd.data(), hd.data(), hq.data(), watt.data(), B, T, C, NH);
-        CHECK(check_close("attention dqkv", dqkv.host().data(), wd.data(), wd.size(), TOL_GRAD));
+        // bf16: the two kernels (7 products per pair of tiles), then the whole-head kernel (5),
+        // whatever the GPU would choose for this B * NH
+#ifdef ENABLE_FP32
+        for (int whole_head : {0}) {
+#else
+        for (int whole_head : {0, 1}) {
+            WholeHeadMin knob(whole_head ? 1 : B * NH + 1);
+#endif
+            CAPTURE(whole_head);
+            cudaCheck(cudaMemset(dqkv.p, 0xFF, dqkv.n * sizeof(floatX)));   // NaN where nothing is written
+            attention_backward(dqkv.p, dout.p, qkv.p, out.p, lse.p, B, T, C, NH, sm.model.ws);
+            CHECK(check_close("attention dqkv", dqkv.host().data(), wd.data(), wd.size(), TOL_GRAD));
+        }
     }
 }
 
@@ -651,6 +671,9 @@ TEST_CASE("at real size (T = 1,024, V = 50,257, one layer of 64 channels): logit
     c.num_layers = 1; c.num_heads = 4; c.channels = 64; c.max_seq_len = 1024;
     c.vocab_size = c.padded_vocab_size = 50257;
     double norm;
+#ifndef ENABLE_FP32
+    WholeHeadMin whole_head(1);   // the whole-head backward, where a query tile sums dq over up to 16 key tiles
+#endif
     forward_backward_match_cpu(c, 1, 1024, random_params(c, 5, 0.05f), 6, &norm);
 }
 
