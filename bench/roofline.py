@@ -93,7 +93,9 @@ EFFICIENCY = {
     # train_gpt.cu's flash attention as built (--attention mma): FlashAttention-2's register-
     # resident tiles on mma.sync, its double-buffered cp.async tiles and its ldmatrix operand
     # loads, but a block has 64 query rows where FlashAttention-2's forward takes 128 (the
-    # backward's 7 products per pair are counted in its FLOPs): estimated at 15/16 of FA2's.
+    # backward's products per pair, 5 in the whole-head kernel as in FlashAttention-2, whose
+    # dq goes to L2 by atomics where ours goes there and back, or 7 in the two kernels, are
+    # counted in its FLOPs): estimated at 15/16 of FA2's.
     # Earlier on 2026-11-26: 0.30/0.20 (no cp.async, no ldmatrix), 0.35/0.24 (no ldmatrix)
     "flash_fwd_mma": 0.37,
     "flash_bwd_mma": 0.26,
@@ -251,6 +253,14 @@ class Step:
         model = flops if useful == 1.0 else round(flops * useful)
         self.kernels.append(Kernel(name, phase, kind, flops, model, read, written, frozenset(fwd), frozenset(bwd),
                                    self.lt_us if host_us is None else host_us, 0.0, (out, a, b, batch), layer))
+
+
+SMS = 132   # an H100 SXM's streaming multiprocessors
+# train_gpt.cu's whole-head attention backward (one block per head): 229 registers for each
+# of 128 threads at HS = 64 (ptxas, sm_90) leave room for 2 blocks per SM; the trainer runs it
+# where B * NH is at least 2 heads per SM, and the two kernels (7 products) elsewhere
+WHOLE_HEAD_BLOCKS_PER_SM = 2
+WHOLE_HEAD_MIN_HEADS = 2 * SMS
 
 
 def causal_tile_fraction(T, tile=128):
@@ -472,7 +482,8 @@ def build_built(s, opts):
     it = HOST["item_ns"] / 1000
     att_useful = 2 * C * B * T * (T + 1)
     # Q_TILE = KV_TILE = 64; one product of two tiles is 2 * 64 * 64 * HS FLOPs; the forward does
-    # 2 per pair of tiles on or below the diagonal, the backward 4 (dk, dv kernel) + 3 (dq kernel)
+    # 2 per pair of tiles on or below the diagonal, the backward 4 (dk, dv kernel) + 3 (dq kernel),
+    # or 5 in the whole-head kernel (mma, where B * NH fills the GPU)
     pair_flops = round(2 * B * NH * HS * T * T * causal_tile_fraction(T, 64))   # one product, all pairs of tiles
     cudnn = opts.attention == "cudnn"
     fwd_kind, bwd_kind = {"mma": ("flash_fwd_mma", "flash_bwd_mma"), "wmma": ("flash_fwd_wmma", "flash_bwd_wmma"),
@@ -550,12 +561,23 @@ def build_built(s, opts):
         else:
             st.add("attention_backward_dot (D = rowsum dout*out)", "backward", RV, read=2 * N * C * X,
                    written=B * NH * T * F, **a)
-            # a block per key tile: dk, dv (4 products per pair of tiles); q, dout re-read from L2
-            st.add("attention_backward_dkdv" + sfx, "backward", bwd_kind, flops=4 * pair_flops, model_flops=att_useful,
-                   read=N * 3 * C * X + N * C * X + 2 * B * NH * T * F, written=N * 2 * C * X, **a)
-            # a block per query tile: dq (3 products per pair of tiles); every element one writer
-            st.add("attention_backward_dq" + sfx, "backward", bwd_kind, flops=3 * pair_flops, model_flops=att_useful,
-                   read=N * 3 * C * X + N * C * X + 2 * B * NH * T * F, written=N * C * X, **a)
+            if opts.attention in ("mma", "fa2") and B * NH >= WHOLE_HEAD_MIN_HEADS:
+                # a block per head, its key tiles last to first: dk, dv and dq (5 products per pair
+                # of tiles); dq's fp32 running sums (B,NH,T,HS) go to L2 and back once per pair
+                # (counted once to memory); the last of ceil(B * NH / slots) waves is part empty
+                slots = WHOLE_HEAD_BLOCKS_PER_SM * SMS
+                waves = B * NH / slots
+                st.add("attention_backward_dkdv" + sfx + " (whole head, +dq)", "backward", bwd_kind,
+                       flops=round(5 * pair_flops * math.ceil(waves) / waves), model_flops=2 * att_useful,
+                       read=N * 3 * C * X + N * C * X + 2 * B * NH * T * F + N * C * F,
+                       written=N * 3 * C * X + N * C * F, **a)
+            else:
+                # a block per key tile: dk, dv (4 products per pair of tiles); q, dout re-read from L2
+                st.add("attention_backward_dkdv" + sfx, "backward", bwd_kind, flops=4 * pair_flops, model_flops=att_useful,
+                       read=N * 3 * C * X + N * C * X + 2 * B * NH * T * F, written=N * 2 * C * X, **a)
+                # a block per query tile: dq (3 products per pair of tiles); every element one writer
+                st.add("attention_backward_dq" + sfx, "backward", bwd_kind, flops=3 * pair_flops, model_flops=att_useful,
+                       read=N * 3 * C * X + N * C * X + 2 * B * NH * T * F, written=N * C * X, **a)
         matmul_backward("qkv", "qkv", "ln1", "W_qkv", 3 * C, l, "qkv")
         layernorm_backward("ln1", l)
     U = distinct_tokens(s)
@@ -620,7 +642,8 @@ def memory(design, s, opts):
            + (L * N * 4 * C if keep_gelu else N * 4 * C) + L * N * C + N * C + N * Vp) * X \
         + (4 * L * N + L * s.B * NH * T + 2 * N + 2 * N) * F + 2 * N * 4
     cudnn_ws = cudnn_dp_workspace_bytes(s) if opts.attention == "cudnn" else 0   # same stats (B,NH,T) as ours
-    scratch = (N * C + N * C + N * 3 * C + N * C + N * 4 * C) * X + s.B * NH * T * F + 2 * 64 * 4 * C * F
+    scratch = (N * C + N * C + N * 3 * C + N * C + N * 4 * C) * X + s.B * NH * T * F + 2 * 64 * 4 * C * F \
+        + N * C * F   # the whole-head attention backward's dq sums (B,NH,T,HS), allocated in every bf16 build
     return {"parameters (bf16)": P * X, f"gradients ({opts.grads})": P * G, "master + AdamW m, v (fp32)": 3 * P * F,
             "activations": act, "scratch": scratch, "cuBLASLt workspace": 32 << 20,
             **({"cuDNN workspace (deterministic dP)": cudnn_ws} if cudnn_ws else {})}
