@@ -136,29 +136,16 @@ if [ "$TINY" = 0 ] && [ -x "$CUDNN_TRAINER" ]; then
 fi
 
 # ------------------------------------------------------------------ llm.c, built from the sources brought along
+# (or already built: LLMC_BUILT names a folder that bench/build_llmc.sh made, as gpu_session.sh
+# sets it when bench/gpu_deps.sh --prebuild built llm.c ahead of the session)
 LLMC_MS="" LLMC_NOTE="not run: no llm.c sources in $LLMC_DIR (bench/gpu_deps.sh --llmc DIR puts them there)"
-if [ "$TINY" = 0 ] && [ -f "$LLMC_DIR/train_gpt2.cu" ]; then
-  cp -r "$LLMC_DIR" "$TMP/llmc"
-  # CUDA 13 changed cudaMemAdvise's last argument from a device number to a cudaMemLocation:
-  # the one line of llm.c that calls it is adapted in the copy (the same advice: prefer the host)
-  if [ "$(nvcc --version | sed -nE 's/.*release ([0-9]+)\..*/\1/p')" -ge 13 ]; then
-    sed -i 's/cudaMemAdviseSetPreferredLocation, cudaCpuDeviceId)/cudaMemAdviseSetPreferredLocation, cudaMemLocation{cudaMemLocationTypeHost, 0})/' \
-      "$TMP/llmc/llmc/cuda_utils.cuh"
-  fi
-  LLMC_NOTE="llm.c train_gpt2cu"
-  # llm.c's Makefile looks for the cuDNN frontend in ./cudnn-frontend/include
-  [ -d .deps/cudnn-frontend/include ] && cp -r .deps/cudnn-frontend "$TMP/llmc/cudnn-frontend"
-  if [ -d "$TMP/llmc/cudnn-frontend" ] && make -C "$TMP/llmc" train_gpt2cu USE_CUDNN=1 NO_MULTI_GPU=1 NO_USE_MPI=1 \
-       > "$TMP/llmc_build.log" 2>&1; then
-    LLMC_NOTE="$LLMC_NOTE with cuDNN attention"
-  elif make -C "$TMP/llmc" train_gpt2cu NO_MULTI_GPU=1 NO_USE_MPI=1 > "$TMP/llmc_build.log" 2>&1; then
-    LLMC_NOTE="$LLMC_NOTE without cuDNN (its own attention kernels)"
-  else
-    LLMC_NOTE="llm.c failed to build: $(grep -m1 -i error "$TMP/llmc_build.log")"
-  fi
-  if [ -x "$TMP/llmc/train_gpt2cu" ]; then
+if [ "$TINY" = 0 ] && { [ -n "${LLMC_BUILT:-}" ] || [ -f "$LLMC_DIR/train_gpt2.cu" ]; }; then
+  LLMC=${LLMC_BUILT:-$TMP/llmc}
+  if [ -n "${LLMC_BUILT:-}" ]; then LLMC_NOTE="$(cat "$LLMC/NOTE") (built ahead)"
+  else LLMC_NOTE=$(bash bench/build_llmc.sh "$LLMC_DIR" "$LLMC" | tail -1); fi
+  if [ -x "$LLMC/train_gpt2cu" ]; then
     # -e d12 / d24: GPT-2 124M / 350M from scratch; the same data, batch and length as ours; no evaluation or sampling
-    ( cd "$TMP/llmc" && ./train_gpt2cu -i "$OLDPWD/$DATA" -j "$OLDPWD/$DATA" -e $LLMC_DEPTH -b "$BATCH" -t $T -x "$STEPS" \
+    ( cd "$LLMC" && ./train_gpt2cu -i "$OLDPWD/$DATA" -j "$OLDPWD/$DATA" -e $LLMC_DEPTH -b "$BATCH" -t $T -x "$STEPS" \
         -v 1000000 -m 1 -s 0 -h 0 -r 0 -z 0 ) > "$TMP/llmc.log" 2>&1 || LLMC_NOTE="llm.c failed: $(tail -1 "$TMP/llmc.log")"
     LLMC_MS=$(grep -E '^step +[0-9]+/' "$TMP/llmc.log" | tail -n +3 | sed -E 's/.*\| ([0-9.]+) ms \|.*/\1/' | median || true)
     [ -n "$LLMC_MS" ] && echo "llm.c: batch $BATCH, median $LLMC_MS ms/step ($LLMC_NOTE)" >&2

@@ -4,40 +4,51 @@
 #
 #   env        what this machine has and lacks: GPU, nvcc, NCCL, headers, data (never fails alone)
 #   build      train_gpt (bf16), train_gpt_fp32, build/test_gpu, build/test_gpu_fp32, train_gpt_cpu,
-#              and train_gpt_cudnn where cuDNN's frontend headers came along (.deps/cudnn-frontend)
+#              and train_gpt_cudnn where cuDNN's frontend headers came along (.deps/cudnn-frontend);
+#              the binaries bench/gpu_deps.sh --prebuild made, where their sources still match
+#   test       build/test_gpu: every layer and the whole model against the CPU reference (bf16)
 #   smoke      20 steps of ./train_gpt at the GPT-2 124M shape on tinyshakespeare: finite, falling loss
 #   bench      GPT-2 124M throughput: ours (printed at once), ours with cuDNN's attention, then
 #              llm.c if its sources came along (.deps/llm.c), then PyTorch at its best (bench/bench_gpu.sh)
-#   test       build/test_gpu: every layer and the whole model against the CPU reference (bf16)
 #   test_fp32  build/test_gpu_fp32: the same at fp32 tolerances
-#   cudnn      build/test_gpu_cudnn: the bf16 tests with cuDNN's attention in the model, then
-#              train_gpt_cudnn twice for 10 steps: the same losses bit for bit (deterministic)
 #   sanitize   compute-sanitizer memcheck, racecheck, synccheck on a tiny model, only our kernels
 #   profile    each kernel of a 124M step timed with Nsight Compute beside the roofline model's
 #              prediction; prints the measured efficiencies (bench/profile_gpu.sh); the same for
 #              train_gpt_cudnn where it was built
+#   cudnn      build/test_gpu_cudnn: the bf16 tests with cuDNN's attention in the model, then
+#              train_gpt_cudnn twice for 10 steps: the same losses bit for bit (deterministic)
 #   bench350   throughput as in bench, for GPT-2 350M (bench/bench_gpu.sh --model 350M)
 #
-#   bash bench/gpu_session.sh [--logs DIR] [--from STAGE | --only STAGE] [--rehearse]
+#   bash bench/gpu_session.sh [--logs DIR] [--from STAGE | --only STAGE] [--budget SECONDS] [--rehearse]
 #
-# The GPU machine may be offline and bare: run `bash bench/gpu_deps.sh` first on a machine with
-# the project's dependencies; it copies the headers (nlohmann-json, doctest) and, when you give
-# it a clone of llm.c, llm.c's sources into .deps/ (ignored by git), which this script finds
-# through CPATH. NCCL comes from the CUDA install, Python's nvidia-nccl package, or .deps/.
-# The data folder (data/, made by `make data`) is used as it is when it came along.
+# --budget: the seconds the whole session may take. Each stage's time limit shrinks to what is
+# left, and a stage that would get less than it needs at the least is not started (the summary
+# says so). A GPU lent for 15 minutes, a minute or two of it to start the machine, gets most
+# from one call of --budget 420 with everything built ahead (below): the stages above are in
+# the order of what a short session should learn first.
+#
+# The GPU machine may be offline and bare: run `bash bench/gpu_deps.sh --prebuild` first on a
+# machine with the project's dependencies and nvcc (no GPU needed); it copies the headers
+# (nlohmann-json, doctest) and, when you give it a clone of llm.c (--llmc DIR), llm.c's sources
+# into .deps/ (ignored by git), which this script finds through CPATH, and builds every GPU
+# binary into .deps/bin, which saves the session several minutes of nvcc. NCCL comes from the
+# CUDA install, Python's nvidia-nccl package, or .deps/. The data folder (data/, made by
+# `make data`) is used as it is when it came along.
 # --rehearse runs the same stages on a machine without a GPU, through the CPU execution mode
 # for CUDA (tools/cudacpu): a tiny shape instead of 124M, no PyTorch, no compute-sanitizer.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-STAGES=(env build smoke bench test test_fp32 cudnn sanitize profile bench350)
-LOGS="" FROM="" ONLY="" REHEARSE=0
+STAGES=(env build test smoke bench test_fp32 sanitize profile cudnn bench350)
+LOGS="" FROM="" ONLY="" REHEARSE=0 BUDGET=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --logs) LOGS=${2:?--logs needs a folder}; shift 2 ;;
     --from) FROM=${2:?--from needs a stage}; shift 2 ;;
     --only) ONLY=${2:?--only needs a stage}; shift 2 ;;
     --rehearse) REHEARSE=1; shift ;;
+    --budget) BUDGET=${2:?--budget needs seconds}; shift 2
+      [[ "$BUDGET" =~ ^[0-9]+$ ]] && [ "$BUDGET" -gt 0 ] || { echo "error: --budget $BUDGET: expected a number of seconds" >&2; exit 2; } ;;
     -h|--help) sed -n '2,/^set -/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -88,6 +99,19 @@ if [ -n "$CUDNN_PY" ] && [ ! -f /usr/local/cuda/include/cudnn.h ]; then
   [ -e "$CUDNN_PY/lib/libcudnn.so" ] || { mkdir -p "$ROOT/.deps/lib" && ln -sf "$CUDNN_PY"/lib/libcudnn.so.9 "$ROOT/.deps/lib/libcudnn.so"; add_path LIBRARY_PATH "$ROOT/.deps/lib"; }
 fi
 
+# ---------------------------------------------------------------- binaries built ahead
+# bench/gpu_deps.sh --prebuild: used where every source they were built from is unchanged
+PREBUILT=0 LLMC_BUILT=""
+if [ "$REHEARSE" = 0 ] && [ -f .deps/bin/SOURCES ]; then
+  if sha256sum --quiet -c .deps/bin/SOURCES > "$LOGS/prebuilt_check.txt" 2>&1; then
+    PREBUILT=1
+    [ -f .deps/bin/llmc/train_gpt2cu ] && chmod +x .deps/bin/llmc/train_gpt2cu && LLMC_BUILT=$ROOT/.deps/bin/llmc
+  else
+    echo "not using .deps/bin (built ahead): sources changed since; they are built here instead:"
+    grep -v ': OK$' "$LOGS/prebuilt_check.txt" | head -5
+  fi
+fi
+
 # ---------------------------------------------------------------- stages
 declare -a NAMES RESULTS TIMES
 run_stage() {  # name, time limit (s), command...
@@ -132,6 +156,16 @@ stage_build() {
   if [ ! -f data/tinyshakespeare_bpe1k/train_000000.bin ] || [ ! -f data/tinyshakespeare/train_000000.bin ]; then
     make prepare_data && make data
   fi
+  if [ "$PREBUILT" = 1 ]; then
+    echo "the binaries built ahead (bench/gpu_deps.sh --prebuild), every source unchanged:"
+    # copied into place and newer than their sources, so make leaves them as they are
+    (cd .deps/bin && find . -type f ! -name SOURCES ! -path './llmc/*') | while read -r f; do
+      mkdir -p "$(dirname "$f")" && cp ".deps/bin/$f" "$f" && chmod +x "$f" && touch "$f" && echo "  $f"
+    done
+    [ -z "$LLMC_BUILT" ] || echo "  llm.c: $(cat "$LLMC_BUILT/NOTE")"
+    make -j"$NPROC" train_gpt_cpu   # built here: -march=native
+    return 0
+  fi
   make -j"$NPROC" $BUILD_TARGETS
   # cuDNN's variant on its own, so that a cuDNN problem never stops the stages above; the cudnn stage says why
   if [ "$REHEARSE" = 0 ] && [ -f .deps/cudnn-frontend/include/cudnn_frontend.h ]; then
@@ -166,7 +200,7 @@ stage_cudnn() {
   set -e
   if [ "$REHEARSE" = 1 ]; then echo "rehearsal: cuDNN needs a GPU (make test compiles and links train_gpt_cudnn)"; return 0; fi
   [ -f .deps/cudnn-frontend/include/cudnn_frontend.h ] || { echo "no .deps/cudnn-frontend: run bench/gpu_deps.sh and bring .deps along"; return 1; }
-  make -j"$NPROC" train_gpt_cudnn build/test_gpu_cudnn
+  [ "$PREBUILT" = 1 ] && [ -x build/test_gpu_cudnn ] || make -j"$NPROC" train_gpt_cudnn build/test_gpu_cudnn
   build/test_gpu_cudnn
   local run="--train data/tinyshakespeare/train_000000.bin --val '' $SMOKE_MODEL --vocab-size 50257 --steps 10
     --warmup 2 --eval-every 0 --sample-tokens 0"
@@ -196,10 +230,22 @@ stage_sanitize() {
 
 START=$(date +%s)
 export -f stage_env stage_build stage_smoke stage_bench stage_bench350 stage_test stage_test_fp32 stage_cudnn stage_sanitize stage_profile
-export LOGS REHEARSE TRAINER TEST_BF16 TEST_FP32 SMOKE_MODEL BENCH_ARGS BUILD_TARGETS NPROC
+export LOGS REHEARSE TRAINER TEST_BF16 TEST_FP32 SMOKE_MODEL BENCH_ARGS BUILD_TARGETS NPROC PREBUILT LLMC_BUILT
 declare -A LIMIT=([env]=60 [build]=420 [smoke]=300 [bench]=540 [test]=420 [test_fp32]=420 [cudnn]=540 [sanitize]=540 [profile]=540 [bench350]=540)
+# the least time a stage is started with under --budget (a guess at what it needs on an H100)
+declare -A LEAST=([env]=10 [build]=60 [smoke]=45 [bench]=120 [test]=60 [test_fp32]=60 [cudnn]=120 [sanitize]=90 [profile]=150 [bench350]=120)
+[ "$PREBUILT" = 1 ] && LEAST[build]=20
 for s in "${STAGES[@]}"; do
-  wanted "$s" && run_stage "$s" "${LIMIT[$s]}" "stage_$s"
+  wanted "$s" || continue
+  limit=${LIMIT[$s]}
+  if [ "$BUDGET" -gt 0 ]; then
+    left=$(( BUDGET - ($(date +%s) - START) ))
+    if [ "$left" -lt "${LEAST[$s]}" ]; then
+      NAMES+=("$s"); RESULTS+=("not run: ${left}s of the budget left"); TIMES+=(0); continue
+    fi
+    [ "$left" -lt "$limit" ] && limit=$left
+  fi
+  run_stage "$s" "$limit" "stage_$s"
 done
 
 {
@@ -217,4 +263,4 @@ done
   done
 } | tee "$LOGS/summary.md"
 echo "logs: $LOGS"
-for r in "${RESULTS[@]}"; do [ "${r%% *}" = PASS ] || exit 1; done
+for r in "${RESULTS[@]}"; do [ "${r%% *}" = PASS ] || [ "${r%%:*}" = "not run" ] || exit 1; done
