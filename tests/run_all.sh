@@ -96,6 +96,22 @@ check_roofline() {
     fi
 }
 
+# the shell scripts that only a GPU machine runs in full: each parses (bash -n), and the GPU
+# session's scripts refuse bad arguments before doing anything: one test case
+check_scripts() {
+    echo "=== shell scripts: syntax, and the GPU session's argument checks"
+    local bad="" f
+    for f in bench/*.sh tools/*.sh tests/*.sh tutorial/*.sh tutorial/*/*.sh; do
+        [ -f "$f" ] || continue
+        bash -n "$f" 2> build/scripts_check.log || bad="$bad $f ($(head -1 build/scripts_check.log))"
+    done
+    bash bench/gpu_session.sh --budget soon > /dev/null 2>&1; [ $? -eq 2 ] || bad="$bad gpu_session.sh --budget soon (not refused)"
+    bash bench/gpu_session.sh --only nosuch > /dev/null 2>&1; [ $? -eq 2 ] || bad="$bad gpu_session.sh --only nosuch (not refused)"
+    bash bench/build_llmc.sh build build/llmc_check > /dev/null 2>&1; [ $? -eq 2 ] || bad="$bad build_llmc.sh without llm.c's sources (not refused)"
+    if [ -z "$bad" ]; then echo "all parse; bad arguments refused"; count 1 0 0
+    else echo "FAIL:$bad"; count 0 1 0; failure "shell scripts:$bad"; fi
+}
+
 # libFuzzer on one reader for a fixed time: one test case (skipped without clang)
 check_fuzz() {
     local time=$1 target=$2
@@ -176,6 +192,7 @@ for bin in "$@"; do checks+=("check_doctest $(printf %q "$bin")"); done
 [ -f tests/check_docs.py ] && checks+=(check_docs)
 [ -f tools/gen_unicode_tables.py ] && checks+=(check_unicode)
 [ -f bench/roofline.py ] && checks+=(check_roofline)
+checks+=(check_scripts)
 for target_time in dataloader:15 checkpoint:10; do
     target=${target_time%:*}; time=${target_time#*:}
     [ -f tests/run_fuzz.sh ] && [ -f "tests/fuzz_$target.cpp" ] && checks+=("check_fuzz $time $target")
