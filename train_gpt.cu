@@ -50,6 +50,7 @@
 //   tells a block it is the last.)
 // - Bad input calls fail() (UsageError for a flag), naming the file or flag; main prints it and exits.
 #include <cassert>
+#include <climits>
 #include <cmath>
 #include <cstddef>
 #include <cstdio>
@@ -1381,16 +1382,24 @@ template <class F> static bool with_mma_head_size(int HS, F f) {
 static const char* MMA_SMEM_FIX = "the attention tiles grow with the head size (--n-embd / --n-head): use more heads";
 
 // the whole-head backward (one block per head) runs where B * NH is at least this: two heads
-// per SM of the GPU unless set (the tests set it to run either way)
+// per SM of the GPU, unless the environment variable TRAIN_GPT_WHOLE_HEAD_MIN names another
+// number (for measuring both ways: bench/bench_gpu.sh) or the tests set this variable
 int attention_whole_head_min = 0;
 static int attention_whole_head_min_heads() {
-    static int sms = [] {
+    static int fallback = [] {
+        if (const char* v = getenv("TRAIN_GPT_WHOLE_HEAD_MIN")) {
+            char* end = nullptr;
+            long n = strtol(v, &end, 10);
+            if (end == v || *end || n < 1 || n > INT_MAX)
+                fail("TRAIN_GPT_WHOLE_HEAD_MIN=%s: expected a number of heads (B x NH) from 1 to %d", v, INT_MAX);
+            return (int)n;
+        }
         int device = 0, count = 0;
         cudaCheck(cudaGetDevice(&device));
         cudaCheck(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
-        return count;
+        return 2 * count;
     }();
-    return attention_whole_head_min > 0 ? attention_whole_head_min : 2 * sms;
+    return attention_whole_head_min > 0 ? attention_whole_head_min : fallback;
 }
 
 template <int HS> static void attention_forward_mma(floatX* out, float* lse, const floatX* qkv, int B, int T, int NH) {
@@ -1451,6 +1460,22 @@ static void attention_backward_launch(floatX* dqkv, const floatX* dout, const fl
     attention_backward_dq_kernel<<<dim3(CEIL_DIV(T, Q_TILE), B * NH), ATT_WARPS * 32, smem, stream>>>(
         dqkv, dout, qkv, lse, dot, T, NH, HS);
     cudaCheck(cudaGetLastError());
+}
+
+// which attention kernels this build runs at this shape, for the trainer's first lines
+static std::string attention_plan(int B, int NH, int HS) {
+#if defined(USE_CUDNN)
+    return "cuDNN's fused kernels (flash attention's own where cuDNN declines the shape)";
+#elif defined(ENABLE_FP32)
+    (void)B; (void)NH; (void)HS;
+    return "flash attention, fp32 tiles in shared memory";
+#else
+    if (!with_mma_head_size(HS, [](auto) {}))
+        return "flash attention, tiles in shared memory (no tensor-core kernels for head size " + std::to_string(HS) + ")";
+    int min = attention_whole_head_min_heads();
+    return std::string("flash attention on the tensor cores; backward ") + (B * NH >= min ? "one block per head" : "in two kernels") +
+           " (B x heads = " + std::to_string(B * NH) + "; one block per head from " + std::to_string(min) + ")";
+#endif
 }
 
 void attention_backward(floatX* dqkv, const floatX* dout, const floatX* qkv, const floatX* out, const float* lse,
@@ -2746,6 +2771,7 @@ int train(int argc, char** argv, const ProcessGroup& pg) {
         fprintf(out, "model: %d layers, %d heads, %d channels, %d positions, vocabulary %d (padded to %d): %zu parameters\n",
                 config.num_layers, config.num_heads, config.channels, config.max_seq_len, config.vocab_size,
                 config.padded_vocab_size, n);
+        fprintf(out, "attention: %s\n", attention_plan(B, config.num_heads, config.channels / config.num_heads).c_str());
         fprintf(out, "memory: parameters %s, gradients %s, master weights + AdamW moments %s, activations (B=%d, T=%d) %s\n",
                 format_bytes(model.buffer_size * sizeof(floatX)).c_str(), format_bytes(model.buffer_size * sizeof(float)).c_str(),
                 format_bytes(3 * model.opt.count * sizeof(float)).c_str(), B, T, format_bytes(activation_bytes(model, B, T)).c_str());

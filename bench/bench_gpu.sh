@@ -10,7 +10,8 @@
 # ./train_gpt_cudnn (the same trainer with cuDNN's attention, `make train_gpt_cudnn`) runs at the
 # same batch where it was built (at half of it where cuDNN's workspace does not fit). llm.c (train_gpt2cu, with cuDNN attention where its frontend
 # headers are found) runs in the same call when its sources are in .deps/llm.c or LLMC_DIR
-# (bench/gpu_deps.sh puts them there).
+# (bench/gpu_deps.sh puts them there). ./train_gpt runs a second time at the same batch with its
+# attention backward the other way (one block per head, or two kernels: see train_gpt.cu).
 # Our figure is printed as soon as it is measured, before llm.c builds or PyTorch compiles.
 # --tiny: a 2-layer model on the 1,024-token data, no peak measurement, no peers: for rehearsing
 # this script through the CPU execution mode (TRAINER=build/train_gpt_cpumode).
@@ -93,9 +94,9 @@ T=1024 V=50257
 N_PARAMS=$(( V * C + T * C + L * (12 * C * C + 13 * C) + 2 * C ))
 FLOPS_PER_TOKEN=$(( 6 * N_PARAMS + 6 * L * C * T ))
 MODEL="--n-layer $L --n-head $NH --n-embd $C --seq-len $T --vocab-size $V"
-run_ours() {  # batch [trainer] -> log
+run_ours() {  # batch [trainer [tag]] -> $TMP/ours_BATCH[_TAG].log
   "${2:-$TRAINER}" --train "$DATA" --val '' $MODEL --batch "$1" --steps "$STEPS" --warmup 2 --eval-every 0 \
-    --sample-tokens 0 > "$TMP/ours_$1${2:+_cudnn}.log" 2>&1
+    --sample-tokens 0 > "$TMP/ours_$1${3:+_$3}.log" 2>&1
 }
 step_ms() { grep -E '^step [0-9]+/' "$1" | tail -n +3 | sed -E 's/.*\| ([0-9.]+) ms \|.*/\1/' | median; }
 if [ -z "$BATCH" ]; then
@@ -119,11 +120,29 @@ OURS_MS=$(step_ms "$TMP/ours_$BATCH.log")
 OURS_LOSS=$(grep -E '^step [0-9]+/' "$TMP/ours_$BATCH.log" | tail -1 | sed -E 's/.*\| loss ([0-9.]+) \|.*/\1/')
 echo "train_gpt: batch $BATCH, median $OURS_MS ms/step, $(awk -v b="$BATCH" -v t="$T" -v ms="$OURS_MS" 'BEGIN { printf "%.0f", b * t / (ms / 1000) }') tokens/s, last loss $OURS_LOSS" >&2
 
+# ------------------------------------------------------------------ ours, the attention backward the other way
+# at this batch the trainer runs the whole-head backward (one block per head) or the two
+# kernels (it says which on its "attention:" line); the other is measured at the same batch,
+# TRAIN_GPT_WHOLE_HEAD_MIN moving the choice
+OTHER_MS="" OTHER_NAME="" OTHER_MIN=""
+case "$(grep -m1 '^attention:' "$TMP/ours_$BATCH.log")" in
+  *"one block per head ("*) OTHER_MIN=2147483647 OTHER_NAME="train_gpt, bwd in two kernels" ;;
+  *"in two kernels ("*) OTHER_MIN=1 OTHER_NAME="train_gpt, bwd one block per head" ;;
+esac
+if [ -n "$OTHER_MIN" ]; then
+  if TRAIN_GPT_WHOLE_HEAD_MIN=$OTHER_MIN run_ours "$BATCH" "$TRAINER" other; then
+    OTHER_MS=$(step_ms "$TMP/ours_${BATCH}_other.log")
+    echo "$OTHER_NAME: batch $BATCH, median $OTHER_MS ms/step" >&2
+  else
+    OTHER_NAME="$OTHER_NAME: failed: $(tail -1 "$TMP/ours_${BATCH}_other.log")"
+  fi
+fi
+
 # ------------------------------------------------------------------ ours with cuDNN's attention
 # at our batch, or half of it where cuDNN's workspace (which the trainer's memory plan leaves out) does not fit
 CUDNN_MS="" CUDNN_BATCH=$BATCH CUDNN_NOTE="not run: no $CUDNN_TRAINER (make train_gpt_cudnn)"
 if [ "$TINY" = 0 ] && [ -x "$CUDNN_TRAINER" ]; then
-  run_ours "$BATCH" "$CUDNN_TRAINER" || { CUDNN_BATCH=$((BATCH / 2)); run_ours "$CUDNN_BATCH" "$CUDNN_TRAINER"; } || true
+  run_ours "$BATCH" "$CUDNN_TRAINER" cudnn || { CUDNN_BATCH=$((BATCH / 2)); run_ours "$CUDNN_BATCH" "$CUDNN_TRAINER" cudnn; } || true
   LOG=$TMP/ours_${CUDNN_BATCH}_cudnn.log
   if grep -q "^step $STEPS/" "$LOG"; then
     CUDNN_MS=$(step_ms "$LOG")
@@ -180,6 +199,8 @@ echo "N = $N_PARAMS parameters, FLOPs/token = 6N + 6LCT = $FLOPS_PER_TOKEN, meas
 echo "| trainer                            | batch  | ms/step   | tokens/s   | MFU     |"
 echo "|------------------------------------|--------|-----------|------------|---------|"
 row "train_gpt (loss $OURS_LOSS)" "$OURS_MS"
+echo "($(grep -m1 '^attention:' "$TMP/ours_$BATCH.log"))"
+if [ -n "$OTHER_MS" ]; then row "$OTHER_NAME" "$OTHER_MS"; elif [ -n "$OTHER_NAME" ]; then echo "| $OTHER_NAME"; fi
 if [ -n "$CUDNN_MS" ]; then row "train_gpt_cudnn" "$CUDNN_MS" "$CUDNN_BATCH"; [ -z "$CUDNN_NOTE" ] || echo "($CUDNN_NOTE)"
 else [ "$TINY" = 1 ] || echo "| train_gpt_cudnn: $CUDNN_NOTE"; fi
 if [ -n "$LLMC_MS" ]; then row "llm.c train_gpt2cu" "$LLMC_MS"; echo "($LLMC_NOTE)"; else echo "| llm.c: $LLMC_NOTE"; fi

@@ -901,6 +901,31 @@ TEST_CASE("resume is exact on the GPU, and the same flags give bitwise the same 
     fs::remove_all(dir);
 }
 
+#ifndef ENABLE_FP32
+// The trainer names the attention backward it runs, and TRAIN_GPT_WHOLE_HEAD_MIN moves the
+// choice (bench/bench_gpu.sh measures both ways): the same run either way, to rounding; a
+// value that is not a number of heads is refused
+TEST_CASE("TRAIN_GPT_WHOLE_HEAD_MIN chooses the attention backward: the same run either way" * doctest::skip(!HAVE_GPU)) {
+    std::string gpu_bin = trainer_or_fail(), dir = make_temp_dir("gpu_whole_head");
+    std::string flags = " --train " + data_file(SMALL_DATA + "/train_000000.bin") + " --val '' --vocab-size 1024 --n-layer 1"
+                        " --n-head 2 --n-embd 64 --seq-len 96 --batch 2 --steps 4 --warmup 1 --eval-every 0 --sample-tokens 0 --out ";
+    CommandResult whole = run_command("TRAIN_GPT_WHOLE_HEAD_MIN=1 " + gpu_bin + flags + dir + "/whole");
+    REQUIRE_MESSAGE(whole.status == 0, whole.output);
+    CHECK_MESSAGE(whole.output.find("backward one block per head (B x heads = 4; one block per head from 1)") != std::string::npos, whole.output);
+    CommandResult two = run_command("TRAIN_GPT_WHOLE_HEAD_MIN=5 " + gpu_bin + flags + dir + "/two");
+    REQUIRE_MESSAGE(two.status == 0, two.output);
+    CHECK_MESSAGE(two.output.find("backward in two kernels (B x heads = 4; one block per head from 5)") != std::string::npos, two.output);
+    std::vector<double> w = loss_values(whole.output), t = loss_values(two.output);
+    REQUIRE(w.size() == 4);
+    REQUIRE(t.size() == 4);
+    CHECK(check_close("losses, whole-head backward against two kernels", w.data(), t.data(), 4, TOL_STEPS));
+    CommandResult bad = run_command("TRAIN_GPT_WHOLE_HEAD_MIN=0 " + gpu_bin + flags + dir + "/bad");
+    CHECK(bad.status == 1);
+    CHECK_MESSAGE(bad.output.find("TRAIN_GPT_WHOLE_HEAD_MIN=0: expected a number of heads") != std::string::npos, bad.output);
+    fs::remove_all(dir);
+}
+#endif
+
 TEST_CASE("a batch that does not fit is refused before training, naming the largest that fits" * doctest::skip(!HAVE_GPU)) {
     std::string gpu_bin = trainer_or_fail();
     CommandResult r = run_command(gpu_bin + " --train " + data_file(SMALL_DATA + "/train_000000.bin") +
