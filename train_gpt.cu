@@ -1070,15 +1070,15 @@ __device__ inline void mma_acc_times_tile(float (*c)[4], const float (*p)[4], co
 
 template <int HS> __host__ __device__ constexpr int mma_ld() { return HS + 8; }   // a tile's row stride in shared memory
 
-// starts copying rows [t0, t0 + MMA_TILE) of a head (stride apart in src) into a tile with
+// starts copying rows [t0, t0 + ROWS) of a head (stride apart in src) into a tile with
 // rows mma_ld<HS>() apart, 16 bytes per copy, asynchronously: they have landed once the
 // thread waits for the group they are committed in (__pipeline_wait_prior) and the block has
 // met at a barrier after that. Rows past T become zeros (the copy writes 16 zero bytes, reads
 // nothing).
-template <int HS>
+template <int HS, int ROWS = MMA_TILE>
 __device__ void load_rows_async(floatX* tile, const floatX* src, size_t stride, int t0, int T) {
     const int W = 8, ld = mma_ld<HS>();   // W: bf16 per 16 bytes
-    for (int idx = threadIdx.x; idx < MMA_TILE * HS / W; idx += blockDim.x) {
+    for (int idx = threadIdx.x; idx < ROWS * HS / W; idx += blockDim.x) {
         int r = idx / (HS / W), i = idx % (HS / W) * W;
         bool inside = t0 + r < T;
         __pipeline_memcpy_async(tile + r * ld + i, src + (size_t)(inside ? t0 + r : t0) * stride + i, 16, inside ? 0 : 16);
@@ -1169,31 +1169,41 @@ __device__ inline void load_a_transposed(uint32_t a[4], const floatX* tile, int 
     ldmatrix_x4_trans(a, tile + (c0 + l / 16 * 8 + l % 8) * ld + r0 + l / 8 % 2 * 8);
 }
 
-// Each warp owns 16 keys and computes the transposed products (rows are keys): S^T = k q^T,
-// dP^T = v dout^T, then dv += P^T dout and dk += dS^T q. Two ways to launch it:
-// - WHOLE_HEAD false: one block per (key tile, b * NH + h), as attention_backward_dkdv_kernel;
-//   dq is the dq kernel's below, which computes S and dP a second time: 7 products per pair
-//   of tiles.
-// - WHOLE_HEAD true: one block per head (b * NH + h), walking its key tiles from the last to
-//   the first, and dq += dS k is a fifth product of the same pair: 5 products. dS^T goes
-//   through shared memory, where each warp takes 16 query rows of it as the A operand, and
-//   adds its 16 x HS product to the running sum of those rows in dq_sum (fp32, (B,NH,T,HS)).
-//   A query tile's keys come in a fixed order (its own key tile first, key tile 0 last, which
-//   writes the bf16 result), and every element of dq_sum has one thread, the same for every
-//   key tile, that reads and writes it: deterministic, with no atomics and no barrier. One
-//   block per head needs many heads (B * NH) to fill a GPU: with fewer the first way runs.
+// Each warp owns 16 keys and computes the transposed products (rows are keys) against a tile of
+// MMA_TILE queries: S^T = k q^T, dP^T = v dout^T, then dv += P^T dout and dk += dS^T q. Two
+// ways to launch it:
+// - WHOLE_HEAD false: one block of 4 warps per (key tile of 64, b * NH + h), as
+//   attention_backward_dkdv_kernel; dq is the dq kernel's below, which computes S and dP a
+//   second time: 7 products per pair of tiles.
+// - WHOLE_HEAD true: one block of 8 warps per head (b * NH + h), walking its key tiles of 128
+//   from the last to the first, and dq += dS k is a fifth product of the same pair: 5
+//   products. dS^T goes through shared memory; each warp takes 16 query rows of it as the A
+//   operand and computes their dq for half of the head's channels, which it adds to the
+//   running sum of those rows in dq_sum (fp32, (B,NH,T,HS)). A query tile's keys come in a
+//   fixed order (the key tile that holds its diagonal first, key tile 0 last, which writes the
+//   bf16 result), and every element of dq_sum has one thread, the same for every key tile,
+//   that reads and writes it: deterministic, with no atomics and no barrier. A block holds
+//   one head's sums in flight where blocks of 4 warps would hold two, and its 128 keys use
+//   each query tile it reads twice as long: what the GPU's L2 cache must keep at once stays
+//   about as large as the cache (the sums of 132 heads, a query tile of q and dout each).
+//   One block per head needs many heads (B * NH) to fill a GPU: with fewer the first way runs.
 template <int HS, bool WHOLE_HEAD>
-__global__ void __launch_bounds__(ATT_WARPS * 32) attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout,
-        const floatX* qkv, const float* lse, const float* dot, float* dq_sum, int T, int NH) {
+__global__ void __launch_bounds__(WHOLE_HEAD ? 2 * ATT_WARPS * 32 : ATT_WARPS * 32)
+attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout, const floatX* qkv, const float* lse, const float* dot,
+                                   float* dq_sum, int T, int NH) {
+    static_assert(!WHOLE_HEAD || HS >= 32, "the whole-head kernel splits a head's channels in two 16-column halves or wider");
     extern __shared__ float smem[];
-    const int LD = mma_ld<HS>(), NT = MMA_TILE / 8;
-    floatX* base = (floatX*)smem;   // two buffers of a query tile's q and dout (k and v first pass through the second)
+    const int LD = mma_ld<HS>(), NT = MMA_TILE / 8;   // NT: a warp's 64 query columns, as 8 tiles of 8
+    const int KEYS = WHOLE_HEAD ? 2 * MMA_TILE : MMA_TILE;   // keys per block: 16 per warp
+    floatX* base = (floatX*)smem;   // two buffers of a query tile's q and dout (v first passes through the second)
     auto sq = [&](int buf) { return base + 2 * buf * MMA_TILE * LD; };
     auto sdo = [&](int buf) { return base + (2 * buf + 1) * MMA_TILE * LD; };
     auto slse = [&](int buf) { return (float*)(base + 4 * MMA_TILE * LD) + 2 * buf * MMA_TILE; };   // the query tile's lse
     auto sdot = [&](int buf) { return slse(buf) + MMA_TILE; };                                     // and D
-    floatX* sk = (floatX*)(slse(2));   // WHOLE_HEAD: the key tile's k, kept for dq += dS k
-    floatX* sds = sk + MMA_TILE * LD;  // WHOLE_HEAD: dS^T of a pair of tiles (keys x queries), rows mma_ld<MMA_TILE>() apart
+    floatX* v_tile = sq(1);   // v arrives here (KEYS rows: the second buffers of q and dout, which lie back to back)
+    floatX* sk = (floatX*)(slse(2));   // k: WHOLE_HEAD keeps it for dq += dS k, else it passes through
+    floatX* k_tile = WHOLE_HEAD ? sk : sdo(1);
+    floatX* sds = sk + KEYS * LD;   // WHOLE_HEAD: dS^T of a pair of tiles (keys x queries), rows mma_ld<MMA_TILE>() apart
     int b = blockIdx.y / NH, h = blockIdx.y % NH, C = NH * HS;
     int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
     const floatX* head = qkv + (size_t)b * T * 3 * C + h * HS;
@@ -1208,20 +1218,19 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_backward_dkdv_mma_ke
             sdot(buf)[r] = q0 + r < T ? dot[q0 + r] : 0.0f;
         }
     };
-    int first = WHOLE_HEAD ? CEIL_DIV(T, MMA_TILE) - 1 : blockIdx.x, last = WHOLE_HEAD ? 0 : blockIdx.x;
+    int first = WHOLE_HEAD ? CEIL_DIV(T, KEYS) - 1 : blockIdx.x, last = WHOLE_HEAD ? 0 : blockIdx.x;
     for (int kt = first; kt >= last; kt--) {
-        int k0 = kt * MMA_TILE, keys[2] = {k0 + warp * 16 + g, k0 + warp * 16 + g + 8};
-        floatX* k_tile = WHOLE_HEAD ? sk : sq(1);
-        load_rows_async<HS>(k_tile, head + C, 3 * C, k0, T);       // k and v, v through the second buffers
-        load_rows_async<HS>(sdo(1), head + 2 * C, 3 * C, k0, T);
-        load_rows_async<HS>(sq(0), head, 3 * C, k0, T);           // the first query tile (q0 = k0)
+        int k0 = kt * KEYS, keys[2] = {k0 + warp * 16 + g, k0 + warp * 16 + g + 8};
+        load_rows_async<HS, KEYS>(k_tile, head + C, 3 * C, k0, T);
+        load_rows_async<HS, KEYS>(v_tile, head + 2 * C, 3 * C, k0, T);
+        load_rows_async<HS>(sq(0), head, 3 * C, k0, T);   // the first query tile (q0 = k0)
         load_rows_async<HS>(sdo(0), dout_head, C, k0, T);
         __pipeline_commit();
         load_lse_dot(k0, 0);
         __pipeline_wait_prior(0);
         __syncthreads();
         uint32_t k[HS / 16][4], v[HS / 16][4];   // the warp's 16 keys of k and v, as A operands
-        for (int kk = 0; kk < HS / 16; kk++) { load_a(k[kk], k_tile, LD, warp * 16, kk * 16); load_a(v[kk], sdo(1), LD, warp * 16, kk * 16); }
+        for (int kk = 0; kk < HS / 16; kk++) { load_a(k[kk], k_tile, LD, warp * 16, kk * 16); load_a(v[kk], v_tile, LD, warp * 16, kk * 16); }
         __syncthreads();   // every warp has its k and v before the second buffers take the next query tile
         float dk[HS / 8][4] = {}, dv[HS / 8][4] = {};
         for (int q0 = k0, buf = 0; q0 < T; q0 += MMA_TILE, buf ^= 1) {   // queries before the tile's keys see none of them
@@ -1245,31 +1254,32 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_backward_dkdv_mma_ke
                 }
             mma_acc_times_tile<MMA_TILE, HS / 8>(dv, p, sdo(buf), LD);   // dv += P^T dout
             mma_acc_times_tile<MMA_TILE, HS / 8>(dk, ds, sq(buf), LD);   // dk += dS^T q
-            if (WHOLE_HEAD) {   // dq += dS k for this query tile, the warp's 16 query rows of it
-                const int LDS = mma_ld<MMA_TILE>();
+            if (WHOLE_HEAD) {   // dq += dS k for this query tile: the warp's 16 query rows, half of the channels
+                const int LDS = mma_ld<MMA_TILE>(), HALF = HS / 2;
                 for (int n = 0; n < NT; n++)
                     for (int r = 0; r < 2; r++)   // this lane's keys (rows of dS^T), two queries each
                         *(uint32_t*)(sds + (warp * 16 + g + 8 * r) * LDS + n * 8 + 2 * t) = pack_bf16(ds[n][2 * r], ds[n][2 * r + 1]);
                 __syncthreads();   // every warp's keys of dS^T are in place
-                float dq[HS / 8][4] = {};
-                for (int kk = 0; kk < MMA_TILE / 16; kk++) {
+                int r0 = warp % ATT_WARPS * 16, c0 = warp / ATT_WARPS * HALF;   // the warp's query rows and channels
+                float dq[HALF / 8][4] = {};
+                for (int kk = 0; kk < KEYS / 16; kk++) {
                     uint32_t a[4];
-                    load_a_transposed(a, sds, LDS, warp * 16, kk * 16);
-                    for (int n = 0; n < HS / 8; n += 2) {
+                    load_a_transposed(a, sds, LDS, r0, kk * 16);
+                    for (int n = 0; n < HALF / 8; n += 2) {
                         uint32_t bf[4];
-                        load_b_x2(bf, sk, LD, kk * 16, n * 8);
+                        load_b_x2(bf, sk, LD, kk * 16, c0 + n * 8);
                         mma_m16n8k16(dq[n], a, bf);
                         mma_m16n8k16(dq[n + 1], a, bf + 2);
                     }
                 }
                 for (int r = 0; r < 2; r++) {
-                    int query = q0 + warp * 16 + g + 8 * r;
+                    int query = q0 + r0 + g + 8 * r;
                     if (query >= T) continue;
-                    float* sum = dq_sum + ((size_t)blockIdx.y * T + query) * HS + 2 * t;
-                    floatX* row = dqkv + ((size_t)b * T + query) * 3 * C + h * HS + 2 * t;
-                    for (int n = 0; n < HS / 8; n++) {
+                    float* sum = dq_sum + ((size_t)blockIdx.y * T + query) * HS + c0 + 2 * t;
+                    floatX* row = dqkv + ((size_t)b * T + query) * 3 * C + h * HS + c0 + 2 * t;
+                    for (int n = 0; n < HALF / 8; n++) {
                         float2 x = make_float2(dq[n][2 * r], dq[n][2 * r + 1]);
-                        if (q0 != k0) {   // not the query tile's first key tile (its own): add to the sum
+                        if (q0 >= k0 + KEYS) {   // not the query tile's first key tile (the one that holds its diagonal)
                             float2 before = *(float2*)(sum + n * 8);
                             x.x += before.x;
                             x.y += before.y;
@@ -1409,16 +1419,22 @@ template <int HS> static void attention_forward_mma(floatX* out, float* lse, con
     cudaCheck(cudaGetLastError());
 }
 
+// the whole-head backward where B * NH fills the GPU, for head sizes from 32 (each warp takes
+// half of a head's channels for dq, two 8-column tiles at a time)
+static bool attention_whole_head(int B, int NH, int HS) { return HS >= 32 && B * NH >= attention_whole_head_min_heads(); }
+
 template <int HS> static void attention_backward_mma(floatX* dqkv, const floatX* dout, const floatX* qkv, const float* lse,
                                                      const float* dot, float* dq_sum, int B, int T, int NH) {
     size_t smem = mma_smem<HS>(4) + 4 * MMA_TILE * sizeof(float);   // two buffers of q and dout, and of lse and D
-    if (B * NH >= attention_whole_head_min_heads()) {
-        smem += mma_smem<HS>(1) + mma_smem<MMA_TILE>(1);   // and k, and dS^T
-        allow_shared_memory(attention_backward_dkdv_mma_kernel<HS, true>, smem, MMA_SMEM_FIX);
-        attention_backward_dkdv_mma_kernel<HS, true><<<dim3(1, B * NH), ATT_WARPS * 32, smem, stream>>>(
-            dqkv, dout, qkv, lse, dot, dq_sum, T, NH);
-        cudaCheck(cudaGetLastError());
-        return;
+    if constexpr (HS >= 32) {
+        if (attention_whole_head(B, NH, HS)) {
+            smem += mma_smem<HS>(2) + mma_smem<MMA_TILE>(2);   // and k, and dS^T, 128 rows each
+            allow_shared_memory(attention_backward_dkdv_mma_kernel<HS, true>, smem, MMA_SMEM_FIX);
+            attention_backward_dkdv_mma_kernel<HS, true><<<dim3(1, B * NH), 2 * ATT_WARPS * 32, smem, stream>>>(
+                dqkv, dout, qkv, lse, dot, dq_sum, T, NH);
+            cudaCheck(cudaGetLastError());
+            return;
+        }
     }
     dim3 grid(CEIL_DIV(T, MMA_TILE), B * NH);
     allow_shared_memory(attention_backward_dkdv_mma_kernel<HS, false>, smem, MMA_SMEM_FIX);
@@ -1472,8 +1488,9 @@ static std::string attention_plan(int B, int NH, int HS) {
 #else
     if (!with_mma_head_size(HS, [](auto) {}))
         return "flash attention, tiles in shared memory (no tensor-core kernels for head size " + std::to_string(HS) + ")";
+    if (HS < 32) return "flash attention on the tensor cores; backward in two kernels (head size " + std::to_string(HS) + " < 32)";
     int min = attention_whole_head_min_heads();
-    return std::string("flash attention on the tensor cores; backward ") + (B * NH >= min ? "one block per head" : "in two kernels") +
+    return std::string("flash attention on the tensor cores; backward ") + (attention_whole_head(B, NH, HS) ? "one block per head" : "in two kernels") +
            " (B x heads = " + std::to_string(B * NH) + "; one block per head from " + std::to_string(min) + ")";
 #endif
 }
