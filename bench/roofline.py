@@ -216,6 +216,8 @@ class Kernel:
     serial_us: float = 0.0    # host time during which the GPU waits (kind "host")
     gemm: tuple = None        # (out, a, b, batch): operand names checked against tensor_shapes
     layer: int = -1
+    mem_kind: str = None      # the efficiency of its memory roof, where not kind's (a kernel both
+                              # compute-heavy and streaming many bytes)
 
 
 LAYER_OPS = ("ln1", "qkv", "attention", "attproj", "ln2", "fc", "gelu", "fcproj")
@@ -233,10 +235,10 @@ class Step:
         self.s, self.design, self.kernels, self.lt_us = s, design, [], cublaslt_host_us
 
     def add(self, name, phase, kind, *, read=0, written=0, flops=0, model_flops=0, fwd=(), bwd=(), layer=-1,
-            host_us=None, serial_us=0.0):
+            host_us=None, serial_us=0.0, mem_kind=None):
         self.kernels.append(Kernel(name, phase, kind, flops, model_flops, read, written, frozenset(fwd),
                                    frozenset(bwd), HOST["launch_us"] if host_us is None else host_us,
-                                   serial_us, None, layer))
+                                   serial_us, None, layer, mem_kind))
 
     def host(self, name, phase, serial_us):
         self.kernels.append(Kernel(name, phase, "host", serial_us=serial_us, host_us=0.0))
@@ -256,11 +258,21 @@ class Step:
 
 
 SMS = 132   # an H100 SXM's streaming multiprocessors
-# train_gpt.cu's whole-head attention backward (one block per head): 229 registers for each
-# of 128 threads at HS = 64 (ptxas, sm_90) leave room for 2 blocks per SM; the trainer runs it
-# where B * NH is at least 2 heads per SM, and the two kernels (7 products) elsewhere
-WHOLE_HEAD_BLOCKS_PER_SM = 2
+# train_gpt.cu's whole-head attention backward (one block of 8 warps per head, key tiles of
+# 128, query tiles of 64): 229 registers for each of 256 threads at HS = 64 (ptxas, sm_90)
+# leave room for one block per SM; the trainer runs it where B * NH is at least 2 heads per
+# SM and HS >= 32, and the two kernels (7 products) elsewhere
+WHOLE_HEAD_BLOCKS_PER_SM = 1
 WHOLE_HEAD_MIN_HEADS = 2 * SMS
+WHOLE_HEAD_KEYS, WHOLE_HEAD_QUERIES = 128, 64
+
+
+def whole_head_visits(T):
+    """Pairs (key tile of 128, query tile of 64) a whole-head block computes: for each key tile,
+    the query tiles from its first key on (16 + 14 + ... + 2 = 72 at T = 1,024)."""
+    nq = -(-T // WHOLE_HEAD_QUERIES)
+    per_key_tile = WHOLE_HEAD_KEYS // WHOLE_HEAD_QUERIES
+    return sum(nq - per_key_tile * kt for kt in range(-(-T // WHOLE_HEAD_KEYS)))
 
 
 def causal_tile_fraction(T, tile=128):
@@ -561,16 +573,22 @@ def build_built(s, opts):
         else:
             st.add("attention_backward_dot (D = rowsum dout*out)", "backward", RV, read=2 * N * C * X,
                    written=B * NH * T * F, **a)
-            if opts.attention in ("mma", "fa2") and B * NH >= WHOLE_HEAD_MIN_HEADS:
+            if opts.attention in ("mma", "fa2") and B * NH >= WHOLE_HEAD_MIN_HEADS and HS >= 32:
                 # a block per head, its key tiles last to first: dk, dv and dq (5 products per pair
-                # of tiles); dq's fp32 running sums (B,NH,T,HS) go to L2 and back once per pair
-                # (counted once to memory); the last of ceil(B * NH / slots) waves is part empty
+                # of tiles); at each pair it reads the query tile's q, dout, lse and D and reads
+                # and writes dq's fp32 running sums (B,NH,T,HS), all counted as memory traffic at
+                # a streaming kernel's efficiency, as if the L2 cache kept none of it (what 132
+                # blocks revisit is about as large as the cache): the kernel stays bound by its
+                # products; the last of ceil(B * NH / slots) waves is part empty
+                visits = whole_head_visits(T)
+                qt = WHOLE_HEAD_QUERIES
                 slots = WHOLE_HEAD_BLOCKS_PER_SM * SMS
                 waves = B * NH / slots
+                flops = 5 * 2 * HS * WHOLE_HEAD_KEYS * qt * visits * B * NH
                 st.add("attention_backward_dkdv" + sfx + " (whole head, +dq)", "backward", bwd_kind,
-                       flops=round(5 * pair_flops * math.ceil(waves) / waves), model_flops=2 * att_useful,
-                       read=N * 3 * C * X + N * C * X + 2 * B * NH * T * F + N * C * F,
-                       written=N * 3 * C * X + N * C * F, **a)
+                       flops=round(flops * math.ceil(waves) / waves), model_flops=2 * att_useful,
+                       read=B * NH * (visits * (2 * qt * HS * X + 2 * qt * F + qt * HS * F) + 2 * T * HS * X),
+                       written=B * NH * (visits * qt * HS * F + 3 * T * HS * X), mem_kind=RV, **a)
             else:
                 # a block per key tile: dk, dv (4 products per pair of tiles); q, dout re-read from L2
                 st.add("attention_backward_dkdv" + sfx, "backward", bwd_kind, flops=4 * pair_flops, model_flops=att_useful,
@@ -661,8 +679,9 @@ def largest_batch(design, s, opts):
 def kernel_us(k, eff, graph):
     if k.kind == "host":
         return 0.0
-    roof = max(k.flops / (GEMM_TFLOPS * 1e12), (k.read + k.written) / (HBM_GBS * 1e9))
-    return roof / eff[k.kind] * 1e6 + (GRAPH_GAP_US if graph else GAP_US)
+    compute = k.flops / (GEMM_TFLOPS * 1e12) / eff[k.kind]
+    memory = (k.read + k.written) / (HBM_GBS * 1e9) / eff[k.mem_kind or k.kind]
+    return max(compute, memory) * 1e6 + (GRAPH_GAP_US if graph else GAP_US)
 
 
 def predict(st, eff, graph=False):
@@ -752,7 +771,9 @@ def compare_measured(st, launches, eff, cudnn_kernel=is_cudnn_kernel):
         kind = "gemm" if g == GEMM_GROUP else CUDNN_KIND if g == CUDNN_GROUP else k.kind
         r = groups.setdefault(g, dict(kind=kind, n=0, m=0, roof=0.0, pred=0.0, meas=0.0))
         r["n"] += 1
-        r["roof"] += kernel_us(k, {k.kind: 1.0}, False) - GAP_US
+        # the roof its kind's efficiency is a fraction of: for a kernel whose memory roof has an
+        # efficiency of its own (mem_kind), its products alone
+        r["roof"] += (k.flops / (GEMM_TFLOPS * 1e12) * 1e6 if k.mem_kind else kernel_us(k, {k.kind: 1.0}, False) - GAP_US)
         r["pred"] += kernel_us(k, eff, False) - GAP_US
     ours = set(groups)
     for name, us in launches:
@@ -970,6 +991,21 @@ def self_test():
            ((r["kind"], (r["roof"], r["meas"])) for r in compare_measured(st, launches[-2 * len(one_step):], EFFICIENCY).values()
             if r["meas"] > 0 and r["roof"] > 0)}
     check(any(abs(two[k] - true_eff[k]) > 0.05 for k in two), "planted: two steps taken for one give wrong efficiencies")
+    # the whole-head attention backward where B x heads fills the GPU twice (124M, B = 64: 768),
+    # the two kernels below that (B = 2); its row's roof for --measured is its products alone
+    st_wh, st_two = build_built(s124, variants[0]), build_built(replace(s124, B=2), variants[0])
+    names = lambda st: [k.name for k in st.kernels if k.name.startswith("attention_backward_d")]
+    wh = [k for k in st_wh.kernels if "whole head" in k.name]
+    check(len(wh) == s124.L and not any("attention_backward_dq" in n for n in names(st_wh))
+          and any("attention_backward_dq" in n for n in names(st_two)) and not any("whole head" in n for n in names(st_two)),
+          "the whole-head backward runs at B x heads = 768, the two kernels at 24")
+    check(wh[0].flops >= 5 * 2 * 64 * 64 * 64 * (16 * 17 // 2) * 64 * 12,
+          f"the whole-head backward executes 5 products per pair of tiles ({wh[0].flops / 1e9:.1f} GFLOP per layer)")
+    g = compare_measured(st_wh, [(f"void {kernel_key(k.name)}_kernel<float>(int)", kernel_us(k, EFFICIENCY, False) - GAP_US)
+                                 for k in st_wh.kernels if k.kind != "host" and not k.kind.startswith("gemm")], EFFICIENCY)
+    r = g[kernel_key(wh[0].name)]
+    check(abs(r["roof"] / r["meas"] - EFFICIENCY[wh[0].kind]) < 1e-6,
+          f"--measured reads the whole-head backward's efficiency off its products: {r['roof'] / r['meas']:.3f}")
     # with cuDNN's attention: its kernels (no '_kernel' in their names) form their own group, not the GEMMs'
     st_cudnn = build_built(small, Options(attention="cudnn"))
     synthetic = [(("nvjet_tst_128x256_gemm" if k.kind.startswith("gemm") else
