@@ -749,7 +749,8 @@ void matmul_backward(floatX* dinp, float* dweight, float* dbias, const floatX* d
 // fixed order of additions. The price: 7 tile products per pair of tiles instead of 5. Where
 // there are heads enough to fill the GPU, the tensor-core section below gets back to 5 another
 // way: one block takes a whole head, so the one loop over both is one block's, and it adds
-// dq's terms in a fixed order itself.
+// dq's terms in a fixed order itself (each element's terms by one thread: it even uses
+// atomicAdd, to let the L2 cache do the additions, without any two threads meeting).
 //
 // The kernels below say this plainly: every tile lives in shared memory, and the products
 // (q k^T, P v, and the backward's) go through one helper, tile_product, as fp32 loops. They
@@ -1182,7 +1183,7 @@ __device__ inline void load_a_transposed(uint32_t a[4], const floatX* tile, int 
 //   running sum of those rows in dq_sum (fp32, (B,NH,T,HS)). A query tile's keys come in a
 //   fixed order (the key tile that holds its diagonal first, key tile 0 last, which writes the
 //   bf16 result), and every element of dq_sum has one thread, the same for every key tile,
-//   that reads and writes it: deterministic, with no atomics and no barrier. A block holds
+//   that adds to it: deterministic, with no barrier (and atomics that never meet). A block holds
 //   one head's sums in flight where blocks of 4 warps would hold two, and its 128 keys use
 //   each query tile it reads twice as long: what the GPU's L2 cache must keep at once stays
 //   about as large as the cache (the sums of 132 heads, a query tile of q and dout each).
@@ -1272,20 +1273,30 @@ attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout, const float
                         mma_m16n8k16(dq[n + 1], a, bf + 2);
                     }
                 }
+                // into the query tile's running sums: its first key tile (the one that holds its
+                // diagonal) writes them, the ones between add to them, key tile 0 adds the last
+                // term and writes dq in bf16. The additions are atomicAdd, but no two threads ever
+                // add to one element: each element's terms are added by one thread, in its program
+                // order, the same on every run. What the atomic buys is that L2 does the addition,
+                // so the thread never waits for the old value (only key tile 0 reads the sums).
                 for (int r = 0; r < 2; r++) {
                     int query = q0 + r0 + g + 8 * r;
                     if (query >= T) continue;
                     float* sum = dq_sum + ((size_t)blockIdx.y * T + query) * HS + c0 + 2 * t;
                     floatX* row = dqkv + ((size_t)b * T + query) * 3 * C + h * HS + c0 + 2 * t;
+                    bool first = q0 < k0 + KEYS;
                     for (int n = 0; n < HALF / 8; n++) {
-                        float2 x = make_float2(dq[n][2 * r], dq[n][2 * r + 1]);
-                        if (q0 >= k0 + KEYS) {   // not the query tile's first key tile (the one that holds its diagonal)
-                            float2 before = *(float2*)(sum + n * 8);
-                            x.x += before.x;
-                            x.y += before.y;
+                        float x0 = dq[n][2 * r], x1 = dq[n][2 * r + 1];
+                        if (kt == 0) {
+                            if (!first) { x0 += sum[n * 8]; x1 += sum[n * 8 + 1]; }
+                            row[n * 8] = (floatX)x0;
+                            row[n * 8 + 1] = (floatX)x1;
+                        } else if (first) {
+                            *(float2*)(sum + n * 8) = make_float2(x0, x1);
+                        } else {
+                            atomicAdd(sum + n * 8, x0);
+                            atomicAdd(sum + n * 8 + 1, x1);
                         }
-                        if (kt == 0) { row[n * 8] = (floatX)x.x; row[n * 8 + 1] = (floatX)x.y; }   // its last key tile
-                        else *(float2*)(sum + n * 8) = x;
                     }
                 }
             }

@@ -377,7 +377,8 @@ TEST_CASE("matmul with GELU and the bias gradient in its epilogues forward and b
 // lse is checked against its definition, log sum_t2<=t exp(q k / sqrt(HS)), in double.
 TEST_CASE("attention forward and backward match the CPU" * doctest::skip(!HAVE_GPU)) {
     gpu_setup();
-    int shapes[][4] = {{2, 37, 48, 3}, {1, 1, 64, 4}, {2, 130, 128, 2}, {1, 70, 96, 4}, {1, 65, 64, 2}, {1, 70, 256, 2}};   // B, T, C, NH
+    // B, T, C, NH; T = 300 (head size 32): 5 query tiles, whose dq sums take up to 3 key tiles of 128 in the whole-head kernel
+    int shapes[][4] = {{2, 37, 48, 3}, {1, 1, 64, 4}, {2, 130, 128, 2}, {1, 70, 96, 4}, {1, 65, 64, 2}, {1, 70, 256, 2}, {1, 300, 64, 2}};
     for (auto& sh : shapes) {
         int B = sh[0], T = sh[1], C = sh[2], NH = sh[3], HS = C / NH;
         CAPTURE(B); CAPTURE(T); CAPTURE(C); CAPTURE(NH);
@@ -663,14 +664,15 @@ TEST_CASE("the whole model matches the CPU: logits, loss, every gradient by name
 
 // The layers at GPT-2's own sizes: its vocabulary (V = 50,257, padded to 50,304 on the GPU)
 // and context (T = 1,024), with one narrow layer so that the CPU execution mode takes seconds,
-// not minutes. Every other test stays below T = 40 and V = 1,024; this one gives the kernels
-// their real grids (50,304-wide cross-entropy rows, 4 x 1,024 softmax rows of 1,024) and
-// cuBLAS its real classifier shape, (1,024 x 64) @ (64 x 50,304).
+// not minutes. Every other test stays below T = 40 (the attention test's 300) and V = 1,024;
+// this one gives the kernels their real grids (50,304-wide cross-entropy rows, 2 x 1,024
+// attention rows of up to 1,024 keys) and cuBLAS its real classifier shape,
+// (1,024 x 64) @ (64 x 50,304).
 TEST_CASE("at real size (T = 1,024, V = 50,257, one layer of 64 channels): logits, loss, every gradient match the CPU" *
           doctest::skip(!HAVE_GPU)) {
     gpu_setup();
     GPTConfig c;
-    c.num_layers = 1; c.num_heads = 4; c.channels = 64; c.max_seq_len = 1024;
+    c.num_layers = 1; c.num_heads = 2; c.channels = 64; c.max_seq_len = 1024;   // head size 32: the whole-head kernel's least
     c.vocab_size = c.padded_vocab_size = 50257;
     double norm;
 #ifndef ENABLE_FP32
