@@ -1244,17 +1244,24 @@ attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout, const float
             __pipeline_wait_prior(1);   // this query tile has landed
             __syncthreads();
             float p[NT][4], ds[NT][4];
-            mma_rows_times_tile_t<HS, NT>(p, k, sq(buf), LD);     // S^T = k q^T
-            mma_rows_times_tile_t<HS, NT>(ds, v, sdo(buf), LD);   // dP^T = v dout^T
-            for (int n = 0; n < NT; n++)
-                for (int i = 0; i < 4; i++) {
-                    int c = n * 8 + 2 * t + i % 2, query = q0 + c;
-                    float pi = query < T && keys[i / 2] <= query ? expf(p[n][i] * scale - slse(buf)[c]) : 0.0f;
-                    p[n][i] = (float)(floatX)pi;   // P^T in bf16, as the products take it
-                    ds[n][i] = p[n][i] * (ds[n][i] - sdot(buf)[c]) * scale;   // dS^T, scaled
-                }
-            mma_acc_times_tile<MMA_TILE, HS / 8>(dv, p, sdo(buf), LD);   // dv += P^T dout
-            mma_acc_times_tile<MMA_TILE, HS / 8>(dk, ds, sq(buf), LD);   // dk += dS^T q
+            // a warp whose keys all come after the tile's last query has no weight here, all
+            // masked (the upper half of a 128-key tile against the query tile at its start)
+            if (k0 + warp * 16 > q0 + MMA_TILE - 1) {
+                for (int n = 0; n < NT; n++)
+                    for (int i = 0; i < 4; i++) ds[n][i] = 0.0f;
+            } else {
+                mma_rows_times_tile_t<HS, NT>(p, k, sq(buf), LD);     // S^T = k q^T
+                mma_rows_times_tile_t<HS, NT>(ds, v, sdo(buf), LD);   // dP^T = v dout^T
+                for (int n = 0; n < NT; n++)
+                    for (int i = 0; i < 4; i++) {
+                        int c = n * 8 + 2 * t + i % 2, query = q0 + c;
+                        float pi = query < T && keys[i / 2] <= query ? expf(p[n][i] * scale - slse(buf)[c]) : 0.0f;
+                        p[n][i] = (float)(floatX)pi;   // P^T in bf16, as the products take it
+                        ds[n][i] = p[n][i] * (ds[n][i] - sdot(buf)[c]) * scale;   // dS^T, scaled
+                    }
+                mma_acc_times_tile<MMA_TILE, HS / 8>(dv, p, sdo(buf), LD);   // dv += P^T dout
+                mma_acc_times_tile<MMA_TILE, HS / 8>(dk, ds, sq(buf), LD);   // dk += dS^T q
+            }
             if (WHOLE_HEAD) {   // dq += dS k for this query tile: the warp's 16 query rows, half of the channels
                 const int LDS = mma_ld<MMA_TILE>(), HALF = HS / 2;
                 for (int n = 0; n < NT; n++)
