@@ -1190,8 +1190,8 @@ __device__ inline void load_a_transposed(uint32_t a[4], const floatX* tile, int 
 //   One block per head needs many heads (B * NH) to fill a GPU: with fewer the first way runs.
 template <int HS, bool WHOLE_HEAD>
 __global__ void __launch_bounds__(WHOLE_HEAD ? 2 * ATT_WARPS * 32 : ATT_WARPS * 32)
-attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout, const floatX* qkv, const float* lse, const float* dot,
-                                   float* dq_sum, int T, int NH) {
+attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout, const floatX* qkv, const floatX* out, const float* lse,
+                                   float* dot, float* dq_sum, int T, int NH) {
     static_assert(!WHOLE_HEAD || HS >= 32, "the whole-head kernel splits a head's channels in two 16-column halves or wider");
     extern __shared__ float smem[];
     const int LD = mma_ld<HS>(), NT = MMA_TILE / 8;   // NT: a warp's 64 query columns, as 8 tiles of 8
@@ -1243,6 +1243,21 @@ attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout, const float
             __pipeline_commit();
             __pipeline_wait_prior(1);   // this query tile has landed
             __syncthreads();
+            if (WHOLE_HEAD && q0 < k0 + KEYS) {   // the query tile's first visit: D = rowsum(dout * out), 4 threads a row,
+                int r = threadIdx.x / 4, part = threadIdx.x % 4;   // kept in dot for its later visits
+                float d = 0.0f;
+                if (q0 + r < T) {
+                    const floatX* o = out + ((size_t)b * T + q0 + r) * C + h * HS;
+                    for (int c = part; c < HS; c += 4) d += (float)sdo(buf)[r * LD + c] * (float)o[c];
+                }
+                d += __shfl_xor_sync(0xffffffff, d, 1);
+                d += __shfl_xor_sync(0xffffffff, d, 2);
+                if (part == 0) {
+                    sdot(buf)[r] = d;
+                    if (q0 + r < T) dot[q0 + r] = d;
+                }
+                __syncthreads();   // this tile's D is in place before the products read it
+            }
             float p[NT][4], ds[NT][4];
             // a warp whose keys all come after the tile's last query has no weight here, all
             // masked (the upper half of a 128-key tile against the query tile at its start)
@@ -1441,22 +1456,26 @@ template <int HS> static void attention_forward_mma(floatX* out, float* lse, con
 // half of a head's channels for dq, two 8-column tiles at a time)
 static bool attention_whole_head(int B, int NH, int HS) { return HS >= 32 && B * NH >= attention_whole_head_min_heads(); }
 
-template <int HS> static void attention_backward_mma(floatX* dqkv, const floatX* dout, const floatX* qkv, const float* lse,
-                                                     const float* dot, float* dq_sum, int B, int T, int NH) {
+// whole_head: the whole-head kernel, which also computes D (into dot); else the two kernels,
+// which read the D that attention_backward_dot_kernel wrote there
+template <int HS> static void attention_backward_mma(floatX* dqkv, const floatX* dout, const floatX* qkv, const floatX* out,
+                                                     const float* lse, float* dot, float* dq_sum, int B, int T, int NH,
+                                                     bool whole_head) {
     size_t smem = mma_smem<HS>(4) + 4 * MMA_TILE * sizeof(float);   // two buffers of q and dout, and of lse and D
     if constexpr (HS >= 32) {
-        if (attention_whole_head(B, NH, HS)) {
+        if (whole_head) {
             smem += mma_smem<HS>(2) + mma_smem<MMA_TILE>(2);   // and k, and dS^T, 128 rows each
             allow_shared_memory(attention_backward_dkdv_mma_kernel<HS, true>, smem, MMA_SMEM_FIX);
             attention_backward_dkdv_mma_kernel<HS, true><<<dim3(1, B * NH), 2 * ATT_WARPS * 32, smem, stream>>>(
-                dqkv, dout, qkv, lse, dot, dq_sum, T, NH);
+                dqkv, dout, qkv, out, lse, dot, dq_sum, T, NH);
             cudaCheck(cudaGetLastError());
             return;
         }
     }
     dim3 grid(CEIL_DIV(T, MMA_TILE), B * NH);
     allow_shared_memory(attention_backward_dkdv_mma_kernel<HS, false>, smem, MMA_SMEM_FIX);
-    attention_backward_dkdv_mma_kernel<HS, false><<<grid, ATT_WARPS * 32, smem, stream>>>(dqkv, dout, qkv, lse, dot, nullptr, T, NH);
+    attention_backward_dkdv_mma_kernel<HS, false><<<grid, ATT_WARPS * 32, smem, stream>>>(dqkv, dout, qkv, out, lse, dot,
+                                                                                           nullptr, T, NH);
     cudaCheck(cudaGetLastError());
     smem = mma_smem<HS>(4);   // two buffers of k and v
     allow_shared_memory(attention_backward_dq_mma_kernel<HS>, smem, MMA_SMEM_FIX);
@@ -1522,13 +1541,25 @@ void attention_backward(floatX* dqkv, const floatX* dout, const floatX* qkv, con
 #ifdef USE_CUDNN
     if (cudnn_attention_backward(dqkv, dout, qkv, out, lse, B, T, NH, HS)) return;
 #endif
-    attention_backward_dot_kernel<<<CEIL_DIV(rows, block_size / 32), block_size, 0, stream>>>(ws.att_dot, dout, out, B, T, NH, HS);
-    cudaCheck(cudaGetLastError());
+#ifndef ENABLE_FP32
+    bool mma = with_mma_head_size(HS, [](auto) {}), whole_head = mma && attention_whole_head(B, NH, HS);
+#else
+    bool mma = false, whole_head = false;
+#endif
+    if (!whole_head) {   // D of every row (the whole-head kernel computes its own)
+        attention_backward_dot_kernel<<<CEIL_DIV(rows, block_size / 32), block_size, 0, stream>>>(ws.att_dot, dout, out, B, T, NH, HS);
+        cudaCheck(cudaGetLastError());
+    }
 #ifndef ENABLE_FP32
     assert((size_t)B * T * C <= ws.att_dq_elems);
-    auto mma = [&](auto hs) { attention_backward_mma<decltype(hs)::value>(dqkv, dout, qkv, lse, ws.att_dot, ws.att_dq, B, T, NH); };
-    if (with_mma_head_size(HS, mma)) return;
+    if (mma) {
+        with_mma_head_size(HS, [&](auto hs) {
+            attention_backward_mma<decltype(hs)::value>(dqkv, dout, qkv, out, lse, ws.att_dot, ws.att_dq, B, T, NH, whole_head);
+        });
+        return;
+    }
 #endif
+    (void)mma;
     attention_backward_launch(dqkv, dout, qkv, lse, ws.att_dot, B, T, NH, HS);
 }
 

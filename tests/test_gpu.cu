@@ -424,8 +424,9 @@ TEST_CASE("attention forward and backward match the CPU" * doctest::skip(!HAVE_G
 #endif
             CAPTURE(whole_head);
             cudaCheck(cudaMemset(dqkv.p, 0xFF, dqkv.n * sizeof(floatX)));   // NaN where nothing is written
-            if (sm.model.ws.att_dq)   // and in dq's running sums, as a layer before would leave them
-                cudaCheck(cudaMemset(sm.model.ws.att_dq, 0xFF, sm.model.ws.att_dq_elems * sizeof(float)));
+            // and in D and dq's running sums, as a layer before would leave them
+            cudaCheck(cudaMemset(sm.model.ws.att_dot, 0xFF, sm.model.ws.att_dot_elems * sizeof(float)));
+            if (sm.model.ws.att_dq) cudaCheck(cudaMemset(sm.model.ws.att_dq, 0xFF, sm.model.ws.att_dq_elems * sizeof(float)));
             attention_backward(dqkv.p, dout.p, qkv.p, out.p, lse.p, B, T, C, NH, sm.model.ws);
             CHECK(check_close("attention dqkv", dqkv.host().data(), wd.data(), wd.size(), TOL_GRAD));
         }
