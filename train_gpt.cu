@@ -1243,8 +1243,8 @@ attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout, const float
             __pipeline_commit();
             __pipeline_wait_prior(1);   // this query tile has landed
             __syncthreads();
-            if (WHOLE_HEAD && q0 < k0 + KEYS) {   // the query tile's first visit: D = rowsum(dout * out), 4 threads a row,
-                int r = threadIdx.x / 4, part = threadIdx.x % 4;   // kept in dot for its later visits
+            if (WHOLE_HEAD && q0 < k0 + KEYS) {   // the query tile's first visit: its D, kept in dot for the later ones
+                int r = threadIdx.x / 4, part = threadIdx.x % 4;   // D = rowsum(dout * out), 4 threads a row
                 float d = 0.0f;
                 if (q0 + r < T) {
                     const floatX* o = out + ((size_t)b * T + q0 + r) * C + h * HS;
@@ -1285,7 +1285,8 @@ attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout, const float
                 __syncthreads();   // every warp's keys of dS^T are in place
                 int r0 = warp % ATT_WARPS * 16, c0 = warp / ATT_WARPS * HALF;   // the warp's query rows and channels
                 float dq[HALF / 8][4] = {};
-                for (int kk = 0; kk < KEYS / 16; kk++) {
+                int kk_end = min(KEYS, q0 + MMA_TILE - k0) / 16;   // keys after the tile's last query: dS = 0
+                for (int kk = 0; kk < kk_end; kk++) {
                     uint32_t a[4];
                     load_a_transposed(a, sds, LDS, r0, kk * 16);
                     for (int n = 0; n < HALF / 8; n += 2) {

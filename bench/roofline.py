@@ -584,9 +584,9 @@ def build_built(s, opts):
                 slots = WHOLE_HEAD_BLOCKS_PER_SM * SMS
                 waves = B * NH / slots
                 # at each key tile's first query tile, the warps of its upper 64 keys (all masked)
-                # skip all but dq's product
+                # skip their products, and dq's product skips those keys
                 key_tiles = -(-T // WHOLE_HEAD_KEYS)
-                flops = 2 * HS * WHOLE_HEAD_KEYS * qt * (5 * visits - 4 * key_tiles / 2) * B * NH
+                flops = 2 * HS * WHOLE_HEAD_KEYS * qt * (5 * visits - 5 * key_tiles / 2) * B * NH
                 st.add("attention_backward_dkdv" + sfx + " (whole head, +dq)", "backward", bwd_kind,
                        flops=round(flops * math.ceil(waves) / waves), model_flops=2 * att_useful,
                        read=B * NH * (visits * (2 * qt * HS * X + 2 * qt * F + qt * HS * F) + 3 * T * HS * X),
