@@ -36,8 +36,8 @@ if ! nvidia-smi > /dev/null 2>&1; then
     export LIBRARY_PATH="${LIBRARY_PATH:+$LIBRARY_PATH:}$(cd "$DIR/nvml_stub" && pwd)"
   fi
 fi
-# llm.c's Makefile looks for the cuDNN frontend in ./cudnn-frontend/include; frontends since
-# 1.12 also call NVRTC, which its Makefile does not link (NVCC_LDLIBS is otherwise empty here)
+# llm.c's Makefile looks for the cuDNN frontend in ./cudnn-frontend/include; recent frontends
+# (1.32, brought along) also call NVRTC, which its Makefile does not link (NVCC_LDLIBS is otherwise empty here)
 [ -d .deps/cudnn-frontend/include ] && cp -r .deps/cudnn-frontend "$DIR/cudnn-frontend"
 if [ -d "$DIR/cudnn-frontend" ] && make -C "$DIR" train_gpt2cu USE_CUDNN=1 $ARGS NVCC_LDLIBS=-lnvrtc > "$DIR/build.log" 2>&1; then
   NOTE="$NOTE with cuDNN attention"
