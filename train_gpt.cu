@@ -1053,13 +1053,13 @@ __device__ inline void mma_rows_times_tile_t(float (*c)[4], const uint32_t (*a)[
         }
     }
 }
-// c (16 x 8 NT tiles) += p (16 x K accumulators) @ b, b a row-major (K, 8 NT) tile in shared
-// memory: o += P v (and dv += P^T dout, dk += dS^T q, dq += dS k)
-template <int K, int NT>
-__device__ inline void mma_acc_times_tile(float (*c)[4], const float (*p)[4], const floatX* b, int ld) {
-    for (int kk = 0; kk < K / 16; kk++) {
+// c (16 x 8 NT tiles) += A (16 x 16 ksteps) @ b, b a row-major (16 ksteps, 8 NT) tile in shared
+// memory; a_operand(a, kk) gives the A operand of A's columns [16 kk, 16 kk + 16)
+template <int NT, class AOperand>
+__device__ inline void mma_times_tile(float (*c)[4], AOperand a_operand, int ksteps, const floatX* b, int ld) {
+    for (int kk = 0; kk < ksteps; kk++) {
         uint32_t a[4];
-        accumulators_as_a(a, p, kk);
+        a_operand(a, kk);
         for (int n = 0; n < NT; n += 2) {   // two 8-column tiles per B load
             uint32_t bf[4];
             load_b_x2(bf, b, ld, kk * 16, n * 8);
@@ -1067,6 +1067,11 @@ __device__ inline void mma_acc_times_tile(float (*c)[4], const float (*p)[4], co
             mma_m16n8k16(c[n + 1], a, bf + 2);
         }
     }
+}
+// c (16 x 8 NT tiles) += p (16 x K accumulators) @ b: o += P v (and dv += P^T dout, dk += dS^T q, dq += dS k)
+template <int K, int NT>
+__device__ inline void mma_acc_times_tile(float (*c)[4], const float (*p)[4], const floatX* b, int ld) {
+    mma_times_tile<NT>(c, [&](uint32_t a[4], int kk) { accumulators_as_a(a, p, kk); }, K / 16, b, ld);
 }
 
 template <int HS> __host__ __device__ constexpr int mma_ld() { return HS + 8; }   // a tile's row stride in shared memory
@@ -1285,17 +1290,9 @@ attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout, const float
                 __syncthreads();   // every warp's keys of dS^T are in place
                 int r0 = warp % ATT_WARPS * 16, c0 = warp / ATT_WARPS * HALF;   // the warp's query rows and channels
                 float dq[HALF / 8][4] = {};
-                int kk_end = min(KEYS, q0 + MMA_TILE - k0) / 16;   // keys after the tile's last query: dS = 0
-                for (int kk = 0; kk < kk_end; kk++) {
-                    uint32_t a[4];
-                    load_a_transposed(a, sds, LDS, r0, kk * 16);
-                    for (int n = 0; n < HALF / 8; n += 2) {
-                        uint32_t bf[4];
-                        load_b_x2(bf, sk, LD, kk * 16, c0 + n * 8);
-                        mma_m16n8k16(dq[n], a, bf);
-                        mma_m16n8k16(dq[n + 1], a, bf + 2);
-                    }
-                }
+                int ksteps = min(KEYS, q0 + MMA_TILE - k0) / 16;   // not the keys after the tile's last query: dS = 0
+                mma_times_tile<HALF / 8>(dq, [&](uint32_t a[4], int kk) { load_a_transposed(a, sds, LDS, r0, kk * 16); },
+                                         ksteps, sk + c0, LD);   // dq += dS k
                 // into the query tile's running sums: its first key tile (the one that holds its
                 // diagonal) writes them, the ones between add to them, key tile 0 adds the last
                 // term and writes dq in bf16. The additions are atomicAdd, but no two threads ever
@@ -1453,9 +1450,11 @@ template <int HS> static void attention_forward_mma(floatX* out, float* lse, con
     cudaCheck(cudaGetLastError());
 }
 
-// the whole-head backward where B * NH fills the GPU, for head sizes from 32 (each warp takes
-// half of a head's channels for dq, two 8-column tiles at a time)
-static bool attention_whole_head(int B, int NH, int HS) { return HS >= 32 && B * NH >= attention_whole_head_min_heads(); }
+// the whole-head backward where B * NH fills the GPU, for the tensor-core head sizes from 32
+// (each warp takes half of a head's channels for dq, two 8-column tiles at a time)
+static bool attention_whole_head(int B, int NH, int HS) {
+    return HS >= 32 && with_mma_head_size(HS, [](auto) {}) && B * NH >= attention_whole_head_min_heads();
+}
 
 // whole_head: the whole-head kernel, which also computes D (into dot); else the two kernels,
 // which read the D that attention_backward_dot_kernel wrote there
@@ -1543,9 +1542,9 @@ void attention_backward(floatX* dqkv, const floatX* dout, const floatX* qkv, con
     if (cudnn_attention_backward(dqkv, dout, qkv, out, lse, B, T, NH, HS)) return;
 #endif
 #ifndef ENABLE_FP32
-    bool mma = with_mma_head_size(HS, [](auto) {}), whole_head = mma && attention_whole_head(B, NH, HS);
+    bool whole_head = attention_whole_head(B, NH, HS);
 #else
-    bool mma = false, whole_head = false;
+    bool whole_head = false;
 #endif
     if (!whole_head) {   // D of every row (the whole-head kernel computes its own)
         attention_backward_dot_kernel<<<CEIL_DIV(rows, block_size / 32), block_size, 0, stream>>>(ws.att_dot, dout, out, B, T, NH, HS);
@@ -1553,14 +1552,11 @@ void attention_backward(floatX* dqkv, const floatX* dout, const floatX* qkv, con
     }
 #ifndef ENABLE_FP32
     assert((size_t)B * T * C <= ws.att_dq_elems);
-    if (mma) {
-        with_mma_head_size(HS, [&](auto hs) {
-            attention_backward_mma<decltype(hs)::value>(dqkv, dout, qkv, out, lse, ws.att_dot, ws.att_dq, B, T, NH, whole_head);
-        });
-        return;
-    }
+    auto mma = [&](auto hs) {
+        attention_backward_mma<decltype(hs)::value>(dqkv, dout, qkv, out, lse, ws.att_dot, ws.att_dq, B, T, NH, whole_head);
+    };
+    if (with_mma_head_size(HS, mma)) return;
 #endif
-    (void)mma;
     attention_backward_launch(dqkv, dout, qkv, lse, ws.att_dot, B, T, NH, HS);
 }
 
