@@ -259,7 +259,7 @@ class Step:
 
 SMS = 132   # an H100 SXM's streaming multiprocessors
 # train_gpt.cu's whole-head attention backward (one block of 8 warps per head, key tiles of
-# 128, query tiles of 64): 229 registers for each of 256 threads at HS = 64 (ptxas, sm_90)
+# 128, query tiles of 64): 226 registers for each of 256 threads at HS = 64 (ptxas, sm_90)
 # leave room for one block per SM; the trainer runs it where B * NH is at least 2 heads per
 # SM and HS >= 32, and the two kernels (7 products) elsewhere
 WHOLE_HEAD_BLOCKS_PER_SM = 1
