@@ -4,11 +4,11 @@
 // told again for the GPU, section by section and function by function (the CPU file is the
 // index of this one). Kernels come first in each layer, then the host launcher that carries
 // the CPU function's name and signature, so gpt_forward reads the same in both files.
-// Matmuls go through cuBLASLt, with the bias, the GELU and its backward, and the bias
-// gradients in their epilogues; every other layer is a kernel written to be read, moving
-// memory 16 bytes per access (Packed, below) and fusing passes where that saves a trip to
-// memory: residual add + LayerNorm, LayerNorm backward with its weight gradients, and in
-// training the loss with the logits' gradient (one pass over the logits).
+// Matmuls go through cuBLASLt, with the bias, the GELU and its backward, the residual add
+// and the bias gradients in their epilogues; every other layer is a kernel written to be read,
+// moving memory 16 bytes per access (Packed, below) and fusing passes where that saves a trip
+// to memory: LayerNorm backward with its weight gradients, and in training the loss with the
+// logits' gradient (one pass over the logits).
 // Data parallel over several GPUs with NCCL (one process per GPU, launched by mpirun or
 // torchrun-style environment variables), optionally with ZeRO-1 sharded optimizer state.
 // What it is not: the fastest GPT-2 trainer. Attention is a flash attention written to be read
@@ -43,8 +43,10 @@
 //   row of scores, where the CPU writes att, and attention_backward reads the forward's out and
 //   lse instead of att (flash attention, see its section); the GELU folded into the matmuls
 //   (matmul_forward and matmul_backward take a last pre_gelu argument, where the CPU calls
-//   gelu_forward and gelu_backward); and gpt_forward's read_loss.
-// - Deterministic: no floating-point atomics anywhere; every reduction has a fixed order,
+//   gelu_forward and gelu_backward); the residual add folded into the matmul before it
+//   (matmul_residual_forward, where the CPU calls matmul_forward then residual_forward); and
+//   gpt_forward's read_loss.
+// - Deterministic: no floating-point atomics whose order can vary; every reduction has a fixed order,
 //   so the same run twice gives bitwise the same losses. (Two kernels let whichever of their
 //   blocks finishes last add all the blocks' partial sums, in block order; an integer counter
 //   tells a block it is the last.)
@@ -367,28 +369,16 @@ void encoder_backward(float* dwte, float* dwpe, const floatX* dout, const Encode
     cudaCheck(cudaGetLastError());
 }
 
-// --- LayerNorm, one warp per row, W values per lane and access. With inp2 it first forms the
-// residual sum inp1 + inp2 (written to `residual`) and normalises that: the residual add and
-// the next LayerNorm in one pass over memory instead of two. `residual` may alias inp1 or inp2.
-// The row is read three times (sum, variance, output); the second and third reads of a row of
-// a few KB come from L1, so memory sees it once: read 2NC (or NC), write 2NC (or NC), +2N fp32.
+// --- LayerNorm, one warp per row, W values per lane and access. The row is read three times
+// (sum, variance, output); the second and third reads of a row of a few KB come from L1, so
+// memory sees it once: read NC, write NC, +2N fp32. The residual add before it is in the
+// matmul that writes the stream (matmul_residual_forward).
 template <int W>
-__global__ void layernorm_forward_kernel(floatX* out, float* mean, float* rstd, floatX* residual, const floatX* inp1,
-                                         const floatX* inp2, const floatX* weight, const floatX* bias, int N, int C) {
+__global__ void layernorm_forward_kernel(floatX* out, float* mean, float* rstd, const floatX* inp, const floatX* weight,
+                                         const floatX* bias, int N, int C) {
     int row = blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, lane = threadIdx.x % 32;
     if (row >= N) return;
-    const floatX* x = inp1 + (size_t)row * C;
-    if (inp2) {
-        const floatX* y = inp2 + (size_t)row * C;
-        floatX* r = residual + (size_t)row * C;
-        for (int c = lane * W; c < C; c += 32 * W) {
-            Packed<floatX, W> a = load_packed<W>(x + c), b = load_packed<W>(y + c), sum;
-            #pragma unroll
-            for (int k = 0; k < W; k++) sum.set(k, a[k] + b[k]);   // x = x + branch
-            store_packed(r + c, sum);
-        }
-        x = r;   // each lane reads back only the packs it wrote itself
-    }
+    const floatX* x = inp + (size_t)row * C;
     float m = 0.0f;
     for (int c = lane * W; c < C; c += 32 * W) {
         Packed<floatX, W> a = load_packed<W>(x + c);
@@ -414,33 +404,19 @@ __global__ void layernorm_forward_kernel(floatX* out, float* mean, float* rstd, 
     if (lane == 0) { mean[row] = m; rstd[row] = s; }
 }
 
-// the launch both LayerNorm forwards share (inp2 and residual null: no residual add)
-static void layernorm_forward_launch(floatX* out, float* mean, float* rstd, floatX* residual, const floatX* inp1,
-                                     const floatX* inp2, const floatX* weight, const floatX* bias, int N, int C) {
-    assert(N > 0 && C > 0);
-    const int W = PACK16<floatX>;
-    bool packed = C % W == 0 && aligned16({out, residual, inp1, inp2, weight, bias});   // else one value at a time
-    int block_size = 256, rows_per_block = block_size / 32;
-    int blocks = CEIL_DIV(N, rows_per_block);
-    if (packed)
-        layernorm_forward_kernel<W><<<blocks, block_size, 0, stream>>>(out, mean, rstd, residual, inp1, inp2, weight, bias, N, C);
-    else
-        layernorm_forward_kernel<1><<<blocks, block_size, 0, stream>>>(out, mean, rstd, residual, inp1, inp2, weight, bias, N, C);
-    cudaCheck(cudaGetLastError());
-}
-
 void layernorm_forward(floatX* out, float* mean, float* rstd, const floatX* inp, const floatX* weight, const floatX* bias,
                        int N, int C) {
     // out (N,C), mean (N), rstd (N), inp (N,C), weight (C), bias (C)
-    layernorm_forward_launch(out, mean, rstd, nullptr, inp, nullptr, weight, bias, N, C);
-}
-
-// residual = inp1 + inp2, then out = layernorm(residual): the GPU's fusion of the CPU's
-// residual_forward followed by layernorm_forward
-void residual_layernorm_forward(floatX* residual, floatX* out, float* mean, float* rstd, const floatX* inp1,
-                                const floatX* inp2, const floatX* weight, const floatX* bias, int N, int C) {
-    // residual (N,C) (may alias inp1 or inp2), out (N,C), mean, rstd (N), inp1, inp2 (N,C), weight, bias (C)
-    layernorm_forward_launch(out, mean, rstd, residual, inp1, inp2, weight, bias, N, C);
+    assert(N > 0 && C > 0);
+    const int W = PACK16<floatX>;
+    bool packed = C % W == 0 && aligned16({out, inp, weight, bias});   // else one value at a time
+    int block_size = 256, rows_per_block = block_size / 32;
+    int blocks = CEIL_DIV(N, rows_per_block);
+    if (packed)
+        layernorm_forward_kernel<W><<<blocks, block_size, 0, stream>>>(out, mean, rstd, inp, weight, bias, N, C);
+    else
+        layernorm_forward_kernel<1><<<blocks, block_size, 0, stream>>>(out, mean, rstd, inp, weight, bias, N, C);
+    cudaCheck(cudaGetLastError());
 }
 
 // LayerNorm backward in one kernel, with xhat = (x - mean) * rstd and g = dout * weight:
@@ -577,7 +553,7 @@ static int alignment_of(const void* p) {
 
 struct MatmulKey {
     int m, n, k, trans_a, trans_b, epilogue, d_type, aux_ld;
-    int align_a, align_b, align_d, align_bias, align_aux;
+    int align_a, align_b, align_c, align_d, align_bias, align_aux;
     bool operator==(const MatmulKey& o) const { return memcmp(this, &o, sizeof o) == 0; }
 };
 struct MatmulPlan {
@@ -619,10 +595,10 @@ static const MatmulPlan& matmul_plan(const MatmulKey& key, const void* bias, voi
     cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                      &CUBLASLT_WORKSPACE_SIZE, sizeof CUBLASLT_WORKSPACE_SIZE));
     // tell the heuristic how aligned the pointers really are (views into one buffer need not be 256-aligned)
-    uint32_t align_a = key.align_a, align_b = key.align_b, align_d = key.align_d;
+    uint32_t align_a = key.align_a, align_b = key.align_b, align_c = key.align_c, align_d = key.align_d;
     cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_a, sizeof align_a));
     cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_b, sizeof align_b));
-    cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_d, sizeof align_d));
+    cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_c, sizeof align_c));
     cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_d, sizeof align_d));
     cublasLtMatmulHeuristicResult_t heuristic;
     int found = 0;
@@ -646,20 +622,23 @@ static void matmul_plans_destroy() {
     matmul_plans.clear();
 }
 
-// D (m,n) = op(A) @ op(B) (+ D if accumulate), then the epilogue (BIAS when only a bias is
-// given). aux: GELU_AUX_BIAS's output and DGELU's input, an (m,n) matrix in floatX. The bias
-// is in D's type (cuBLASLt's rule for these types): floatX for BIAS, and for BGRADA, D's type.
+// D (m,n) = op(A) @ op(B) (+ C, an (m,n) matrix like D), then the epilogue (BIAS when only a
+// bias is given). c: null for none, d itself to accumulate into D, or another matrix, which
+// cuBLASLt reads tile by tile as it writes D (the residual add). aux: GELU_AUX_BIAS's output
+// and DGELU's input, an (m,n) matrix in floatX. The bias is in D's type (cuBLASLt's rule for
+// these types): floatX for BIAS, and for BGRADA, D's type.
 static void matmul_cublaslt(void* d, cudaDataType d_type, const floatX* a, const floatX* b, const void* bias,
-                            int m, int n, int k, bool trans_a, bool trans_b, bool accumulate,
+                            int m, int n, int k, bool trans_a, bool trans_b, const void* c,
                             cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT, void* aux = nullptr) {
     if (bias && epilogue == CUBLASLT_EPILOGUE_DEFAULT) epilogue = CUBLASLT_EPILOGUE_BIAS;
-    MatmulKey key = {m, n, k, trans_a, trans_b, (int)epilogue, (int)d_type, aux ? m : 0,
-                     alignment_of(a), alignment_of(b), alignment_of(d), bias ? alignment_of(bias) : 0, aux ? alignment_of(aux) : 0};
+    int align_d = alignment_of(d);
+    MatmulKey key = {m, n, k, trans_a, trans_b, (int)epilogue, (int)d_type, aux ? m : 0, alignment_of(a), alignment_of(b),
+                     c ? alignment_of(c) : align_d, align_d, bias ? alignment_of(bias) : 0, aux ? alignment_of(aux) : 0};
     const MatmulPlan& p = matmul_plan(key, bias, aux);
     if (bias) cublasCheck(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
     if (aux) cublasCheck(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof aux));
-    float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-    cublasCheck(cublasLtMatmul(cublaslt_handle, p.desc, &alpha, a, p.la, b, p.lb, &beta, d, p.ld, d, p.ld, &p.algo,
+    float alpha = 1.0f, beta = c ? 1.0f : 0.0f;   // beta = 0: C is not read
+    cublasCheck(cublasLtMatmul(cublaslt_handle, p.desc, &alpha, a, p.la, b, p.lb, &beta, c ? c : d, p.ld, d, p.ld, &p.algo,
                                cublaslt_workspace, CUBLASLT_WORKSPACE_SIZE, stream));
 }
 
@@ -675,14 +654,25 @@ void matmul_forward(floatX* out, const floatX* inp, const floatX* weight, const 
     assert(N > 0 && C > 0 && OC > 0 && (!pre_gelu || bias));
     // column-major: out^T (OC,N) = weight^T (OC,C) @ inp^T (C,N)
     if (!pre_gelu) {
-        matmul_cublaslt(out, CUBLAS_FLOATX, weight, inp, bias, OC, N, C, false, false, false);
+        matmul_cublaslt(out, CUBLAS_FLOATX, weight, inp, bias, OC, N, C, false, false, nullptr);
     } else if (gelu_epilogue_fits(OC)) {   // pre_gelu = inp @ weight + bias; out = gelu(pre_gelu)
-        matmul_cublaslt(out, CUBLAS_FLOATX, weight, inp, bias, OC, N, C, false, false, false,
+        matmul_cublaslt(out, CUBLAS_FLOATX, weight, inp, bias, OC, N, C, false, false, nullptr,
                         CUBLASLT_EPILOGUE_GELU_AUX_BIAS, pre_gelu);
     } else {                               // a width the epilogue cannot keep: the two passes
-        matmul_cublaslt(pre_gelu, CUBLAS_FLOATX, weight, inp, bias, OC, N, C, false, false, false);
+        matmul_cublaslt(pre_gelu, CUBLAS_FLOATX, weight, inp, bias, OC, N, C, false, false, nullptr);
         gelu_forward(out, pre_gelu, (size_t)N * OC);
     }
+}
+
+// the last layer of a residual branch and the residual add after it: out = residual + inp @
+// weight + bias, the CPU's matmul_forward then residual_forward in one matmul. cuBLASLt adds
+// `residual` as its C matrix to each tile of the product before the tile leaves the chip, so
+// the branch's output never makes a trip through memory of its own. out may be residual.
+void matmul_residual_forward(floatX* out, const floatX* residual, const floatX* inp, const floatX* weight,
+                             const floatX* bias, int N, int C, int OC) {
+    // out (N,OC), residual (N,OC), inp (N,C), weight (C,OC), bias (OC) or null
+    assert(N > 0 && C > 0 && OC > 0);
+    matmul_cublaslt(out, CUBLAS_FLOATX, weight, inp, bias, OC, N, C, false, false, residual);
 }
 
 // dbias += partial (OC), one thread per column: the bias gradient an epilogue wrote
@@ -704,21 +694,21 @@ void matmul_backward(floatX* dinp, float* dweight, float* dbias, const floatX* d
     assert(N > 0 && C > 0 && OC > 0 && (!dbias || (size_t)OC <= ws.partial_elems));
     // dinp = dout @ weight.T; column-major: dinp^T (C,N) = weight (C,OC) @ dout^T (OC,N)
     if (pre_gelu && gelu_epilogue_fits(C)) {   // dinp = (dout @ weight.T) * gelu'(pre_gelu), in the epilogue
-        matmul_cublaslt(dinp, CUBLAS_FLOATX, weight, dout, nullptr, C, N, OC, true, false, false, CUBLASLT_EPILOGUE_DGELU,
+        matmul_cublaslt(dinp, CUBLAS_FLOATX, weight, dout, nullptr, C, N, OC, true, false, nullptr, CUBLASLT_EPILOGUE_DGELU,
                         (void*)pre_gelu);
     } else {
-        matmul_cublaslt(dinp, CUBLAS_FLOATX, weight, dout, nullptr, C, N, OC, true, false, false);
+        matmul_cublaslt(dinp, CUBLAS_FLOATX, weight, dout, nullptr, C, N, OC, true, false, nullptr);
         if (pre_gelu) gelu_backward(dinp, pre_gelu, dinp, (size_t)N * C);
     }
     // dweight += inp.T @ dout; column-major: dweight^T (OC,C) += dout^T (OC,N) @ inp (N,C), fp32 out;
     // with dbias, the epilogue also sums each row of dout^T over N: dbias (OC) = dout.sum(0)
     if (dbias) {
-        matmul_cublaslt(dweight, CUDA_R_32F, dout, inp, ws.partial, OC, C, N, false, true, true, CUBLASLT_EPILOGUE_BGRADA);
+        matmul_cublaslt(dweight, CUDA_R_32F, dout, inp, ws.partial, OC, C, N, false, true, dweight, CUBLASLT_EPILOGUE_BGRADA);
         int block_size = 256;
         add_bias_grad_kernel<<<CEIL_DIV(OC, block_size), block_size, 0, stream>>>(dbias, ws.partial, OC);   // dbias += dout.sum(0)
         cudaCheck(cudaGetLastError());
     } else {
-        matmul_cublaslt(dweight, CUDA_R_32F, dout, inp, nullptr, OC, C, N, false, true, true);
+        matmul_cublaslt(dweight, CUDA_R_32F, dout, inp, nullptr, OC, C, N, false, true, dweight);
     }
 }
 
@@ -1624,32 +1614,6 @@ void gelu_backward(floatX* dinp, const floatX* inp, const floatX* dout, size_t n
     cudaCheck(cudaGetLastError());
 }
 
-// --- the residual connection. gpt_forward fuses every residual add into the LayerNorm that
-// reads the stream next (residual_layernorm_forward); gpt_forward_cached uses this plain form
-// for the add that ends each layer, and the tests compare it with the CPU's.
-template <int W> __global__ void residual_forward_kernel(floatX* out, const floatX* inp1, const floatX* inp2, size_t n) {
-    size_t i = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) * W;
-    if (i + W <= n) {
-        Packed<floatX, W> a = load_packed<W>(inp1 + i), b = load_packed<W>(inp2 + i), y;
-        #pragma unroll
-        for (int k = 0; k < W; k++) y.set(k, a[k] + b[k]);
-        store_packed(out + i, y);
-    } else {
-        for (; i < n; i++) out[i] = (floatX)((float)inp1[i] + (float)inp2[i]);   // the tail
-    }
-}
-
-void residual_forward(floatX* out, const floatX* inp1, const floatX* inp2, size_t n) {
-    // out, inp1, inp2 (N,C)
-    assert(n > 0);
-    int block_size = 256;
-    int W = elementwise_width({out, inp1, inp2});
-    size_t blocks = CEIL_DIV(n, (size_t)block_size * W);
-    if (W > 1) residual_forward_kernel<PACK16<floatX>><<<blocks, block_size, 0, stream>>>(out, inp1, inp2, n);
-    else residual_forward_kernel<1><<<blocks, block_size, 0, stream>>>(out, inp1, inp2, n);
-    cudaCheck(cudaGetLastError());
-}
-
 // --- softmax and cross-entropy: loss = logsumexp(logits) - logits[target], one block per row.
 // Training uses the fused form, crossentropy_forward_backward: one kernel finds a row's max and
 // sum, writes the loss, and turns the row, in place, into its gradient (softmax - onehot) * dloss.
@@ -2131,32 +2095,24 @@ void gpt_forward(GPT& model, const int* inputs, const int* targets, int B, int T
     cudaCheck(cudaEventRecord(h.uploaded, stream));
 
     encoder_forward(a.encoded, a.inputs, p.wte, p.wpe, B, T, C);
-    layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, a.encoded, p.h[0].ln1w, p.h[0].ln1b, N, C);   // layer 0's ln_1
     for (int l = 0; l < L; l++) {
         const BlockParams<floatX>& w = p.h[l];
         LayerActivations act = layer_activations(model, l);
-        // ln1 of this layer was computed by the previous step (the layer before, or above the loop)
+        layernorm_forward(act.ln1, act.ln1_mean, act.ln1_rstd, act.residual, w.ln1w, w.ln1b, N, C);
         matmul_forward(act.qkv, act.ln1, w.qkvw, w.qkvb, N, C, 3 * C);         // (N,C) -> (N,3C)
         attention_forward(act.atty, act.att_lse, act.qkv, B, T, C, NH);         // (N,3C) -> (N,C)
-        // the projection is written straight into residual2 and the stream added to it in place
-        matmul_forward(act.residual2, act.atty, w.attprojw, w.attprojb, N, C, C);
-        residual_layernorm_forward(act.residual2, act.ln2, act.ln2_mean, act.ln2_rstd, act.residual, act.residual2,
-                                   w.ln2w, w.ln2b, N, C);                       // x = x + attn(ln_1(x)); ln_2(x)
+        // x = x + attn(ln_1(x)): the projection and the residual add in one matmul
+        matmul_residual_forward(act.residual2, act.residual, act.atty, w.attprojw, w.attprojb, N, C, C);
+        layernorm_forward(act.ln2, act.ln2_mean, act.ln2_rstd, act.residual2, w.ln2w, w.ln2b, N, C);
         // (N,C) -> (N,4C): fch_gelu = gelu(fch), fch = ln2 @ fcw + fcb kept, GELU in the matmul's epilogue
         matmul_forward(act.fch_gelu, act.ln2, w.fcw, w.fcb, N, C, 4 * C, act.fch);
-        matmul_forward(act.residual3, act.fch_gelu, w.fcprojw, w.fcprojb, N, 4 * C, C); // (N,4C) -> (N,C)
-        // x = x + mlp(ln_2(x)), fused with the LayerNorm that reads it next: ln_1 of layer l+1, or ln_f
-        if (l + 1 < L) {
-            LayerActivations next = layer_activations(model, l + 1);
-            residual_layernorm_forward(act.residual3, next.ln1, next.ln1_mean, next.ln1_rstd, act.residual2, act.residual3,
-                                       p.h[l + 1].ln1w, p.h[l + 1].ln1b, N, C);
-        } else {
-            residual_layernorm_forward(act.residual3, a.lnf, a.lnf_mean, a.lnf_rstd, act.residual2, act.residual3,
-                                       p.lnfw, p.lnfb, N, C);
-        }
+        // x = x + mlp(ln_2(x)): (N,4C) -> (N,C), the residual add in the same matmul
+        matmul_residual_forward(act.residual3, act.residual2, act.fch_gelu, w.fcprojw, w.fcprojb, N, 4 * C, C);
     }
+    const floatX* last = a.residual3 + (size_t)(L - 1) * N * C;   // the stream leaving the last layer
+    layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, last, p.lnfw, p.lnfb, N, C);
     // logits = lnf @ wte.T (tied head); column-major: logits^T (Vp,N) = wte (Vp,C) @ lnf^T (C,N)
-    matmul_cublaslt(a.logits, CUBLAS_FLOATX, p.wte, a.lnf, nullptr, Vp, N, C, true, false, false);
+    matmul_cublaslt(a.logits, CUBLAS_FLOATX, p.wte, a.lnf, nullptr, Vp, N, C, true, false, nullptr);
     model.mean_loss = -1;
     model.dlogits_scale = 0;
     if (loss_scale > 0 && !targets) fail("gpt_forward: a loss_scale (%g) needs targets", loss_scale);
@@ -2203,9 +2159,9 @@ void gpt_backward(GPT& model, float loss_scale) {
         fail("gpt_backward(loss_scale %g) after gpt_forward made the logits' gradient for loss_scale %g", loss_scale,
              model.dlogits_scale);
     // dlnf = dlogits @ wte; column-major: dlnf^T (C,N) = wte^T (C,Vp) @ dlogits^T (Vp,N)
-    matmul_cublaslt(d.dln, CUBLAS_FLOATX, p.wte, a.logits, nullptr, C, N, Vp, false, false, false);
+    matmul_cublaslt(d.dln, CUBLAS_FLOATX, p.wte, a.logits, nullptr, C, N, Vp, false, false, nullptr);
     // dwte += dlogits.T @ lnf; column-major: dwte^T (C,Vp) += lnf^T (C,N) @ dlogits (N,Vp)
-    matmul_cublaslt(g.wte, CUDA_R_32F, a.lnf, a.logits, nullptr, C, Vp, N, false, true, true);
+    matmul_cublaslt(g.wte, CUDA_R_32F, a.lnf, a.logits, nullptr, C, Vp, N, false, true, g.wte);
     // The residual stream's gradient flows backward through the layers; each branch reads it
     // and layernorm_backward adds the branch's contribution back into it.
     cudaCheck(cudaMemsetAsync(d.dresidual, 0, (size_t)N * C * sizeof(floatX), stream));
@@ -2663,7 +2619,7 @@ void attention_forward_cached(floatX* out, floatX* kcache, floatX* vcache, const
 // Same layers as gpt_forward with N = 1; the logits (V) come back to the host.
 struct KVCache {
     floatX *k = nullptr, *v = nullptr;   // (L,maxT,C) each: the keys and values of the positions so far
-    floatX *x, *ln, *atty, *tmp;         // (C) each: the stream, a LayerNorm's output, attention's, a projection's
+    floatX *x, *ln, *atty;               // (C) each: the stream, a LayerNorm's output, attention's
     floatX *qkv;                         // (3C)
     floatX *fch, *fch_gelu;              // (4C) each
     floatX *logits;                      // (Vp)
@@ -2686,7 +2642,6 @@ static std::vector<View> kv_cache_views(KVCache& cache, const GPTConfig& c) {
         {(void**)&cache.atty, C * X},                       // (C)
         {(void**)&cache.fch, 4 * C * X},                    // (4C)
         {(void**)&cache.fch_gelu, 4 * C * X},               // (4C)
-        {(void**)&cache.tmp, C * X},                        // (C)
         {(void**)&cache.logits, Vp * X},                    // (Vp)
         {(void**)&cache.mean, sizeof(float)},               // (1)
         {(void**)&cache.rstd, sizeof(float)},               // (1)
@@ -2709,15 +2664,13 @@ void gpt_forward_cached(GPT& model, KVCache& cache, int token, int pos, float* l
         layernorm_forward(cache.ln, cache.mean, cache.rstd, cache.x, w.ln1w, w.ln1b, 1, C);
         matmul_forward(cache.qkv, cache.ln, w.qkvw, w.qkvb, 1, C, 3 * C);
         attention_forward_cached(cache.atty, cache.k + l * per_layer, cache.v + l * per_layer, cache.qkv, pos, C, c.num_heads);
-        matmul_forward(cache.tmp, cache.atty, w.attprojw, w.attprojb, 1, C, C);
-        residual_layernorm_forward(cache.x, cache.ln, cache.mean, cache.rstd, cache.x, cache.tmp, w.ln2w, w.ln2b, 1, C);
-        matmul_forward(cache.fch, cache.ln, w.fcw, w.fcb, 1, C, 4 * C);
-        gelu_forward(cache.fch_gelu, cache.fch, 4 * C);
-        matmul_forward(cache.tmp, cache.fch_gelu, w.fcprojw, w.fcprojb, 1, 4 * C, C);
-        residual_forward(cache.x, cache.x, cache.tmp, C);
+        matmul_residual_forward(cache.x, cache.x, cache.atty, w.attprojw, w.attprojb, 1, C, C);
+        layernorm_forward(cache.ln, cache.mean, cache.rstd, cache.x, w.ln2w, w.ln2b, 1, C);
+        matmul_forward(cache.fch_gelu, cache.ln, w.fcw, w.fcb, 1, C, 4 * C, cache.fch);
+        matmul_residual_forward(cache.x, cache.x, cache.fch_gelu, w.fcprojw, w.fcprojb, 1, 4 * C, C);
     }
     layernorm_forward(cache.ln, cache.mean, cache.rstd, cache.x, model.p.lnfw, model.p.lnfb, 1, C);
-    matmul_cublaslt(cache.logits, CUBLAS_FLOATX, model.p.wte, cache.ln, nullptr, Vp, 1, C, true, false, false);
+    matmul_cublaslt(cache.logits, CUBLAS_FLOATX, model.p.wte, cache.ln, nullptr, Vp, 1, C, true, false, nullptr);
     cudaCheck(cudaMemcpyAsync(cache.host_logits.data(), cache.logits, Vp * X, cudaMemcpyDeviceToHost, stream));
     cudaCheck(cudaStreamSynchronize(stream));
     for (int i = 0; i < c.vocab_size; i++) logits[i] = (float)cache.host_logits[i];

@@ -508,9 +508,9 @@ def build_built(s, opts):
     st.host("host: token check, encoder buckets", "forward", it * (2 * N + 2 * N + 2 * V))
     st.add("memset grads (fp32)", "update", "memset", written=P * G)
     st.add("encoder_forward", "forward", EV, read=N * C * X + T * C * X + N * 4, written=N * C * X, fwd=[(-1, "encoder")])
-    st.add("layernorm_forward", "forward", RV, read=N * C * X, written=N * C * X + 2 * N * F, fwd=[(0, "ln1")])
     for l in range(L):
         f = dict(layer=l)
+        st.add("layernorm_forward", "forward", RV, read=N * C * X, written=N * C * X + 2 * N * F, fwd=[(l, "ln1")], **f)
         st.gemm("matmul qkv (bias epilogue)", "forward", "qkv", "ln1", "W_qkv", fwd=[(l, "qkv")], **f)
         if cudnn:
             st.add("cuDNN flash attention forward", "forward", fwd_kind, flops=round(att_exec_cudnn(s)),
@@ -519,15 +519,16 @@ def build_built(s, opts):
         else:   # reads q, k, v straight from (B,T,3C) and writes (B,T,C): no head split or merge
             st.add("attention_forward" + sfx, "forward", fwd_kind, flops=2 * pair_flops, model_flops=att_useful,
                    read=N * 3 * C * X, written=N * C * X + B * NH * T * F, fwd=[(l, "attention")], **f)
-        st.gemm("matmul attproj (bias epilogue)", "forward", "attproj", "atty", "W_attproj", fwd=[(l, "attproj")], **f)
-        st.add("layernorm_forward (residual added)", "forward", RV, read=2 * N * C * X,
-               written=2 * N * C * X + 2 * N * F, fwd=[(l, "ln2")], **f)
+        # the residual add in the epilogue: cuBLASLt reads the stream as C (beta = 1)
+        st.gemm("matmul attproj (bias epilogue, + residual)", "forward", "attproj", "atty", "W_attproj",
+                extra_read=N * C * X, fwd=[(l, "attproj")], **f)
+        st.add("layernorm_forward", "forward", RV, read=N * C * X, written=N * C * X + 2 * N * F, fwd=[(l, "ln2")], **f)
         # GELU_AUX_BIAS: the epilogue writes the pre-GELU values (for the backward) and gelu(x)
         st.gemm("matmul fc (bias+GELU epilogue)", "forward", "fch_gelu", "ln2", "W_fc",
                 extra_written=N * 4 * C * X, fwd=[(l, "fc"), (l, "gelu")], **f)
-        st.gemm("matmul fcproj (bias epilogue)", "forward", "fcproj", "fch_gelu", "W_fcproj", fwd=[(l, "fcproj")], **f)
-        st.add("layernorm_forward (residual added)", "forward", RV, read=2 * N * C * X,
-               written=2 * N * C * X + 2 * N * F, fwd=[(l + 1, "ln1") if l + 1 < L else (-1, "lnf")], **f)
+        st.gemm("matmul fcproj (bias epilogue, + residual)", "forward", "fcproj", "fch_gelu", "W_fcproj",
+                extra_read=N * C * X, fwd=[(l, "fcproj")], **f)
+    st.add("layernorm_forward", "forward", RV, read=N * C * X, written=N * C * X + 2 * N * F, fwd=[(-1, "lnf")])
     st.gemm("matmul classifier lnf@wte^T", "forward", "logits", "lnf", "wte.T", fwd=[(-1, "classifier")])
     # training: one pass per row finds the max and the sum (online) and writes dlogits over the
     # logits; the row (100 KB of bf16 at GPT-2's vocabulary) is read a second time from L2

@@ -236,7 +236,7 @@ TEST_CASE("encoder forward and backward match the CPU (C a multiple of 8 or not)
 // through views one value off 16-byte alignment (the launchers fall back to one value at a
 // time). N = 2,100 rows give every one of the backward's 128 blocks several rows per warp, and
 // the last block 128 partial rows to add.
-TEST_CASE("layernorm (and its fused residual form) forward and backward match the CPU, for any C" * doctest::skip(!HAVE_GPU)) {
+TEST_CASE("layernorm forward and backward match the CPU, for any C" * doctest::skip(!HAVE_GPU)) {
     gpu_setup();
     struct Case { int N, C, offset; } cases[] = {{37, 72, 0}, {37, 36, 0}, {37, 13, 0}, {37, 72, 1}, {2100, 24, 0}};
     for (const Case& k : cases) {
@@ -246,27 +246,19 @@ TEST_CASE("layernorm (and its fused residual form) forward and backward match th
         size_t NC = (size_t)N * C;
         std::vector<float> wv = random_vector(C + off, 3, 0.5f), bv = random_vector(C + off, 4, 0.5f);
         for (float& w : wv) w += 1.0f;
-        DeviceX inp1(random_vector(NC + off, 1)), inp2(random_vector(NC + off, 2)), w(wv), b(bv);
-        DeviceX out(NC + off), residual(NC + off), dout(random_vector(NC + off, 5));
+        DeviceX inp1(random_vector(NC + off, 1)), w(wv), b(bv);
+        DeviceX out(NC + off), dout(random_vector(NC + off, 5));
         DeviceF mean(N), rstd(N);
         // the views the layers see: `off` values into each buffer
-        floatX *p1 = inp1.p + off, *p2 = inp2.p + off, *pw = w.p + off, *pb = b.p + off, *po = out.p + off;
-        floatX *pr = residual.p + off, *pd = dout.p + off;
+        floatX *p1 = inp1.p + off, *pw = w.p + off, *pb = b.p + off, *po = out.p + off, *pd = dout.p + off;
         auto tail = [&](const std::vector<float>& v) { return std::vector<float>(v.begin() + off, v.end()); };
-        residual_layernorm_forward(pr, po, mean.p, rstd.p, p1, p2, pw, pb, N, C);
-        std::vector<float> h1 = tail(inp1.host()), h2 = tail(inp2.host()), hw = tail(w.host()), hb = tail(b.host());
-        std::vector<float> hdout = tail(dout.host()), res(NC), want(NC), wmean(N), wrstd(N);
-        cpu::residual_forward(res.data(), h1.data(), h2.data(), res.size());
-        std::vector<float> gres = tail(residual.host());
-        CHECK(check_with_tail("residual", gres.data(), res.data(), res.size(), TOL_FWD));
-        // the GPU normalised its (rounded) residual: so does the CPU
-        cpu::layernorm_forward(want.data(), wmean.data(), wrstd.data(), gres.data(), hw.data(), hb.data(), N, C);
+        std::vector<float> h1 = tail(inp1.host()), hw = tail(w.host()), hb = tail(b.host());
+        std::vector<float> hdout = tail(dout.host()), want(NC), wmean(N), wrstd(N);
+        layernorm_forward(po, mean.p, rstd.p, p1, pw, pb, N, C);
+        cpu::layernorm_forward(want.data(), wmean.data(), wrstd.data(), h1.data(), hw.data(), hb.data(), N, C);
         CHECK(check_with_tail("layernorm out", tail(out.host()).data(), want.data(), want.size(), TOL_FWD));
         CHECK(check_close("layernorm mean", mean.host().data(), wmean.data(), N, TOL_FWD));
         CHECK(check_close("layernorm rstd", rstd.host().data(), wrstd.data(), N, TOL_FWD));
-        layernorm_forward(po, mean.p, rstd.p, p1, pw, pb, N, C);
-        cpu::layernorm_forward(want.data(), wmean.data(), wrstd.data(), h1.data(), hw.data(), hb.data(), N, C);
-        CHECK(check_with_tail("layernorm out (no residual)", tail(out.host()).data(), want.data(), want.size(), TOL_FWD));
 
         std::vector<float> dinp0 = random_vector(NC + off, 7), dw0 = random_vector(C, 8), db0 = random_vector(C, 9);
         DeviceX dinp(dinp0);
@@ -297,6 +289,15 @@ TEST_CASE("matmul forward and backward (cuBLASLt, bias and bias-gradient epilogu
         std::vector<float> hi = inp.host(), hw = w.host(), hb = b.host(), hd = dout.host(), want((size_t)N * OC);
         cpu::matmul_forward(want.data(), hi.data(), hw.data(), hb.data(), N, C, OC);
         CHECK(check_close("matmul out", out.host().data(), want.data(), want.size(), TOL_FWD));
+        // the residual add in the matmul (C read by cuBLASLt), out of place and in place
+        DeviceX res(random_vector((size_t)N * OC, 7, 2.0f)), out_r((size_t)N * OC);
+        std::vector<float> r0 = res.host(), want_r((size_t)N * OC);   // the residual as stored
+        cpu::residual_forward(want_r.data(), r0.data(), want.data(), want_r.size());
+        matmul_residual_forward(out_r.p, res.p, inp.p, w.p, b.p, N, C, OC);
+        CHECK(check_close("matmul + residual out", out_r.host().data(), want_r.data(), want_r.size(), TOL_FWD));
+        CHECK(check_close("matmul + residual: the residual left alone", res.host().data(), r0.data(), r0.size(), 0.0));
+        matmul_residual_forward(res.p, res.p, inp.p, w.p, b.p, N, C, OC);
+        CHECK(check_close("matmul + residual in place", res.host().data(), want_r.data(), want_r.size(), TOL_FWD));
         std::vector<float> dw0 = random_vector((size_t)C * OC, 5), db0 = random_vector(OC, 6), di((size_t)N * C);
         DeviceF dw(dw0), db(db0);
         matmul_backward(dinp.p, dw.p, db.p, dout.p, inp.p, w.p, N, C, OC, sm.model.ws);
@@ -331,7 +332,7 @@ TEST_CASE("matmul with GELU and the bias gradient in its epilogues forward and b
         CHECK(check_close("matmul+gelu out", out.host().data(), want.data(), want.size(), TOL_FWD));
         if (OC % 8 == 0) {   // planted: BIAS where GELU_AUX_BIAS belongs (the GELU lost)
             DeviceX wrong((size_t)N * OC);
-            matmul_cublaslt(wrong.p, CUBLAS_FLOATX, w.p, inp.p, b.p, OC, N, C, false, false, false, CUBLASLT_EPILOGUE_BIAS);
+            matmul_cublaslt(wrong.p, CUBLAS_FLOATX, w.p, inp.p, b.p, OC, N, C, false, false, nullptr, CUBLASLT_EPILOGUE_BIAS);
             std::vector<float> got = wrong.host();
             CHECK(rel_error(got.data(), want.data(), want.size()) > 10 * TOL_FWD);
         }
@@ -353,13 +354,13 @@ TEST_CASE("matmul with GELU and the bias gradient in its epilogues forward and b
         CHECK(check_close("matmul dbias (BGRADA, accumulated)", db.host().data(), db0.data(), OC, TOL_GRAD));
         if (C % 8 == 0) {   // planted: DEFAULT where DGELU belongs (GELU's backward lost)
             DeviceX wrong((size_t)N * C);
-            matmul_cublaslt(wrong.p, CUBLAS_FLOATX, w.p, dout.p, nullptr, C, N, OC, true, false, false);
+            matmul_cublaslt(wrong.p, CUBLAS_FLOATX, w.p, dout.p, nullptr, C, N, OC, true, false, nullptr);
             std::vector<float> got = wrong.host();
             CHECK(rel_error(got.data(), di.data(), di.size()) > 10 * TOL_GRAD);
         }
         {   // planted: the epilogue's bias gradient written straight into dbias, not added to it
             DeviceF dw2(dw0), db2(db_start);
-            matmul_cublaslt(dw2.p, CUDA_R_32F, dout.p, act.p, db2.p, OC, C, N, false, true, true, CUBLASLT_EPILOGUE_BGRADA);
+            matmul_cublaslt(dw2.p, CUDA_R_32F, dout.p, act.p, db2.p, OC, C, N, false, true, dw2.p, CUBLASLT_EPILOGUE_BGRADA);
             std::vector<float> got = db2.host();
             CHECK(rel_error(got.data(), db0.data(), OC) > 2 * TOL_GRAD);
         }
@@ -435,7 +436,7 @@ TEST_CASE("attention forward and backward match the CPU" * doctest::skip(!HAVE_G
 
 // n = 3,000 in whole 16-byte packs; 3,005 leaves a tail of 5 (bf16) or 1 (fp32) values; and
 // 3,005 again through views one value off alignment (one value at a time)
-TEST_CASE("gelu and residual forward and backward match the CPU, with tails and unaligned views" * doctest::skip(!HAVE_GPU)) {
+TEST_CASE("gelu forward and backward match the CPU, with tails and unaligned views" * doctest::skip(!HAVE_GPU)) {
     gpu_setup();
     for (size_t n : {(size_t)3000, (size_t)3005})
         for (int off : {0, 1}) {
@@ -443,19 +444,16 @@ TEST_CASE("gelu and residual forward and backward match the CPU, with tails and 
             std::vector<float> x0 = random_vector(n + off, 1, 2.0f), d0 = random_vector(n + off, 2);
             x0.back() = 1.5f;   // the last value's outputs are not small: dropping one must show (the self-test below)
             d0.back() = 2.0f;
-            DeviceX x(x0), y(n + off), dout(d0), dx(n + off), r(n + off);
+            DeviceX x(x0), y(n + off), dout(d0), dx(n + off);
             gelu_forward(y.p + off, x.p + off, n);
             gelu_backward(dx.p + off, x.p + off, dout.p + off, n);
-            residual_forward(r.p + off, x.p + off, dout.p + off, n);
             auto tail = [&](const std::vector<float>& v) { return std::vector<float>(v.begin() + off, v.end()); };
-            std::vector<float> hx = tail(x.host()), hd = tail(dout.host()), wy(n), wdx(n), wr(n);
+            std::vector<float> hx = tail(x.host()), hd = tail(dout.host()), wy(n), wdx(n);
             cpu::gelu_forward(wy.data(), hx.data(), n);
             cpu::gelu_backward(wdx.data(), hx.data(), hd.data(), n);
-            cpu::residual_forward(wr.data(), hx.data(), hd.data(), n);
-            std::vector<float> gy = tail(y.host()), gdx = tail(dx.host()), gr = tail(r.host());
+            std::vector<float> gy = tail(y.host()), gdx = tail(dx.host());
             CHECK(check_with_tail("gelu out", gy.data(), wy.data(), n, TOL_FWD));
             CHECK(check_with_tail("gelu dinp", gdx.data(), wdx.data(), n, TOL_GRAD));
-            CHECK(check_with_tail("residual out", gr.data(), wr.data(), n, TOL_FWD));
             check_tail_catches_a_dropped_value(gdx, wdx, TOL_GRAD);
             if (n == 3005 && off == 0) {   // the whole tensor's norm alone hardly sees it (the reason for the tail check)
                 std::vector<float> planted = gdx;
