@@ -664,10 +664,11 @@ void matmul_forward(floatX* out, const floatX* inp, const floatX* weight, const 
     }
 }
 
-// the last layer of a residual branch and the residual add after it: out = residual + inp @
-// weight + bias, the CPU's matmul_forward then residual_forward in one matmul. cuBLASLt adds
-// `residual` as its C matrix to each tile of the product before the tile leaves the chip, so
-// the branch's output never makes a trip through memory of its own. out may be residual.
+// residual_forward() is folded into matmul_residual_forward: the last layer of a residual
+// branch and the residual add after it, out = residual + inp @ weight + bias (the CPU's
+// matmul_forward then residual_forward) in one matmul. cuBLASLt adds `residual` as its C
+// matrix to each tile of the product before the tile leaves the chip, so the branch's output
+// never makes a trip through memory of its own. out may be residual.
 void matmul_residual_forward(floatX* out, const floatX* residual, const floatX* inp, const floatX* weight,
                              const floatX* bias, int N, int C, int OC) {
     // out (N,OC), residual (N,OC), inp (N,C), weight (C,OC), bias (OC) or null

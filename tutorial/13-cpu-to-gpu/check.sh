@@ -5,7 +5,9 @@
 #     your gpt2_num_parameters (tutorial/exercises/13_param_count.cpp) against param_table;
 #  2. every function of train_gpt_cpu.cpp's layers and model sections (the host launchers)
 #     also exists in train_gpt.cu, so the two files read side by side (skipped, and said so,
-#     where train_gpt.cu is absent). gemm is the exception: the GPU calls cuBLAS instead.
+#     where train_gpt.cu is absent), or is named at column 0 by a comment "// f() is folded into
+#     g" where g is a function train_gpt.cu defines (the GPU does f's work inside g). gemm is
+#     the exception: the GPU calls cuBLAS instead.
 #  3. your three CUDA kernels (tutorial/exercises/13_kernels.cu) run through the CPU execution
 #     mode for CUDA (tools/cudacpu/, no GPU needed) against plain loops (tutorial/kernels_harness.cu);
 #     skipped, and said so, where tools/cudacpu or the CUDA headers are missing.
@@ -30,8 +32,17 @@ launchers() {
         grep -E '^(void|int|float|double|real|size_t) +[a-z_0-9]+\(' | sed -E 's/^[a-z_]+ +([a-z_0-9]+)\(.*/\1/' |
         grep -vx gemm | sort -u
 }
-# prints the names missing from the .cu file $1 (a definition or declaration at column 0)
-missing_in() { for f in $(launchers); do grep -Eq "^[A-Za-z_].*[^A-Za-z_0-9]$f\(" "$1" || echo "$f"; done; }
+# prints the names missing from the .cu file $1 (a definition or declaration at column 0, or
+# a "folded into" comment naming a function that is one)
+defined_in() { grep -Eq "^[A-Za-z_].*[^A-Za-z_0-9]$1\(" "$2"; }
+missing_in() {
+    for f in $(launchers); do
+        defined_in "$f" "$1" && continue
+        into=$(sed -nE "s|^// $f\(\) is folded into ([a-z_0-9]+).*|\1|p" "$1" | head -1)
+        [ -n "$into" ] && defined_in "$into" "$1" && continue
+        echo "$f"
+    done
+}
 
 names=$(launchers)
 echo "host launchers of train_gpt_cpu.cpp: $(echo $names)"
@@ -45,6 +56,9 @@ if [ "${TUTORIAL_SELF_TEST:-0}" = 1 ]; then   # the name check must notice a lau
     tmp=$(mktemp); trap 'rm -f "$tmp"' EXIT
     sed -E 's/([^A-Za-z_0-9])gelu_backward\(/\1gelu_backward_renamed(/g' train_gpt.cu > "$tmp"
     missing_in "$tmp" | grep -qx gelu_backward || fail "the name check did not notice gelu_backward missing from a copy of train_gpt.cu"
+    # a "folded into" comment naming a function that is not there does not count
+    sed -E 's/^(\/\/ residual_forward\(\) is folded into )[a-z_]+/\1no_such_function/' train_gpt.cu > "$tmp"
+    missing_in "$tmp" | grep -qx residual_forward || fail "the name check accepted residual_forward folded into a function that does not exist"
 fi
 gone=$(missing_in train_gpt.cu)
 [ -z "$gone" ] || fail "train_gpt.cu lacks these launchers of train_gpt_cpu.cpp: $(echo $gone)"
