@@ -249,11 +249,21 @@ static size_t max_shared_bytes() {
     return limit;
 }
 // checks a launch's dynamic shared memory against that limit (fix: what the user can change)
-// and lets the kernel have it
+// and lets the kernel have it. The attribute belongs to the kernel, not to a launch: it is set
+// only when a launch needs more than its kernel was allowed so far (a host call saved per launch).
+struct SharedMemoryAllowed { const void* kernel; size_t bytes; };
+static std::vector<SharedMemoryAllowed> shared_memory_allowed;
 template <class K> static void allow_shared_memory(K* kernel, size_t bytes, const char* fix = "use fewer channels (--n-embd)") {
     if (bytes > max_shared_bytes())
         fail("a kernel needs %zu bytes of shared memory per block, more than the GPU's %zu: %s", bytes, max_shared_bytes(), fix);
-    if (bytes > 48 * 1024) cudaCheck(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+    if (bytes <= 48 * 1024) return;
+    SharedMemoryAllowed* known = nullptr;
+    for (SharedMemoryAllowed& a : shared_memory_allowed)
+        if (a.kernel == (const void*)kernel) known = &a;
+    if (known && known->bytes >= bytes) return;
+    cudaCheck(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+    if (known) known->bytes = bytes;
+    else shared_memory_allowed.push_back({(const void*)kernel, bytes});
 }
 
 // ----------------------------------------------------------------------------
@@ -2295,8 +2305,8 @@ void gpt_update(GPT& model, const AdamW& opt, float grad_scale, int t) {
     const OptState& o = model.opt;
     if (o.count == 0) return;
     float bc1 = 1.0f - std::pow(opt.beta1, (float)t), bc2 = 1.0f - std::pow(opt.beta2, (float)t);   // bias corrections
-    // 16-byte packs where this rank's range starts 16-byte aligned (always without ZeRO-1; under
-    // ZeRO-1 where the shard size is a multiple of 4); else one value per thread, the same arithmetic
+    // 16-byte packs where this rank's range starts 16-byte aligned (always: ZeRO-1's shards are
+    // multiples of SHARD_ALIGN values); else one value per thread, the same arithmetic
     const int W = PACK16<float>;
     bool packed = o.first % W == 0 && aligned16({model.params, model.grads, o.master, o.m, o.v});
     int block_size = 256;
@@ -2551,13 +2561,20 @@ static void gpt_download_optimizer(GPT& model, const ProcessGroup& pg, std::vect
 double gpt_validate(GPT& model, DataLoader& loader, int batches, int B, int T, const ProcessGroup& pg) {
     std::vector<int> inputs((size_t)B * T), targets((size_t)B * T);
     loader.reset();
-    double sum = 0;
     for (int i = 0; i < batches; i++) {
         loader.next_batch(inputs.data(), targets.data());
-        gpt_forward(model, inputs.data(), targets.data(), B, T);
-        sum += model.mean_loss;
+        if (i == 0) {   // as gpt_step: the activations (loss_sum among them) for B, T, then a zero sum
+            gpt_allocate_activations(model, B, T);
+            cudaCheck(cudaMemsetAsync(model.loss_sum, 0, sizeof(double), stream));
+        }
+        // each batch's mean loss is added to model.loss_sum on the device: the host reads the
+        // next batch while the GPU runs this one, and waits once, for the sum
+        gpt_forward(model, inputs.data(), targets.data(), B, T, 0, false);
     }
-    return dp_sum(pg, sum / batches) / pg.world;
+    cudaCheck(cudaMemcpyAsync(model.host.loss_sum, model.loss_sum, sizeof(double), cudaMemcpyDeviceToHost, stream));
+    cudaCheck(cudaStreamSynchronize(stream));   // the host reads the sum: it must wait for it
+    model.mean_loss = -1;                       // no backward follows a validation
+    return dp_sum(pg, *model.host.loss_sum / batches) / pg.world;
 }
 
 // attention for one new position against the cached keys and values of the positions before

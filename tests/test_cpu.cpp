@@ -151,6 +151,28 @@ TEST_CASE("Hugging Face transformers and we load each other's checkpoints as the
     fs::remove_all(dir);
 }
 
+// ZeRO-1's shards: every rank's that is not empty starts on a SHARD_ALIGN boundary (the GPU's
+// AdamW moves 16 bytes per access only from there), the shards tile [0, n) in rank order,
+// and they are as even as that allows (no rank more than SHARD_ALIGN values over n / world)
+TEST_CASE("ZeRO-1 shards start on SHARD_ALIGN boundaries and tile the parameters exactly") {
+    for (size_t n : {(size_t)1, (size_t)7, (size_t)8, (size_t)9, (size_t)1000, (size_t)4099, (size_t)124439808})
+        for (int world = 1; world <= 9; world++) {
+            CAPTURE(n); CAPTURE(world);
+            size_t next = 0;
+            for (int r = 0; r < world; r++) {
+                Shard s = shard_of(n, world, r);
+                CHECK(s.begin == next);
+                CHECK((s.begin % SHARD_ALIGN == 0 || s.begin == s.end));
+                CHECK(s.end <= n);
+                CHECK(s.end - s.begin <= (n + world - 1) / world + SHARD_ALIGN - 1);
+                next = s.end;
+            }
+            CHECK(next == n);
+            CHECK(padded_size(n, world) >= n);
+            CHECK(padded_size(n, world) == shard_size(n, world) * world);
+        }
+}
+
 TEST_CASE("gradient accumulation: two half batches give the gradient of the whole batch") {
     GPTConfig c = small_config();
     int B = 4, T = 8;
