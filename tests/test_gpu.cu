@@ -277,6 +277,30 @@ TEST_CASE("layernorm forward and backward match the CPU, for any C" * doctest::s
     }
 }
 
+// A kernel's shared-memory allowance is set once and raised when a launch needs more: launches
+// of one kernel at 60, 50 and then 90 KB (each over the 48 KB a kernel has without asking) must
+// all run. A GPU (and the CPU execution mode) refuses a launch that asks for more than allowed.
+__global__ void fill_shared_kernel(float* out, int n) {
+    extern __shared__ float buf[];
+    for (int i = threadIdx.x; i < n; i += blockDim.x) buf[i] = (float)i;
+    __syncthreads();
+    if (threadIdx.x == 0) out[0] = buf[n - 1];
+}
+
+TEST_CASE("allow_shared_memory raises a kernel's allowance when a later launch needs more" * doctest::skip(!HAVE_GPU)) {
+    gpu_setup();
+    DeviceF out(1);
+    for (size_t kb : {60, 50, 90}) {
+        size_t bytes = std::min(kb * 1024, max_shared_bytes());
+        int n = (int)(bytes / sizeof(float));
+        CAPTURE(bytes);
+        allow_shared_memory(fill_shared_kernel, bytes);
+        fill_shared_kernel<<<1, 256, bytes, stream>>>(out.p, n);
+        cudaCheck(cudaGetLastError());
+        CHECK(out.host()[0] == (float)(n - 1));
+    }
+}
+
 TEST_CASE("matmul forward and backward (cuBLASLt, bias and bias-gradient epilogues) match the CPU" * doctest::skip(!HAVE_GPU)) {
     gpu_setup();
     int shapes[][3] = {{64, 32, 96}, {100, 64, 256}, {7, 96, 40}};   // N, C, OC
