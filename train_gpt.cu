@@ -973,8 +973,9 @@ __global__ void attention_backward_dq_kernel(floatX* dqkv, const floatX* dout, c
 //     A: a[0] = A[g][2t, 2t+1]  a[1] = A[g+8][2t, 2t+1]  a[2] = A[g][2t+8, 2t+9]  a[3] = A[g+8][2t+8, 2t+9]
 //     B: b[0] = B[2t, 2t+1][g]  b[1] = B[2t+8, 2t+9][g]
 //     D: d[0], d[1] = D[g][2t, 2t+1]                      d[2], d[3] = D[g+8][2t, 2t+1]
-// So each of a block's 4 warps owns 16 rows of its 64-row tile and keeps their scores,
-// weights, output and gradients in registers. A row's 64 scores lie in the 4 lanes of one
+// So each warp of a block owns 16 rows of its tile (4 warps and 64 rows, or the forward's 8
+// and 128) and keeps their scores, weights, output and gradients in registers. A row's 64
+// scores (against a tile of 64 keys) lie in the 4 lanes of one
 // group, 16 each, so its max or sum is a lane's own plus two shuffles; and a row of P, two
 // accumulator tiles side by side, is already the A operand of the product that follows
 // (o += P v): scores and weights never touch shared memory. Shared memory holds only the
@@ -986,7 +987,7 @@ __global__ void attention_backward_dq_kernel(floatX* dqkv, const floatX* dout, c
 // then the block meets at a barrier, before anyone reads them). The algorithm, the masks and
 // the roundings are the kernels' above, product for product; the tests hold both to the CPU.
 #ifndef ENABLE_FP32
-static const int MMA_TILE = ATT_WARPS * 16;   // 64 rows per block, 16 per warp (= Q_TILE = KV_TILE)
+static const int MMA_TILE = ATT_WARPS * 16;   // 64 rows, 16 per warp (= Q_TILE = KV_TILE): a tile
 
 #ifndef CUDACPU   // the CPU execution mode emulates the instruction (tools/cudacpu/mma_ptx.h)
 __device__ inline void mma_m16n8k16(float d[4], const uint32_t a[4], const uint32_t b[2]) {   // d += a b
@@ -1093,20 +1094,28 @@ __device__ void load_rows_async(floatX* tile, const floatX* src, size_t stride, 
 }
 template <int HS> constexpr size_t mma_smem(int tiles) { return (size_t)tiles * MMA_TILE * mma_ld<HS>() * sizeof(floatX); }
 
-// one block per (query tile, b * NH + h), as attention_forward_kernel
+// one block of 8 warps per (query tile of FWD_ROWS = 128 rows, b * NH + h), walking key tiles of
+// 64: FlashAttention-2's forward block. Each key tile copied in serves 128 query rows (twice
+// what a 64-row block gets from it), and a warp whose 16 rows all come before a key tile (the
+// lower half's, at the block's last key tile) or past T skips its products for that tile.
+// Two blocks per SM (16 warps, as four blocks of 4 warps had) need at most 128 registers a
+// thread, which __launch_bounds__ asks of the compiler up to HS = 64 (which would take 130
+// otherwise, leaving room for one block); at HS = 128 that would spill, and one block runs.
+static const int FWD_ROWS = 2 * MMA_TILE, FWD_WARPS = FWD_ROWS / 16;
 template <int HS>
-__global__ void __launch_bounds__(ATT_WARPS * 32) attention_forward_mma_kernel(floatX* out, float* lse, const floatX* qkv, int T, int NH) {
+__global__ void __launch_bounds__(FWD_WARPS * 32, HS <= 64 ? 2 : 1) attention_forward_mma_kernel(floatX* out, float* lse, const floatX* qkv, int T, int NH) {
     extern __shared__ float smem[];
     const int LD = mma_ld<HS>(), NT = MMA_TILE / 8;   // NT: a warp's 64 columns of scores, as 8 tiles of 8
-    floatX* sq = (floatX*)smem;   // then two buffers, each a tile of k and one of v
-    auto sk = [&](int buf) { return sq + (1 + 2 * buf) * MMA_TILE * LD; };
-    auto sv = [&](int buf) { return sq + (2 + 2 * buf) * MMA_TILE * LD; };
-    int q0 = blockIdx.x * MMA_TILE, b = blockIdx.y / NH, h = blockIdx.y % NH, C = NH * HS;
+    floatX* sq = (floatX*)smem;   // FWD_ROWS rows of q, then two buffers, each a tile of k and one of v
+    auto sk = [&](int buf) { return sq + FWD_ROWS * LD + 2 * buf * MMA_TILE * LD; };
+    auto sv = [&](int buf) { return sq + FWD_ROWS * LD + (2 * buf + 1) * MMA_TILE * LD; };
+    int q0 = blockIdx.x * FWD_ROWS, b = blockIdx.y / NH, h = blockIdx.y % NH, C = NH * HS;
     int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
-    int rows[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};   // the two query rows this lane holds
+    int first = q0 + warp * 16;                                   // the warp's first query row
+    int rows[2] = {first + g, first + g + 8};                     // the two query rows this lane holds
     const floatX* head = qkv + (size_t)b * T * 3 * C + h * HS;   // q of (b, 0, h); k at + C, v at + 2C
     float scale = 1.0f / sqrtf((float)HS);
-    load_rows_async<HS>(sq, head, 3 * C, q0, T);
+    load_rows_async<HS, FWD_ROWS>(sq, head, 3 * C, q0, T);
     __pipeline_commit();
     load_rows_async<HS>(sk(0), head + C, 3 * C, 0, T);   // the first key tile
     load_rows_async<HS>(sv(0), head + 2 * C, 3 * C, 0, T);
@@ -1117,7 +1126,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_forward_mma_kernel(f
     for (int kk = 0; kk < HS / 16; kk++) load_a(q[kk], sq, LD, warp * 16, kk * 16);
     float o[HS / 8][4] = {};   // out, unnormalised
     float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};   // m, and this lane's part of l
-    int k_end = min(q0 + MMA_TILE, T);
+    int k_end = min(q0 + FWD_ROWS, T);
     for (int k0 = 0, buf = 0; k0 < k_end; k0 += MMA_TILE, buf ^= 1) {
         if (k0 + MMA_TILE < k_end) {   // the next key tile into the other buffers, while this one is used
             load_rows_async<HS>(sk(buf ^ 1), head + C, 3 * C, k0 + MMA_TILE, T);
@@ -1126,32 +1135,37 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_forward_mma_kernel(f
         __pipeline_commit();        // (an empty group after the last tile)
         __pipeline_wait_prior(1);   // this tile has landed: all groups but the newest
         __syncthreads();
-        float s[NT][4];
-        mma_rows_times_tile_t<HS, NT>(s, q, sk(buf), LD);   // S = q k^T
-        float tile_max[2] = {-INFINITY, -INFINITY};
-        for (int n = 0; n < NT; n++)
-            for (int i = 0; i < 4; i++) {
-                int key = k0 + n * 8 + 2 * t + i % 2;
-                s[n][i] = key <= rows[i / 2] ? s[n][i] * scale : -INFINITY;   // causal: keys <= the query only
-                tile_max[i / 2] = fmaxf(tile_max[i / 2], s[n][i]);
+        // a warp skips a tile whose keys all come after its rows, or whose rows are past T: it
+        // has nothing to add (and still meets the block at both barriers)
+        if (k0 <= first + 15 && first < T) {
+            float s[NT][4];
+            mma_rows_times_tile_t<HS, NT>(s, q, sk(buf), LD);   // S = q k^T
+            float tile_max[2] = {-INFINITY, -INFINITY};
+            for (int n = 0; n < NT; n++)
+                for (int i = 0; i < 4; i++) {
+                    int key = k0 + n * 8 + 2 * t + i % 2;
+                    s[n][i] = key <= rows[i / 2] ? s[n][i] * scale : -INFINITY;   // causal: keys <= the query only
+                    tile_max[i / 2] = fmaxf(tile_max[i / 2], s[n][i]);
+                }
+            float rescale[2];
+            for (int r = 0; r < 2; r++) {   // the row's max over the 4 lanes of the group, then the online softmax
+                tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffff, tile_max[r], 1));
+                tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffff, tile_max[r], 2));
+                // finite: the first tile holds key 0 <= each row, and a row's later tiles only add to it
+                float new_max = fmaxf(row_max[r], tile_max[r]);
+                rescale[r] = expf(row_max[r] - new_max);
+                row_max[r] = new_max;
+                row_sum[r] *= rescale[r];
             }
-        float rescale[2];
-        for (int r = 0; r < 2; r++) {   // the row's max over the 4 lanes of the group, then the online softmax
-            tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffff, tile_max[r], 1));
-            tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffff, tile_max[r], 2));
-            float new_max = fmaxf(row_max[r], tile_max[r]);   // finite: every tile holds a key <= each row
-            rescale[r] = expf(row_max[r] - new_max);
-            row_max[r] = new_max;
-            row_sum[r] *= rescale[r];
+            for (int n = 0; n < NT; n++)
+                for (int i = 0; i < 4; i++) {
+                    s[n][i] = expf(s[n][i] - row_max[i / 2]);   // P, unnormalised (0 where masked)
+                    row_sum[i / 2] += s[n][i];
+                }
+            for (int n = 0; n < HS / 8; n++)
+                for (int i = 0; i < 4; i++) o[n][i] *= rescale[i / 2];
+            mma_acc_times_tile<MMA_TILE, HS / 8>(o, s, sv(buf), LD);   // o += P v
         }
-        for (int n = 0; n < NT; n++)
-            for (int i = 0; i < 4; i++) {
-                s[n][i] = expf(s[n][i] - row_max[i / 2]);   // P, unnormalised (0 where masked)
-                row_sum[i / 2] += s[n][i];
-            }
-        for (int n = 0; n < HS / 8; n++)
-            for (int i = 0; i < 4; i++) o[n][i] *= rescale[i / 2];
-        mma_acc_times_tile<MMA_TILE, HS / 8>(o, s, sv(buf), LD);   // o += P v
         __syncthreads();   // every warp is done with these buffers before the next copies into them
     }
     for (int r = 0; r < 2; r++) {
@@ -1445,9 +1459,9 @@ static int attention_whole_head_min_heads() {
 }
 
 template <int HS> static void attention_forward_mma(floatX* out, float* lse, const floatX* qkv, int B, int T, int NH) {
-    size_t smem = mma_smem<HS>(5);   // q, and two buffers of k and v
+    size_t smem = mma_smem<HS>(FWD_ROWS / MMA_TILE + 4);   // q, and two buffers of k and v
     allow_shared_memory(attention_forward_mma_kernel<HS>, smem, MMA_SMEM_FIX);
-    attention_forward_mma_kernel<HS><<<dim3(CEIL_DIV(T, MMA_TILE), B * NH), ATT_WARPS * 32, smem, stream>>>(out, lse, qkv, T, NH);
+    attention_forward_mma_kernel<HS><<<dim3(CEIL_DIV(T, FWD_ROWS), B * NH), FWD_WARPS * 32, smem, stream>>>(out, lse, qkv, T, NH);
     cudaCheck(cudaGetLastError());
 }
 

@@ -92,12 +92,13 @@ EFFICIENCY = {
     "flash_bwd": 0.28,
     # train_gpt.cu's flash attention as built (--attention mma): FlashAttention-2's register-
     # resident tiles on mma.sync, its double-buffered cp.async tiles and its ldmatrix operand
-    # loads, but a block has 64 query rows where FlashAttention-2's forward takes 128 (the
-    # backward's products per pair, 5 in the whole-head kernel as in FlashAttention-2, whose
+    # loads. The forward has FlashAttention-2's block of 128 query rows (8 warps; since
+    # 2026-11-26, evening: 64 rows before, at 15/16 of FA2's, 0.37): FA2's efficiency. The
+    # backward (its products per pair, 5 in the whole-head kernel as in FlashAttention-2, whose
     # dq goes to L2 by atomics where ours goes there and back, or 7 in the two kernels, are
-    # counted in its FLOPs): estimated at 15/16 of FA2's.
+    # counted in its FLOPs; its re-reads are counted as memory traffic): 15/16 of FA2's.
     # Earlier on 2026-11-26: 0.30/0.20 (no cp.async, no ldmatrix), 0.35/0.24 (no ldmatrix)
-    "flash_fwd_mma": 0.37,
+    "flash_fwd_mma": 0.40,
     "flash_bwd_mma": 0.26,
     # memory-bound kernels: one 2-byte element per thread vs 16-byte vector loads and stores
     "elementwise": 0.50,
