@@ -10,6 +10,8 @@
 #   smoke      20 steps of ./train_gpt at the GPT-2 124M shape on tinyshakespeare: finite, falling loss
 #   bench      GPT-2 124M throughput: ours (printed at once), ours with cuDNN's attention, then
 #              llm.c if its sources came along (.deps/llm.c), then PyTorch at its best (bench/bench_gpu.sh)
+#   dram       what the attention backward reads from and writes to HBM, whole-head and two kernels,
+#              beside what the roofline model counts: whether L2 keeps its re-reads (profile_gpu.sh --dram)
 #   test_fp32  build/test_gpu_fp32: the same at fp32 tolerances
 #   sanitize   compute-sanitizer memcheck, racecheck, synccheck on a tiny model, only our kernels
 #   profile    each kernel of a 124M step timed with Nsight Compute beside the roofline model's
@@ -39,7 +41,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-STAGES=(env build test smoke bench test_fp32 sanitize profile cudnn bench350)
+STAGES=(env build test smoke bench dram test_fp32 sanitize profile cudnn bench350)
 LOGS="" FROM="" ONLY="" REHEARSE=0 BUDGET=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -194,6 +196,10 @@ stage_profile() {
   bash bench/profile_gpu.sh --logs "$LOGS/profile"
   [ ! -x ./train_gpt_cudnn ] || bash bench/profile_gpu.sh --cudnn --logs "$LOGS/profile_cudnn"
 }
+stage_dram() {
+  if [ "$REHEARSE" = 1 ]; then echo "rehearsal: Nsight Compute needs a GPU"; return 0; fi
+  bash bench/profile_gpu.sh --dram --logs "$LOGS/dram"
+}
 stage_bench350() { TRAINER=$TRAINER bash bench/bench_gpu.sh --model 350M $BENCH_ARGS; }
 stage_test() { "$TEST_BF16"; }
 stage_cudnn() {
@@ -229,11 +235,11 @@ stage_sanitize() {
 }
 
 START=$(date +%s)
-export -f stage_env stage_build stage_smoke stage_bench stage_bench350 stage_test stage_test_fp32 stage_cudnn stage_sanitize stage_profile
+export -f stage_env stage_build stage_smoke stage_bench stage_dram stage_bench350 stage_test stage_test_fp32 stage_cudnn stage_sanitize stage_profile
 export LOGS REHEARSE TRAINER TEST_BF16 TEST_FP32 SMOKE_MODEL BENCH_ARGS BUILD_TARGETS NPROC PREBUILT LLMC_BUILT
-declare -A LIMIT=([env]=60 [build]=420 [smoke]=300 [bench]=540 [test]=420 [test_fp32]=420 [cudnn]=540 [sanitize]=540 [profile]=540 [bench350]=540)
+declare -A LIMIT=([env]=60 [build]=420 [smoke]=300 [bench]=540 [dram]=300 [test]=420 [test_fp32]=420 [cudnn]=540 [sanitize]=540 [profile]=540 [bench350]=540)
 # the least time a stage is started with under --budget (a guess at what it needs on an H100)
-declare -A LEAST=([env]=10 [build]=60 [smoke]=45 [bench]=120 [test]=60 [test_fp32]=60 [cudnn]=120 [sanitize]=90 [profile]=150 [bench350]=120)
+declare -A LEAST=([env]=10 [build]=60 [smoke]=45 [bench]=120 [dram]=60 [test]=60 [test_fp32]=60 [cudnn]=120 [sanitize]=90 [profile]=150 [bench350]=120)
 [ "$PREBUILT" = 1 ] && LEAST[build]=20
 for s in "${STAGES[@]}"; do
   wanted "$s" || continue
@@ -257,6 +263,7 @@ done
   for t in test test_fp32 cudnn; do
     [ -f "$LOGS/$t.log" ] && { echo "--- $t: doctest summary"; grep -E 'test cases:|assertions:' "$LOGS/$t.log" | tail -2; }
   done
+  [ -f "$LOGS/dram.log" ] && { echo "--- dram"; grep -E '^(---|attention|HBM|kernel)' "$LOGS/dram.log"; }
   [ -f "$LOGS/profile.log" ] && { echo "--- profile"; grep -A40 '^measured:' "$LOGS/profile.log"; }
   for b in bench bench350; do
     [ -f "$LOGS/$b.log" ] && { echo "--- $b"; sed -n '/^GPT-2 /,$p' "$LOGS/$b.log"; }

@@ -4,18 +4,24 @@
 # --measured), which prints each kind's measured efficiency: the numbers that replace the
 # estimates at the top of roofline.py.
 #
-#   bash bench/profile_gpu.sh [--batch B] [--steps N] [--logs DIR] [--csv FILE] [--cudnn]
+#   bash bench/profile_gpu.sh [--batch B] [--steps N] [--logs DIR] [--csv FILE] [--cudnn] [--dram]
 #
 # It runs N (default 3) steps of ./train_gpt under `ncu --metrics gpu__time_duration.sum` at the
 # GPU's own clocks (--clock-control none; ncu would otherwise lock them to base) and without
 # flushing caches between kernels (--cache-control none), as in training. The launches of the
 # last step are the ones compared. --csv FILE skips the run and reads an earlier profile.
 # --cudnn profiles ./train_gpt_cudnn against the model's cuDNN variant (--attention cudnn).
+# --dram measures instead what the attention backward reads from and writes to HBM: the first
+# 3 launches of its kernels in one step, caches flushed before each (--cache-control all: what
+# L2 keeps is then the kernel's own reuse), once as the trainer chooses (the whole-head kernel
+# at B * NH >= 2 heads per SM) and once with TRAIN_GPT_WHOLE_HEAD_MIN set past B * NH (the two
+# kernels), each beside the bytes the roofline model counts (bench/roofline.py --dram). The
+# model counts the whole-head kernel's re-reads as if L2 kept none of them; this says whether it does.
 # ncu serialises and replays kernels: a step takes about a minute under it, and the times of
 # short kernels include no launch gaps (the model adds those separately).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TRAINER=${TRAINER:-} ATTENTION=mma
+TRAINER=${TRAINER:-} ATTENTION=mma DRAM=0
 BATCH=64 STEPS=3 LOGS="" CSV=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -24,12 +30,36 @@ while [ $# -gt 0 ]; do
     --logs) LOGS=${2:?--logs needs a folder}; shift 2 ;;
     --csv) CSV=${2:?--csv needs a file}; shift 2 ;;
     --cudnn) ATTENTION=cudnn; shift ;;
+    --dram) DRAM=1; shift ;;
     -h|--help) sed -n '2,/^set -/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
 [ -n "$TRAINER" ] || TRAINER=$([ "$ATTENTION" = cudnn ] && echo ./train_gpt_cudnn || echo ./train_gpt)
 [ "$STEPS" -ge 3 ] || { echo "error: --steps $STEPS: at least 3, so that the last step can be told from the first" >&2; exit 2; }
+[[ "$BATCH" =~ ^[0-9]+$ ]] && [ "$BATCH" -gt 0 ] || { echo "error: --batch $BATCH: expected a positive number" >&2; exit 2; }
+if [ "$DRAM" = 1 ]; then
+  [ "$ATTENTION" = mma ] && [ -z "$CSV" ] || { echo "error: --dram measures ./train_gpt's own kernels: not with --cudnn or --csv" >&2; exit 2; }
+  command -v ncu >/dev/null || { echo "error: ncu (Nsight Compute) not found; it comes with the CUDA toolkit" >&2; exit 1; }
+  [ -x "$TRAINER" ] || { echo "error: $TRAINER not found; build it with 'make ${TRAINER#./}'" >&2; exit 1; }
+  DATA=data/tinyshakespeare/train_000000.bin
+  [ -f "$DATA" ] || { echo "error: $DATA not found; run 'make data' first" >&2; exit 1; }
+  LOGS=${LOGS:-$(mktemp -d)}
+  mkdir -p "$LOGS"
+  for way in chosen two_kernels; do
+    env=() model=()
+    [ "$way" = two_kernels ] && env=(TRAIN_GPT_WHOLE_HEAD_MIN=1000000000) model=(--whole-head-min 1000000000)
+    echo "--- the attention backward, $way ($( [ $way = chosen ] && echo "as the trainer picks at --batch $BATCH" || echo "TRAIN_GPT_WHOLE_HEAD_MIN past B x heads"))"
+    env "${env[@]}" ncu --kernel-name regex:attention_backward --launch-count 3 --cache-control all --clock-control none \
+      --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum --csv \
+      "$TRAINER" --train "$DATA" --val '' --n-layer 12 --n-head 12 --n-embd 768 --seq-len 1024 --vocab-size 50257 \
+      --batch "$BATCH" --steps 1 --warmup 1 --eval-every 0 --sample-tokens 0 > "$LOGS/dram_$way.csv" 2> "$LOGS/dram_$way.log" || {
+        tail -20 "$LOGS/dram_$way.log" >&2; echo "error: ncu failed (log: $LOGS/dram_$way.log)" >&2; exit 1; }
+    grep -m1 '^attention:' "$LOGS/dram_$way.csv" || true
+    python3 bench/roofline.py --batch "$BATCH" "${model[@]}" --dram "$LOGS/dram_$way.csv"
+  done
+  exit 0
+fi
 if [ -z "$CSV" ]; then
   command -v ncu >/dev/null || { echo "error: ncu (Nsight Compute) not found; it comes with the CUDA toolkit" >&2; exit 1; }
   [ -x "$TRAINER" ] || { echo "error: $TRAINER not found; build it with 'make ${TRAINER#./}'" >&2; exit 1; }

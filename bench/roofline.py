@@ -573,7 +573,7 @@ def build_built(s, opts):
                    written=N * 3 * C * X + N * C * F, host_us=10.0, **a)
             cudnn_deterministic_workspace(st, s, l)
         else:
-            if opts.attention in ("mma", "fa2") and B * NH >= WHOLE_HEAD_MIN_HEADS and HS >= 32:
+            if opts.attention in ("mma", "fa2") and B * NH >= opts.whole_head_min and HS >= 32:
                 # a block per head, its key tiles last to first: dk, dv and dq (5 products per pair
                 # of tiles); at each pair it reads the query tile's q, dout, lse and D and reads
                 # and writes dq's fp32 running sums (B,NH,T,HS), all counted as memory traffic at
@@ -734,6 +734,72 @@ def read_ncu_csv(path):
     if not launches:
         raise SystemExit(f"error: {path}: no gpu__time_duration.sum rows")
     return launches
+
+
+# bench/profile_gpu.sh --dram profiles a few launches of the attention backward with the HBM
+# traffic Nsight Compute counts (dram__bytes_read.sum, dram__bytes_write.sum, the caches flushed
+# before each launch) and hands the CSV to --dram: what the model counts as HBM traffic for a
+# kernel (for the whole-head backward, every re-read, as if L2 kept none) beside what HBM saw.
+NCU_BYTES = {"byte": 1.0, "Kbyte": 1e3, "Mbyte": 1e6, "Gbyte": 1e9, "Tbyte": 1e12}
+DRAM_METRICS = ("gpu__time_duration.sum", "dram__bytes_read.sum", "dram__bytes_write.sum")
+
+
+def read_ncu_dram_csv(path):
+    """Nsight Compute's CSV (--csv --metrics DRAM_METRICS): [(kernel name, us, bytes read, bytes
+    written)] in launch order, one entry per launch (its "ID") that has all three."""
+    import csv
+    with open(path, newline="") as f:
+        rows = [r for r in csv.reader(f) if r]
+    header = next((i for i, r in enumerate(rows) if "Kernel Name" in r and "Metric Name" in r), None)
+    if header is None:
+        raise SystemExit(f"error: {path}: no 'Kernel Name' and 'Metric Name' columns; is it ncu --csv output?")
+    cols = rows[header]
+    id_i, name_i, metric_i = cols.index("ID"), cols.index("Kernel Name"), cols.index("Metric Name")
+    unit_i, value_i = cols.index("Metric Unit"), cols.index("Metric Value")
+    launches = {}
+    for r in rows[header + 1:]:
+        if len(r) <= max(id_i, name_i, metric_i, unit_i, value_i) or r[metric_i] not in DRAM_METRICS:
+            continue
+        unit, value = r[unit_i].strip(), float(r[value_i].replace(",", ""))
+        scale = NCU_UNITS.get(unit) if r[metric_i] == DRAM_METRICS[0] else NCU_BYTES.get(unit)
+        if scale is None:
+            raise SystemExit(f"error: {path}: unknown unit '{unit}' for {r[metric_i]}")
+        launches.setdefault(r[id_i], {"name": r[name_i]})[r[metric_i]] = value * scale
+    out = [(m["name"], m[DRAM_METRICS[0]], m[DRAM_METRICS[1]], m[DRAM_METRICS[2]])
+           for m in launches.values() if all(k in m for k in DRAM_METRICS)]
+    if not out:
+        raise SystemExit(f"error: {path}: no launch with all of {', '.join(DRAM_METRICS)}")
+    return out
+
+
+def compare_dram(st, launches):
+    """Per kernel: (launches measured, us, bytes read, bytes written per launch; the model's bytes
+    read and written per launch of its row, or None where the model has no such kernel)."""
+    model = {}
+    for k in st.kernels:
+        if k.kind != "host":
+            m = model.setdefault(kernel_key(k.name), [0, 0, 0])
+            m[0] += 1; m[1] += k.read; m[2] += k.written
+    rows = {}
+    for name, us, rd, wr in launches:
+        r = rows.setdefault(kernel_key(name), [0, 0.0, 0.0, 0.0])
+        r[0] += 1; r[1] += us; r[2] += rd; r[3] += wr
+    return {key: (n, us / n, rd / n, wr / n, (model[key][1] / model[key][0], model[key][2] / model[key][0]) if key in model else None)
+            for key, (n, us, rd, wr) in rows.items()}
+
+
+def print_dram(st, launches):
+    print(f"\nHBM traffic per launch, measured (Nsight Compute, caches flushed before each launch) beside what "
+          f"the model counts:")
+    print(f"{'kernel':<34} {'launches':>8} {'us':>9} {'GB read':>8} {'GB wrote':>8} {'model read':>10} "
+          f"{'model wrote':>11} {'measured/model':>14}")
+    for key, (n, us, rd, wr, m) in sorted(compare_dram(st, launches).items()):
+        model = f"{m[0] / 1e9:10.3f} {m[1] / 1e9:11.3f} {(rd + wr) / (m[0] + m[1]):14.2f}" if m else f"{'-':>10} {'-':>11} {'-':>14}"
+        print(f"{key:<34} {n:8d} {us:9.1f} {rd / 1e9:8.3f} {wr / 1e9:8.3f} {model}")
+    print("(the whole-head backward's model row counts every re-read of q, dout and dq's sums as HBM traffic: a "
+          "measured/model ratio well below 1 says L2 kept them, and its time is its products'. The two kernels' rows "
+          "count each tensor once, their re-reads left out, since their products bound them either way: there a "
+          "ratio above 1 is what L2 did not keep)")
 
 
 def last_step(launches):
@@ -1013,6 +1079,28 @@ def self_test():
     r = g[kernel_key(wh[0].name)]
     check(abs(r["roof"] / r["meas"] - EFFICIENCY[wh[0].kind]) < 1e-6,
           f"--measured reads the whole-head backward's efficiency off its products: {r['roof'] / r['meas']:.3f}")
+    # --dram: a synthetic Nsight Compute CSV of two whole-head launches (bytes in the units ncu
+    # picks, a metric it does not use, a launch lacking one metric) must come back per launch,
+    # beside the model's bytes for the row
+    f = tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False)
+    f.write('"ID","Kernel Name","Metric Name","Metric Unit","Metric Value"\n')
+    wh_name = "void attention_backward_dkdv_mma_kernel<64, true>(__nv_bfloat16*, const __nv_bfloat16*)"
+    for i, (us, rd, wr) in enumerate([(1500.0, "1,200.5", "800"), (1700.0, "1,400.5", "600")]):
+        f.write(f'"{i}","{wh_name}","gpu__time_duration.sum","usecond","{us}"\n')
+        f.write(f'"{i}","{wh_name}","dram__bytes_read.sum","Mbyte","{rd}"\n')
+        f.write(f'"{i}","{wh_name}","dram__bytes_write.sum","Mbyte","{wr}"\n')
+        f.write(f'"{i}","{wh_name}","lts__t_sector_hit_rate.pct","%","80"\n')
+    f.write(f'"2","void layernorm_forward_kernel<8>(int)","gpu__time_duration.sum","usecond","3"\n')
+    f.close()
+    try:
+        dram = compare_dram(st_wh, read_ncu_dram_csv(f.name))
+    finally:
+        os.unlink(f.name)
+    n, us, rd, wr, model = dram.get("attention_backward_dkdv_mma", (0, 0, 0, 0, None))
+    check(len(dram) == 1 and n == 2 and abs(us - 1600) < 1e-9 and abs(rd - 1.3005e9) < 1 and abs(wr - 0.7e9) < 1
+          and model == (wh[0].read, wh[0].written),
+          f"--dram reads two launches' HBM traffic per launch ({rd / 1e9:.4f} GB read, {wr / 1e9:.4f} GB written) "
+          f"beside the model's row ({wh[0].read / 1e9:.3f}, {wh[0].written / 1e9:.3f} GB)")
     # with cuDNN's attention: its kernels (no '_kernel' in their names) form their own group, not the GEMMs'
     st_cudnn = build_built(small, Options(attention="cudnn"))
     synthetic = [(("nvjet_tst_128x256_gemm" if k.kind.startswith("gemm") else
@@ -1043,6 +1131,7 @@ class Options:
     graph: bool = False
     grads: str = "fp32"
     attention: str = "mma"
+    whole_head_min: int = WHOLE_HEAD_MIN_HEADS   # the trainer's TRAIN_GPT_WHOLE_HEAD_MIN
 
 
 def gb(x): return f"{x / 1e9:8.3f}"
@@ -1113,6 +1202,9 @@ def parse_args(argv):
                     help="design (c): the attention built (mma: tiles in registers), its predecessor (wmma: "
                     "tiles in shared memory), the same kernels at FlashAttention-2's efficiency (fa2, not "
                     "built), or cuDNN's (cudnn: train_gpt_cudnn, built, not run)")
+    ap.add_argument("--whole-head-min", type=int, default=WHOLE_HEAD_MIN_HEADS, metavar="HEADS",
+                    help="design (c): the fewest heads (B x NH) for which the trainer runs the whole-head attention "
+                    f"backward, as its TRAIN_GPT_WHOLE_HEAD_MIN (default {WHOLE_HEAD_MIN_HEADS}: two per SM)")
     ap.add_argument("--graph", action="store_true", help="design (c): replay the step as one CUDA graph (not built)")
     ap.add_argument("--grads", choices=["bf16", "fp32"], default="fp32",
                     help="design (c): gradient precision (fp32 is built; bf16 would be as llm.c)")
@@ -1121,12 +1213,14 @@ def parse_args(argv):
     ap.add_argument("--list", action="store_true", help="print every launch instead of one row per kernel")
     ap.add_argument("--measured", metavar="NCU_CSV", help="compare design (c) with the kernel times of "
                     "bench/profile_gpu.sh (Nsight Compute CSV) and print the measured efficiencies")
+    ap.add_argument("--dram", metavar="NCU_CSV", help="set the HBM traffic bench/profile_gpu.sh --dram measured "
+                    "(Nsight Compute CSV) beside what design (c) counts for those kernels")
     ap.add_argument("--self-test", action="store_true", help="run the model's checks and exit")
     a = ap.parse_args(argv)
     L, C, NH = MODELS[a.model]
     L, C, NH = a.n_layer or L, a.n_embd or C, a.n_head or NH
     for flag, v in (("--n-layer", L), ("--n-embd", C), ("--n-head", NH), ("--vocab-size", a.vocab_size),
-                    ("--seq-len", a.seq_len), ("--batch", a.batch)):
+                    ("--seq-len", a.seq_len), ("--batch", a.batch), ("--whole-head-min", a.whole_head_min)):
         if v <= 0:
             ap.error(f"{flag} {v}: must be a positive integer")
     if C % NH:
@@ -1150,10 +1244,14 @@ def main(argv):
     a, s, eff = parse_args(argv)
     if a.self_test:
         return self_test()
-    opts = Options(a.recompute, a.graph, a.grads, a.attention)
+    opts = Options(a.recompute, a.graph, a.grads, a.attention, a.whole_head_min)
     if a.measured:
         print(f"design (c) at L={s.L} C={s.C} NH={s.NH} V={s.V} T={s.T} B={s.B} beside measured kernel times ({a.measured})")
         print_measured(BUILDERS["c"](s, opts), read_ncu_csv(a.measured), eff)
+        return 0
+    if a.dram:
+        print(f"design (c) at L={s.L} C={s.C} NH={s.NH} V={s.V} T={s.T} B={s.B} beside measured HBM traffic ({a.dram})")
+        print_dram(BUILDERS["c"](s, opts), read_ncu_dram_csv(a.dram))
         return 0
     print("PREDICTIONS from a roofline model (bench/roofline.py), not measurements.")
     print(f"H100 SXM: dense bf16 {GEMM_TFLOPS:.0f} TFLOP/s and HBM {HBM_GBS:.0f} GB/s (measured rates), "

@@ -108,6 +108,8 @@ check_scripts() {
     bash bench/gpu_session.sh --budget soon > /dev/null 2>&1; [ $? -eq 2 ] || bad="$bad gpu_session.sh --budget soon (not refused)"
     bash bench/gpu_session.sh --only nosuch > /dev/null 2>&1; [ $? -eq 2 ] || bad="$bad gpu_session.sh --only nosuch (not refused)"
     bash bench/build_llmc.sh build build/llmc_check > /dev/null 2>&1; [ $? -eq 2 ] || bad="$bad build_llmc.sh without llm.c's sources (not refused)"
+    bash bench/profile_gpu.sh --dram --cudnn > /dev/null 2>&1; [ $? -eq 2 ] || bad="$bad profile_gpu.sh --dram --cudnn (not refused)"
+    bash bench/profile_gpu.sh --batch x > /dev/null 2>&1; [ $? -eq 2 ] || bad="$bad profile_gpu.sh --batch x (not refused)"
     if [ -z "$bad" ]; then echo "all parse; bad arguments refused"; count 1 0 0
     else echo "FAIL:$bad"; count 0 1 0; failure "shell scripts:$bad"; fi
 }
