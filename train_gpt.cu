@@ -1203,15 +1203,17 @@ __device__ inline void load_a_transposed(uint32_t a[4], const floatX* tile, int 
 //   running sum of those rows in dq_sum (fp32, (B,NH,T,HS)). A query tile's keys come in a
 //   fixed order (the key tile that holds its diagonal first, key tile 0 last, which writes the
 //   bf16 result), and every element of dq_sum has one thread, the same for every key tile,
-//   that adds to it: deterministic, with no barrier (and atomics that never meet). A block holds
-//   one head's sums in flight where blocks of 4 warps would hold two, and its 128 keys use
-//   each query tile it reads twice as long: what the GPU's L2 cache must keep at once stays
-//   about as large as the cache (the sums of 132 heads, a query tile of q and dout each).
+//   that adds to it: deterministic, with no barrier (and atomics that never meet). The sums
+//   of the head's last query tiles, from resident_from on, stay in shared memory instead, as
+//   many as fit beside the tiles (9 of 16 at HS = 64, T = 1,024 on an H100): those tiles
+//   meet the most key tiles (the last two meet all 8), so 56 of the 72 additions of a head
+//   never leave the SM. A block holds one head's sums in flight where blocks of 4 warps would
+//   hold two, and its 128 keys use each query tile it reads twice as long.
 //   One block per head needs many heads (B * NH) to fill a GPU: with fewer the first way runs.
 template <int HS, bool WHOLE_HEAD>
 __global__ void __launch_bounds__(WHOLE_HEAD ? 2 * ATT_WARPS * 32 : ATT_WARPS * 32)
 attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout, const floatX* qkv, const floatX* out, const float* lse,
-                                   float* dot, float* dq_sum, int T, int NH) {
+                                   float* dot, float* dq_sum, int resident_from, int T, int NH) {
     static_assert(!WHOLE_HEAD || HS >= 32, "the whole-head kernel splits a head's channels in two 16-column halves or wider");
     extern __shared__ float smem[];
     const int LD = mma_ld<HS>(), NT = MMA_TILE / 8;   // NT: a warp's 64 query columns, as 8 tiles of 8
@@ -1225,6 +1227,8 @@ attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout, const float
     floatX* sk = (floatX*)(slse(2));   // k: WHOLE_HEAD keeps it for dq += dS k, else it passes through
     floatX* k_tile = WHOLE_HEAD ? sk : sdo(1);
     floatX* sds = sk + KEYS * LD;   // WHOLE_HEAD: dS^T of a pair of tiles (keys x queries), rows mma_ld<MMA_TILE>() apart
+    // WHOLE_HEAD: dq's running sums (fp32, rows of HS) of the query tiles from resident_from on
+    float* sdq = (float*)(sds + KEYS * mma_ld<MMA_TILE>());
     int b = blockIdx.y / NH, h = blockIdx.y % NH, C = NH * HS;
     int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
     const floatX* head = qkv + (size_t)b * T * 3 * C + h * HS;
@@ -1310,14 +1314,17 @@ attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout, const float
                                          ksteps, sk + c0, LD);   // dq += dS k
                 // into the query tile's running sums: its first key tile (the one that holds its
                 // diagonal) writes them, the ones between add to them, key tile 0 adds the last
-                // term and writes dq in bf16. The additions are atomicAdd, but no two threads ever
-                // add to one element: each element's terms are added by one thread, in its program
-                // order, the same on every run. What the atomic buys is that L2 does the addition,
-                // so the thread never waits for the old value (only key tile 0 reads the sums).
+                // term and writes dq in bf16. No two threads ever add to one element: each
+                // element's terms are added by one thread, in its program order, the same on every
+                // run. In shared memory that is a plain +=; in dq_sum an atomicAdd, which buys that
+                // L2 does the addition, so the thread never waits for the old value (only key
+                // tile 0 reads the sums).
+                bool resident = q0 >= resident_from * MMA_TILE;
                 for (int r = 0; r < 2; r++) {
                     int query = q0 + r0 + g + 8 * r;
                     if (query >= T) continue;
-                    float* sum = dq_sum + ((size_t)blockIdx.y * T + query) * HS + c0 + 2 * t;
+                    float* sum = resident ? sdq + (size_t)(query - resident_from * MMA_TILE) * HS + c0 + 2 * t
+                                          : dq_sum + ((size_t)blockIdx.y * T + query) * HS + c0 + 2 * t;
                     floatX* row = dqkv + ((size_t)b * T + query) * 3 * C + h * HS + c0 + 2 * t;
                     bool first = q0 < k0 + KEYS;
                     for (int n = 0; n < HALF / 8; n++) {
@@ -1328,6 +1335,9 @@ attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout, const float
                             row[n * 8 + 1] = (floatX)x1;
                         } else if (first) {
                             *(float2*)(sum + n * 8) = make_float2(x0, x1);
+                        } else if (resident) {
+                            sum[n * 8] += x0;
+                            sum[n * 8 + 1] += x1;
                         } else {
                             atomicAdd(sum + n * 8, x0);
                             atomicAdd(sum + n * 8 + 1, x1);
@@ -1471,6 +1481,21 @@ static bool attention_whole_head(int B, int NH, int HS) {
     return HS >= 32 && with_mma_head_size(HS, [](auto) {}) && B * NH >= attention_whole_head_min_heads();
 }
 
+// the whole-head kernel's shared memory but for dq's resident sums: two buffers of q and dout,
+// and of lse and D; k, and dS^T, 128 rows each
+template <int HS> constexpr size_t whole_head_smem() {
+    return mma_smem<HS>(4) + 4 * MMA_TILE * sizeof(float) + mma_smem<HS>(2) + mma_smem<MMA_TILE>(2);
+}
+// how many query tiles' dq sums the whole-head kernel keeps in shared memory: as many as fit
+// beside its tiles, at most attention_dq_resident_max where a test sets it (>= 0)
+int attention_dq_resident_max = -1;
+template <int HS> static int attention_dq_resident(int T) {
+    size_t tile = (size_t)MMA_TILE * HS * sizeof(float), used = whole_head_smem<HS>();
+    size_t free = max_shared_bytes() > used ? max_shared_bytes() - used : 0;
+    int fit = (int)std::min<size_t>(free / tile, CEIL_DIV(T, MMA_TILE));
+    return attention_dq_resident_max >= 0 ? std::min(fit, attention_dq_resident_max) : fit;
+}
+
 // whole_head: the whole-head kernel, which also computes D (into dot); else the two kernels,
 // which read the D that attention_backward_dot_kernel wrote there
 template <int HS> static void attention_backward_mma(floatX* dqkv, const floatX* dout, const floatX* qkv, const floatX* out,
@@ -1479,10 +1504,11 @@ template <int HS> static void attention_backward_mma(floatX* dqkv, const floatX*
     size_t smem = mma_smem<HS>(4) + 4 * MMA_TILE * sizeof(float);   // two buffers of q and dout, and of lse and D
     if constexpr (HS >= 32) {
         if (whole_head) {
-            smem += mma_smem<HS>(2) + mma_smem<MMA_TILE>(2);   // and k, and dS^T, 128 rows each
+            int resident = attention_dq_resident<HS>(T);   // and k, dS^T, and the last query tiles' dq sums
+            smem = whole_head_smem<HS>() + (size_t)resident * MMA_TILE * HS * sizeof(float);
             allow_shared_memory(attention_backward_dkdv_mma_kernel<HS, true>, smem, MMA_SMEM_FIX);
             attention_backward_dkdv_mma_kernel<HS, true><<<dim3(1, B * NH), 2 * ATT_WARPS * 32, smem, stream>>>(
-                dqkv, dout, qkv, out, lse, dot, dq_sum, T, NH);
+                dqkv, dout, qkv, out, lse, dot, dq_sum, CEIL_DIV(T, MMA_TILE) - resident, T, NH);
             cudaCheck(cudaGetLastError());
             return;
         }
@@ -1490,7 +1516,7 @@ template <int HS> static void attention_backward_mma(floatX* dqkv, const floatX*
     dim3 grid(CEIL_DIV(T, MMA_TILE), B * NH);
     allow_shared_memory(attention_backward_dkdv_mma_kernel<HS, false>, smem, MMA_SMEM_FIX);
     attention_backward_dkdv_mma_kernel<HS, false><<<grid, ATT_WARPS * 32, smem, stream>>>(dqkv, dout, qkv, out, lse, dot,
-                                                                                           nullptr, T, NH);
+                                                                                           nullptr, 0, T, NH);
     cudaCheck(cudaGetLastError());
     smem = mma_smem<HS>(4);   // two buffers of k and v
     allow_shared_memory(attention_backward_dq_mma_kernel<HS>, smem, MMA_SMEM_FIX);
@@ -1531,19 +1557,23 @@ static void attention_backward_launch(floatX* dqkv, const floatX* dout, const fl
 }
 
 // which attention kernels this build runs at this shape, for the trainer's first lines
-static std::string attention_plan(int B, int NH, int HS) {
+static std::string attention_plan(int B, int T, int NH, int HS) {
 #if defined(USE_CUDNN)
     return "cuDNN's fused kernels (flash attention's own where cuDNN declines the shape)";
 #elif defined(ENABLE_FP32)
-    (void)B; (void)NH; (void)HS;
+    (void)B; (void)T; (void)NH; (void)HS;
     return "flash attention, fp32 tiles in shared memory";
 #else
     if (!with_mma_head_size(HS, [](auto) {}))
         return "flash attention, tiles in shared memory (no tensor-core kernels for head size " + std::to_string(HS) + ")";
     if (HS < 32) return "flash attention on the tensor cores; backward in two kernels (head size " + std::to_string(HS) + " < 32)";
-    int min = attention_whole_head_min_heads();
-    return std::string("flash attention on the tensor cores; backward ") + (attention_whole_head(B, NH, HS) ? "one block per head" : "in two kernels") +
-           " (B x heads = " + std::to_string(B * NH) + "; one block per head from " + std::to_string(min) + ")";
+    int min = attention_whole_head_min_heads(), resident = 0;
+    with_mma_head_size(HS, [&](auto hs) { resident = attention_dq_resident<decltype(hs)::value>(T); });
+    bool whole_head = attention_whole_head(B, NH, HS);
+    return std::string("flash attention on the tensor cores; backward ") + (whole_head ? "one block per head" : "in two kernels") +
+           " (B x heads = " + std::to_string(B * NH) + "; one block per head from " + std::to_string(min) + ")" +
+           (whole_head ? "; dq's sums of the last " + std::to_string(resident) + " of " + std::to_string(CEIL_DIV(T, MMA_TILE)) +
+                             " query tiles in shared memory" : "");
 #endif
 }
 
@@ -2819,7 +2849,7 @@ int train(int argc, char** argv, const ProcessGroup& pg) {
         fprintf(out, "model: %d layers, %d heads, %d channels, %d positions, vocabulary %d (padded to %d): %zu parameters\n",
                 config.num_layers, config.num_heads, config.channels, config.max_seq_len, config.vocab_size,
                 config.padded_vocab_size, n);
-        fprintf(out, "attention: %s\n", attention_plan(B, config.num_heads, config.channels / config.num_heads).c_str());
+        fprintf(out, "attention: %s\n", attention_plan(B, T, config.num_heads, config.channels / config.num_heads).c_str());
         fprintf(out, "memory: parameters %s, gradients %s, master weights + AdamW moments %s, activations (B=%d, T=%d) %s\n",
                 format_bytes(model.buffer_size * sizeof(floatX)).c_str(), format_bytes(model.buffer_size * sizeof(float)).c_str(),
                 format_bytes(3 * model.opt.count * sizeof(float)).c_str(), B, T, format_bytes(activation_bytes(model, B, T)).c_str());

@@ -268,6 +268,25 @@ WHOLE_HEAD_MIN_HEADS = 2 * SMS
 WHOLE_HEAD_KEYS, WHOLE_HEAD_QUERIES = 128, 64
 
 
+H100_SMEM_PER_BLOCK = 232448   # the most shared memory a block may opt into on an H100 (227 KB)
+
+
+def whole_head_resident_tiles(T, HS):
+    """Query tiles whose dq sums the whole-head kernel keeps in shared memory (the last ones): as
+    many as fit beside its tiles, as train_gpt.cu's attention_dq_resident (9 of 16 at HS = 64)."""
+    ld, tile, keys = HS + 8, WHOLE_HEAD_QUERIES, WHOLE_HEAD_KEYS
+    base = (4 * tile * ld + keys * ld + keys * (tile + 8)) * 2 + 4 * tile * 4   # q, dout x2; k; dS^T; lse, D x2
+    return max(0, min(-(-T // tile), (H100_SMEM_PER_BLOCK - base) // (tile * HS * 4)))
+
+
+def whole_head_global_visits(T, HS):
+    """The visits whose dq sums go to global memory: those of the query tiles before the resident
+    ones (query tile i meets key tiles 0 .. i / 2: 16 of a head's 72 visits at HS = 64, T = 1,024)."""
+    nq = -(-T // WHOLE_HEAD_QUERIES)
+    per_key_tile = WHOLE_HEAD_KEYS // WHOLE_HEAD_QUERIES
+    return sum(i // per_key_tile + 1 for i in range(nq - whole_head_resident_tiles(T, HS)))
+
+
 def whole_head_visits(T):
     """Pairs (key tile of 128, query tile of 64) a whole-head block computes: for each key tile,
     the query tiles from its first key on (16 + 14 + ... + 2 = 72 at T = 1,024)."""
@@ -575,13 +594,13 @@ def build_built(s, opts):
         else:
             if opts.attention in ("mma", "fa2") and B * NH >= opts.whole_head_min and HS >= 32:
                 # a block per head, its key tiles last to first: dk, dv and dq (5 products per pair
-                # of tiles); at each pair it reads the query tile's q, dout, lse and D and reads
-                # and writes dq's fp32 running sums (B,NH,T,HS), all counted as memory traffic at
-                # a streaming kernel's efficiency, as if the L2 cache kept none of it (what 132
-                # blocks revisit is about as large as the cache): the kernel stays bound by its
-                # products; the last of ceil(B * NH / slots) waves is part empty. It computes D
-                # = rowsum(dout * out) itself, at each query tile's first visit (out read once)
-                visits = whole_head_visits(T)
+                # of tiles); at each pair it reads the query tile's q, dout, lse and D and, for the
+                # query tiles whose sums do not fit in shared memory, reads and writes dq's fp32
+                # running sums (B,NH,T,HS), all counted as memory traffic at a streaming kernel's
+                # efficiency, as if the L2 cache kept none of it; the last of ceil(B * NH / slots)
+                # waves is part empty. It computes D = rowsum(dout * out) itself, at each query
+                # tile's first visit (out read once)
+                visits, global_visits = whole_head_visits(T), whole_head_global_visits(T, HS)
                 qt = WHOLE_HEAD_QUERIES
                 slots = WHOLE_HEAD_BLOCKS_PER_SM * SMS
                 waves = B * NH / slots
@@ -591,8 +610,8 @@ def build_built(s, opts):
                 flops = 2 * HS * WHOLE_HEAD_KEYS * qt * (5 * visits - 5 * key_tiles / 2) * B * NH
                 st.add("attention_backward_dkdv" + sfx + " (whole head, +dq)", "backward", bwd_kind,
                        flops=round(flops * math.ceil(waves) / waves), model_flops=2 * att_useful,
-                       read=B * NH * (visits * (2 * qt * HS * X + 2 * qt * F + qt * HS * F) + 3 * T * HS * X),
-                       written=B * NH * (visits * qt * HS * F + 3 * T * HS * X + T * F), mem_kind=RV, **a)
+                       read=B * NH * (visits * (2 * qt * HS * X + 2 * qt * F) + global_visits * qt * HS * F + 3 * T * HS * X),
+                       written=B * NH * (global_visits * qt * HS * F + 3 * T * HS * X + T * F), mem_kind=RV, **a)
             else:
                 st.add("attention_backward_dot (D = rowsum dout*out)", "backward", RV, read=2 * N * C * X,
                        written=B * NH * T * F, **a)
@@ -1071,6 +1090,11 @@ def self_test():
     check(len(wh) == s124.L and not any("attention_backward_dq" in n for n in names(st_wh))
           and any("attention_backward_dq" in n for n in names(st_two)) and not any("whole head" in n for n in names(st_two)),
           "the whole-head backward runs at B x heads = 768, the two kernels at 24")
+    check(whole_head_resident_tiles(1024, 64) == 9 and whole_head_global_visits(1024, 64) == 16
+          and whole_head_visits(1024) == 72 and whole_head_resident_tiles(1024, 128) == 3
+          and whole_head_global_visits(300, 32) == 0,
+          "the whole-head kernel keeps the last 9 of 16 query tiles' dq sums in shared memory at HS = 64 (56 of 72 "
+          "visits), 3 at HS = 128, all 5 at T = 300, HS = 32")
     check(wh[0].flops >= 5 * 2 * 64 * 64 * 64 * (16 * 17 // 2) * 64 * 12,
           f"the whole-head backward executes 5 products per pair of tiles ({wh[0].flops / 1e9:.1f} GFLOP per layer)")
     # (each launch measured at the time its products take at the kind's efficiency)

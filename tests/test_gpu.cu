@@ -132,6 +132,11 @@ struct WholeHeadMin {
     explicit WholeHeadMin(int min) { attention_whole_head_min = min; }
     ~WholeHeadMin() { attention_whole_head_min = 0; }
 };
+// at most `tiles` query tiles' dq sums in the whole-head kernel's shared memory (-1: as many as fit)
+struct DqResidentMax {
+    explicit DqResidentMax(int tiles) { attention_dq_resident_max = tiles; }
+    ~DqResidentMax() { attention_dq_resident_max = -1; }
+};
 #endif
 
 // a small model whose workspace (model.ws) the layer tests hand to the launchers that need one
@@ -441,12 +446,15 @@ TEST_CASE("attention forward and backward match the CPU" * doctest::skip(!HAVE_G
 #endif
         cpu::attention_backward(wd.data(), hd.data(), hq.data(), watt.data(), B, T, C, NH);
         // bf16: the two kernels (7 products per pair of tiles), then the whole-head kernel (5),
-        // whatever the GPU would choose for this B * NH
+        // whatever the GPU would choose for this B * NH: with every query tile's dq sums in
+        // global memory, with the last one's in shared memory, and with as many as fit there
+        // (all of them at these T)
 #ifdef ENABLE_FP32
         for (int whole_head : {0}) {
 #else
-        for (int whole_head : {0, 1}) {
+        for (int whole_head : {0, 1, 2, 3}) {
             WholeHeadMin knob(whole_head ? 1 : B * NH + 1);
+            DqResidentMax resident(whole_head == 1 ? 0 : whole_head == 2 ? 1 : -1);
 #endif
             CAPTURE(whole_head);
             cudaCheck(cudaMemset(dqkv.p, 0xFF, dqkv.n * sizeof(floatX)));   // NaN where nothing is written
@@ -454,7 +462,19 @@ TEST_CASE("attention forward and backward match the CPU" * doctest::skip(!HAVE_G
             cudaCheck(cudaMemset(sm.model.ws.att_dot, 0xFF, sm.model.ws.att_dot_elems * sizeof(float)));
             if (sm.model.ws.att_dq) cudaCheck(cudaMemset(sm.model.ws.att_dq, 0xFF, sm.model.ws.att_dq_elems * sizeof(float)));
             attention_backward(dqkv.p, dout.p, qkv.p, out.p, lse.p, B, T, C, NH, sm.model.ws);
-            CHECK(check_close("attention dqkv", dqkv.host().data(), wd.data(), wd.size(), TOL_GRAD));
+            std::vector<float> got = dqkv.host();
+            CHECK(check_close("attention dqkv", got.data(), wd.data(), wd.size(), TOL_GRAD));
+            // and dq, dk, dv each on its own: a term lost from a few rows of one shows there
+            const char* names[3] = {"attention dq", "attention dk", "attention dv"};
+            for (int part = 0; part < 3; part++) {
+                std::vector<float> g, w;
+                for (size_t row = 0; row < (size_t)B * T; row++)
+                    for (int c = 0; c < C; c++) {
+                        g.push_back(got[row * 3 * C + part * C + c]);
+                        w.push_back(wd[row * 3 * C + part * C + c]);
+                    }
+                CHECK(check_close(names[part], g.data(), w.data(), g.size(), TOL_GRAD));
+            }
         }
     }
 }
@@ -700,7 +720,8 @@ TEST_CASE("at real size (T = 1,024, V = 50,257, one layer of 64 channels): logit
     c.vocab_size = c.padded_vocab_size = 50257;
     double norm;
 #ifndef ENABLE_FP32
-    WholeHeadMin whole_head(1);   // the whole-head backward, where a query tile sums dq over up to 16 key tiles
+    WholeHeadMin whole_head(1);   // the whole-head backward, where a query tile sums dq over up to 8 key tiles
+    DqResidentMax resident(9);    // as at HS = 64 on an H100: the last 9 of 16 query tiles' sums in shared memory
 #endif
     forward_backward_match_cpu(c, 1, 1024, random_params(c, 5, 0.05f), 6, &norm);
 }
@@ -953,7 +974,8 @@ TEST_CASE("TRAIN_GPT_WHOLE_HEAD_MIN chooses the attention backward: the same run
                         " --n-head 2 --n-embd 64 --seq-len 96 --batch 2 --steps 4 --warmup 1 --eval-every 0 --sample-tokens 0 --out ";
     CommandResult whole = run_command("TRAIN_GPT_WHOLE_HEAD_MIN=1 " + gpu_bin + flags + dir + "/whole");
     REQUIRE_MESSAGE(whole.status == 0, whole.output);
-    CHECK_MESSAGE(whole.output.find("backward one block per head (B x heads = 4; one block per head from 1)") != std::string::npos, whole.output);
+    CHECK_MESSAGE(whole.output.find("backward one block per head (B x heads = 4; one block per head from 1); dq's sums of the "
+                                    "last 2 of 2 query tiles in shared memory") != std::string::npos, whole.output);
     CommandResult two = run_command("TRAIN_GPT_WHOLE_HEAD_MIN=5 " + gpu_bin + flags + dir + "/two");
     REQUIRE_MESSAGE(two.status == 0, two.output);
     CHECK_MESSAGE(two.output.find("backward in two kernels (B x heads = 4; one block per head from 5)") != std::string::npos, two.output);
