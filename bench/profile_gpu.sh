@@ -38,14 +38,18 @@ done
 [ -n "$TRAINER" ] || TRAINER=$([ "$ATTENTION" = cudnn ] && echo ./train_gpt_cudnn || echo ./train_gpt)
 [ "$STEPS" -ge 3 ] || { echo "error: --steps $STEPS: at least 3, so that the last step can be told from the first" >&2; exit 2; }
 [[ "$BATCH" =~ ^[0-9]+$ ]] && [ "$BATCH" -gt 0 ] || { echo "error: --batch $BATCH: expected a positive number" >&2; exit 2; }
-if [ "$DRAM" = 1 ]; then
-  [ "$ATTENTION" = mma ] && [ -z "$CSV" ] || { echo "error: --dram measures ./train_gpt's own kernels: not with --cudnn or --csv" >&2; exit 2; }
+# what a run under ncu needs: ncu, the trainer, the data, and the log folder
+ready_to_profile() {
   command -v ncu >/dev/null || { echo "error: ncu (Nsight Compute) not found; it comes with the CUDA toolkit" >&2; exit 1; }
   [ -x "$TRAINER" ] || { echo "error: $TRAINER not found; build it with 'make ${TRAINER#./}'" >&2; exit 1; }
   DATA=data/tinyshakespeare/train_000000.bin
   [ -f "$DATA" ] || { echo "error: $DATA not found; run 'make data' first" >&2; exit 1; }
   LOGS=${LOGS:-$(mktemp -d)}
   mkdir -p "$LOGS"
+}
+if [ "$DRAM" = 1 ]; then
+  [ "$ATTENTION" = mma ] && [ -z "$CSV" ] || { echo "error: --dram measures ./train_gpt's own kernels: not with --cudnn or --csv" >&2; exit 2; }
+  ready_to_profile
   for way in chosen two_kernels; do
     env=() model=()
     [ "$way" = two_kernels ] && env=(TRAIN_GPT_WHOLE_HEAD_MIN=1000000000) model=(--whole-head-min 1000000000)
@@ -61,12 +65,7 @@ if [ "$DRAM" = 1 ]; then
   exit 0
 fi
 if [ -z "$CSV" ]; then
-  command -v ncu >/dev/null || { echo "error: ncu (Nsight Compute) not found; it comes with the CUDA toolkit" >&2; exit 1; }
-  [ -x "$TRAINER" ] || { echo "error: $TRAINER not found; build it with 'make ${TRAINER#./}'" >&2; exit 1; }
-  DATA=data/tinyshakespeare/train_000000.bin
-  [ -f "$DATA" ] || { echo "error: $DATA not found; run 'make data' first" >&2; exit 1; }
-  LOGS=${LOGS:-$(mktemp -d)}
-  mkdir -p "$LOGS"
+  ready_to_profile
   CSV=$LOGS/kernels.csv
   ncu --metrics gpu__time_duration.sum --csv --clock-control none --cache-control none \
     "$TRAINER" --train "$DATA" --val '' --n-layer 12 --n-head 12 --n-embd 768 --seq-len 1024 --vocab-size 50257 \

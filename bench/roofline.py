@@ -731,19 +731,25 @@ NCU_UNITS = {"nsecond": 1e-3, "ns": 1e-3, "usecond": 1.0, "us": 1.0, "msecond": 
 GEMM_GROUP = "cuBLAS GEMMs"
 
 
-def read_ncu_csv(path):
-    """Nsight Compute's CSV (--csv --metrics gpu__time_duration.sum): [(kernel name, us)] in launch order."""
+def ncu_csv_rows(path, needed):
+    """The data rows of Nsight Compute's CSV (the trainer's own lines before its header skipped)
+    and the index of each column, the `needed` ones first checked to be there."""
     import csv
-    launches = []
     with open(path, newline="") as f:
         rows = [r for r in csv.reader(f) if r]
-    header = next((i for i, r in enumerate(rows) if "Kernel Name" in r and "Metric Value" in r), None)
+    header = next((i for i, r in enumerate(rows) if all(c in r for c in needed)), None)
     if header is None:
-        raise SystemExit(f"error: {path}: no 'Kernel Name' and 'Metric Value' columns; is it ncu --csv output?")
-    cols = rows[header]
-    name_i, unit_i, value_i = cols.index("Kernel Name"), cols.index("Metric Unit"), cols.index("Metric Value")
-    metric_i = cols.index("Metric Name") if "Metric Name" in cols else None
-    for r in rows[header + 1:]:
+        raise SystemExit(f"error: {path}: no {' and '.join(repr(c) for c in needed)} columns; is it ncu --csv output?")
+    return rows[header + 1:], {c: i for i, c in enumerate(rows[header])}
+
+
+def read_ncu_csv(path):
+    """Nsight Compute's CSV (--csv --metrics gpu__time_duration.sum): [(kernel name, us)] in launch order."""
+    launches = []
+    rows, col = ncu_csv_rows(path, ("Kernel Name", "Metric Unit", "Metric Value"))
+    name_i, unit_i, value_i = col["Kernel Name"], col["Metric Unit"], col["Metric Value"]
+    metric_i = col.get("Metric Name")
+    for r in rows:
         if len(r) <= max(name_i, unit_i, value_i) or (metric_i is not None and r[metric_i] != "gpu__time_duration.sum"):
             continue
         unit = r[unit_i].strip()
@@ -766,17 +772,11 @@ DRAM_METRICS = ("gpu__time_duration.sum", "dram__bytes_read.sum", "dram__bytes_w
 def read_ncu_dram_csv(path):
     """Nsight Compute's CSV (--csv --metrics DRAM_METRICS): [(kernel name, us, bytes read, bytes
     written)] in launch order, one entry per launch (its "ID") that has all three."""
-    import csv
-    with open(path, newline="") as f:
-        rows = [r for r in csv.reader(f) if r]
-    header = next((i for i, r in enumerate(rows) if "Kernel Name" in r and "Metric Name" in r), None)
-    if header is None:
-        raise SystemExit(f"error: {path}: no 'Kernel Name' and 'Metric Name' columns; is it ncu --csv output?")
-    cols = rows[header]
-    id_i, name_i, metric_i = cols.index("ID"), cols.index("Kernel Name"), cols.index("Metric Name")
-    unit_i, value_i = cols.index("Metric Unit"), cols.index("Metric Value")
+    rows, col = ncu_csv_rows(path, ("ID", "Kernel Name", "Metric Name", "Metric Unit", "Metric Value"))
+    id_i, name_i, metric_i = col["ID"], col["Kernel Name"], col["Metric Name"]
+    unit_i, value_i = col["Metric Unit"], col["Metric Value"]
     launches = {}
-    for r in rows[header + 1:]:
+    for r in rows:
         if len(r) <= max(id_i, name_i, metric_i, unit_i, value_i) or r[metric_i] not in DRAM_METRICS:
             continue
         unit, value = r[unit_i].strip(), float(r[value_i].replace(",", ""))
