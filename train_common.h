@@ -760,21 +760,23 @@ inline std::string save_checkpoint(const std::string& out_dir, int step, const G
 // data-parallel partitioning, shared by the CPU (MPI) and GPU (NCCL) trainers.
 // ZeRO-1 gives each of `world` ranks one contiguous shard of the parameter buffer for its
 // optimizer state. Shards are padded to equal length, so any number of ranks works: the
-// buffers are allocated with padded_size(), and the padding is zero and never updated. A
-// shard's length is a multiple of SHARD_ALIGN values, so every shard starts on a 32-byte
-// boundary of the fp32 buffers and a 16-byte one of bf16 weights: the GPU's AdamW and norm
-// kernels move 16 bytes per access on every rank's shard, not only on rank 0's.
+// buffers are allocated with padded_size(), and the padding is zero and never updated. With
+// several ranks a shard's length is a multiple of `align` values: the GPU trainer asks for
+// SHARD_ALIGN, so that every shard starts on a 32-byte boundary of the fp32 buffers and a
+// 16-byte one of bf16 weights, and its AdamW and norm kernels move 16 bytes per access on
+// every rank's shard, not only on rank 0's. The CPU trainer needs no alignment (1).
 
 struct Shard { size_t begin, end; };   // [begin, end) of the unpadded buffer owned by a rank
 
 static const size_t SHARD_ALIGN = 8;
-inline size_t shard_size(size_t n, int world) {
+inline size_t shard_size(size_t n, int world, size_t align = 1) {
+    if (world == 1) return n;
     size_t s = (n + world - 1) / world;
-    return (s + SHARD_ALIGN - 1) / SHARD_ALIGN * SHARD_ALIGN;
+    return (s + align - 1) / align * align;
 }
-inline size_t padded_size(size_t n, int world) { return shard_size(n, world) * world; }
-inline Shard shard_of(size_t n, int world, int rank) {
-    size_t s = shard_size(n, world);
+inline size_t padded_size(size_t n, int world, size_t align = 1) { return shard_size(n, world, align) * world; }
+inline Shard shard_of(size_t n, int world, int rank, size_t align = 1) {
+    size_t s = shard_size(n, world, align);
     return {std::min(n, rank * s), std::min(n, (rank + 1) * s)};
 }
 

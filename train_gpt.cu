@@ -1996,11 +1996,12 @@ void gpt_build(GPT& model, const GPTConfig& config, const std::vector<float>& pa
     model.config = config;
     model.zero = zero;
     model.num_params = num_parameters(config);
-    model.buffer_size = padded_size(model.num_params, world);
-    size_t n = model.num_params, s = shard_size(n, world);
+    model.buffer_size = padded_size(model.num_params, world, SHARD_ALIGN);
+    size_t n = model.num_params, s = shard_size(n, world, SHARD_ALIGN);
     OptState& o = model.opt;
     o.first = zero ? rank * s : 0;
-    o.count = zero ? shard_of(n, world, rank).end - shard_of(n, world, rank).begin : n;
+    Shard mine = shard_of(n, world, rank, SHARD_ALIGN);   // equal shards, each starting 16-byte aligned
+    o.count = zero ? mine.end - mine.begin : n;
     cudaCheck(cudaMalloc(&model.params, model.buffer_size * sizeof(floatX)));
     cudaCheck(cudaMalloc(&model.grads, model.buffer_size * sizeof(float)));
     size_t opt_len = std::max<size_t>(o.count, 1);
@@ -2349,8 +2350,8 @@ void gpt_update(GPT& model, const AdamW& opt, float grad_scale, int t) {
     const OptState& o = model.opt;
     if (o.count == 0) return;
     float bc1 = 1.0f - std::pow(opt.beta1, (float)t), bc2 = 1.0f - std::pow(opt.beta2, (float)t);   // bias corrections
-    // 16-byte packs where this rank's range starts 16-byte aligned (always: ZeRO-1's shards are
-    // multiples of SHARD_ALIGN values); else one value per thread, the same arithmetic
+    // 16-byte packs where this rank's range starts 16-byte aligned (always: this trainer's ZeRO-1
+    // shards are multiples of SHARD_ALIGN values); else one value per thread, the same arithmetic
     const int W = PACK16<float>;
     bool packed = o.first % W == 0 && aligned16({model.params, model.grads, o.master, o.m, o.v});
     int block_size = 256;
@@ -2500,7 +2501,7 @@ inline ncclDataType_t nccl_type(const __nv_bfloat16*) { return ncclBfloat16; }
 // every rank's shard of buf (padded_size(n, world) elements) is copied to all ranks
 template <class T> void dp_all_gather(const ProcessGroup& pg, T* buf, size_t n) {
     if (pg.world == 1) return;
-    size_t s = shard_size(n, pg.world);
+    size_t s = shard_size(n, pg.world, SHARD_ALIGN);
     ncclCheck(ncclAllGather(buf + s * pg.rank, buf, s, nccl_type(buf), pg.comm, stream));
 }
 
@@ -2508,7 +2509,7 @@ template <class T> void dp_all_gather(const ProcessGroup& pg, T* buf, size_t n) 
 // reduce-scatter: half the traffic) or of all of it (ZeRO off, one all-reduce)
 void dp_average_gradients(const ProcessGroup& pg, float* grads, size_t n, int zero) {
     if (pg.world == 1) return;
-    size_t s = shard_size(n, pg.world);
+    size_t s = shard_size(n, pg.world, SHARD_ALIGN);
     if (zero) ncclCheck(ncclReduceScatter(grads, grads + s * pg.rank, s, ncclFloat, ncclAvg, pg.comm, stream));
     else ncclCheck(ncclAllReduce(grads, grads, s * pg.world, ncclFloat, ncclAvg, pg.comm, stream));
 }
@@ -2559,7 +2560,7 @@ StepStats gpt_step(GPT& model, DataLoader& loader, const ProcessGroup& pg, const
     // 2. average the gradients over ranks (all of them, or this rank's shard under ZeRO-1);
     //    the global norm is the sum over ranks of each rank's shard
     dp_average_gradients(pg, model.grads, n, model.zero);
-    Shard mine = shard_of(n, pg.world, pg.rank);
+    Shard mine = shard_of(n, pg.world, pg.rank, SHARD_ALIGN);
     st.norm = std::sqrt(dp_sum(pg, sum_squares(model.grads + mine.begin, mine.end - mine.begin, model.ws)));
     st.loss = dp_sum(pg, *model.host.loss_sum / K) / pg.world;
     check_step_finite(step + 1, st.loss, st.norm);   // NaN must not reach the weights

@@ -151,26 +151,29 @@ TEST_CASE("Hugging Face transformers and we load each other's checkpoints as the
     fs::remove_all(dir);
 }
 
-// ZeRO-1's shards: every rank's that is not empty starts on a SHARD_ALIGN boundary (the GPU's
-// AdamW moves 16 bytes per access only from there), the shards tile [0, n) in rank order,
-// and they are as even as that allows (no rank more than SHARD_ALIGN values over n / world)
-TEST_CASE("ZeRO-1 shards start on SHARD_ALIGN boundaries and tile the parameters exactly") {
-    for (size_t n : {(size_t)1, (size_t)7, (size_t)8, (size_t)9, (size_t)1000, (size_t)4099, (size_t)124439808})
-        for (int world = 1; world <= 9; world++) {
-            CAPTURE(n); CAPTURE(world);
-            size_t next = 0;
-            for (int r = 0; r < world; r++) {
-                Shard s = shard_of(n, world, r);
-                CHECK(s.begin == next);
-                CHECK((s.begin % SHARD_ALIGN == 0 || s.begin == s.end));
-                CHECK(s.end <= n);
-                CHECK(s.end - s.begin <= (n + world - 1) / world + SHARD_ALIGN - 1);
-                next = s.end;
+// ZeRO-1's shards, as the GPU trainer asks for them (SHARD_ALIGN) and as the CPU trainer does
+// (no alignment): they tile [0, n) in rank order, as evenly as the alignment allows; with
+// SHARD_ALIGN every rank's that is not empty starts on a multiple of it (the GPU's AdamW moves
+// 16 bytes per access only from there); one rank's shard is the whole buffer, unpadded
+TEST_CASE("ZeRO-1 shards tile the parameters exactly; the GPU's start on SHARD_ALIGN boundaries") {
+    for (size_t align : {(size_t)1, SHARD_ALIGN})
+        for (size_t n : {(size_t)1, (size_t)7, (size_t)8, (size_t)9, (size_t)1000, (size_t)4099, (size_t)124439808})
+            for (int world = 1; world <= 9; world++) {
+                CAPTURE(align); CAPTURE(n); CAPTURE(world);
+                size_t next = 0;
+                for (int r = 0; r < world; r++) {
+                    Shard s = shard_of(n, world, r, align);
+                    CHECK(s.begin == next);
+                    CHECK((s.begin % align == 0 || s.begin == s.end));
+                    CHECK(s.end <= n);
+                    CHECK(s.end - s.begin <= (n + world - 1) / world + align - 1);
+                    next = s.end;
+                }
+                CHECK(next == n);
+                CHECK(padded_size(n, world, align) == shard_size(n, world, align) * world);
+                CHECK(padded_size(n, world, align) >= n);
+                if (world == 1) CHECK(padded_size(n, 1, align) == n);
             }
-            CHECK(next == n);
-            CHECK(padded_size(n, world) >= n);
-            CHECK(padded_size(n, world) == shard_size(n, world) * world);
-        }
 }
 
 TEST_CASE("gradient accumulation: two half batches give the gradient of the whole batch") {
