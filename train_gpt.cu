@@ -1103,7 +1103,8 @@ template <int HS> constexpr size_t mma_smem(int tiles) { return (size_t)tiles * 
 // otherwise, leaving room for one block); at HS = 128 that would spill, and one block runs.
 static const int FWD_ROWS = 2 * MMA_TILE, FWD_WARPS = FWD_ROWS / 16;
 template <int HS>
-__global__ void __launch_bounds__(FWD_WARPS * 32, HS <= 64 ? 2 : 1) attention_forward_mma_kernel(floatX* out, float* lse, const floatX* qkv, int T, int NH) {
+__global__ void __launch_bounds__(FWD_WARPS * 32, HS <= 64 ? 2 : 1)
+attention_forward_mma_kernel(floatX* out, float* lse, const floatX* qkv, int T, int NH) {
     extern __shared__ float smem[];
     const int LD = mma_ld<HS>(), NT = MMA_TILE / 8;   // NT: a warp's 64 columns of scores, as 8 tiles of 8
     floatX* sq = (floatX*)smem;   // FWD_ROWS rows of q, then two buffers, each a tile of k and one of v
