@@ -59,6 +59,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <initializer_list>
+#include <map>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -251,19 +252,14 @@ static size_t max_shared_bytes() {
 // checks a launch's dynamic shared memory against that limit (fix: what the user can change)
 // and lets the kernel have it. The attribute belongs to the kernel, not to a launch: it is set
 // only when a launch needs more than its kernel was allowed so far (a host call saved per launch).
-struct SharedMemoryAllowed { const void* kernel; size_t bytes; };
-static std::vector<SharedMemoryAllowed> shared_memory_allowed;
+static std::map<const void*, size_t> shared_memory_allowed;   // kernel -> the bytes it may have
 template <class K> static void allow_shared_memory(K* kernel, size_t bytes, const char* fix = "use fewer channels (--n-embd)") {
     if (bytes > max_shared_bytes())
         fail("a kernel needs %zu bytes of shared memory per block, more than the GPU's %zu: %s", bytes, max_shared_bytes(), fix);
-    if (bytes <= 48 * 1024) return;
-    SharedMemoryAllowed* known = nullptr;
-    for (SharedMemoryAllowed& a : shared_memory_allowed)
-        if (a.kernel == (const void*)kernel) known = &a;
-    if (known && known->bytes >= bytes) return;
+    size_t& allowed = shared_memory_allowed[(const void*)kernel];
+    if (bytes <= 48 * 1024 || bytes <= allowed) return;
     cudaCheck(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
-    if (known) known->bytes = bytes;
-    else shared_memory_allowed.push_back({(const void*)kernel, bytes});
+    allowed = bytes;
 }
 
 // ----------------------------------------------------------------------------
@@ -1568,13 +1564,15 @@ static std::string attention_plan(int B, int T, int NH, int HS) {
     if (!with_mma_head_size(HS, [](auto) {}))
         return "flash attention, tiles in shared memory (no tensor-core kernels for head size " + std::to_string(HS) + ")";
     if (HS < 32) return "flash attention on the tensor cores; backward in two kernels (head size " + std::to_string(HS) + " < 32)";
-    int min = attention_whole_head_min_heads(), resident = 0;
-    with_mma_head_size(HS, [&](auto hs) { resident = attention_dq_resident<decltype(hs)::value>(T); });
     bool whole_head = attention_whole_head(B, NH, HS);
-    return std::string("flash attention on the tensor cores; backward ") + (whole_head ? "one block per head" : "in two kernels") +
-           " (B x heads = " + std::to_string(B * NH) + "; one block per head from " + std::to_string(min) + ")" +
-           (whole_head ? "; dq's sums of the last " + std::to_string(resident) + " of " + std::to_string(CEIL_DIV(T, MMA_TILE)) +
-                             " query tiles in shared memory" : "");
+    std::string plan = std::string("flash attention on the tensor cores; backward ") +
+                       (whole_head ? "one block per head" : "in two kernels") + " (B x heads = " + std::to_string(B * NH) +
+                       "; one block per head from " + std::to_string(attention_whole_head_min_heads()) + ")";
+    if (!whole_head) return plan;
+    int resident = 0;
+    with_mma_head_size(HS, [&](auto hs) { resident = attention_dq_resident<decltype(hs)::value>(T); });
+    return plan + "; dq's sums of the last " + std::to_string(resident) + " of " + std::to_string(CEIL_DIV(T, MMA_TILE)) +
+           " query tiles in shared memory";
 #endif
 }
 
@@ -2532,6 +2530,13 @@ struct StepStats {
     float grad_scale;   // what clipping multiplied the gradients by (1: no clipping)
 };
 
+// before the first of several forwards that add their mean losses on the device (read_loss
+// false): the activations for B, T (model.loss_sum among them), and that sum set to zero
+static void start_loss_sum(GPT& model, int B, int T) {
+    gpt_allocate_activations(model, B, T);
+    cudaCheck(cudaMemsetAsync(model.loss_sum, 0, sizeof(double), stream));
+}
+
 // One optimizer step on the loader's next K micro-batches of B x T tokens (per rank).
 // opt.lr is this step's learning rate; grad_clip clips the global gradient norm (0 = off);
 // step counts from 0. Every rank calls it (it is a collective); the step's work on the GPU
@@ -2548,10 +2553,7 @@ StepStats gpt_step(GPT& model, DataLoader& loader, const ProcessGroup& pg, const
     gpt_zero_grad(model);
     for (int k = 0; k < K; k++) {
         loader.next_batch(inputs.data(), targets.data());
-        if (k == 0) {   // the first forward allocates the activations (loss_sum among them) for B, T
-            gpt_allocate_activations(model, B, T);
-            cudaCheck(cudaMemsetAsync(model.loss_sum, 0, sizeof(double), stream));
-        }
+        if (k == 0) start_loss_sum(model, B, T);
         // the loss and the logits' gradient; the loss's mean is added to model.loss_sum on the device
         gpt_forward(model, inputs.data(), targets.data(), B, T, 1.0f / K, false);
         gpt_backward(model, 1.0f / K);
@@ -2609,10 +2611,7 @@ double gpt_validate(GPT& model, DataLoader& loader, int batches, int B, int T, c
     loader.reset();
     for (int i = 0; i < batches; i++) {
         loader.next_batch(inputs.data(), targets.data());
-        if (i == 0) {   // as gpt_step: the activations (loss_sum among them) for B, T, then a zero sum
-            gpt_allocate_activations(model, B, T);
-            cudaCheck(cudaMemsetAsync(model.loss_sum, 0, sizeof(double), stream));
-        }
+        if (i == 0) start_loss_sum(model, B, T);
         // each batch's mean loss is added to model.loss_sum on the device: the host reads the
         // next batch while the GPU runs this one, and waits once, for the sum
         gpt_forward(model, inputs.data(), targets.data(), B, T, 0, false);

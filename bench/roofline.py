@@ -279,20 +279,23 @@ def whole_head_resident_tiles(T, HS):
     return max(0, min(-(-T // tile), (H100_SMEM_PER_BLOCK - base) // (tile * HS * 4)))
 
 
-def whole_head_global_visits(T, HS):
-    """The visits whose dq sums go to global memory: those of the query tiles before the resident
-    ones (query tile i meets key tiles 0 .. i / 2: 16 of a head's 72 visits at HS = 64, T = 1,024)."""
-    nq = -(-T // WHOLE_HEAD_QUERIES)
+def query_tile_visits(T):
+    """How many key tiles of 128 each query tile of 64 meets in a whole-head block: query tile i
+    those from 0 to the one that holds its diagonal, i / 2 (1, 1, 2, 2, ..., 8, 8 at T = 1,024)."""
     per_key_tile = WHOLE_HEAD_KEYS // WHOLE_HEAD_QUERIES
-    return sum(i // per_key_tile + 1 for i in range(nq - whole_head_resident_tiles(T, HS)))
+    return [i // per_key_tile + 1 for i in range(-(-T // WHOLE_HEAD_QUERIES))]
 
 
 def whole_head_visits(T):
-    """Pairs (key tile of 128, query tile of 64) a whole-head block computes: for each key tile,
-    the query tiles from its first key on (16 + 14 + ... + 2 = 72 at T = 1,024)."""
-    nq = -(-T // WHOLE_HEAD_QUERIES)
-    per_key_tile = WHOLE_HEAD_KEYS // WHOLE_HEAD_QUERIES
-    return sum(nq - per_key_tile * kt for kt in range(-(-T // WHOLE_HEAD_KEYS)))
+    """Pairs (key tile of 128, query tile of 64) a whole-head block computes (72 at T = 1,024)."""
+    return sum(query_tile_visits(T))
+
+
+def whole_head_global_visits(T, HS):
+    """The visits whose dq sums go to global memory: those of the query tiles before the resident
+    ones (16 of a head's 72 at HS = 64, T = 1,024)."""
+    visits = query_tile_visits(T)
+    return sum(visits[:len(visits) - whole_head_resident_tiles(T, HS)])
 
 
 def causal_tile_fraction(T, tile=128):

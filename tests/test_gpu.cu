@@ -23,7 +23,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 #ifdef _OPENMP
@@ -883,15 +882,6 @@ static std::vector<double> loss_values(const std::string& output) {
     return v;
 }
 
-// the figures of validation lines "val loss 4.123456 | step 4"
-static std::vector<double> val_loss_values(const std::string& output) {
-    std::vector<double> v;
-    std::istringstream in(output);
-    for (std::string line; std::getline(in, line);)
-        if (line.rfind("val loss ", 0) == 0) v.push_back(std::stod(line.substr(9)));
-    return v;
-}
-
 static std::string trainer_or_fail() {
     REQUIRE_MESSAGE(fs::exists(TRAINER), TRAINER << " is missing: build it with `make`");
     REQUIRE_MESSAGE(fs::exists("./train_gpt_cpu"), "./train_gpt_cpu is missing: build it with `make`");
@@ -931,7 +921,7 @@ TEST_CASE("checkpoints move between the GPU and CPU trainers and continue the sa
     CHECK(check_close("CPU losses of steps 5-8 from the GPU's checkpoint", cl.data(), gl.data() + 4, 4, TOL_STEPS));
     CHECK(check_close("GPU and CPU losses of 8 steps from scratch", gl.data(), want.data(), 8, TOL_STEPS));
     // validation at steps 0, 4 and 8 (--eval-every 4), each the mean over 2 batches
-    std::vector<double> gv = val_loss_values(gpu_run.output), cv = val_loss_values(cpu_run.output);
+    std::vector<double> gv = read_run_log(dir + "/gpu/log.jsonl").val_loss, cv = read_run_log(dir + "/cpu/log.jsonl").val_loss;
     REQUIRE(cv.size() == 3);
     REQUIRE(gv.size() == cv.size());
     CHECK(check_close("GPU and CPU validation losses", gv.data(), cv.data(), cv.size(), TOL_STEPS));
