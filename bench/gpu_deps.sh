@@ -53,7 +53,7 @@ if [ "$PREBUILD" = 1 ]; then
   command -v nvcc > /dev/null || { echo "error: --prebuild needs nvcc (the CUDA toolkit)" >&2; exit 1; }
   rm -rf .deps/bin && mkdir -p .deps/bin/build
   targets="train_gpt train_gpt_fp32 build/test_gpu build/test_gpu_fp32"
-  if make -pn 2>/dev/null | grep -q '^CUDNN_FOUND := yes'; then   # the Makefile found cuDNN and its frontend
+  if make -pn 2>/dev/null | grep '^CUDNN_FOUND := yes' > /dev/null; then   # the Makefile found cuDNN and its frontend (not grep -q: under pipefail its early exit would fail make's side)
     targets="$targets train_gpt_cudnn build/test_gpu_cudnn"
   fi
   echo "building $targets (nvcc; the cuDNN ones take minutes)"
