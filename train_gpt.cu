@@ -328,29 +328,48 @@ __global__ void encoder_backward_wpe_kernel(float* dwpe, const floatX* dout, int
     add_to_packed<W>(dwpe + idx, s);
 }
 
-// dwte: one block per distinct token in the batch; it walks that token's positions in order.
-// The host buckets positions by token (see EncoderBuckets), so no two blocks touch one row
-// of dwte and no atomics are needed: the sum is the same every run.
+// dwte: one block per distinct token in the batch. The host buckets positions by token (see
+// EncoderBuckets), so no two blocks touch one row of dwte and no atomics are needed. Within
+// a block, blockDim.y groups of threads each walk every blockDim.y-th of the token's
+// positions, in order, and group 0 adds the other groups' sums to its own in group order:
+// the same sum every run. A frequent token (a newline at thousands of positions of a batch)
+// would otherwise keep one thread walking long after the rest of the GPU is done.
 template <int W>
 __global__ void encoder_backward_wte_kernel(float* dwte, const floatX* dout, const int* bucket_start,
                                             const int* bucket_token, const int* positions, int C) {
+    extern __shared__ float partial[];   // (blockDim.y - 1) x blockDim.x packs: the sums of groups 1..
     int u = blockIdx.x, begin = bucket_start[u], end = bucket_start[u + 1];
+    int group = threadIdx.y, groups = blockDim.y, lanes = blockDim.x;
     float* row = dwte + (size_t)bucket_token[u] * C;
-    for (int c = threadIdx.x * W; c < C; c += blockDim.x * W) {
+    for (int c0 = 0; c0 < C; c0 += lanes * W) {   // every thread makes the same trips: barriers inside
+        int c = c0 + threadIdx.x * W;
+        bool inside = c < C;
         float s[W] = {};
-        for (int j = begin; j < end; j++) {
-            Packed<floatX, W> d = load_packed<W>(dout + (size_t)positions[j] * C + c);
-            #pragma unroll
-            for (int k = 0; k < W; k++) s[k] += d[k];
+        if (inside) {
+            #pragma unroll 4
+            for (int j = begin + group; j < end; j += groups) {
+                Packed<floatX, W> d = load_packed<W>(dout + (size_t)positions[j] * C + c);
+                #pragma unroll
+                for (int k = 0; k < W; k++) s[k] += d[k];
+            }
         }
-        add_to_packed<W>(row + c, s);
+        float* mine = partial + ((size_t)(group - 1) * lanes + threadIdx.x) * W;
+        if (inside && group > 0)
+            for (int k = 0; k < W; k++) mine[k] = s[k];
+        __syncthreads();
+        if (inside && group == 0) {
+            for (int other = 1; other < groups; other++)
+                for (int k = 0; k < W; k++) s[k] += partial[((size_t)(other - 1) * lanes + threadIdx.x) * W + k];
+            add_to_packed<W>(row + c, s);
+        }
+        __syncthreads();   // group 0 has read the sums before the next trip overwrites them
     }
 }
 
 // the batch's positions grouped by token: bucket u holds token bucket_token[u] at positions
 // positions[bucket_start[u] .. bucket_start[u+1]), in increasing order
 struct EncoderBuckets {
-    int num_buckets = 0;
+    int num_buckets = 0, largest = 0;   // largest: the most positions of one token
     int *bucket_start = nullptr, *bucket_token = nullptr, *positions = nullptr;   // device, (N+1), (N), (N)
 };
 
@@ -361,16 +380,20 @@ void encoder_backward(float* dwte, float* dwpe, const floatX* dout, const Encode
     bool packed = C % W == 0 && aligned16({dwte, dwpe, dout});   // else one value at a time
     int block_size = 256, wpe_threads = packed ? T * C / W : T * C;
     // a wte block covers a row of C channels: no more threads than packs in a row (whole warps)
-    int wte_block = std::min(256, CEIL_DIV(packed ? C / W : C, 32) * 32);
+    int wte_lanes = std::min(256, CEIL_DIV(packed ? C / W : C, 32) * 32);
+    // and groups of lanes that share the walk: one per 16 positions of the largest bucket, up to 1,024 threads
+    int wte_groups = std::clamp(CEIL_DIV(buckets.largest, 16), 1, 1024 / wte_lanes);
+    dim3 wte_block(wte_lanes, wte_groups);
+    size_t wte_smem = (size_t)(wte_groups - 1) * wte_lanes * (packed ? W : 1) * sizeof(float);
     int wpe_blocks = CEIL_DIV(wpe_threads, block_size), U = buckets.num_buckets;
     if (packed) encoder_backward_wpe_kernel<W><<<wpe_blocks, block_size, 0, stream>>>(dwpe, dout, B, T, C);
     else encoder_backward_wpe_kernel<1><<<wpe_blocks, block_size, 0, stream>>>(dwpe, dout, B, T, C);
     cudaCheck(cudaGetLastError());
     if (packed)
-        encoder_backward_wte_kernel<W><<<U, wte_block, 0, stream>>>(dwte, dout, buckets.bucket_start, buckets.bucket_token,
+        encoder_backward_wte_kernel<W><<<U, wte_block, wte_smem, stream>>>(dwte, dout, buckets.bucket_start, buckets.bucket_token,
                                                                     buckets.positions, C);
     else
-        encoder_backward_wte_kernel<1><<<U, wte_block, 0, stream>>>(dwte, dout, buckets.bucket_start, buckets.bucket_token,
+        encoder_backward_wte_kernel<1><<<U, wte_block, wte_smem, stream>>>(dwte, dout, buckets.bucket_start, buckets.bucket_token,
                                                                     buckets.positions, C);
     cudaCheck(cudaGetLastError());
 }
@@ -435,7 +458,10 @@ void layernorm_forward(floatX* out, float* mean, float* rstd, const floatX* inp,
 // per block; the last block to finish (an integer ticket, the only atomic) adds the blocks'
 // partial rows in block order into dweight and dbias and resets the ticket. No float atomics:
 // which block finishes last changes nothing in the result. Memory: dout, inp and dinp read
-// once, dinp written once (3NC read, NC written), plus 2 * blocks * C fp32 partials.
+// once, dinp written once (3NC read, NC written), plus 2 * blocks * C fp32 partials. A warp's
+// slices hold column c at (c % W) * (C / W) + c / W, so that the 32 lanes' k-th columns of a
+// pack are 32 consecutive floats, one per bank; in column order they would be W floats apart,
+// 8 lanes to a bank at W = 8.
 static const int LN_BACKWARD_BLOCKS = 128;   // partial rows: few, so that the last block's sum is short
 template <int W>
 __global__ void layernorm_backward_kernel(floatX* dinp, float* dweight, float* dbias, float* partial, unsigned int* ticket,
@@ -446,8 +472,9 @@ __global__ void layernorm_backward_kernel(floatX* dinp, float* dweight, float* d
     int warps = blockDim.x / 32, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     float* dw_sum = smem + (size_t)warp * C;
     float* db_sum = smem + (size_t)(warps + warp) * C;
+    const int CW = C / W;   // column c's slot: (c % W) * CW + c / W
     for (int c = lane * W; c < C; c += 32 * W)
-        for (int k = 0; k < W; k++) { dw_sum[c + k] = 0.0f; db_sum[c + k] = 0.0f; }
+        for (int k = 0; k < W; k++) { dw_sum[k * CW + c / W] = 0.0f; db_sum[k * CW + c / W] = 0.0f; }
     for (int row = blockIdx.x * warps + warp; row < N; row += gridDim.x * warps) {
         const floatX* x = inp + (size_t)row * C;
         const floatX* d = dout + (size_t)row * C;
@@ -471,8 +498,8 @@ __global__ void layernorm_backward_kernel(floatX* dinp, float* dweight, float* d
             for (int k = 0; k < W; k++) {
                 float xhat = (xx[k] - m) * s, g = dd[k] * ww[k];
                 out.set(k, old[k] + s * (g - g_mean - xhat * gx_mean));
-                dw_sum[c + k] += dd[k] * xhat;
-                db_sum[c + k] += dd[k];
+                dw_sum[k * CW + c / W] += dd[k] * xhat;
+                db_sum[k * CW + c / W] += dd[k];
             }
             store_packed(dx + c, out);
         }
@@ -482,7 +509,8 @@ __global__ void layernorm_backward_kernel(floatX* dinp, float* dweight, float* d
     float* partial_b = partial + (size_t)gridDim.x * C;      // (blocks, C)
     for (int c = threadIdx.x; c < C; c += blockDim.x) {
         float w = 0.0f, b = 0.0f;
-        for (int i = 0; i < warps; i++) { w += smem[(size_t)i * C + c]; b += smem[(size_t)(warps + i) * C + c]; }
+        int slot = c % W * CW + c / W;
+        for (int i = 0; i < warps; i++) { w += smem[(size_t)i * C + slot]; b += smem[(size_t)(warps + i) * C + slot]; }
         partial_w[(size_t)blockIdx.x * C + c] = w;
         partial_b[(size_t)blockIdx.x * C + c] = b;
     }
@@ -1006,8 +1034,20 @@ __device__ inline void ldmatrix_x4_trans(uint32_t r[4], const floatX* row) {
 #endif
 
 __device__ inline uint32_t pack_bf16(float lo, float hi) {   // two values rounded to bf16, lo in the low half
-    return (uint32_t)__bfloat16_as_ushort((floatX)lo) | (uint32_t)__bfloat16_as_ushort((floatX)hi) << 16;
+    __nv_bfloat162 two = __floats2bfloat162_rn(lo, hi);        // one instruction (F2FP) for both
+    uint32_t bits;
+    memcpy(&bits, &two, sizeof(bits));
+    return bits;
 }
+// two adjacent bf16 (dst 4-byte aligned) in one store
+__device__ inline void store_bf16_pair(floatX* dst, float lo, float hi) { *(uint32_t*)dst = pack_bf16(lo, hi); }
+
+// The softmax's exponentials as exp2: e^(x scale - m) = 2^(x scale log2(e) - m log2(e)), one
+// fused multiply-add and the hardware's exp2 per score, where expf costs about ten
+// instructions. A row's max m is kept in the scores' own units (scale > 0 keeps the order)
+// and the masks are applied only in the tiles that cross the diagonal or T: off it, no score
+// is masked, and checking each one would cost as much as the exponential.
+static const float LOG2E = 1.4426950408889634f;
 
 // fragments from a row-major tile in shared memory with rows ld elements apart, one ldmatrix
 // each (lane l names the row l % 8 of its matrix l / 8). A: rows [r0, r0 + 16), columns
@@ -1111,7 +1151,7 @@ attention_forward_mma_kernel(floatX* out, float* lse, const floatX* qkv, int T, 
     int first = q0 + warp * 16;                                   // the warp's first query row
     int rows[2] = {first + g, first + g + 8};                     // the two query rows this lane holds
     const floatX* head = qkv + (size_t)b * T * 3 * C + h * HS;   // q of (b, 0, h); k at + C, v at + 2C
-    float scale = 1.0f / sqrtf((float)HS);
+    float scale = 1.0f / sqrtf((float)HS), scale_log2 = scale * LOG2E;
     load_rows_async<HS, FWD_ROWS>(sq, head, 3 * C, q0, T);
     __pipeline_commit();
     load_rows_async<HS>(sk(0), head + C, 3 * C, 0, T);   // the first key tile
@@ -1122,7 +1162,7 @@ attention_forward_mma_kernel(floatX* out, float* lse, const floatX* qkv, int T, 
     uint32_t q[HS / 16][4];   // the warp's 16 rows of q, as A operands for every key tile
     for (int kk = 0; kk < HS / 16; kk++) load_a(q[kk], sq, LD, warp * 16, kk * 16);
     float o[HS / 8][4] = {};   // out, unnormalised
-    float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};   // m, and this lane's part of l
+    float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};   // m (of q k^T, unscaled), this lane's part of l
     int k_end = min(q0 + FWD_ROWS, T);
     for (int k0 = 0, buf = 0; k0 < k_end; k0 += MMA_TILE, buf ^= 1) {
         if (k0 + MMA_TILE < k_end) {   // the next key tile into the other buffers, while this one is used
@@ -1137,26 +1177,27 @@ attention_forward_mma_kernel(floatX* out, float* lse, const floatX* qkv, int T, 
         if (k0 <= first + 15 && first < T) {
             float s[NT][4];
             mma_rows_times_tile_t<HS, NT>(s, q, sk(buf), LD);   // S = q k^T
+            if (k0 + MMA_TILE - 1 > first)   // the tile crosses the warp's diagonal: causal, keys <= the query only
+                for (int n = 0; n < NT; n++)
+                    for (int i = 0; i < 4; i++)
+                        if (k0 + n * 8 + 2 * t + i % 2 > rows[i / 2]) s[n][i] = -INFINITY;
             float tile_max[2] = {-INFINITY, -INFINITY};
             for (int n = 0; n < NT; n++)
-                for (int i = 0; i < 4; i++) {
-                    int key = k0 + n * 8 + 2 * t + i % 2;
-                    s[n][i] = key <= rows[i / 2] ? s[n][i] * scale : -INFINITY;   // causal: keys <= the query only
-                    tile_max[i / 2] = fmaxf(tile_max[i / 2], s[n][i]);
-                }
-            float rescale[2];
+                for (int i = 0; i < 4; i++) tile_max[i / 2] = fmaxf(tile_max[i / 2], s[n][i]);
+            float rescale[2], max_log2[2];
             for (int r = 0; r < 2; r++) {   // the row's max over the 4 lanes of the group, then the online softmax
                 tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffff, tile_max[r], 1));
                 tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffff, tile_max[r], 2));
                 // finite: the first tile holds key 0 <= each row, and a row's later tiles only add to it
                 float new_max = fmaxf(row_max[r], tile_max[r]);
-                rescale[r] = expf(row_max[r] - new_max);
+                rescale[r] = exp2f((row_max[r] - new_max) * scale_log2);
                 row_max[r] = new_max;
                 row_sum[r] *= rescale[r];
+                max_log2[r] = new_max * scale_log2;
             }
             for (int n = 0; n < NT; n++)
                 for (int i = 0; i < 4; i++) {
-                    s[n][i] = expf(s[n][i] - row_max[i / 2]);   // P, unnormalised (0 where masked)
+                    s[n][i] = exp2f(fmaf(s[n][i], scale_log2, -max_log2[i / 2]));   // P, unnormalised (0 where masked)
                     row_sum[i / 2] += s[n][i];
                 }
             for (int n = 0; n < HS / 8; n++)
@@ -1171,11 +1212,8 @@ attention_forward_mma_kernel(floatX* out, float* lse, const floatX* qkv, int T, 
         l += __shfl_xor_sync(0xffffffff, l, 2);
         if (rows[r] >= T) continue;
         floatX* dst = out + ((size_t)b * T + rows[r]) * C + h * HS + 2 * t;
-        for (int n = 0; n < HS / 8; n++) {
-            dst[n * 8] = (floatX)(o[n][2 * r] / l);
-            dst[n * 8 + 1] = (floatX)(o[n][2 * r + 1] / l);
-        }
-        if (t == 0) lse[((size_t)b * NH + h) * T + rows[r]] = row_max[r] + logf(l);
+        for (int n = 0; n < HS / 8; n++) store_bf16_pair(dst + n * 8, o[n][2 * r] / l, o[n][2 * r + 1] / l);
+        if (t == 0) lse[((size_t)b * NH + h) * T + rows[r]] = row_max[r] * scale + logf(l);
     }
 }
 
@@ -1211,7 +1249,8 @@ template <int HS, bool WHOLE_HEAD>
 __global__ void __launch_bounds__(WHOLE_HEAD ? 2 * ATT_WARPS * 32 : ATT_WARPS * 32)
 attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout, const floatX* qkv, const floatX* out, const float* lse,
                                    float* dot, float* dq_sum, int resident_from, int T, int NH) {
-    static_assert(!WHOLE_HEAD || HS >= 32, "the whole-head kernel splits a head's channels in two 16-column halves or wider");
+    static_assert(!WHOLE_HEAD || HS % 32 == 0, "the whole-head kernel splits a head's channels in two 16-column halves or "
+                  "wider, and swizzles its dq sums' columns within 32");
     extern __shared__ float smem[];
     const int LD = mma_ld<HS>(), NT = MMA_TILE / 8;   // NT: a warp's 64 query columns, as 8 tiles of 8
     const int KEYS = WHOLE_HEAD ? 2 * MMA_TILE : MMA_TILE;   // keys per block: 16 per warp
@@ -1229,14 +1268,14 @@ attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout, const float
     int b = blockIdx.y / NH, h = blockIdx.y % NH, C = NH * HS;
     int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
     const floatX* head = qkv + (size_t)b * T * 3 * C + h * HS;
-    float scale = 1.0f / sqrtf((float)HS);
+    float scale = 1.0f / sqrtf((float)HS), scale_log2 = scale * LOG2E;
     const floatX* dout_head = dout + (size_t)b * T * C + h * HS;
     lse += (size_t)blockIdx.y * T;
     dot += (size_t)blockIdx.y * T;
-    // lse and D of the query tile at q0 into buffer buf: plain loads, 2 x 64 floats
+    // lse (times log2(e), for exp2) and D of the query tile at q0 into buffer buf: plain loads, 2 x 64 floats
     auto load_lse_dot = [&](int q0, int buf) {
         for (int r = threadIdx.x; r < MMA_TILE; r += blockDim.x) {
-            slse(buf)[r] = q0 + r < T ? lse[q0 + r] : 0.0f;
+            slse(buf)[r] = q0 + r < T ? lse[q0 + r] * LOG2E : 0.0f;
             sdot(buf)[r] = q0 + r < T ? dot[q0 + r] : 0.0f;
         }
     };
@@ -1288,10 +1327,15 @@ attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout, const float
             } else {
                 mma_rows_times_tile_t<HS, NT>(p, k, sq(buf), LD);     // S^T = k q^T
                 mma_rows_times_tile_t<HS, NT>(ds, v, sdo(buf), LD);   // dP^T = v dout^T
+                // the causal mask only where the warp's keys cross the tile's diagonal. Queries
+                // past T need none: their rows of q, dout, lse and D are zeros, so their dS is 0
+                // and their P^T meets zero rows of dout
+                bool masked = k0 + warp * 16 + 15 > q0;
                 for (int n = 0; n < NT; n++)
                     for (int i = 0; i < 4; i++) {
-                        int c = n * 8 + 2 * t + i % 2, query = q0 + c;
-                        float pi = query < T && keys[i / 2] <= query ? expf(p[n][i] * scale - slse(buf)[c]) : 0.0f;
+                        int c = n * 8 + 2 * t + i % 2;
+                        float pi = exp2f(fmaf(p[n][i], scale_log2, -slse(buf)[c]));
+                        if (masked && keys[i / 2] > q0 + c) pi = 0.0f;
                         p[n][i] = (float)(floatX)pi;   // P^T in bf16, as the products take it
                         ds[n][i] = p[n][i] * (ds[n][i] - sdot(buf)[c]) * scale;   // dS^T, scaled
                     }
@@ -1315,29 +1359,34 @@ attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout, const float
                 // element's terms are added by one thread, in its program order, the same on every
                 // run. In shared memory that is a plain +=; in dq_sum an atomicAdd, which buys that
                 // L2 does the addition, so the thread never waits for the old value (only key
-                // tile 0 reads the sums).
+                // tile 0 reads the sums). In shared memory, a row's 8-column groups are swizzled
+                // (the group index xor the row's index mod 4) so that the 4 rows of a half warp's
+                // float2 accesses fall in different banks, where rows HS floats apart would share them.
                 bool resident = q0 >= resident_from * MMA_TILE;
                 for (int r = 0; r < 2; r++) {
                     int query = q0 + r0 + g + 8 * r;
                     if (query >= T) continue;
-                    float* sum = resident ? sdq + (size_t)(query - resident_from * MMA_TILE) * HS + c0 + 2 * t
-                                          : dq_sum + ((size_t)blockIdx.y * T + query) * HS + c0 + 2 * t;
+                    auto sum = [&](int n) {   // the sum of columns c0 + 8n + 2t and the one after
+                        int c = c0 + n * 8 + 2 * t;
+                        return resident ? sdq + (size_t)(query - resident_from * MMA_TILE) * HS + (c ^ (query % 4 * 8))
+                                        : dq_sum + ((size_t)blockIdx.y * T + query) * HS + c;
+                    };
                     floatX* row = dqkv + ((size_t)b * T + query) * 3 * C + h * HS + c0 + 2 * t;
                     bool first = q0 < k0 + KEYS;
                     for (int n = 0; n < HALF / 8; n++) {
-                        float x0 = dq[n][2 * r], x1 = dq[n][2 * r + 1];
+                        float2 x = make_float2(dq[n][2 * r], dq[n][2 * r + 1]);
+                        float2* s = (float2*)sum(n);
                         if (kt == 0) {
-                            if (!first) { x0 += sum[n * 8]; x1 += sum[n * 8 + 1]; }
-                            row[n * 8] = (floatX)x0;
-                            row[n * 8 + 1] = (floatX)x1;
+                            if (!first) { float2 y = *s; x.x += y.x; x.y += y.y; }
+                            store_bf16_pair(row + n * 8, x.x, x.y);
                         } else if (first) {
-                            *(float2*)(sum + n * 8) = make_float2(x0, x1);
+                            *s = x;
                         } else if (resident) {
-                            sum[n * 8] += x0;
-                            sum[n * 8 + 1] += x1;
+                            float2 y = *s;
+                            *s = make_float2(y.x + x.x, y.y + x.y);
                         } else {
-                            atomicAdd(sum + n * 8, x0);
-                            atomicAdd(sum + n * 8 + 1, x1);
+                            atomicAdd(&s->x, x.x);
+                            atomicAdd(&s->y, x.y);
                         }
                     }
                 }
@@ -1347,11 +1396,10 @@ attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout, const float
         for (int r = 0; r < 2; r++) {
             if (keys[r] >= T) continue;
             floatX* row = dqkv + ((size_t)b * T + keys[r]) * 3 * C + h * HS + 2 * t;
-            for (int n = 0; n < HS / 8; n++)
-                for (int j = 0; j < 2; j++) {
-                    row[C + n * 8 + j] = (floatX)dk[n][2 * r + j];
-                    row[2 * C + n * 8 + j] = (floatX)dv[n][2 * r + j];
-                }
+            for (int n = 0; n < HS / 8; n++) {
+                store_bf16_pair(row + C + n * 8, dk[n][2 * r], dk[n][2 * r + 1]);
+                store_bf16_pair(row + 2 * C + n * 8, dv[n][2 * r], dv[n][2 * r + 1]);
+            }
         }
     }
 }
@@ -1370,9 +1418,9 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_backward_dq_mma_kern
     int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
     int rows[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
     const floatX* head = qkv + (size_t)b * T * 3 * C + h * HS;
-    float scale = 1.0f / sqrtf((float)HS), row_lse[2], row_dot[2];
+    float scale = 1.0f / sqrtf((float)HS), scale_log2 = scale * LOG2E, row_lse[2], row_dot[2];   // lse times log2(e)
     for (int r = 0; r < 2; r++) {
-        row_lse[r] = rows[r] < T ? lse[(size_t)blockIdx.y * T + rows[r]] : 0.0f;
+        row_lse[r] = rows[r] < T ? lse[(size_t)blockIdx.y * T + rows[r]] * LOG2E : 0.0f;
         row_dot[r] = rows[r] < T ? dot[(size_t)blockIdx.y * T + rows[r]] : 0.0f;
     }
     load_rows_async<HS>(sk(1), head, 3 * C, q0, T);   // q and dout, through the second buffers
@@ -1398,10 +1446,14 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_backward_dq_mma_kern
         float p[NT][4], ds[NT][4];
         mma_rows_times_tile_t<HS, NT>(p, q, sk(buf), LD);    // S = q k^T
         mma_rows_times_tile_t<HS, NT>(ds, dO, sv(buf), LD);  // dP = dout v^T
+        // the causal mask only in the key tile that crosses the warp's diagonal (rows past T have
+        // zeros for q, dout, lse and D: their dS is 0, and they are not stored)
+        bool masked = k0 + MMA_TILE - 1 > q0 + warp * 16;
         for (int n = 0; n < NT; n++)
             for (int i = 0; i < 4; i++) {
                 int key = k0 + n * 8 + 2 * t + i % 2, r = i / 2;
-                float pi = rows[r] < T && key <= rows[r] ? expf(p[n][i] * scale - row_lse[r]) : 0.0f;
+                float pi = exp2f(fmaf(p[n][i], scale_log2, -row_lse[r]));
+                if (masked && key > rows[r]) pi = 0.0f;
                 p[n][i] = (float)(floatX)pi;
                 ds[n][i] = p[n][i] * (ds[n][i] - row_dot[r]) * scale;   // dS, scaled
             }
@@ -1411,8 +1463,7 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_backward_dq_mma_kern
     for (int r = 0; r < 2; r++) {
         if (rows[r] >= T) continue;
         floatX* row = dqkv + ((size_t)b * T + rows[r]) * 3 * C + h * HS + 2 * t;
-        for (int n = 0; n < HS / 8; n++)
-            for (int j = 0; j < 2; j++) row[n * 8 + j] = (floatX)dq[n][2 * r + j];
+        for (int n = 0; n < HS / 8; n++) store_bf16_pair(row + n * 8, dq[n][2 * r], dq[n][2 * r + 1]);
     }
 }
 #endif  // ENABLE_FP32
@@ -2073,8 +2124,13 @@ static void make_encoder_buckets(EncoderBuckets& e, HostStaging& h, const int* i
     std::vector<int> next(count.begin(), count.end() - 1);
     for (int i = 0; i < N; i++) h.positions[next[inputs[i]]++] = i;  // increasing positions per token
     int u = 0;
+    e.largest = 0;
     for (int v = 0; v < V; v++)
-        if (count[v + 1] > count[v]) { h.bucket_start[u] = count[v]; h.bucket_token[u++] = v; }
+        if (count[v + 1] > count[v]) {
+            h.bucket_start[u] = count[v];
+            h.bucket_token[u++] = v;
+            e.largest = std::max(e.largest, count[v + 1] - count[v]);
+        }
     h.bucket_start[u] = N;
     e.num_buckets = u;
     cudaCheck(cudaMemcpyAsync(e.bucket_start, h.bucket_start, (u + 1) * sizeof(int), cudaMemcpyHostToDevice, stream));

@@ -194,7 +194,8 @@ stage_bench() { TRAINER=$TRAINER bash bench/bench_gpu.sh $BENCH_ARGS; }
 stage_profile() {
   if [ "$REHEARSE" = 1 ]; then echo "rehearsal: Nsight Compute needs a GPU"; return 0; fi
   bash bench/profile_gpu.sh --logs "$LOGS/profile"
-  [ ! -x ./train_gpt_cudnn ] || bash bench/profile_gpu.sh --cudnn --logs "$LOGS/profile_cudnn"
+  # TRAINER is exported as ./train_gpt for the other stages: name cuDNN's trainer here
+  [ ! -x ./train_gpt_cudnn ] || TRAINER=./train_gpt_cudnn bash bench/profile_gpu.sh --cudnn --logs "$LOGS/profile_cudnn"
 }
 stage_dram() {
   if [ "$REHEARSE" = 1 ]; then echo "rehearsal: Nsight Compute needs a GPU"; return 0; fi
