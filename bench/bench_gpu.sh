@@ -13,6 +13,8 @@
 # (bench/gpu_deps.sh puts them there). ./train_gpt runs a second time at the same batch with its
 # attention backward the other way (one block per head, or two kernels: see train_gpt.cu).
 # Our figure is printed as soon as it is measured, before llm.c builds or PyTorch compiles.
+# Under the table, the SM clock and power each trainer ran at (nvidia-smi, sampled): whether a
+# card at its power limit slowed one more than another.
 # --tiny: a 2-layer model on the 1,024-token data, no peak measurement, no peers: for rehearsing
 # this script through the CPU execution mode (TRAINER=build/train_gpt_cpumode).
 #
@@ -94,9 +96,34 @@ T=1024 V=50257
 N_PARAMS=$(( V * C + T * C + L * (12 * C * C + 13 * C) + 2 * C ))
 FLOPS_PER_TOKEN=$(( 6 * N_PARAMS + 6 * L * C * T ))
 MODEL="--n-layer $L --n-head $NH --n-embd $C --seq-len $T --vocab-size $V"
+
+# the SM clock and power while each trainer runs: nvidia-smi samples them every 200 ms in the
+# background. A GPU held at its power limit lowers its clock; Nsight Compute times one kernel
+# at a time (bench/profile_gpu.sh), so a step can take longer than its kernels' sum there.
+SAMPLE=0
+[ "$TINY" = 0 ] && command -v nvidia-smi >/dev/null && SAMPLE=1
+sampled() {  # tag command... : runs the command with the sampler beside it; its exit status
+  local rc=0 pid=""
+  if [ "$SAMPLE" = 1 ]; then
+    nvidia-smi --query-gpu=clocks.sm,power.draw --format=csv,noheader,nounits -lms 200 > "$TMP/clocks_$1.csv" 2>/dev/null &
+    pid=$!
+  fi
+  "${@:2}" || rc=$?
+  [ -z "$pid" ] || { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; }
+  return $rc
+}
+clocks() {  # tag -> the median SM clock and power over the samples at half the run's peak power or more
+  [ -s "$TMP/clocks_$1.csv" ] || return 0
+  local top busy
+  top=$(awk -F', *' '$2 + 0 > t { t = $2 + 0 } END { print t + 0 }' "$TMP/clocks_$1.csv")
+  busy=$(awk -F', *' -v top="$top" '$2 + 0 > 0 && $2 + 0 >= top / 2 { print $1 + 0, $2 + 0 }' "$TMP/clocks_$1.csv")
+  [ -n "$busy" ] || return 0
+  echo "SM clock $(cut -d' ' -f1 <<< "$busy" | median) MHz, power $(cut -d' ' -f2 <<< "$busy" | median) W" \
+       "(medians of $(wc -l <<< "$busy") samples)"
+}
 run_ours() {  # batch [trainer [tag]] -> $TMP/ours_BATCH[_TAG].log
-  "${2:-$TRAINER}" --train "$DATA" --val '' $MODEL --batch "$1" --steps "$STEPS" --warmup 2 --eval-every 0 \
-    --sample-tokens 0 > "$TMP/ours_$1${3:+_$3}.log" 2>&1
+  sampled "ours_$1${3:+_$3}" "${2:-$TRAINER}" --train "$DATA" --val '' $MODEL --batch "$1" --steps "$STEPS" --warmup 2 \
+    --eval-every 0 --sample-tokens 0 > "$TMP/ours_$1${3:+_$3}.log" 2>&1
 }
 step_ms() { grep -E '^step [0-9]+/' "$1" | tail -n +3 | sed -E 's/.*\| ([0-9.]+) ms \|.*/\1/' | median; }
 if [ -z "$BATCH" ]; then
@@ -164,8 +191,9 @@ if [ "$TINY" = 0 ] && { [ -n "${LLMC_BUILT:-}" ] || [ -f "$LLMC_DIR/train_gpt2.c
   else LLMC_NOTE=$(bash bench/build_llmc.sh "$LLMC_DIR" "$LLMC" | tail -1); fi
   if [ -x "$LLMC/train_gpt2cu" ]; then
     # -e d12 / d24: GPT-2 124M / 350M from scratch; the same data, batch and length as ours; no evaluation or sampling
-    ( cd "$LLMC" && ./train_gpt2cu -i "$OLDPWD/$DATA" -j "$OLDPWD/$DATA" -e $LLMC_DEPTH -b "$BATCH" -t $T -x "$STEPS" \
-        -v 1000000 -m 1 -s 0 -h 0 -r 0 -z 0 ) > "$TMP/llmc.log" 2>&1 || LLMC_NOTE="llm.c failed: $(tail -1 "$TMP/llmc.log")"
+    llmc_run() { ( cd "$LLMC" && ./train_gpt2cu -i "$OLDPWD/$DATA" -j "$OLDPWD/$DATA" -e $LLMC_DEPTH -b "$BATCH" -t $T \
+        -x "$STEPS" -v 1000000 -m 1 -s 0 -h 0 -r 0 -z 0 ); }
+    sampled llmc llmc_run > "$TMP/llmc.log" 2>&1 || LLMC_NOTE="llm.c failed: $(tail -1 "$TMP/llmc.log")"
     LLMC_MS=$(grep -E '^step +[0-9]+/' "$TMP/llmc.log" | tail -n +3 | sed -E 's/.*\| ([0-9.]+) ms \|.*/\1/' | median || true)
     [ -n "$LLMC_MS" ] && echo "llm.c: batch $BATCH, median $LLMC_MS ms/step ($LLMC_NOTE)" >&2
   fi
@@ -175,7 +203,7 @@ fi
 TORCH_MS="" TORCH_NOTE="not run (--no-torch)"
 if [ "$TORCH" = 1 ]; then
   if "$PYTHON" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
-    if "$PYTHON" bench/bench_gpu_torch.py --batch "$BATCH" --seq-len $T --n-layer $L --n-head $NH --n-embd $C --steps "$STEPS" --data "$DATA" > "$TMP/torch.log" 2>&1; then
+    if sampled torch "$PYTHON" bench/bench_gpu_torch.py --batch "$BATCH" --seq-len $T --n-layer $L --n-head $NH --n-embd $C --steps "$STEPS" --data "$DATA" > "$TMP/torch.log" 2>&1; then
       TORCH_MS=$(grep '^median_ms' "$TMP/torch.log" | awk '{print $2}')
       TORCH_NOTE=$(grep '^torch' "$TMP/torch.log" | head -1)
     else
@@ -206,3 +234,10 @@ else [ "$TINY" = 1 ] || echo "| train_gpt_cudnn: $CUDNN_NOTE"; fi
 if [ -n "$LLMC_MS" ]; then row "llm.c train_gpt2cu" "$LLMC_MS"; echo "($LLMC_NOTE)"; else echo "| llm.c: $LLMC_NOTE"; fi
 if [ -n "$TORCH_MS" ]; then row "PyTorch compile+SDPA+fused AdamW" "$TORCH_MS"; else echo "| PyTorch: $TORCH_NOTE"; fi
 [ -z "$TORCH_MS" ] || echo "($TORCH_NOTE)"
+if [ "$SAMPLE" = 1 ]; then
+  echo "(clocks while each ran: nvidia-smi every 200 ms, the samples at half the run's peak power or more)"
+  for tag in "ours_$BATCH" "ours_${BATCH}_other" "ours_${CUDNN_BATCH}_cudnn" llmc torch; do
+    c=$(clocks "$tag")
+    [ -z "$c" ] || echo "  ${tag/ours_${BATCH}/train_gpt}: $c"
+  done
+fi
