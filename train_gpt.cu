@@ -1272,12 +1272,20 @@ attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout, const float
     const floatX* dout_head = dout + (size_t)b * T * C + h * HS;
     lse += (size_t)blockIdx.y * T;
     dot += (size_t)blockIdx.y * T;
-    // lse (times log2(e), for exp2) and D of the query tile at q0 into buffer buf: plain loads, 2 x 64 floats
-    auto load_lse_dot = [&](int q0, int buf) {
-        for (int r = threadIdx.x; r < MMA_TILE; r += blockDim.x) {
-            slse(buf)[r] = q0 + r < T ? lse[q0 + r] * LOG2E : 0.0f;
-            sdot(buf)[r] = q0 + r < T ? dot[q0 + r] : 0.0f;
-        }
+    // lse and D of the query tile at q0, 2 x 64 floats: threads 0-63 (blocks have 128 or more)
+    // load them into registers early and store them into buffer buf (lse times log2(e), for
+    // exp2) late, so that the loads' latency passes while the warps compute. A GPU showed
+    // these threads waiting on them, the block with them, when the store came right after.
+    struct LseDot { float lse = 0.0f, dot = 0.0f; };
+    auto fetch_lse_dot = [&](int q0) {
+        LseDot x;
+        int r = threadIdx.x;
+        if (r < MMA_TILE && q0 + r < T) { x.lse = lse[q0 + r]; x.dot = dot[q0 + r]; }
+        return x;
+    };
+    auto store_lse_dot = [&](const LseDot& x, int buf) {
+        int r = threadIdx.x;
+        if (r < MMA_TILE) { slse(buf)[r] = x.lse * LOG2E; sdot(buf)[r] = x.dot; }
     };
     int first = WHOLE_HEAD ? CEIL_DIV(T, KEYS) - 1 : blockIdx.x, last = WHOLE_HEAD ? 0 : blockIdx.x;
     for (int kt = first; kt >= last; kt--) {
@@ -1287,7 +1295,7 @@ attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout, const float
         load_rows_async<HS>(sq(0), head, 3 * C, k0, T);   // the first query tile (q0 = k0)
         load_rows_async<HS>(sdo(0), dout_head, C, k0, T);
         __pipeline_commit();
-        load_lse_dot(k0, 0);
+        store_lse_dot(fetch_lse_dot(k0), 0);
         __pipeline_wait_prior(0);
         __syncthreads();
         uint32_t k[HS / 16][4], v[HS / 16][4];   // the warp's 16 keys of k and v, as A operands
@@ -1295,10 +1303,12 @@ attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout, const float
         __syncthreads();   // every warp has its k and v before the second buffers take the next query tile
         float dk[HS / 8][4] = {}, dv[HS / 8][4] = {};
         for (int q0 = k0, buf = 0; q0 < T; q0 += MMA_TILE, buf ^= 1) {   // queries before the tile's keys see none of them
-            if (q0 + MMA_TILE < T) {   // the next query tile into the other buffers, while this one is used
+            bool more = q0 + MMA_TILE < T;
+            LseDot next;   // the next tile's lse and D, on their way into registers
+            if (more) {    // the next query tile into the other buffers, while this one is used
                 load_rows_async<HS>(sq(buf ^ 1), head, 3 * C, q0 + MMA_TILE, T);
                 load_rows_async<HS>(sdo(buf ^ 1), dout_head, C, q0 + MMA_TILE, T);
-                load_lse_dot(q0 + MMA_TILE, buf ^ 1);
+                next = fetch_lse_dot(q0 + MMA_TILE);
             }
             __pipeline_commit();
             __pipeline_wait_prior(1);   // this query tile has landed
@@ -1391,6 +1401,7 @@ attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout, const float
                     }
                 }
             }
+            if (more) store_lse_dot(next, buf ^ 1);   // (the other buffer: nobody reads it before the barrier)
             __syncthreads();   // every warp is done with these buffers before the next copies into them
         }
         for (int r = 0; r < 2; r++) {
