@@ -1077,19 +1077,19 @@ __device__ inline void accumulators_as_a(uint32_t a[4], const float (*acc)[4], i
 }
 
 // c (16 x 8 NT tiles) = a (16 x K, as K / 16 A operands) @ b^T, b a row-major (8 NT, K) tile in
-// shared memory: a warp's scores q k^T (or k q^T, dout v^T, v dout^T)
+// shared memory: a warp's scores q k^T (or k q^T, dout v^T, v dout^T). The k steps are the
+// outer loop: consecutive mma.sync instructions add into different tiles of c, so none waits
+// for the one before it to finish (the sums are the same, each tile's k steps in order).
 template <int K, int NT>
 __device__ inline void mma_rows_times_tile_t(float (*c)[4], const uint32_t (*a)[4], const floatX* b, int ld) {
-    for (int n = 0; n < NT; n += 2) {   // two 8-column tiles per B load
-        c[n][0] = c[n][1] = c[n][2] = c[n][3] = 0.0f;
-        c[n + 1][0] = c[n + 1][1] = c[n + 1][2] = c[n + 1][3] = 0.0f;
-        for (int kk = 0; kk < K / 16; kk++) {
+    for (int n = 0; n < NT; n++) c[n][0] = c[n][1] = c[n][2] = c[n][3] = 0.0f;
+    for (int kk = 0; kk < K / 16; kk++)
+        for (int n = 0; n < NT; n += 2) {   // two 8-column tiles per B load
             uint32_t bf[4];
             load_b_transposed_x2(bf, b, ld, kk * 16, n * 8);
             mma_m16n8k16(c[n], a[kk], bf);
             mma_m16n8k16(c[n + 1], a[kk], bf + 2);
         }
-    }
 }
 // c (16 x 8 NT tiles) += A (16 x 16 ksteps) @ b, b a row-major (16 ksteps, 8 NT) tile in shared
 // memory; a_operand(a, kk) gives the A operand of A's columns [16 kk, 16 kk + 16)
