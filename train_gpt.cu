@@ -337,7 +337,7 @@ __global__ void encoder_backward_wpe_kernel(float* dwpe, const floatX* dout, int
 template <int W>
 __global__ void encoder_backward_wte_kernel(float* dwte, const floatX* dout, const int* bucket_start,
                                             const int* bucket_token, const int* positions, int C) {
-    extern __shared__ float partial[];   // (blockDim.y - 1) x blockDim.x packs: the sums of groups 1..
+    extern __shared__ float partial[];   // (blockDim.y - 1) x blockDim.x packs of W: the sums of groups 1..
     int u = blockIdx.x, begin = bucket_start[u], end = bucket_start[u + 1];
     int group = threadIdx.y, groups = blockDim.y, lanes = blockDim.x;
     float* row = dwte + (size_t)bucket_token[u] * C;
@@ -353,9 +353,8 @@ __global__ void encoder_backward_wte_kernel(float* dwte, const floatX* dout, con
                 for (int k = 0; k < W; k++) s[k] += d[k];
             }
         }
-        float* mine = partial + ((size_t)(group - 1) * lanes + threadIdx.x) * W;
         if (inside && group > 0)
-            for (int k = 0; k < W; k++) mine[k] = s[k];
+            for (int k = 0; k < W; k++) partial[((size_t)(group - 1) * lanes + threadIdx.x) * W + k] = s[k];
         __syncthreads();
         if (inside && group == 0) {
             for (int other = 1; other < groups; other++)
@@ -1045,7 +1044,7 @@ __device__ inline void store_bf16_pair(floatX* dst, float lo, float hi) { *(uint
 // The softmax's exponentials as exp2: e^(x scale - m) = 2^(x scale log2(e) - m log2(e)), one
 // fused multiply-add and the hardware's exp2 per score, where expf costs about ten
 // instructions. A row's max m is kept in the scores' own units (scale > 0 keeps the order)
-// and the masks are applied only in the tiles that cross the diagonal or T: off it, no score
+// and the causal mask is applied only in the tiles that cross the diagonal: off it, no score
 // is masked, and checking each one would cost as much as the exponential.
 static const float LOG2E = 1.4426950408889634f;
 
