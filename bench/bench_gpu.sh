@@ -14,7 +14,9 @@
 # attention backward the other way (one block per head, or two kernels: see train_gpt.cu).
 # Our figure is printed as soon as it is measured, before llm.c builds or PyTorch compiles.
 # Under the table, the SM clock and power each trainer ran at (nvidia-smi, sampled): whether a
-# card at its power limit slowed one more than another.
+# card at its power limit slowed one more than another. BASELINE_TRAINER names an earlier build
+# of train_gpt (bench/gpu_deps.sh --baseline REV makes one, with a NOTE beside it naming the
+# commit) to run at the same batch: what the changes since it are worth, measured in one run.
 # --tiny: a 2-layer model on the 1,024-token data, no peak measurement, no peers: for rehearsing
 # this script through the CPU execution mode (TRAINER=build/train_gpt_cpumode).
 #
@@ -28,6 +30,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 TRAINER=${TRAINER:-./train_gpt}
 CUDNN_TRAINER=${CUDNN_TRAINER:-./train_gpt_cudnn}
+BASELINE_TRAINER=${BASELINE_TRAINER:-}
 STEPS=12 BATCH="" TORCH=1 TINY=0 SIZE=124M
 LLMC_DIR=${LLMC_DIR:-.deps/llm.c}
 while [ $# -gt 0 ]; do
@@ -167,6 +170,19 @@ fi
 
 # ------------------------------------------------------------------ ours with cuDNN's attention
 # at our batch, or half of it where cuDNN's workspace (which the trainer's memory plan leaves out) does not fit
+# ------------------------------------------------------------------ an earlier build of ours, at the same batch
+BASE_MS="" BASE_NOTE=""
+if [ -n "$BASELINE_TRAINER" ]; then
+  BASE_NOTE=$(cat "$(dirname "$BASELINE_TRAINER")/NOTE" 2>/dev/null || echo "$BASELINE_TRAINER")
+  if [ ! -x "$BASELINE_TRAINER" ]; then BASE_NOTE="not run: $BASELINE_TRAINER is not an executable"
+  elif run_ours "$BATCH" "$BASELINE_TRAINER" baseline; then
+    BASE_MS=$(step_ms "$TMP/ours_${BATCH}_baseline.log")
+    echo "train_gpt, baseline: batch $BATCH, median $BASE_MS ms/step ($BASE_NOTE)" >&2
+  else
+    BASE_NOTE="failed: $(tail -1 "$TMP/ours_${BATCH}_baseline.log")"
+  fi
+fi
+
 CUDNN_MS="" CUDNN_BATCH=$BATCH CUDNN_NOTE="not run: no $CUDNN_TRAINER (make train_gpt_cudnn)"
 if [ "$TINY" = 0 ] && [ -x "$CUDNN_TRAINER" ]; then
   run_ours "$BATCH" "$CUDNN_TRAINER" cudnn || { CUDNN_BATCH=$((BATCH / 2)); run_ours "$CUDNN_BATCH" "$CUDNN_TRAINER" cudnn; } || true
@@ -229,6 +245,8 @@ echo "|------------------------------------|--------|-----------|------------|--
 row "train_gpt (loss $OURS_LOSS)" "$OURS_MS"
 echo "($(grep -m1 '^attention:' "$TMP/ours_$BATCH.log"))"
 if [ -n "$OTHER_MS" ]; then row "$OTHER_NAME" "$OTHER_MS"; elif [ -n "$OTHER_NAME" ]; then echo "| $OTHER_NAME"; fi
+if [ -n "$BASE_MS" ]; then row "train_gpt, baseline" "$BASE_MS"; echo "($BASE_NOTE)"
+elif [ -n "$BASE_NOTE" ]; then echo "| train_gpt, baseline: $BASE_NOTE"; fi
 if [ -n "$CUDNN_MS" ]; then row "train_gpt_cudnn" "$CUDNN_MS" "$CUDNN_BATCH"; [ -z "$CUDNN_NOTE" ] || echo "($CUDNN_NOTE)"
 else [ "$TINY" = 1 ] || echo "| train_gpt_cudnn: $CUDNN_NOTE"; fi
 if [ -n "$LLMC_MS" ]; then row "llm.c train_gpt2cu" "$LLMC_MS"; echo "($LLMC_NOTE)"; else echo "| llm.c: $LLMC_NOTE"; fi
@@ -236,7 +254,7 @@ if [ -n "$TORCH_MS" ]; then row "PyTorch compile+SDPA+fused AdamW" "$TORCH_MS"; 
 [ -z "$TORCH_MS" ] || echo "($TORCH_NOTE)"
 if [ "$SAMPLE" = 1 ]; then
   echo "(clocks while each ran: nvidia-smi every 200 ms, the samples at half the run's peak power or more)"
-  for tag in "ours_$BATCH" "ours_${BATCH}_other" "ours_${CUDNN_BATCH}_cudnn" llmc torch; do
+  for tag in "ours_$BATCH" "ours_${BATCH}_other" "ours_${BATCH}_baseline" "ours_${CUDNN_BATCH}_cudnn" llmc torch; do
     c=$(clocks "$tag")
     [ -z "$c" ] || echo "  ${tag/ours_${BATCH}/train_gpt}: $c"
   done

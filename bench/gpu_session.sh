@@ -113,6 +113,11 @@ if [ "$REHEARSE" = 0 ] && [ -f .deps/bin/SOURCES ]; then
     head -5 "$LOGS/prebuilt_check.txt"
   fi
 fi
+# an earlier commit's train_gpt (gpu_deps.sh --baseline REV): the benchmark runs it beside ours,
+# whether or not today's sources match (it was built from that commit's own files)
+BASELINE_TRAINER=""
+[ "$REHEARSE" = 0 ] && [ -f .deps/bin/baseline/train_gpt ] && chmod +x .deps/bin/baseline/train_gpt &&
+  BASELINE_TRAINER=$ROOT/.deps/bin/baseline/train_gpt
 
 # ---------------------------------------------------------------- stages
 declare -a NAMES RESULTS TIMES
@@ -161,7 +166,7 @@ stage_build() {
   if [ "$PREBUILT" = 1 ]; then
     echo "the binaries built ahead (bench/gpu_deps.sh --prebuild), every source unchanged:"
     # copied into place and newer than their sources, so make leaves them as they are
-    (cd .deps/bin && find . -type f ! -name SOURCES ! -path './llmc/*') | while read -r f; do
+    (cd .deps/bin && find . -type f ! -name SOURCES ! -path './llmc/*' ! -path './baseline/*') | while read -r f; do
       mkdir -p "$(dirname "$f")" && cp ".deps/bin/$f" "$f" && chmod +x "$f" && touch "$f" && echo "  $f"
     done
     [ -z "$LLMC_BUILT" ] || echo "  llm.c: $(cat "$LLMC_BUILT/NOTE")"
@@ -237,7 +242,7 @@ stage_sanitize() {
 
 START=$(date +%s)
 export -f stage_env stage_build stage_smoke stage_bench stage_dram stage_bench350 stage_test stage_test_fp32 stage_cudnn stage_sanitize stage_profile
-export LOGS REHEARSE TRAINER TEST_BF16 TEST_FP32 SMOKE_MODEL BENCH_ARGS BUILD_TARGETS NPROC PREBUILT LLMC_BUILT
+export LOGS REHEARSE TRAINER TEST_BF16 TEST_FP32 SMOKE_MODEL BENCH_ARGS BUILD_TARGETS NPROC PREBUILT LLMC_BUILT BASELINE_TRAINER
 declare -A LIMIT=([env]=60 [build]=420 [smoke]=300 [bench]=540 [dram]=300 [test]=420 [test_fp32]=420 [cudnn]=540 [sanitize]=540 [profile]=540 [bench350]=540)
 # the least time a stage is started with under --budget (a guess at what it needs on an H100)
 declare -A LEAST=([env]=10 [build]=60 [smoke]=45 [bench]=120 [dram]=60 [test]=60 [test_fp32]=60 [cudnn]=120 [sanitize]=90 [profile]=150 [bench350]=120)
