@@ -110,6 +110,8 @@ check_scripts() {
     bash bench/build_llmc.sh build build/llmc_check > /dev/null 2>&1; [ $? -eq 2 ] || bad="$bad build_llmc.sh without llm.c's sources (not refused)"
     bash bench/profile_gpu.sh --dram --cudnn > /dev/null 2>&1; [ $? -eq 2 ] || bad="$bad profile_gpu.sh --dram --cudnn (not refused)"
     bash bench/profile_gpu.sh --batch x > /dev/null 2>&1; [ $? -eq 2 ] || bad="$bad profile_gpu.sh --batch x (not refused)"
+    bash bench/gpu_deps.sh --baseline HEAD > /dev/null 2>&1; [ $? -eq 2 ] || bad="$bad gpu_deps.sh --baseline without --prebuild (not refused)"
+    bash bench/gpu_deps.sh --prebuild --baseline no-such-commit > /dev/null 2>&1; [ $? -eq 2 ] || bad="$bad gpu_deps.sh --baseline no-such-commit (not refused)"
     if [ -z "$bad" ]; then echo "all parse; bad arguments refused"; count 1 0 0
     else echo "FAIL:$bad"; count 0 1 0; failure "shell scripts:$bad"; fi
 }
