@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every doctest binary given as an argument and every other check (the Python self-tests,
 # the fuzzers, the sanitized builds, the tutorial checks), then prints one last line
-# "N passed, N failed, N skipped" counting test cases. Exit status 1 if any failed.
+# "N passed, N failed, N skipped" counting test cases. Exit status 1 if any failed. Before that
+# line, the seconds each of the slowest checks took (wall clock, so they overlap under -j).
 # A tutorial check is a script tutorial/*/check.sh that prints PASS, FAIL or SKIP last.
 #
 # Usage: bash tests/run_all.sh [-j N] BIN...
@@ -231,7 +232,9 @@ add_up() {
 if [ "$jobs" -eq 1 ]; then
     for i in "${!checks[@]}"; do
         result=$dir/$i.result; : > "$result"
+        t0=$SECONDS
         eval "${checks[$i]}"
+        echo $((SECONDS - t0)) > "$dir/$i.secs"
         add_up "$i"
     done
 else
@@ -246,7 +249,9 @@ else
     running() { echo $((started - $(ls "$dir" | grep -c '\.done$'))); }
     for i in "${!checks[@]}"; do
         while [ "$(running)" -ge "$jobs" ]; do wait -n; [ $? -eq 127 ] && break; print_finished; done
-        ( result=$dir/$i.result; : > "$result"; (eval "${checks[$i]}") > "$dir/$i.out" 2>&1; touch "$dir/$i.done" ) &
+        ( result=$dir/$i.result; : > "$result"; t0=$SECONDS
+          (eval "${checks[$i]}") > "$dir/$i.out" 2>&1
+          echo $((SECONDS - t0)) > "$dir/$i.secs"; touch "$dir/$i.done" ) &
         started=$((started + 1))
     done
     while [ "$(running)" -gt 0 ]; do wait -n; [ $? -eq 127 ] && break; print_finished; done
@@ -254,6 +259,9 @@ else
     print_finished
 fi
 echo
+echo "seconds per check, the 8 slowest:"
+for i in "${!checks[@]}"; do echo "$(cat "$dir/$i.secs" 2>/dev/null || echo '?') ${checks[$i]}"; done |
+    sort -rn | head -8 | cut -c1-110 | sed 's/^/  /'
 for f in "${failures[@]+"${failures[@]}"}"; do echo "FAILED: $f"; done
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
