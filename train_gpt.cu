@@ -340,6 +340,7 @@ __global__ void encoder_backward_wte_kernel(float* dwte, const floatX* dout, con
     extern __shared__ float partial[];   // (blockDim.y - 1) x blockDim.x packs of W: the sums of groups 1..
     int u = blockIdx.x, begin = bucket_start[u], end = bucket_start[u + 1];
     int group = threadIdx.y, groups = blockDim.y, lanes = blockDim.x;
+    auto sums_of = [&](int g) { return partial + ((size_t)(g - 1) * lanes + threadIdx.x) * W; };   // g >= 1: this lane's
     float* row = dwte + (size_t)bucket_token[u] * C;
     for (int c0 = 0; c0 < C; c0 += lanes * W) {   // every thread makes the same trips: barriers inside
         int c = c0 + threadIdx.x * W;
@@ -354,11 +355,11 @@ __global__ void encoder_backward_wte_kernel(float* dwte, const floatX* dout, con
             }
         }
         if (inside && group > 0)
-            for (int k = 0; k < W; k++) partial[((size_t)(group - 1) * lanes + threadIdx.x) * W + k] = s[k];
+            for (int k = 0; k < W; k++) sums_of(group)[k] = s[k];
         __syncthreads();
         if (inside && group == 0) {
             for (int other = 1; other < groups; other++)
-                for (int k = 0; k < W; k++) s[k] += partial[((size_t)(other - 1) * lanes + threadIdx.x) * W + k];
+                for (int k = 0; k < W; k++) s[k] += sums_of(other)[k];
             add_to_packed<W>(row + c, s);
         }
         __syncthreads();   // group 0 has read the sums before the next trip overwrites them
