@@ -64,12 +64,6 @@
 #include <string>
 #include <type_traits>
 #include <vector>
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <cublasLt.h>
 #include <cublas_v2.h>
@@ -88,6 +82,9 @@
 #include "dataloader.h"     // defines: DataLoader
 #include "gpt_model.h"      // defines: GPTConfig, LayerTensor, param_table, num_parameters, init_parameters
 #include "train_common.h"   // defines: Settings, parse_args, lr_at, checkpoints, Shard, Logger, start_run, open_data, sample_token
+#ifndef USE_MPI
+#include "rendezvous.h"     // defines: env_int, broadcast_from_rank0 (a torchrun-style launch: NCCL's id over a socket)
+#endif
 #ifdef USE_CUDNN
 #ifdef ENABLE_FP32
 #error "cuDNN's fused attention takes bf16: build the fp32 trainer without USE_CUDNN"
@@ -2452,74 +2449,6 @@ struct ProcessGroup {
     double* sum_buffer = nullptr;   // (1) on the device: what dp_sum all-reduces (world > 1 only)
 };
 
-#ifndef USE_MPI   // torchrun-style launch: the environment and a socket instead of MPI
-static int env_int(const char* name, int fallback) {
-    const char* v = getenv(name);
-    if (!v || !*v) return fallback;
-    char* end;
-    long x = strtol(v, &end, 10);
-    if (*end || x < 0) fail("environment variable %s=%s is not a non-negative integer", name, v);
-    return (int)x;
-}
-
-// rank 0 listens on MASTER_PORT + 1 (torchrun's rendezvous store already listens on
-// MASTER_PORT) and sends the id to each of the other ranks as they connect; every wait is
-// bounded (a minute), so a rank that never comes is reported instead of waited for forever
-static void exchange_nccl_id(ncclUniqueId& id, int rank, int world) {
-    const char* addr = getenv("MASTER_ADDR");
-    int port = env_int("MASTER_PORT", 29500) + 1;
-    if (!addr) addr = "127.0.0.1";
-    const int wait_s = 60;
-    if (rank == 0) {
-        int server = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-        setsockopt(server, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        sockaddr_in sa{};
-        sa.sin_family = AF_INET;
-        sa.sin_addr.s_addr = htonl(INADDR_ANY);
-        sa.sin_port = htons(port);
-        if (server < 0 || bind(server, (sockaddr*)&sa, sizeof sa) != 0 || listen(server, world) != 0)
-            fail("rank 0 cannot listen on port %d (MASTER_PORT + 1): %s", port, strerror(errno));
-        for (int r = 1; r < world; r++) {
-            pollfd pfd{server, POLLIN, 0};
-            if (poll(&pfd, 1, wait_s * 1000) != 1)
-                fail("rank 0: only %d of the other %d ranks connected to port %d (MASTER_PORT + 1) within %d s", r - 1,
-                     world - 1, port, wait_s);
-            int client = accept(server, nullptr, nullptr);
-            if (client < 0 || write(client, &id, sizeof id) != (ssize_t)sizeof id)
-                fail("rank 0: sending the NCCL id to a rank failed: %s", strerror(errno));
-            close(client);
-        }
-        close(server);
-        return;
-    }
-    addrinfo hints{}, *res = nullptr;
-    hints.ai_family = AF_INET;
-    hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(addr, std::to_string(port).c_str(), &hints, &res) != 0 || !res)
-        fail("cannot resolve MASTER_ADDR=%s", addr);
-    for (int attempt = 0;; attempt++) {   // rank 0 may not be listening yet: retry for a minute
-        int sock = socket(AF_INET, SOCK_STREAM, 0);
-        if (sock >= 0 && connect(sock, res->ai_addr, res->ai_addrlen) == 0) {
-            timeval tv{wait_s, 0};   // rank 0 sends at once; a silent peer is not rank 0
-            setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-            size_t got = 0;
-            while (got < sizeof id) {
-                ssize_t r = read(sock, (char*)&id + got, sizeof id - got);
-                if (r <= 0) fail("rank %d: reading the NCCL id from %s:%d (MASTER_ADDR, MASTER_PORT + 1) failed", rank, addr, port);
-                got += r;
-            }
-            close(sock);
-            break;
-        }
-        if (sock >= 0) close(sock);
-        if (attempt >= wait_s * 10)
-            fail("rank %d: cannot connect to rank 0 at %s:%d (MASTER_ADDR, MASTER_PORT + 1)", rank, addr, port);
-        usleep(100000);
-    }
-    freeaddrinfo(res);
-}
-#endif
-
 ProcessGroup dp_init(int* argc, char*** argv) {
     ProcessGroup pg;
 #ifdef USE_MPI
@@ -2543,7 +2472,7 @@ ProcessGroup dp_init(int* argc, char*** argv) {
 #ifdef USE_MPI
         MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD);
 #else
-        exchange_nccl_id(id, pg.rank, pg.world);
+        broadcast_from_rank0(&id, sizeof id, pg.rank, pg.world);   // over a socket: rendezvous.h
 #endif
         ncclCheck(ncclCommInitRank(&pg.comm, pg.world, id, pg.rank));
         cudaCheck(cudaMalloc(&pg.sum_buffer, sizeof(double)));
