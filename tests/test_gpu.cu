@@ -210,11 +210,19 @@ static void check_tail_catches_a_dropped_value(const std::vector<float>& got, co
 // C = 40 runs the 16-byte packs; 20 is a multiple of 4 but not of 8 (packs in fp32 only), 13 of
 // neither. The skewed batches give token 0 three positions in four (192 of 256): dwte's blocks
 // then split its walk between 12 groups of threads; at C = 2,056 a row takes two trips of
-// 256 packs, the second with one pack.
+// 256 packs, the second with one pack. Under ThreadSanitizer that last case alone took 2.5 of
+// the test's 2.6 minutes (its 1,024-thread blocks), so the sanitized build leaves it to the
+// plain ones: the small skewed cases already run 12 groups of threads sharing a walk.
+#ifdef __SANITIZE_THREAD__
+static const bool ENCODER_WIDE_CASE = false;
+#else
+static const bool ENCODER_WIDE_CASE = true;
+#endif
 TEST_CASE("encoder forward and backward match the CPU (C a multiple of 8 or not)" * doctest::skip(!HAVE_GPU)) {
     gpu_setup();
     struct Case { int C; bool skewed; } cases[] = {{40, false}, {20, false}, {13, false}, {40, true}, {13, true}, {2056, true}};
     for (const Case& k : cases) {
+        if (k.C == 2056 && !ENCODER_WIDE_CASE) continue;
         int C = k.C;
         CAPTURE(C); CAPTURE(k.skewed);
         int B = k.skewed ? 4 : 3, T = k.skewed ? 64 : 17, V = 11;
