@@ -1284,6 +1284,23 @@ attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout, const float
         int r = threadIdx.x;
         if (r < MMA_TILE) { slse(buf)[r] = x.lse * LOG2E; sdot(buf)[r] = x.dot; }
     };
+    // WHOLE_HEAD: D = rowsum(dout * out) of a query tile is computed on the tile's first visit,
+    // 4 threads a row, each a quarter of the channels (HS / 4 adjacent ones). Where registers
+    // allow (AHEAD: HS <= 64; at 128 the kernel already spills), the thread's part of out comes
+    // into registers a tile ahead, likewise: at the key tile's start for its first query tile,
+    // one tile before for the second; and key tile 0 reads dq's sums from dq_sum before its
+    // product instead of after. Rows past T read nothing and hold zeros.
+    const bool AHEAD = HS <= 64;
+    struct OutPart { Packed<floatX, 8> x[HS >= 32 ? HS / 32 : 1] = {}; };
+    auto fetch_out = [&](int q0) {
+        OutPart x;
+        int r = threadIdx.x / 4, part = threadIdx.x % 4;
+        if (WHOLE_HEAD && q0 + r < T) {
+            const floatX* o = out + ((size_t)b * T + q0 + r) * C + h * HS + part * (HS / 4);
+            for (int i = 0; i < HS / 32; i++) x.x[i] = load_packed<8>(o + i * 8);
+        }
+        return x;
+    };
     int first = WHOLE_HEAD ? CEIL_DIV(T, KEYS) - 1 : blockIdx.x, last = WHOLE_HEAD ? 0 : blockIdx.x;
     for (int kt = first; kt >= last; kt--) {
         int k0 = kt * KEYS, keys[2] = {k0 + warp * 16 + g, k0 + warp * 16 + g + 8};
@@ -1292,6 +1309,8 @@ attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout, const float
         load_rows_async<HS>(sq(0), head, 3 * C, k0, T);   // the first query tile (q0 = k0)
         load_rows_async<HS>(sdo(0), dout_head, C, k0, T);
         __pipeline_commit();
+        OutPart out_part;   // (WHOLE_HEAD) for the first query tile's D
+        if (AHEAD) out_part = fetch_out(k0);
         store_lse_dot(fetch_lse_dot(k0), 0);
         __pipeline_wait_prior(0);
         __syncthreads();
@@ -1301,21 +1320,25 @@ attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout, const float
         float dk[HS / 8][4] = {}, dv[HS / 8][4] = {};
         for (int q0 = k0, buf = 0; q0 < T; q0 += MMA_TILE, buf ^= 1) {   // queries before the tile's keys see none of them
             bool more = q0 + MMA_TILE < T;
-            LseDot next;   // the next tile's lse and D, on their way into registers
-            if (more) {    // the next query tile into the other buffers, while this one is used
+            LseDot next;       // the next tile's lse and D, on their way into registers
+            OutPart out_next;  // and its part of out where that tile's D is computed next
+            if (more) {        // the next query tile into the other buffers, while this one is used
                 load_rows_async<HS>(sq(buf ^ 1), head, 3 * C, q0 + MMA_TILE, T);
                 load_rows_async<HS>(sdo(buf ^ 1), dout_head, C, q0 + MMA_TILE, T);
                 next = fetch_lse_dot(q0 + MMA_TILE);
+                if (AHEAD && WHOLE_HEAD && q0 + MMA_TILE < k0 + KEYS) out_next = fetch_out(q0 + MMA_TILE);
             }
             __pipeline_commit();
             __pipeline_wait_prior(1);   // this query tile has landed
             __syncthreads();
             if (WHOLE_HEAD && q0 < k0 + KEYS) {   // the query tile's first visit: its D, kept in dot for the later ones
                 int r = threadIdx.x / 4, part = threadIdx.x % 4;   // D = rowsum(dout * out), 4 threads a row
+                const floatX* dO = sdo(buf) + r * LD + part * (HS / 4);
+                if (!AHEAD) out_part = fetch_out(q0);
                 float d = 0.0f;
-                if (q0 + r < T) {
-                    const floatX* o = out + ((size_t)b * T + q0 + r) * C + h * HS;
-                    for (int c = part; c < HS; c += 4) d += (float)sdo(buf)[r * LD + c] * (float)o[c];
+                for (int i = 0; i < HS / 32; i++) {
+                    Packed<floatX, 8> x = load_packed<8>(dO + i * 8);
+                    for (int j = 0; j < 8; j++) d += x[j] * out_part.x[i][j];
                 }
                 d += __shfl_xor_sync(0xffffffff, d, 1);
                 d += __shfl_xor_sync(0xffffffff, d, 2);
@@ -1338,14 +1361,17 @@ attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout, const float
                 // past T need none: their rows of q, dout, lse and D are zeros, so their dS is 0
                 // and their P^T meets zero rows of dout
                 bool masked = k0 + warp * 16 + 15 > q0;
-                for (int n = 0; n < NT; n++)
+                for (int n = 0; n < NT; n++) {
+                    int c0 = n * 8 + 2 * t;   // the lane's two query columns, c0 and c0 + 1: their lse and D in pairs
+                    float2 lse2 = *(const float2*)(slse(buf) + c0), dot2 = *(const float2*)(sdot(buf) + c0);
                     for (int i = 0; i < 4; i++) {
-                        int c = n * 8 + 2 * t + i % 2;
-                        float pi = exp2f(fmaf(p[n][i], scale_log2, -slse(buf)[c]));
+                        int c = c0 + i % 2;
+                        float pi = exp2f(fmaf(p[n][i], scale_log2, -(i % 2 ? lse2.y : lse2.x)));
                         if (masked && keys[i / 2] > q0 + c) pi = 0.0f;
                         p[n][i] = (float)(floatX)pi;   // P^T in bf16, as the products take it
-                        ds[n][i] = p[n][i] * (ds[n][i] - sdot(buf)[c]) * scale;   // dS^T, scaled
+                        ds[n][i] = p[n][i] * (ds[n][i] - (i % 2 ? dot2.y : dot2.x)) * scale;   // dS^T, scaled
                     }
+                }
                 mma_acc_times_tile<MMA_TILE, HS / 8>(dv, p, sdo(buf), LD);   // dv += P^T dout
                 mma_acc_times_tile<MMA_TILE, HS / 8>(dk, ds, sq(buf), LD);   // dk += dS^T q
             }
@@ -1358,6 +1384,17 @@ attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout, const float
                 int r0 = warp % ATT_WARPS * 16, c0 = warp / ATT_WARPS * HALF;   // the warp's query rows and channels
                 float dq[HALF / 8][4] = {};
                 int ksteps = min(KEYS, q0 + MMA_TILE - k0) / 16;   // not the keys after the tile's last query: dS = 0
+                bool resident = q0 >= resident_from * MMA_TILE, first = q0 < k0 + KEYS;
+                auto sum = [&](int r, int n) {   // the sums of query row r0 + g + 8r, columns c0 + 8n + 2t and the one after
+                    int query = q0 + r0 + g + 8 * r, c = c0 + n * 8 + 2 * t;
+                    return (float2*)(resident ? sdq + (size_t)(query - resident_from * MMA_TILE) * HS + (c ^ (query % 4 * 8))
+                                              : dq_sum + ((size_t)blockIdx.y * T + query) * HS + c);
+                };
+                float2 so_far[2][HALF / 8];   // key tile 0: the sums in dq_sum, read while the tensor cores work
+                if (AHEAD && kt == 0 && !first && !resident)
+                    for (int r = 0; r < 2; r++)
+                        for (int n = 0; n < HALF / 8; n++)
+                            so_far[r][n] = q0 + r0 + g + 8 * r < T ? *sum(r, n) : make_float2(0.0f, 0.0f);
                 mma_times_tile<HALF / 8>(dq, [&](uint32_t a[4], int kk) { load_a_transposed(a, sds, LDS, r0, kk * 16); },
                                          ksteps, sk + c0, LD);   // dq += dS k
                 // into the query tile's running sums: its first key tile (the one that holds its
@@ -1369,22 +1406,15 @@ attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout, const float
                 // tile 0 reads the sums). In shared memory, a row's 8-column groups are swizzled
                 // (the group index xor the row's index mod 4) so that the 4 rows of a half warp's
                 // float2 accesses fall in different banks, where rows HS floats apart would share them.
-                bool resident = q0 >= resident_from * MMA_TILE;
                 for (int r = 0; r < 2; r++) {
                     int query = q0 + r0 + g + 8 * r;
                     if (query >= T) continue;
-                    auto sum = [&](int n) {   // the sum of columns c0 + 8n + 2t and the one after
-                        int c = c0 + n * 8 + 2 * t;
-                        return resident ? sdq + (size_t)(query - resident_from * MMA_TILE) * HS + (c ^ (query % 4 * 8))
-                                        : dq_sum + ((size_t)blockIdx.y * T + query) * HS + c;
-                    };
                     floatX* row = dqkv + ((size_t)b * T + query) * 3 * C + h * HS + c0 + 2 * t;
-                    bool first = q0 < k0 + KEYS;
                     for (int n = 0; n < HALF / 8; n++) {
                         float2 x = make_float2(dq[n][2 * r], dq[n][2 * r + 1]);
-                        float2* s = (float2*)sum(n);
+                        float2* s = sum(r, n);
                         if (kt == 0) {
-                            if (!first) { float2 y = *s; x.x += y.x; x.y += y.y; }
+                            if (!first) { float2 y = resident || !AHEAD ? *s : so_far[r][n]; x.x += y.x; x.y += y.y; }
                             store_bf16_pair(row + n * 8, x.x, x.y);
                         } else if (first) {
                             *s = x;
@@ -1399,6 +1429,7 @@ attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout, const float
                 }
             }
             if (more) store_lse_dot(next, buf ^ 1);   // (the other buffer: nobody reads it before the barrier)
+            if (AHEAD) out_part = out_next;
             __syncthreads();   // every warp is done with these buffers before the next copies into them
         }
         for (int r = 0; r < 2; r++) {
