@@ -1134,6 +1134,10 @@ template <int HS> constexpr size_t mma_smem(int tiles) { return (size_t)tiles * 
 // Two blocks per SM (16 warps, as four blocks of 4 warps had) need at most 128 registers a
 // thread, which __launch_bounds__ asks of the compiler up to HS = 64 (which would take 130
 // otherwise, leaving room for one block); at HS = 128 that would spill, and one block runs.
+// A head's query tiles are handed out last first: the GPU starts blocks in the order of their
+// index, so the blocks with the most key tiles to walk start first and the short ones fill
+// the end of the grid (as the dq kernel below does; the key tiles of the dk, dv kernel already
+// come in that order).
 static const int FWD_ROWS = 2 * MMA_TILE, FWD_WARPS = FWD_ROWS / 16;
 template <int HS>
 __global__ void __launch_bounds__(FWD_WARPS * 32, HS <= 64 ? 2 : 1)
@@ -1143,7 +1147,7 @@ attention_forward_mma_kernel(floatX* out, float* lse, const floatX* qkv, int T, 
     floatX* sq = (floatX*)smem;   // FWD_ROWS rows of q, then two buffers, each a tile of k and one of v
     auto sk = [&](int buf) { return sq + FWD_ROWS * LD + 2 * buf * MMA_TILE * LD; };
     auto sv = [&](int buf) { return sq + FWD_ROWS * LD + (2 * buf + 1) * MMA_TILE * LD; };
-    int q0 = blockIdx.x * FWD_ROWS, b = blockIdx.y / NH, h = blockIdx.y % NH, C = NH * HS;
+    int q0 = (gridDim.x - 1 - blockIdx.x) * FWD_ROWS, b = blockIdx.y / NH, h = blockIdx.y % NH, C = NH * HS;
     int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
     int first = q0 + warp * 16;                                   // the warp's first query row
     int rows[2] = {first + g, first + g + 8};                     // the two query rows this lane holds
@@ -1453,7 +1457,8 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_backward_dq_mma_kern
     floatX* base = (floatX*)smem;   // two buffers of a key tile's k and v (q and dout first pass through the second)
     auto sk = [&](int buf) { return base + 2 * buf * MMA_TILE * LD; };
     auto sv = [&](int buf) { return base + (2 * buf + 1) * MMA_TILE * LD; };
-    int q0 = blockIdx.x * MMA_TILE, b = blockIdx.y / NH, h = blockIdx.y % NH, C = NH * HS;
+    int q0 = (gridDim.x - 1 - blockIdx.x) * MMA_TILE;   // the longest first, as in the forward
+    int b = blockIdx.y / NH, h = blockIdx.y % NH, C = NH * HS;
     int warp = threadIdx.x / 32, g = threadIdx.x % 32 / 4, t = threadIdx.x % 4;
     int rows[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
     const floatX* head = qkv + (size_t)b * T * 3 * C + h * HS;
