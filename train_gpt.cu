@@ -1943,7 +1943,8 @@ struct GradScratch {
 // back (losses), in pinned (page-locked) memory: a copy from pageable memory makes the driver
 // wait for the stream first, so every upload would stall the host until the GPU caught up.
 // The host refills the buffers only once `uploaded` says the last micro-batch's copies ran
-// (the first work of that micro-batch, so the host stays at most one micro-batch ahead).
+// (its tokens at its start, its buckets after its forward), so it stays at most one
+// micro-batch ahead of the GPU.
 struct HostStaging {
     int *inputs = nullptr, *targets = nullptr;                             // (B*T) each
     int *bucket_start = nullptr, *bucket_token = nullptr, *positions = nullptr;   // (B*T+1), (B*T), (B*T)
@@ -2246,7 +2247,6 @@ void gpt_forward(GPT& model, const int* inputs, const int* targets, int B, int T
         memcpy(h.targets, targets, N * sizeof(int));
         cudaCheck(cudaMemcpyAsync(a.targets, h.targets, N * sizeof(int), cudaMemcpyHostToDevice, stream));
     }
-    make_encoder_buckets(model.buckets, h, inputs, N, c.vocab_size);
     cudaCheck(cudaEventRecord(h.uploaded, stream));
 
     encoder_forward(a.encoded, a.inputs, p.wte, p.wpe, B, T, C);
@@ -2309,6 +2309,11 @@ void gpt_backward(GPT& model, float loss_scale) {
     ParamViews<float>& g = model.g;
     const Workspace& ws = model.ws;
 
+    // dwte's buckets (encoder_backward, the last layer below), made from the forward's inputs
+    // in their pinned buffer while the GPU runs that forward: host time the GPU does not wait
+    // for. The previous buckets have gone up: the forward waited for every earlier upload
+    make_encoder_buckets(model.buckets, model.host, model.host.inputs, N, V);
+    cudaCheck(cudaEventRecord(model.host.uploaded, stream));
     if (model.dlogits_scale == 0) crossentropy_backward(a.logits, a.lse, a.targets, loss_scale / N, N, V, Vp);   // logits -> dlogits
     else if (model.dlogits_scale != loss_scale)
         fail("gpt_backward(loss_scale %g) after gpt_forward made the logits' gradient for loss_scale %g", loss_scale,
