@@ -1320,21 +1320,24 @@ attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout, const float
         __syncthreads();
         uint32_t k[HS / 16][4], v[HS / 16][4];   // the warp's 16 keys of k and v, as A operands
         for (int kk = 0; kk < HS / 16; kk++) { load_a(k[kk], k_tile, LD, warp * 16, kk * 16); load_a(v[kk], v_tile, LD, warp * 16, kk * 16); }
-        __syncthreads();   // every warp has its k and v before the second buffers take the next query tile
         float dk[HS / 8][4] = {}, dv[HS / 8][4] = {};
+        // One barrier a query tile where two would be plain: the next tile is copied into the
+        // other buffers after the barrier that says this one has landed, since that barrier
+        // also says every warp is done with the tile before, whose buffers these were (and, at
+        // the first query tile, that every warp has its k and v from the second buffers).
         for (int q0 = k0, buf = 0; q0 < T; q0 += MMA_TILE, buf ^= 1) {   // queries before the tile's keys see none of them
             bool more = q0 + MMA_TILE < T;
+            __pipeline_wait_prior(0);   // this query tile has landed (the one group in flight)
+            __syncthreads();
             LseDot next;       // the next tile's lse and D, on their way into registers
             OutPart out_next;  // and its part of out where that tile's D is computed next
             if (more) {        // the next query tile into the other buffers, while this one is used
                 load_rows_async<HS>(sq(buf ^ 1), head, 3 * C, q0 + MMA_TILE, T);
                 load_rows_async<HS>(sdo(buf ^ 1), dout_head, C, q0 + MMA_TILE, T);
+                __pipeline_commit();
                 next = fetch_lse_dot(q0 + MMA_TILE);
                 if (AHEAD && WHOLE_HEAD && q0 + MMA_TILE < k0 + KEYS) out_next = fetch_out(q0 + MMA_TILE);
             }
-            __pipeline_commit();
-            __pipeline_wait_prior(1);   // this query tile has landed
-            __syncthreads();
             if (WHOLE_HEAD && q0 < k0 + KEYS) {   // the query tile's first visit: its D, kept in dot for the later ones
                 int r = threadIdx.x / 4, part = threadIdx.x % 4;   // D = rowsum(dout * out), 4 threads a row
                 const floatX* dO = sdo(buf) + r * LD + part * (HS / 4);
@@ -1434,8 +1437,8 @@ attention_backward_dkdv_mma_kernel(floatX* dqkv, const floatX* dout, const float
             }
             if (more) store_lse_dot(next, buf ^ 1);   // (the other buffer: nobody reads it before the barrier)
             if (AHEAD) out_part = out_next;
-            __syncthreads();   // every warp is done with these buffers before the next copies into them
         }
+        __syncthreads();   // every warp is done with the buffers (and k) before the next key tile copies into them
         for (int r = 0; r < 2; r++) {
             if (keys[r] >= T) continue;
             floatX* row = dqkv + ((size_t)b * T + keys[r]) * 3 * C + h * HS + 2 * t;
