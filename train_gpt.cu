@@ -1166,13 +1166,13 @@ attention_forward_mma_kernel(floatX* out, float* lse, const floatX* qkv, int T, 
     float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};   // m (of q k^T, unscaled), this lane's part of l
     int k_end = min(q0 + FWD_ROWS, T);
     for (int k0 = 0, buf = 0; k0 < k_end; k0 += MMA_TILE, buf ^= 1) {
+        __pipeline_wait_prior(0);   // this key tile has landed (the one group in flight)
+        __syncthreads();            // and every warp is done with the tile before, in the other buffers
         if (k0 + MMA_TILE < k_end) {   // the next key tile into the other buffers, while this one is used
             load_rows_async<HS>(sk(buf ^ 1), head + C, 3 * C, k0 + MMA_TILE, T);
             load_rows_async<HS>(sv(buf ^ 1), head + 2 * C, 3 * C, k0 + MMA_TILE, T);
+            __pipeline_commit();
         }
-        __pipeline_commit();        // (an empty group after the last tile)
-        __pipeline_wait_prior(1);   // this tile has landed: all groups but the newest
-        __syncthreads();
         // a warp skips a tile whose keys all come after its rows, or whose rows are past T: it
         // has nothing to add (and still meets the block at both barriers)
         if (k0 <= first + 15 && first < T) {
@@ -1205,7 +1205,6 @@ attention_forward_mma_kernel(floatX* out, float* lse, const floatX* qkv, int T, 
                 for (int i = 0; i < 4; i++) o[n][i] *= rescale[i / 2];
             mma_acc_times_tile<MMA_TILE, HS / 8>(o, s, sv(buf), LD);   // o += P v
         }
-        __syncthreads();   // every warp is done with these buffers before the next copies into them
     }
     for (int r = 0; r < 2; r++) {
         float l = row_sum[r];
@@ -1479,17 +1478,16 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_backward_dq_mma_kern
     __syncthreads();
     uint32_t q[HS / 16][4], dO[HS / 16][4];   // the warp's 16 rows of q and dout, as A operands
     for (int kk = 0; kk < HS / 16; kk++) { load_a(q[kk], sk(1), LD, warp * 16, kk * 16); load_a(dO[kk], sv(1), LD, warp * 16, kk * 16); }
-    __syncthreads();   // every warp has its q and dout before the second buffers take the next key tile
     float dq[HS / 8][4] = {};
     int k_end = min(q0 + MMA_TILE, T);
-    for (int k0 = 0, buf = 0; k0 < k_end; k0 += MMA_TILE, buf ^= 1) {
+    for (int k0 = 0, buf = 0; k0 < k_end; k0 += MMA_TILE, buf ^= 1) {   // one barrier a tile, as the dk, dv kernel
+        __pipeline_wait_prior(0);   // this key tile has landed
+        __syncthreads();            // and every warp is done with the other buffers (at first: has its q and dout)
         if (k0 + MMA_TILE < k_end) {   // the next key tile into the other buffers, while this one is used
             load_rows_async<HS>(sk(buf ^ 1), head + C, 3 * C, k0 + MMA_TILE, T);
             load_rows_async<HS>(sv(buf ^ 1), head + 2 * C, 3 * C, k0 + MMA_TILE, T);
+            __pipeline_commit();
         }
-        __pipeline_commit();
-        __pipeline_wait_prior(1);   // this key tile has landed
-        __syncthreads();
         float p[NT][4], ds[NT][4];
         mma_rows_times_tile_t<HS, NT>(p, q, sk(buf), LD);    // S = q k^T
         mma_rows_times_tile_t<HS, NT>(ds, dO, sv(buf), LD);  // dP = dout v^T
@@ -1505,7 +1503,6 @@ __global__ void __launch_bounds__(ATT_WARPS * 32) attention_backward_dq_mma_kern
                 ds[n][i] = p[n][i] * (ds[n][i] - row_dot[r]) * scale;   // dS, scaled
             }
         mma_acc_times_tile<MMA_TILE, HS / 8>(dq, ds, sk(buf), LD);   // dq += dS k
-        __syncthreads();   // every warp is done with these buffers before the next copies into them
     }
     for (int r = 0; r < 2; r++) {
         if (rows[r] >= T) continue;
