@@ -1174,7 +1174,7 @@ attention_forward_mma_kernel(floatX* out, float* lse, const floatX* qkv, int T, 
             __pipeline_commit();
         }
         // a warp skips a tile whose keys all come after its rows, or whose rows are past T: it
-        // has nothing to add (and still meets the block at both barriers)
+        // has nothing to add (and still meets the block at its barrier)
         if (k0 <= first + 15 && first < T) {
             float s[NT][4];
             mma_rows_times_tile_t<HS, NT>(s, q, sk(buf), LD);   // S = q k^T

@@ -168,8 +168,6 @@ if [ -n "$OTHER_MIN" ]; then
   fi
 fi
 
-# ------------------------------------------------------------------ ours with cuDNN's attention
-# at our batch, or half of it where cuDNN's workspace (which the trainer's memory plan leaves out) does not fit
 # ------------------------------------------------------------------ an earlier build of ours, at the same batch
 BASE_MS="" BASE_NOTE=""
 if [ -n "$BASELINE_TRAINER" ]; then
@@ -183,6 +181,8 @@ if [ -n "$BASELINE_TRAINER" ]; then
   fi
 fi
 
+# ------------------------------------------------------------------ ours with cuDNN's attention
+# at our batch, or half of it where cuDNN's workspace (which the trainer's memory plan leaves out) does not fit
 CUDNN_MS="" CUDNN_BATCH=$BATCH CUDNN_NOTE="not run: no $CUDNN_TRAINER (make train_gpt_cudnn)"
 if [ "$TINY" = 0 ] && [ -x "$CUDNN_TRAINER" ]; then
   run_ours "$BATCH" "$CUDNN_TRAINER" cudnn || { CUDNN_BATCH=$((BATCH / 2)); run_ours "$CUDNN_BATCH" "$CUDNN_TRAINER" cudnn; } || true
