@@ -327,7 +327,7 @@ endif
 # (switched on by PLANTED_BLOCK and PLANTED_GEMM), which the dry run must catch.
 ifneq ($(CUDACPU_TARGETS),)
 $(BUILD)/cudacpu/train_gpt_planted.cpp: $(BUILD)/cudacpu/train_gpt.cpp
-	sed -e '/^void matmul_backward(/,/^}/ s/int block_size = 256;/int block_size = getenv("PLANTED_BLOCK") ? 2048 : 256;/' \
+	sed -e '/^void bias_backward(/,/^}/ s/int block_size = 256;/int block_size = getenv("PLANTED_BLOCK") ? 2048 : 256;/' \
 	    -e 's/cublasLtMatrixLayoutCreate(&p.ld, (cudaDataType)key.d_type, m, n, m)/cublasLtMatrixLayoutCreate(\&p.ld, (cudaDataType)key.d_type, m, n, getenv("PLANTED_GEMM") ? m - 1 : m)/' \
 	    $< > $@.tmp
 	grep -q PLANTED_BLOCK $@.tmp && grep -q PLANTED_GEMM $@.tmp && mv $@.tmp $@   # both faults went in

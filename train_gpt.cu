@@ -270,7 +270,7 @@ static const int NORM_BLOCKS = 512;    // blocks of the gradient norm's first st
 struct Workspace {
     float *att_dot = nullptr;       // (B,NH,T): attention_backward's D = rowsum(dout * out) per head and position
     float *att_dq = nullptr;        // (B,NH,T,HS): the whole-head attention backward's running sums of dq (bf16 builds)
-    float *partial = nullptr;       // (2,REDUCE_CHUNKS,4C): layernorm_backward's partial sums; matmul_backward's dbias (OC)
+    float *partial = nullptr;       // (2,REDUCE_CHUNKS,4C): layernorm_backward's partial sums; bias_backward's (parts,OC)
     float *norm_partial = nullptr;  // (NORM_BLOCKS): the gradient norm's block sums
     unsigned int *ticket = nullptr; // (1): blocks finished, for kernels whose last block sums the others' partials
     double *norm_result = nullptr;  // (1): the gradient norm's square
@@ -560,8 +560,7 @@ void layernorm_backward(floatX* dinp, float* dweight, float* dbias, const floatX
 //   BIAS           D += bias over the rows of D                     (a read and write of D)
 //   GELU_AUX_BIAS  aux = D + bias; D = gelu(aux)                    (gelu_forward: read + write of D)
 //   DGELU          D = D * gelu'(aux), aux the kept pre-GELU values (gelu_backward: read + write of D)
-//   BGRADA         bias = the sum of each row of op(A) over k, written (not added) to `bias`
-//                  (the bias gradient: one more read of the output gradient)
+// (cuBLASLt's BGRADA, the bias gradient, is not used: see bias_backward below.)
 // cuBLASLt documents GELU only as "GELU"; the CPU execution mode computes it as GPT-2's tanh
 // form, which is what frameworks that fuse it (XLA, Transformer Engine, llm.c) rely on.
 // A GPU run's layer test against the CPU is what confirms it on real hardware.
@@ -657,7 +656,7 @@ static void matmul_plans_destroy() {
 // bias is given). c: null for none, d itself to accumulate into D, or another matrix, which
 // cuBLASLt reads tile by tile as it writes D (the residual add). aux: GELU_AUX_BIAS's output
 // and DGELU's input, an (m,n) matrix in floatX. The bias is in D's type (cuBLASLt's rule for
-// these types): floatX for BIAS, and for BGRADA, D's type.
+// these types): floatX for BIAS.
 static void matmul_cublaslt(void* d, cudaDataType d_type, const floatX* a, const floatX* b, const void* bias,
                             int m, int n, int k, bool trans_a, bool trans_b, const void* c,
                             cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT, void* aux = nullptr) {
@@ -707,23 +706,76 @@ void matmul_residual_forward(floatX* out, const floatX* residual, const floatX* 
     matmul_cublaslt(out, CUBLAS_FLOATX, weight, inp, bias, OC, N, C, false, false, residual);
 }
 
-// dbias += partial (OC), one thread per column: the bias gradient an epilogue wrote
-__global__ void add_bias_grad_kernel(float* dbias, const float* partial, int OC) {
+// The bias gradient, dbias += dout.sum(0): the column sums of dout (N, OC), one more read of
+// it. cuBLASLt can compute it in the weight gradient's epilogue (BGRADA), but on an H100 that
+// ran as a kernel of its own after the matmul (5.6 ms of a GPT-2 124M step at B=64, about 1.5
+// times the time to read dout once), so the sum is ours: a grid of (column strips of 32 W,
+// parts of the rows). Each lane sums its W columns down the part's rows, a warp's lanes
+// reading a row's 32 packs side by side and the block's warps taking every BIAS_WARPS-th row;
+// the block adds its warps' sums in warp order into one partial row; a second kernel adds the
+// parts in order into dbias. Every sum is added in one fixed order, so the result is the same
+// on every run. A warp's sums sit in shared memory with the lanes' k-th values side by side
+// (slot k * 32 + lane), one bank each.
+static const int BIAS_WARPS = 8, BIAS_ROWS = 64;   // warps per block; rows per part, at least
+template <int W>
+__global__ void bias_backward_kernel(float* partial, const floatX* dout, int N, int OC, int rows_per_part) {
+    __shared__ float sums[BIAS_WARPS][32 * W];
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32, c = (blockIdx.x * 32 + lane) * W;   // the lane's first column
+    int r_end = min((int)(blockIdx.y + 1) * rows_per_part, N);
+    float acc[W] = {};
+    if (c < OC) {   // W divides OC (or W = 1): a pack never crosses a row
+        #pragma unroll 4
+        for (int r = blockIdx.y * rows_per_part + warp; r < r_end; r += BIAS_WARPS) {
+            Packed<floatX, W> x = load_packed<W>(dout + (size_t)r * OC + c);
+            for (int k = 0; k < W; k++) acc[k] += x[k];
+        }
+    }
+    for (int k = 0; k < W; k++) sums[warp][k * 32 + lane] = acc[k];
+    __syncthreads();
+    for (int i = threadIdx.x; i < 32 * W; i += blockDim.x) {   // i = lane * W + k: column blockIdx.x * 32 W + i
+        int col = blockIdx.x * 32 * W + i;
+        if (col >= OC) continue;
+        float sum = 0.0f;
+        for (int w = 0; w < BIAS_WARPS; w++) sum += sums[w][i % W * 32 + i / W];
+        partial[(size_t)blockIdx.y * OC + col] = sum;
+    }
+}
+
+// dbias += the parts' partial rows (parts, OC), added in part order: one thread per column
+__global__ void add_bias_parts_kernel(float* dbias, const float* partial, int parts, int OC) {
     int o = blockIdx.x * blockDim.x + threadIdx.x;
-    if (o < OC) dbias[o] += partial[o];
+    if (o >= OC) return;
+    float sum = 0.0f;
+    for (int j = 0; j < parts; j++) sum += partial[(size_t)j * OC + o];
+    dbias[o] += sum;
+}
+
+void bias_backward(float* dbias, const floatX* dout, int N, int OC, const Workspace& ws) {
+    // dbias (OC) +=, dout (N,OC); ws: partial, at least OC floats (one part)
+    const int W = PACK16<floatX>;
+    bool packed = OC % W == 0 && aligned16({dout});
+    int parts = (int)std::min<size_t>({(size_t)CEIL_DIV(N, BIAS_ROWS), ws.partial_elems / OC, 256});
+    assert(N > 0 && OC > 0 && parts >= 1);
+    int rows_per_part = CEIL_DIV(N, parts);
+    parts = CEIL_DIV(N, rows_per_part);   // none empty
+    if (packed)
+        bias_backward_kernel<W><<<dim3(CEIL_DIV(OC, 32 * W), parts), BIAS_WARPS * 32, 0, stream>>>(ws.partial, dout, N, OC, rows_per_part);
+    else
+        bias_backward_kernel<1><<<dim3(CEIL_DIV(OC, 32), parts), BIAS_WARPS * 32, 0, stream>>>(ws.partial, dout, N, OC, rows_per_part);
+    cudaCheck(cudaGetLastError());
+    int block_size = 256;
+    add_bias_parts_kernel<<<CEIL_DIV(OC, block_size), block_size, 0, stream>>>(dbias, ws.partial, parts, OC);
+    cudaCheck(cudaGetLastError());
 }
 
 // The backward of matmul_forward. With pre_gelu (the forward's), it is also GELU's backward:
 // dinp is then the gradient of the GELU's input, (dout @ weight.T) * gelu'(pre_gelu), in the
 // epilogue (the CPU's matmul_backward followed by gelu_backward).
-// dbias comes from the weight gradient's epilogue (BGRADA: dout is read once for both). The
-// epilogue writes its sum; parameter gradients accumulate over micro-batches, so it writes
-// into the workspace and a kernel of OC threads adds it to dbias (4*OC bytes written and read
-// twice: nothing next to the matmul).
+// dbias is bias_backward's, above.
 void matmul_backward(floatX* dinp, float* dweight, float* dbias, const floatX* dout, const floatX* inp,
                      const floatX* weight, int N, int C, int OC, const Workspace& ws, const floatX* pre_gelu = nullptr) {
     // dinp (N,C) written, dweight (C,OC) +=, dbias (OC) +=, dout (N,OC), inp (N,C), weight (C,OC), pre_gelu (N,C) or null
-    assert(N > 0 && C > 0 && OC > 0 && (!dbias || (size_t)OC <= ws.partial_elems));
+    assert(N > 0 && C > 0 && OC > 0);
     // dinp = dout @ weight.T; column-major: dinp^T (C,N) = weight (C,OC) @ dout^T (OC,N)
     if (pre_gelu && gelu_epilogue_fits(C)) {   // dinp = (dout @ weight.T) * gelu'(pre_gelu), in the epilogue
         matmul_cublaslt(dinp, CUBLAS_FLOATX, weight, dout, nullptr, C, N, OC, true, false, nullptr, CUBLASLT_EPILOGUE_DGELU,
@@ -732,16 +784,9 @@ void matmul_backward(floatX* dinp, float* dweight, float* dbias, const floatX* d
         matmul_cublaslt(dinp, CUBLAS_FLOATX, weight, dout, nullptr, C, N, OC, true, false, nullptr);
         if (pre_gelu) gelu_backward(dinp, pre_gelu, dinp, (size_t)N * C);
     }
-    // dweight += inp.T @ dout; column-major: dweight^T (OC,C) += dout^T (OC,N) @ inp (N,C), fp32 out;
-    // with dbias, the epilogue also sums each row of dout^T over N: dbias (OC) = dout.sum(0)
-    if (dbias) {
-        matmul_cublaslt(dweight, CUDA_R_32F, dout, inp, ws.partial, OC, C, N, false, true, dweight, CUBLASLT_EPILOGUE_BGRADA);
-        int block_size = 256;
-        add_bias_grad_kernel<<<CEIL_DIV(OC, block_size), block_size, 0, stream>>>(dbias, ws.partial, OC);   // dbias += dout.sum(0)
-        cudaCheck(cudaGetLastError());
-    } else {
-        matmul_cublaslt(dweight, CUDA_R_32F, dout, inp, nullptr, OC, C, N, false, true, dweight);
-    }
+    // dweight += inp.T @ dout; column-major: dweight^T (OC,C) += dout^T (OC,N) @ inp (N,C), fp32 out
+    matmul_cublaslt(dweight, CUDA_R_32F, dout, inp, nullptr, OC, C, N, false, true, dweight);
+    if (dbias) bias_backward(dbias, dout, N, OC, ws);   // dbias += dout.sum(0)
 }
 
 // --- causal multi-head self-attention: the only layer that mixes information across time.

@@ -18,7 +18,7 @@
 
 static const char* TRAINER = "build/train_gpt_cpumode";
 // the same trainer with two faults planted by the Makefile, each switched on by a variable:
-// PLANTED_BLOCK: matmul_backward launches add_bias_grad_kernel in blocks of 2,048 threads (the limit is 1,024);
+// PLANTED_BLOCK: bias_backward launches add_bias_parts_kernel in blocks of 2,048 threads (the limit is 1,024);
 // PLANTED_GEMM: every cuBLASLt output's leading dimension one row short (columns overlap)
 static const char* PLANTED = "build/train_gpt_cpumode_planted";
 static const std::string GPT2_DATA = "data/tinyshakespeare";         // GPT-2 tokens, made by `make data`
@@ -87,7 +87,7 @@ TEST_CASE("dry run: planted faults fail it (a block of 2,048 threads; a matmul o
     check_whole_run(dry_run(planted, flags));   // with neither switched on, the planted build is the trainer
     CommandResult block = dry_run(planted, flags, "PLANTED_BLOCK=1");
     CHECK(block.status != 0);
-    CHECK_MESSAGE(block.output.find("add_bias_grad_kernel") != std::string::npos, block.output);
+    CHECK_MESSAGE(block.output.find("add_bias_parts_kernel") != std::string::npos, block.output);
     CHECK_MESSAGE(block.output.find("step 1/1") == std::string::npos, block.output);
     CommandResult gemm = dry_run(planted, flags, "PLANTED_GEMM=1");
     CHECK(gemm.status != 0);
