@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tools/train_small.sh: the newcomer's first run (`make train`). Trains a small GPT on
-# tinyshakespeare, on the GPU when train_gpt and a CUDA device are present, else on the
-# CPU in about five minutes on two cores; then prints the validation loss reached, a
+# tinyshakespeare, on the GPU when a GPU trainer and a CUDA device are present (train_gpt_cudnn,
+# cuDNN's attention, where it was built: the faster one on an H100, bench/RESULTS.md; else
+# train_gpt), else on the CPU in about five minutes on two cores; then prints the validation loss reached, a
 # sample of generated text, and where the checkpoint and the log are. Run it again and
 # it continues from its last checkpoint (--resume) instead of starting over, or says that
 # there is nothing left to train.
@@ -13,8 +14,10 @@ OUT=${OUT:-out/tinyshakespeare}
 [ -f "$DATA/train_000000.bin" ] || { echo "error: $DATA is missing: run make data" >&2; exit 1; }
 mkdir -p "$OUT"
 
-if [ -x ./train_gpt ] && command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q GPU; then
-    trainer=./train_gpt
+gpu_trainer=""
+for t in ./train_gpt_cudnn ./train_gpt; do [ -x "$t" ] && { gpu_trainer=$t; break; }; done
+if [ -n "$gpu_trainer" ] && command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q GPU; then
+    trainer=$gpu_trainer
     model="--n-layer 6 --n-head 6 --n-embd 384 --seq-len 256 --batch 32"
     STEPS=${STEPS:-2000}
 else
