@@ -190,6 +190,8 @@ __device__ inline float block_reduce(float v, float identity) {
 }
 __device__ inline float block_sum(float v) { return block_reduce<warp_sum>(v, 0.0f); }
 __device__ inline float block_max(float v) { return block_reduce<warp_max>(v, -INFINITY); }
+// e^x as exp2f(x * LOG2E): the hardware's exp2 and a multiply, where expf costs about ten instructions
+static const float LOG2E = 1.4426950408889634f;
 
 template <class T> __global__ void cast_kernel(T* out, const float* inp, size_t n) {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -1086,10 +1088,9 @@ __device__ inline void store_bf16_pair(floatX* dst, float lo, float hi) { *(uint
 
 // The softmax's exponentials as exp2: e^(x scale - m) = 2^(x scale log2(e) - m log2(e)), one
 // fused multiply-add and the hardware's exp2 per score, where expf costs about ten
-// instructions. A row's max m is kept in the scores' own units (scale > 0 keeps the order)
-// and the causal mask is applied only in the tiles that cross the diagonal: off it, no score
-// is masked, and checking each one would cost as much as the exponential.
-static const float LOG2E = 1.4426950408889634f;
+// instructions (LOG2E, above). A row's max m is kept in the scores' own units (scale > 0
+// keeps the order) and the causal mask is applied only in the tiles that cross the diagonal:
+// off it, no score is masked, and checking each one would cost as much as the exponential.
 
 // fragments from a row-major tile in shared memory with rows ld elements apart, one ldmatrix
 // each (lane l names the row l % 8 of its matrix l / 8). A: rows [r0, r0 + 16), columns
@@ -1812,8 +1813,11 @@ void gelu_backward(floatX* dinp, const floatX* inp, const floatX* dout, size_t n
 // Training uses the fused form, crossentropy_forward_backward: one kernel finds a row's max and
 // sum, writes the loss, and turns the row, in place, into its gradient (softmax - onehot) * dloss.
 // The max and the sum must be complete before the first gradient value can be written, so the
-// row is read more than once; the first read brings it into shared memory (100 KB for GPT-2's
-// 50,304 bf16 logits), and the later ones read it there. So the (B,T,Vp) logits, the largest
+// row is read twice; the first read brings it into shared memory (100 KB for GPT-2's 50,304
+// bf16 logits) and finds the max and the sum at once, the online softmax of the attention
+// section: each thread keeps the largest logit it has seen and its sum of exponentials in
+// units of that max, rescaled when the max grows; the block then brings its threads' sums to
+// the row's max. The second read, of shared memory, writes the gradient. So the (B,T,Vp) logits, the largest
 // activation at small C, go through memory once each way (N Vp read, N Vp written) instead of
 // twice read and once written by a separate forward and backward. A row too large for shared
 // memory is read again from global memory (then mostly from L2). Validation (crossentropy_forward)
@@ -1825,7 +1829,7 @@ __device__ inline Packed<floatX, W> crossentropy_grad(const Packed<floatX, W>& x
     Packed<floatX, W> g;
     #pragma unroll
     for (int k = 0; k < W; k++) {
-        float gk = v + k < V ? expf(x[k] - z) * dloss : 0.0f;   // softmax * dloss, 0 in the padding
+        float gk = v + k < V ? exp2f((x[k] - z) * LOG2E) * dloss : 0.0f;   // softmax * dloss, 0 in the padding
         if (v + k == target) gk -= dloss;                        // - onehot * dloss
         g.set(k, gk);
     }
@@ -1840,24 +1844,25 @@ __global__ void crossentropy_kernel(floatX* dlogits, float* losses, float* lse, 
     int row = blockIdx.x, target = targets[row];
     const floatX* l = logits + (size_t)row * Vp;
     float target_logit = (float)l[target];   // read before any thread overwrites the row with its gradient
-    float maxv = -INFINITY;
+    float m = -INFINITY, sum = 0.0f;   // this thread's largest logit, and its sum of e^(x - m)
     for (int v = threadIdx.x * W; v < Vp; v += blockDim.x * W) {   // the whole padded row: Vp is a multiple of W
         Packed<floatX, W> x = load_packed<W>(l + v);
         if (cache_row) store_packed(cached + v, x);
+        float pack_max = -INFINITY;
         #pragma unroll
         for (int k = 0; k < W; k++)
-            if (v + k < V) maxv = fmaxf(maxv, x[k]);
+            if (v + k < V) pack_max = fmaxf(pack_max, x[k]);
+        if (pack_max > m) {   // the sum so far in units of the new max (0 before the first value)
+            sum *= exp2f((m - pack_max) * LOG2E);
+            m = pack_max;
+        }
+        #pragma unroll
+        for (int k = 0; k < W; k++)
+            if (v + k < V) sum += exp2f((x[k] - m) * LOG2E);
     }
-    maxv = block_max(maxv);   // its barriers also make the cached row visible to every thread
+    float maxv = block_max(m);   // its barriers also make the cached row visible to every thread
+    sum = block_sum(m > -INFINITY ? sum * exp2f((m - maxv) * LOG2E) : 0.0f);   // (a thread with no logits has none)
     const floatX* src = cache_row ? cached : l;
-    float sum = 0.0f;
-    for (int v = threadIdx.x * W; v < V; v += blockDim.x * W) {
-        Packed<floatX, W> x = load_packed<W>(src + v);
-        #pragma unroll
-        for (int k = 0; k < W; k++)
-            if (v + k < V) sum += expf(x[k] - maxv);
-    }
-    sum = block_sum(sum);
     float z = maxv + logf(sum);
     if (threadIdx.x == 0) { lse[row] = z; losses[row] = z - target_logit; }
     if (!dlogits) return;

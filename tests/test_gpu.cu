@@ -530,7 +530,9 @@ TEST_CASE("cross-entropy forward and backward, and the fused one-pass classifier
         int N = k.N, V = k.V, Vp = k.Vp;
         CAPTURE(V); CAPTURE(Vp);
         std::vector<float> logits0 = random_vector((size_t)N * Vp, 3, 3.0f);
-        for (int r = 0; r < N; r++) for (int v = V; v < Vp; v++) logits0[(size_t)r * Vp + v] = 0;   // padding
+        // the padding (zero in the model, where wte's padding rows are zero) larger than every real
+        // logit here: a kernel that let it into the max or the sum would be visibly wrong
+        for (int r = 0; r < N; r++) for (int v = V; v < Vp; v++) logits0[(size_t)r * Vp + v] = 15.0f;
         // the largest logit of every other row in its last real column, the end of the row's last pack
         // or its one-value tail: a kernel that skipped it would get the loss and the gradient visibly wrong
         for (int r = 0; r < N; r += 2) logits0[(size_t)r * Vp + V - 1] = 12.0f;
