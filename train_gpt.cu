@@ -237,15 +237,17 @@ static bool aligned16(std::initializer_list<const void*> pointers) {
         if ((uintptr_t)p % 16) return false;
     return true;
 }
-// the most dynamic shared memory a block may have on this GPU (227 KB on an H100), asked once
-// (one GPU per process); over 48 KB a kernel must opt in first (allow_shared_memory)
+// an attribute of this process's GPU (one GPU per process)
+static int device_attribute(cudaDeviceAttr attr) {
+    int device = 0, value = 0;
+    cudaCheck(cudaGetDevice(&device));
+    cudaCheck(cudaDeviceGetAttribute(&value, attr, device));
+    return value;
+}
+// the most dynamic shared memory a block may have on this GPU (227 KB on an H100), asked once;
+// over 48 KB a kernel must opt in first (allow_shared_memory)
 static size_t max_shared_bytes() {
-    static size_t limit = [] {
-        int device = 0, bytes = 0;
-        cudaCheck(cudaGetDevice(&device));
-        cudaCheck(cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-        return (size_t)bytes;
-    }();
+    static size_t limit = device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin);
     return limit;
 }
 // checks a launch's dynamic shared memory against that limit (fix: what the user can change)
@@ -455,13 +457,13 @@ void layernorm_forward(floatX* out, float* mean, float* rstd, const floatX* inp,
 // where each lane always owns the same columns, so no two threads ever touch one value. When
 // the rows are done, the block adds its warps' slices in warp order and writes one partial row
 // per block; the last block to finish (an integer ticket, the only atomic) adds the blocks'
-// partial rows in block order into dweight and dbias and resets the ticket. No float atomics:
+// partial rows in a fixed order (four running sums a column, so that four loads are in
+// flight, then added pairwise) into dweight and dbias and resets the ticket. No float atomics:
 // which block finishes last changes nothing in the result. Memory: dout, inp and dinp read
 // once, dinp written once (3NC read, NC written), plus 2 * blocks * C fp32 partials. A warp's
 // slices hold column c at (c % W) * (C / W) + c / W, so that the 32 lanes' k-th columns of a
 // pack are 32 consecutive floats, one per bank; in column order they would be W floats apart,
 // 8 lanes to a bank at W = 8.
-static const int LN_BACKWARD_BLOCKS = 128;   // partial rows: few, so that the last block's sum is short
 template <int W>
 __global__ void layernorm_backward_kernel(floatX* dinp, float* dweight, float* dbias, float* partial, unsigned int* ticket,
                                           const floatX* dout, const floatX* inp, const floatX* weight, const float* mean,
@@ -519,10 +521,13 @@ __global__ void layernorm_backward_kernel(floatX* dinp, float* dweight, float* d
     __syncthreads();
     if (!is_last) return;
     for (int c = threadIdx.x; c < C; c += blockDim.x) {
-        float w = 0.0f, b = 0.0f;
-        for (int i = 0; i < (int)gridDim.x; i++) { w += partial_w[(size_t)i * C + c]; b += partial_b[(size_t)i * C + c]; }
-        dweight[c] += w;
-        dbias[c] += b;
+        float w[4] = {}, b[4] = {};
+        for (int i0 = 0; i0 < (int)gridDim.x; i0 += 4)
+            #pragma unroll
+            for (int j = 0; j < 4; j++)   // partial row i0 + j into sum j
+                if (i0 + j < (int)gridDim.x) { w[j] += partial_w[(size_t)(i0 + j) * C + c]; b[j] += partial_b[(size_t)(i0 + j) * C + c]; }
+        dweight[c] += (w[0] + w[1]) + (w[2] + w[3]);
+        dbias[c] += (b[0] + b[1]) + (b[2] + b[3]);
     }
     if (threadIdx.x == 0) *ticket = 0;   // ready for the next launch
 }
@@ -535,8 +540,13 @@ void layernorm_backward(floatX* dinp, float* dweight, float* dbias, const floatX
     bool packed = C % W == 0 && aligned16({dinp, dout, inp, weight});   // else one value at a time
     int warps = 16;   // per block; fewer where C is so large that their sums would not fit in shared memory
     while (warps > 1 && 2 * warps * (size_t)C * sizeof(float) > 100 * 1024) warps /= 2;
-    int blocks = std::min(CEIL_DIV(N, warps), LN_BACKWARD_BLOCKS);
     size_t smem = 2 * warps * (size_t)C * sizeof(float);
+    // as many blocks as the SMs hold at once (two of 16 warps on an H100), each a row of the
+    // partial sums: more warps in flight hide more of the loads' latency (an H100 ran one block
+    // an SM at 2 TB/s), up to the rows the workspace has
+    int sm_count = device_attribute(cudaDevAttrMultiProcessorCount);
+    int per_sm = (int)std::min<size_t>(2048 / (warps * 32), device_attribute(cudaDevAttrMaxSharedMemoryPerMultiprocessor) / (smem + 1024));
+    int blocks = std::min({CEIL_DIV(N, warps), std::max(per_sm, 1) * sm_count, (int)(ws.partial_elems / (2 * C))});
     assert(N > 0 && C > 0 && 2 * (size_t)blocks * C <= ws.partial_elems && ws.ticket);
     if (packed) {
         allow_shared_memory(layernorm_backward_kernel<W>, smem);
@@ -1598,10 +1608,7 @@ static int attention_whole_head_min_heads() {
                 fail("TRAIN_GPT_WHOLE_HEAD_MIN=%s: expected a number of heads (B x NH) from 1 to %d", v, INT_MAX);
             return (int)n;
         }
-        int device = 0, count = 0;
-        cudaCheck(cudaGetDevice(&device));
-        cudaCheck(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
-        return 2 * count;
+        return 2 * device_attribute(cudaDevAttrMultiProcessorCount);
     }();
     return attention_whole_head_min > 0 ? attention_whole_head_min : fallback;
 }

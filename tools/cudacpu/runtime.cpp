@@ -315,6 +315,7 @@ extern "C" cudaError_t cudaDeviceGetAttribute(int* value, enum cudaDeviceAttr at
         case cudaDevAttrMaxThreadsPerBlock: *value = 1024; break;
         case cudaDevAttrMaxSharedMemoryPerBlock: *value = 48 * 1024; break;
         case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = 227 * 1024; break;
+        case cudaDevAttrMaxSharedMemoryPerMultiprocessor: *value = 228 * 1024; break;
         case cudaDevAttrMultiProcessorCount: *value = 132; break;
         case cudaDevAttrWarpSize: *value = 32; break;
         case cudaDevAttrComputeCapabilityMajor: *value = 9; break;
