@@ -4,21 +4,16 @@
 // told again for the GPU, section by section and function by function (the CPU file is the
 // index of this one). Kernels come first in each layer, then the host launcher that carries
 // the CPU function's name and signature, so gpt_forward reads the same in both files.
-// Matmuls go through cuBLASLt, with the bias, the GELU and its backward, the residual add
-// and the bias gradients in their epilogues; every other layer is a kernel written to be read,
-// moving memory 16 bytes per access (Packed, below) and fusing passes where that saves a trip
-// to memory: LayerNorm backward with its weight gradients, and in training the loss with the
-// logits' gradient (one pass over the logits).
-// Data parallel over several GPUs with NCCL (one process per GPU, launched by mpirun or
-// torchrun-style environment variables), optionally with ZeRO-1 sharded optimizer state.
-// What it is not: the fastest GPT-2 trainer. Attention is a flash attention written to be read
-// (FlashAttention-2's loop order, its tiles in registers on the tensor cores through mma.sync
-// and ldmatrix, the next tile copied in while the current one is used, but no Hopper
-// instructions (wgmma, TMA), and a deterministic backward that orders dq's sums by giving a
-// block a whole head), not cuDNN's or FlashAttention's kernels (train_gpt_cudnn, built with
-// -DUSE_CUDNN, hands attention to cuDNN's, as llm.c can: attention_cudnn.cpp); the
-// elementwise and row kernels move the bytes they must in 16-byte accesses but are not tuned
-// further (no cache hints, no per-GPU launch tuning); the only recomputation is the GELU's
+// Matmuls go through cuBLASLt, with the bias, the GELU and its backward and the residual add
+// in their epilogues; every other layer is a kernel written to be read, moving memory 16 bytes
+// per access (Packed, below) and fusing passes where that saves a trip to memory: LayerNorm
+// backward with its weight gradients, the loss with the logits' gradient. Data parallel over
+// several GPUs with NCCL (one process per GPU: mpirun, or torchrun's environment variables),
+// optionally with ZeRO-1 sharded optimizer state.
+// What it is not: the fastest GPT-2 trainer. Its attention is FlashAttention-2's, on the tensor
+// cores through mma.sync, with a deterministic backward, but without Hopper's wgmma and TMA;
+// train_gpt_cudnn (-DUSE_CUDNN, attention_cudnn.cpp) hands attention to cuDNN's kernels, as
+// llm.c can. The other kernels are not tuned per GPU; the only recomputation is the GELU's
 // (--recompute 1), and there is no CUDA graph.
 //
 // Conventions a reader needs before line 1:
@@ -206,19 +201,15 @@ static void cast_to_floatX(floatX* out, const float* inp, size_t n) {
 }
 
 // Moving memory 16 bytes at a time. Every layer outside the matmuls and attention does a few
-// operations per value it reads, so its time is the time to move its bytes. A GPU moves them
-// fastest when each thread loads or stores 16 bytes in one instruction: 8 bf16 or 4 floats,
-// an eighth (a quarter) of the instructions and memory transactions of one value at a time.
-// Packed<T, W> is W values of T that travel together; its alignment (16 bytes, or its size if
-// smaller) lets the compiler use one vector instruction (ld.global.v4) for a 16-byte pack.
-// The elementwise and row kernels below are templates over W: the launcher runs them with
-// W = PACK16 (16 bytes) where every pointer is 16-byte aligned and the row length is a
-// multiple of W, and with W = 1 (one value at a time, the same arithmetic) otherwise, e.g. for
-// C = 36 or a view that starts at an odd offset. Flat kernels over n values finish the last
-// n % W values one at a time (the tail). No cache hints: each kernel reads a value once from
-// memory, or again at once from L1/L2, where the default policy already does the right thing.
-// A launcher launches each instantiation by its name (an if/else, not a function pointer), so
-// that every message about a launch names its kernel.
+// operations per value it reads, so its time is the time to move its bytes, fastest when each
+// thread loads or stores 16 bytes in one instruction: 8 bf16 or 4 floats, an eighth (a quarter)
+// of the instructions of one value at a time. Packed<T, W> is W values of T that travel
+// together, aligned so that a 16-byte pack is one vector instruction (ld.global.v4). The
+// elementwise and row kernels are templates over W: their launcher runs W = PACK16 where every
+// pointer is 16-byte aligned and the row length a multiple of W, else W = 1 (the same
+// arithmetic; e.g. C = 36, or a view at an odd offset). Flat kernels over n values finish the
+// last n % W one at a time. A launcher launches each instantiation by its name (an if/else, not
+// a function pointer), so that every message about a launch names its kernel.
 template <class T, int W> struct alignas(sizeof(T) * W < 16 ? sizeof(T) * W : 16) Packed {
     T v[W];
     __device__ float operator[](int k) const { return (float)v[k]; }
@@ -457,9 +448,8 @@ void layernorm_forward(floatX* out, float* mean, float* rstd, const floatX* inp,
 // where each lane always owns the same columns, so no two threads ever touch one value. When
 // the rows are done, the block adds its warps' slices in warp order and writes one partial row
 // per block; the last block to finish (an integer ticket, the only atomic) adds the blocks'
-// partial rows in a fixed order (four running sums a column, so that four loads are in
-// flight, then added pairwise) into dweight and dbias and resets the ticket. No float atomics:
-// which block finishes last changes nothing in the result. Memory: dout, inp and dinp read
+// partial rows into dweight and dbias in a fixed order (four running sums a column, for four
+// loads in flight) and resets the ticket: which block is last changes nothing in the result. Memory: dout, inp and dinp read
 // once, dinp written once (3NC read, NC written), plus 2 * blocks * C fp32 partials. A warp's
 // slices hold column c at (c % W) * (C / W) + c / W, so that the 32 lanes' k-th columns of a
 // pack are 32 consecutive floats, one per bank; in column order they would be W floats apart,
@@ -541,9 +531,8 @@ void layernorm_backward(floatX* dinp, float* dweight, float* dbias, const floatX
     int warps = 16;   // per block; fewer where C is so large that their sums would not fit in shared memory
     while (warps > 1 && 2 * warps * (size_t)C * sizeof(float) > 100 * 1024) warps /= 2;
     size_t smem = 2 * warps * (size_t)C * sizeof(float);
-    // as many blocks as the SMs hold at once (two of 16 warps on an H100), each a row of the
-    // partial sums: more warps in flight hide more of the loads' latency (an H100 ran one block
-    // an SM at 2 TB/s), up to the rows the workspace has
+    // as many blocks as the SMs hold (two of 16 warps on an H100, where one ran at 2 TB/s): more
+    // warps in flight hide more of the loads' latency; at most the workspace's partial rows
     int sm_count = device_attribute(cudaDevAttrMultiProcessorCount);
     int per_sm = (int)std::min<size_t>(2048 / (warps * 32), device_attribute(cudaDevAttrMaxSharedMemoryPerMultiprocessor) / (smem + 1024));
     int blocks = std::min({CEIL_DIV(N, warps), std::max(per_sm, 1) * sm_count, (int)(ws.partial_elems / (2 * C))});
@@ -572,18 +561,15 @@ void layernorm_backward(floatX* dinp, float* dweight, float* dbias, const floatX
 //   BIAS           D += bias over the rows of D                     (a read and write of D)
 //   GELU_AUX_BIAS  aux = D + bias; D = gelu(aux)                    (gelu_forward: read + write of D)
 //   DGELU          D = D * gelu'(aux), aux the kept pre-GELU values (gelu_backward: read + write of D)
-// (cuBLASLt's BGRADA, the bias gradient, is not used: see bias_backward below.)
-// cuBLASLt documents GELU only as "GELU"; the CPU execution mode computes it as GPT-2's tanh
-// form, which is what frameworks that fuse it (XLA, Transformer Engine, llm.c) rely on.
-// A GPU run's layer test against the CPU is what confirms it on real hardware.
+// (Not BGRADA, the bias gradient: see bias_backward.) cuBLASLt documents GELU only as "GELU";
+// it is GPT-2's tanh form, which llm.c and others rely on, and the GPU tests against the CPU
+// confirm (the CPU execution mode computes that form).
 //
 // A descriptor, three layouts, a preference and a heuristic query cost tens of microseconds
-// of host time per call, several hundred calls a step. They depend only on the shape, the
-// transposes, the epilogue, the types and the pointers' alignments, so each distinct key is
-// built once (MatmulPlan) and kept until cuda_teardown. The algorithm of a key is the
-// heuristic's first choice, made once: the same for every later call, so results are bitwise
-// repeatable. Only the bias and aux pointers change between calls with one key; they are set
-// on the cached descriptor before each call (a host-side attribute write, no GPU work).
+// of host time, several hundred calls a step. They depend only on the shape, the transposes,
+// the epilogue, the types and the pointers' alignments, so each key is built once (MatmulPlan)
+// and kept, with the heuristic's first algorithm: the same for every later call, so results
+// are bitwise repeatable. Only the bias and aux pointers change between calls with one key.
 void gelu_forward(floatX* out, const floatX* inp, size_t n);                     // the GELU section, below
 void gelu_backward(floatX* dinp, const floatX* inp, const floatX* dout, size_t n);
 
@@ -718,29 +704,23 @@ void matmul_residual_forward(floatX* out, const floatX* residual, const floatX* 
     matmul_cublaslt(out, CUBLAS_FLOATX, weight, inp, bias, OC, N, C, false, false, residual);
 }
 
-// The bias gradient, dbias += dout.sum(0): the column sums of dout (N, OC), one more read of
-// it. cuBLASLt can compute it in the weight gradient's epilogue (BGRADA), but on an H100 that
-// ran as a kernel of its own after the matmul (5.6 ms of a GPT-2 124M step at B=64, about 1.5
-// times the time to read dout once), so the sum is ours: a grid of (column strips of 32 W,
-// parts of the rows). Each lane sums its W columns down the part's rows, a warp's lanes
-// reading a row's 32 packs side by side and the block's warps taking every BIAS_WARPS-th row;
-// the block adds its warps' sums in warp order into one partial row; a second kernel adds the
-// parts in order into dbias. Every sum is added in one fixed order, so the result is the same
-// on every run. A warp's sums sit in shared memory with the lanes' k-th values side by side
-// (slot k * 32 + lane), one bank each.
+// The bias gradient, dbias += dout.sum(0): one more read of dout (N, OC). cuBLASLt's BGRADA
+// epilogue ran on an H100 as a kernel of its own (5.6 ms of a GPT-2 124M step at B=64, 1.5
+// times one read of dout), so the sum is ours: blocks of (32 W columns, a part of the rows),
+// each lane summing its W columns down every BIAS_WARPS-th row, the block's warps added in
+// order into one partial row (in shared memory at slot k * 32 + lane: one bank a lane), the
+// parts added in order by a second kernel: one fixed order, the same result every run.
 static const int BIAS_WARPS = 8, BIAS_ROWS = 64;   // warps per block; rows per part, at least
 template <int W>
 __global__ void bias_backward_kernel(float* partial, const floatX* dout, int N, int OC, int rows_per_part) {
     __shared__ float sums[BIAS_WARPS][32 * W];
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32, c = (blockIdx.x * 32 + lane) * W;   // the lane's first column
     int r_end = min((int)(blockIdx.y + 1) * rows_per_part, N);
-    float acc[W] = {};
-    if (c < OC) {   // W divides OC (or W = 1): a pack never crosses a row
-        #pragma unroll 4
-        for (int r = blockIdx.y * rows_per_part + warp; r < r_end; r += BIAS_WARPS) {
-            Packed<floatX, W> x = load_packed<W>(dout + (size_t)r * OC + c);
-            for (int k = 0; k < W; k++) acc[k] += x[k];
-        }
+    float acc[W] = {};   // (W divides OC, or W = 1: a pack never crosses a row)
+    #pragma unroll 4
+    for (int r = blockIdx.y * rows_per_part + warp; c < OC && r < r_end; r += BIAS_WARPS) {
+        Packed<floatX, W> x = load_packed<W>(dout + (size_t)r * OC + c);
+        for (int k = 0; k < W; k++) acc[k] += x[k];
     }
     for (int k = 0; k < W; k++) sums[warp][k * 32 + lane] = acc[k];
     __syncthreads();
@@ -821,21 +801,16 @@ void matmul_backward(floatX* dinp, float* dweight, float* dbias, const floatX* d
 // (= sum_t2 P[t][t2] dP[t][t2]), is dS = P * (dP - D) through the softmax, then
 //     dv = P^T dout,    dq = dS k / sqrt(HS),    dk = dS^T q / sqrt(HS).
 // Why no atomics: dk and dv are sums over query rows, dq over key columns. FlashAttention-2
-// runs one loop over both and adds dq with floating-point atomics, whose order (and so the
-// rounding) changes from run to run. Here a key-tile kernel (dk, dv: a block owns KV_TILE keys
-// and loops over the queries) and a query-tile kernel (dq: a block owns Q_TILE queries and
-// loops over the keys) each recompute S and P, so every output element has one writer and a
-// fixed order of additions. The price: 7 tile products per pair of tiles instead of 5. Where
-// there are heads enough to fill the GPU, the tensor-core section below gets back to 5 another
-// way: one block takes a whole head, so the one loop over both is one block's, and it adds
-// dq's terms in a fixed order itself (each element's terms by one thread: it even uses
-// atomicAdd, to let the L2 cache do the additions, without any two threads meeting).
+// adds dq with floating-point atomics, whose order (and so the rounding) changes from run to
+// run. Here a key-tile kernel (dk, dv: a block owns KV_TILE keys) and a query-tile kernel (dq:
+// a block owns Q_TILE queries) each recompute S and P, so every output element has one writer
+// and a fixed order of additions, at 7 tile products per pair of tiles instead of 5. With heads
+// enough to fill the GPU, the tensor-core section gets back to 5: one block takes a whole head,
+// and adds dq's terms in a fixed order itself (each element's by one thread).
 //
-// The kernels below say this plainly: every tile lives in shared memory, and the products
-// (q k^T, P v, and the backward's) go through one helper, tile_product, as fp32 loops. They
-// are what the fp32 build runs (the tensor cores take no fp32 inputs), and the bf16 build
-// where the head size is not one the next section's kernels are built for. The next section
-// computes the same on the tensor cores, with the tiles in registers.
+// The kernels below say this plainly: every tile in shared memory, every product through one
+// helper, tile_product, as fp32 loops. The fp32 build runs them (the tensor cores take no fp32
+// inputs), and the bf16 build where the head size is not one the next section is built for.
 static const int Q_TILE = 64;     // query rows per block: a tile of q, out, dout, dq
 static const int KV_TILE = 64;    // keys per tile: a tile of k, v, dk, dv
 static const int ATT_WARPS = 4;   // 128 threads; in the row-wise steps warp w owns rows w, w + 4, ...
@@ -1053,17 +1028,15 @@ __global__ void attention_backward_dq_kernel(floatX* dqkv, const floatX* dout, c
 //     D: d[0], d[1] = D[g][2t, 2t+1]                      d[2], d[3] = D[g+8][2t, 2t+1]
 // So each warp of a block owns 16 rows of its tile (4 warps and 64 rows, or the forward's 8
 // and 128) and keeps their scores, weights, output and gradients in registers. A row's 64
-// scores (against a tile of 64 keys) lie in the 4 lanes of one
-// group, 16 each, so its max or sum is a lane's own plus two shuffles; and a row of P, two
-// accumulator tiles side by side, is already the A operand of the product that follows
-// (o += P v): scores and weights never touch shared memory. Shared memory holds only the
-// tiles every warp reads (k and v, or q and dout), their rows padded by 8 elements so that the
-// rows of an ldmatrix (the instruction that loads mma's operands from shared memory, 8x8
-// blocks at a time) fall in different banks, two of each: while the warps compute on one tile,
-// the next is already on its way into the other, by asynchronous copies (cp.async, which
-// write shared memory without passing through registers; a thread waits for its own copies,
-// then the block meets at a barrier, before anyone reads them). The algorithm, the masks and
-// the roundings are the kernels' above, product for product; the tests hold both to the CPU.
+// scores (against a tile of 64 keys) lie in the 4 lanes of one group, 16 each, so its max or
+// sum is a lane's own plus two shuffles; and a row of P, two accumulator tiles side by side,
+// is already the A operand of the next product (o += P v): scores and weights never touch
+// shared memory. Shared memory holds the tiles every warp reads (k and v, or q and dout), rows
+// padded by 8 elements so that an ldmatrix's rows (it loads mma's operands, 8x8 blocks at a
+// time) fall in different banks, two of each: while the warps compute on one, the next comes
+// into the other by cp.async (a copy that skips the registers; a thread waits for its own,
+// then the block meets at a barrier). The algorithm, masks and roundings are the kernels'
+// above, product for product; the tests hold both to the CPU.
 #ifndef ENABLE_FP32
 static const int MMA_TILE = ATT_WARPS * 16;   // 64 rows, 16 per warp (= Q_TILE = KV_TILE): a tile
 
@@ -1187,13 +1160,10 @@ template <int HS> constexpr size_t mma_smem(int tiles) { return (size_t)tiles * 
 // 64: FlashAttention-2's forward block. Each key tile copied in serves 128 query rows (twice
 // what a 64-row block gets from it), and a warp whose 16 rows all come before a key tile (the
 // lower half's, at the block's last key tile) or past T skips its products for that tile.
-// Two blocks per SM (16 warps, as four blocks of 4 warps had) need at most 128 registers a
-// thread, which __launch_bounds__ asks of the compiler up to HS = 64 (which would take 130
-// otherwise, leaving room for one block); at HS = 128 that would spill, and one block runs.
-// A head's query tiles are handed out last first: the GPU starts blocks in the order of their
-// index, so the blocks with the most key tiles to walk start first and the short ones fill
-// the end of the grid (as the dq kernel below does; the key tiles of the dk, dv kernel already
-// come in that order).
+// Two blocks per SM (16 warps) need at most 128 registers a thread, which __launch_bounds__
+// asks for up to HS = 64 (130 otherwise: one block); at HS = 128 that would spill. A head's
+// query tiles go out last first (as in the dq kernel): the GPU starts blocks in index order,
+// so the longest walks start first and the short ones fill the grid's end.
 static const int FWD_ROWS = 2 * MMA_TILE, FWD_WARPS = FWD_ROWS / 16;
 template <int HS>
 __global__ void __launch_bounds__(FWD_WARPS * 32, HS <= 64 ? 2 : 1)
@@ -1820,11 +1790,10 @@ void gelu_backward(floatX* dinp, const floatX* inp, const floatX* dout, size_t n
 // Training uses the fused form, crossentropy_forward_backward: one kernel finds a row's max and
 // sum, writes the loss, and turns the row, in place, into its gradient (softmax - onehot) * dloss.
 // The max and the sum must be complete before the first gradient value can be written, so the
-// row is read twice; the first read brings it into shared memory (100 KB for GPT-2's 50,304
-// bf16 logits) and finds the max and the sum at once, the online softmax of the attention
-// section: each thread keeps the largest logit it has seen and its sum of exponentials in
-// units of that max, rescaled when the max grows; the block then brings its threads' sums to
-// the row's max. The second read, of shared memory, writes the gradient. So the (B,T,Vp) logits, the largest
+// row is read twice. The first brings it into shared memory (100 KB for GPT-2's 50,304 bf16
+// logits) and finds the max and the sum at once, by the attention's online softmax (each
+// thread's sum in units of its largest logit so far; then the block's in the row's max). The
+// second, of shared memory, writes the gradient. So the (B,T,Vp) logits, the largest
 // activation at small C, go through memory once each way (N Vp read, N Vp written) instead of
 // twice read and once written by a separate forward and backward. A row too large for shared
 // memory is read again from global memory (then mostly from L2). Validation (crossentropy_forward)
@@ -2530,16 +2499,12 @@ void gpt_update(GPT& model, const AdamW& opt, float grad_scale, int t) {
 
 // ----------------------------------------------------------------------------
 // data-parallel: one process per GPU. Each rank runs forward and backward on its own slice
-// of the batch, then the gradients are averaged (NCCL), then every rank takes the same
-// optimizer step. With ZeRO-1, the average is a reduce-scatter (rank r gets the mean of its
-// shard only), each rank updates its shard, and the updated floatX weights are all-gathered.
-// Ranks come from mpirun (build with -DUSE_MPI) or from torchrun-style environment variables
-// (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT; rank 0 hands NCCL's id to the
-// others over a plain TCP socket on MASTER_PORT + 1, since torchrun's own rendezvous holds
-// MASTER_PORT). One GPU needs neither, and every collective is a no-op. A rank that fails
-// aborts its communicator before it exits (main), so that no other rank waits for it forever.
-// gpt_step says it in three numbered moves; train_gpt_cpu.cpp has the same functions with
-// the same signatures.
+// of the batch, the gradients are averaged (NCCL), and every rank takes the same optimizer
+// step. With ZeRO-1, the average is a reduce-scatter (rank r gets the mean of its shard),
+// each rank updates its shard, and the new floatX weights are all-gathered. Ranks come from
+// mpirun (-DUSE_MPI) or torchrun's environment variables (rendezvous.h hands NCCL's id over);
+// one GPU needs neither, and every collective is a no-op. A rank that fails aborts its
+// communicator before it exits (main), so that no other rank waits for it forever.
 
 struct ProcessGroup {
     int rank = 0, world = 1, local_rank = 0;
@@ -2631,13 +2596,11 @@ static void start_loss_sum(GPT& model, int B, int T) {
     cudaCheck(cudaMemsetAsync(model.loss_sum, 0, sizeof(double), stream));
 }
 
-// One optimizer step on the loader's next K micro-batches of B x T tokens (per rank).
-// opt.lr is this step's learning rate; grad_clip clips the global gradient norm (0 = off);
-// step counts from 0. Every rank calls it (it is a collective); the step's work on the GPU
-// is finished when it returns. train(), the tests and the tutorial take their steps here.
-// The host waits for the GPU twice a step: for the loss and the norm together, which it must
-// see before the update (the clip, and the stop on a NaN), and at the end (the step's time).
-// The micro-batches run without a wait: the losses stay on the device until the end.
+// One optimizer step on the loader's next K micro-batches of B x T tokens (per rank); opt.lr
+// is this step's learning rate, grad_clip the largest global gradient norm (0 = off), step
+// counts from 0. A collective: every rank calls it. train(), the tests and the tutorial take
+// their steps here. The host waits for the GPU twice: for the loss and the norm together,
+// which it must see before the update (the clip, the stop on a NaN), and at the end.
 StepStats gpt_step(GPT& model, DataLoader& loader, const ProcessGroup& pg, const AdamW& opt, float grad_clip, int step) {
     int B = loader.batch(), T = loader.seq_len(), K = loader.grad_accum();
     size_t n = model.num_params;
@@ -2867,9 +2830,8 @@ struct LaterMemory {
                " (estimate), KV cache for sampling " + format_bytes(kv_cache);
     }
 };
-// NCCL allocates its own device buffers when ranks first connect, mostly at the first
-// collective: NCCL_BUFFSIZE (4 MiB) per channel, peer and protocol, a few hundred MiB per GPU
-// on 8 NVLink GPUs. 1 GiB is a stated upper estimate, not a measurement.
+// NCCL's own device buffers, allocated at the first collective: NCCL_BUFFSIZE (4 MiB) per channel,
+// peer and protocol, a few hundred MiB per GPU on 8 NVLink GPUs. 1 GiB: an upper estimate.
 static const size_t NCCL_ESTIMATE = 1ull << 30;
 
 static LaterMemory later_memory(GPT& model, const Settings& s, int world) {
