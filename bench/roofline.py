@@ -572,7 +572,7 @@ def build_built(s, opts):
     st.gemm(f"matmul dwte += dlogits^T@lnf ({opts.grads})", "backward", "dwte", "dlogits.T", "lnf", kind="gemm_wgrad",
             out_bytes=G, accumulate=True, bwd=[(-1, "classifier")])
     st.add("memset dresidual", "backward", "memset", written=N * C * X)
-    parts = 2 * 132   # LayerNorm weight-gradient partial rows: one per block
+    parts = 256   # LayerNorm weight-gradient partial rows, one per block: two blocks an SM, at most 256
 
     def layernorm_backward(op, layer):
         # one kernel: dinp +=, dweight/dbias partials per block, the last block to finish sums them
@@ -584,11 +584,15 @@ def build_built(s, opts):
         st.gemm(f"matmul {what} dinp" + (" (DGELU epilogue)" if dgelu else ""), "backward", "d" + inp, "d" + out,
                 weight + ".T", extra_read=N * 4 * C * X if dgelu else 0,
                 bwd=[(layer, op)] + ([(layer, "gelu")] if dgelu else []), layer=layer)
-        # weight gradient (+=), the bias gradient written by the same epilogue (BGRADA) into
-        # scratch, then added to the gradient buffer by a small kernel: dout is read once
-        st.gemm(f"matmul {what} dweight (+= , dbias epilogue)", "backward", "d" + weight, inp + ".T", "d" + out,
-                kind="gemm_wgrad", out_bytes=G, accumulate=True, extra_written=OC * F, bwd=[(layer, op)], layer=layer)
-        st.add("add_bias_grad", "backward", "reduce", read=OC * (F + G), written=OC * G, bwd=[(layer, op)], layer=layer)
+        # weight gradient (+=); the bias gradient by bias_backward, one more read of dout, its
+        # partial rows (at most 256, as the workspace of 2 x 64 x 4C floats holds) added in order
+        st.gemm(f"matmul {what} dweight (+=)", "backward", "d" + weight, inp + ".T", "d" + out,
+                kind="gemm_wgrad", out_bytes=G, accumulate=True, bwd=[(layer, op)], layer=layer)
+        bias_parts = min(256, 2 * 64 * 4 * C // OC)
+        st.add("bias_backward", "backward", "reduce", read=N * OC * X, written=bias_parts * OC * F, bwd=[(layer, op)],
+               layer=layer)
+        st.add("add_bias_parts", "backward", "reduce", read=bias_parts * OC * F + OC * G, written=OC * G, bwd=[(layer, op)],
+               layer=layer)
 
     layernorm_backward("lnf", -1)
     for l in reversed(range(L)):
