@@ -242,14 +242,15 @@ static size_t max_shared_bytes() {
     return limit;
 }
 // checks a launch's dynamic shared memory against that limit (fix: what the user can change)
-// and lets the kernel have it. The attribute belongs to the kernel, not to a launch: it is set
-// only when a launch needs more than its kernel was allowed so far (a host call saved per launch).
+// and lets the kernel have it: once per kernel and size (the attribute is the kernel's), even
+// at 48 KB or less, since that default limit counts the kernel's static __shared__ variables
+// too (48 KB of dynamic and 16 bytes of static failed on an H100 without the attribute).
 static std::map<const void*, size_t> shared_memory_allowed;   // kernel -> the bytes it may have
 template <class K> static void allow_shared_memory(K* kernel, size_t bytes, const char* fix = "use fewer channels (--n-embd)") {
     if (bytes > max_shared_bytes())
         fail("a kernel needs %zu bytes of shared memory per block, more than the GPU's %zu: %s", bytes, max_shared_bytes(), fix);
     size_t& allowed = shared_memory_allowed[(const void*)kernel];
-    if (bytes <= 48 * 1024 || bytes <= allowed) return;
+    if (bytes <= allowed) return;
     cudaCheck(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
     allowed = bytes;
 }

@@ -1256,6 +1256,30 @@ TEST_CASE("dynamic shared memory over 48 KB after cudaFuncSetAttribute, and up t
     check_caught(in_child([&] { big_shared_kernel<<<1, 256, n * 4 + 4>>>(out.p, n); }), "(the attribute set is smaller)");
 }
 
+// a kernel with 16 bytes of static shared memory besides its dynamic: together they count
+// against the 48 KB a kernel has without the attribute
+__global__ void static_and_dynamic_shared_kernel(float* out) {
+    extern __shared__ float dyn[];
+    __shared__ float fixed[4];
+    if (threadIdx.x < 4) fixed[threadIdx.x] = 1.0f;
+    dyn[threadIdx.x] = 2.0f;
+    __syncthreads();
+    if (threadIdx.x == 0) out[0] = fixed[3] + dyn[31];
+}
+
+TEST_CASE("static and dynamic shared memory together past 48 KB need the attribute, as on a GPU") {
+    Dev out((size_t)1);
+    static_and_dynamic_shared_kernel<<<1, 32, 48 * 1024 - 16>>>(out.p);   // 48 KB in all: no attribute needed
+    CHECK(out.host()[0] == 3.0f);
+    // 48 KB of dynamic and 16 bytes of static: an H100 refused it ("invalid argument")
+    check_caught(in_child([&] { static_and_dynamic_shared_kernel<<<1, 32, 48 * 1024>>>(out.p); }),
+                 "16 bytes of static plus 49152 of dynamic shared memory: more than 48 KB needs cudaFuncSetAttribute");
+    REQUIRE(cudaFuncSetAttribute(static_and_dynamic_shared_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 48 * 1024) ==
+            cudaSuccess);
+    static_and_dynamic_shared_kernel<<<1, 32, 48 * 1024>>>(out.p);
+    CHECK(out.host()[0] == 3.0f);
+}
+
 TEST_CASE("shuffled block order: a kernel whose blocks depend on their order gives different results") {
     // each block adds its number to a running total in its order of execution: order-dependent
     struct K { static __global__ void k(int* trace, int* counter) {

@@ -259,7 +259,9 @@ TEST_CASE("encoder forward and backward match the CPU (C a multiple of 8 or not)
 // the last block 128 partial rows to add.
 TEST_CASE("layernorm forward and backward match the CPU, for any C" * doctest::skip(!HAVE_GPU)) {
     gpu_setup();
-    struct Case { int N, C, offset; } cases[] = {{37, 72, 0}, {37, 36, 0}, {37, 13, 0}, {37, 72, 1}, {2100, 24, 0}};
+    // C = 384: the backward's 16 warps take exactly 48 KB of dynamic shared memory, beside its
+    // static bytes (which a GPU counts toward the 48 KB a kernel has without opting in)
+    struct Case { int N, C, offset; } cases[] = {{37, 72, 0}, {37, 36, 0}, {37, 13, 0}, {37, 72, 1}, {2100, 24, 0}, {40, 384, 0}};
     for (const Case& k : cases) {
         int N = k.N, C = k.C, off = k.offset;
         CAPTURE(N); CAPTURE(C); CAPTURE(off);

@@ -197,6 +197,7 @@ void set_schedule(bool reverse_warps, bool shuffled_blocks, uint64_t s) {
 // source name. The two meet at the kernel's name, found from the address by dladdr (the
 // CPU-mode binaries are linked with -rdynamic so that the kernels are in the symbol table).
 static std::map<std::string, int> max_dynamic_smem;   // kernel base name -> the opt-in limit
+static std::map<std::string, size_t> kernel_static_smem;   // kernel base name -> its __shared__ variables' bytes, once they ran
 static std::mutex attributes_mutex;
 
 // "void ns::k<float>(float*, int)" or "k<float>" -> "k"
@@ -359,6 +360,10 @@ bool register_shared(void* p, size_t bytes) {
     if (running) enter_runtime(*running);
     shared_variables.push_back({(volatile unsigned char*)p, bytes});
     shared_bytes += bytes;
+    if (running) {
+        std::lock_guard<std::mutex> lock(attributes_mutex);
+        kernel_static_smem[base_name(running->kernel)] += bytes;
+    }
     fill_ff((volatile unsigned char*)p, bytes);   // this block sees it fresh too
     if (running) leave_runtime(*running);
     return true;
@@ -936,6 +941,23 @@ void ldmatrix_check(const char* site, const void* row) {
 // ---------------------------------------------------------------- launches
 static uint64_t launch_counter = 0;
 
+// a block's static and dynamic shared memory together past 48 KB needs the kernel's opt-in
+// (cudaFuncSetAttribute, MaxDynamicSharedMemorySize) for at least its dynamic bytes. A kernel's
+// static bytes are known once its __shared__ declarations have run: its first launch is
+// checked again after its blocks ran (and a dry run, which runs none, sees only the dynamic)
+static void check_opt_in(Launch& L, const LaunchConfig& cfg) {
+    std::lock_guard<std::mutex> lock(attributes_mutex);
+    std::string name = base_name(L.kernel);
+    auto st = kernel_static_smem.find(name);
+    size_t static_bytes = st == kernel_static_smem.end() ? 0 : st->second;
+    if (static_bytes + cfg.smem <= 48 * 1024) return;
+    auto it = max_dynamic_smem.find(name);
+    if (it == max_dynamic_smem.end() || (unsigned long long)it->second < cfg.smem)
+        launch_failure(nullptr, "%zu bytes of static plus %llu of dynamic shared memory: more than 48 KB needs "
+                       "cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) first%s",
+                       static_bytes, cfg.smem, it == max_dynamic_smem.end() ? "" : " (the attribute set is smaller)");
+}
+
 static void check_limits(Launch& L, const LaunchConfig& cfg, size_t static_smem) {
     const unsigned long long *g = cfg.grid, *b = cfg.block;
     unsigned long long threads = b[0] * b[1] * b[2];
@@ -946,17 +968,10 @@ static void check_limits(Launch& L, const LaunchConfig& cfg, size_t static_smem)
     if (b[0] == 0 || b[1] == 0 || b[2] == 0 || b[0] > 1024 || b[1] > 1024 || b[2] > 64 || threads > 1024)
         launch_failure(nullptr, "block (%llu,%llu,%llu) is not a valid block: 1 to 1024 threads in all, x and y up to 1024, "
                        "z up to 64", b[0], b[1], b[2]);
-    const unsigned long long default_limit = 48 * 1024, hard_limit = 227 * 1024;
+    const unsigned long long hard_limit = 227 * 1024;
     if (cfg.smem > hard_limit)
         launch_failure(nullptr, "%llu bytes of dynamic shared memory: more than any block can have (227 KB)", cfg.smem);
-    if (cfg.smem > default_limit) {
-        std::lock_guard<std::mutex> lock(attributes_mutex);
-        auto it = max_dynamic_smem.find(base_name(L.kernel));
-        if (it == max_dynamic_smem.end() || (unsigned long long)it->second < cfg.smem)
-            launch_failure(nullptr, "%llu bytes of dynamic shared memory: more than 48 KB needs "
-                           "cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) first%s",
-                           cfg.smem, it == max_dynamic_smem.end() ? "" : " (the attribute set is smaller)");
-    }
+    check_opt_in(L, cfg);
     if (static_smem + cfg.smem > hard_limit)
         launch_failure(nullptr, "%zu bytes of static plus %llu of dynamic shared memory exceed the 227 KB a block may have "
                        "(static shared memory is counted for the whole program here)", static_smem, cfg.smem);
@@ -1048,6 +1063,7 @@ void launch_blocks(const LaunchConfig& cfg, const char* kernel, const char* file
         __tsan_acquire(&tsan_block_sync);
 #endif
     }
+    check_opt_in(L, cfg);   // now with the static shared memory its first blocks declared
     free(L.dynamic_smem);
     running = nullptr;
 }
