@@ -77,8 +77,11 @@ EFFICIENCY = {
     "gemm_batched": 0.60,
     # cuDNN's fused flash attention at head size 64, causal, on the FLOPs it executes; the
     # deterministic backward's workspace traffic is a row of its own (cudnn_deterministic_workspace)
-    "flash_fwd_cudnn": 0.50,
-    "flash_bwd_cudnn": 0.38,
+    # MEASURED (bench/RESULTS.md, run 3, one H100, Nsight Compute at B=64): cuDNN's kernels
+    # together took 0.724 of the time 0.50/0.38 predicted, so 0.69/0.52 against 790 TFLOP/s;
+    # that card's cuBLAS reached 887, so 0.62/0.47 of what it can do, written here
+    "flash_fwd_cudnn": 0.62,
+    "flash_bwd_cudnn": 0.47,
     # train_gpt.cu's flash attention before its tiles moved into registers (--attention wmma):
     # every tile product round-tripped S, P and the fp32 accumulators through shared memory
     # between barriers, 4 warps per block: an estimate well below FlashAttention-2's kernels
@@ -101,9 +104,11 @@ EFFICIENCY = {
     # MEASURED since (bench/RESULTS.md, 2026-11-26, one H200, Nsight Compute at B=64): 0.19/0.11
     # at first, 0.25/0.18 after the softmax's instruction diet (commit 89e48ec), against this
     # model's 790 TFLOP/s; the card's cuBLAS reached 878 in the same run, so 0.23/0.16 of what
-    # that card can do, written here. FlashAttention-2's and cuDNN's rows are still estimates.
+    # that card can do, written here. On an H100 (run 3, commit 6e0b9c9: loads a tile ahead, one
+    # barrier a tile): 0.26/0.22 against 790, that card's cuBLAS at 887: 0.23/0.20, written here.
+    # FlashAttention-2's rows are still estimates.
     "flash_fwd_mma": 0.23,
-    "flash_bwd_mma": 0.16,
+    "flash_bwd_mma": 0.20,
     # memory-bound kernels: one 2-byte element per thread vs 16-byte vector loads and stores
     "elementwise": 0.50,
     "elementwise_vec": 0.85,
@@ -149,6 +154,8 @@ LLMC_H100_TOKENS_PER_S = 65536 / 0.140
 MEASURED = [
     "2026-11-26, one H200, B=64 T=1024, bash bench/bench_gpu.sh --batch 64: llm.c 110.9 ms/step, "
     "train_gpt (commit 89e48ec) 120.8 ms/step = 0.92x llm.c, train_gpt_cudnn 115.1 ms/step",
+    "2026-11-26, one H100, B=128 T=1024, bash bench/gpu_session.sh (run 4): llm.c 239.7 ms/step, "
+    "train_gpt (commit 0ed2eae) 246.7 ms/step = 0.97x llm.c, train_gpt_cudnn 231.6 ms/step = 1.035x llm.c",
 ]
 
 
