@@ -244,8 +244,11 @@ START=$(date +%s)
 export -f stage_env stage_build stage_smoke stage_bench stage_dram stage_bench350 stage_test stage_test_fp32 stage_cudnn stage_sanitize stage_profile
 export LOGS REHEARSE TRAINER TEST_BF16 TEST_FP32 SMOKE_MODEL BENCH_ARGS BUILD_TARGETS NPROC PREBUILT LLMC_BUILT BASELINE_TRAINER
 declare -A LIMIT=([env]=60 [build]=420 [smoke]=300 [bench]=540 [dram]=300 [test]=420 [test_fp32]=420 [cudnn]=540 [sanitize]=540 [profile]=540 [bench350]=540)
-# the least time a stage is started with under --budget (a guess at what it needs on an H100)
-declare -A LEAST=([env]=10 [build]=60 [smoke]=45 [bench]=120 [dram]=60 [test]=60 [test_fp32]=60 [cudnn]=120 [sanitize]=90 [profile]=150 [bench350]=120)
+# the least time a stage is started with under --budget: about twice what each took on an H100
+# with everything built ahead (2026-11-26: test 12-14 s, smoke 8-10, bench 101-103, dram 14,
+# test_fp32 10-11, sanitize 13-14, profile 32, cudnn 33-37, bench350 174), so that a short
+# loan runs the profile rather than stopping at a guess
+declare -A LEAST=([env]=10 [build]=60 [smoke]=25 [bench]=150 [dram]=30 [test]=30 [test_fp32]=25 [cudnn]=75 [sanitize]=30 [profile]=70 [bench350]=200)
 [ "$PREBUILT" = 1 ] && LEAST[build]=20
 for s in "${STAGES[@]}"; do
   wanted "$s" || continue
