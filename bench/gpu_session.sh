@@ -20,6 +20,8 @@
 #              train_gpt_cudnn where it was built
 #   cudnn      build/test_gpu_cudnn: the bf16 tests with cuDNN's attention in the model, then
 #              train_gpt_cudnn twice for 10 steps: the same losses bit for bit (deterministic)
+#   stalls     what the attention kernels' warps wait on, per issued instruction, with their
+#              issue rate, registers and occupancy (bench/profile_gpu.sh --stalls)
 #   bench350   throughput as in bench, for GPT-2 350M (bench/bench_gpu.sh --model 350M)
 #
 #   bash bench/gpu_session.sh [--logs DIR] [--from STAGE | --only STAGE] [--budget SECONDS] [--rehearse]
@@ -42,7 +44,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-STAGES=(env build test smoke bench dram test_fp32 sanitize profile cudnn bench350)
+STAGES=(env build test smoke bench dram test_fp32 sanitize profile cudnn stalls bench350)
 LOGS="" FROM="" ONLY="" REHEARSE=0 BUDGET=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -208,6 +210,10 @@ stage_profile() {
   # TRAINER is exported as ./train_gpt for the other stages: name cuDNN's trainer here
   [ ! -x ./train_gpt_cudnn ] || TRAINER=./train_gpt_cudnn bash bench/profile_gpu.sh --cudnn --logs "$LOGS/profile_cudnn"
 }
+stage_stalls() {
+  if [ "$REHEARSE" = 1 ]; then echo "rehearsal: Nsight Compute needs a GPU"; return 0; fi
+  bash bench/profile_gpu.sh --stalls --logs "$LOGS/stalls"
+}
 stage_dram() {
   if [ "$REHEARSE" = 1 ]; then echo "rehearsal: Nsight Compute needs a GPU"; return 0; fi
   bash bench/profile_gpu.sh --dram --logs "$LOGS/dram"
@@ -247,14 +253,14 @@ stage_sanitize() {
 }
 
 START=$(date +%s)
-export -f stage_env stage_build stage_smoke stage_bench stage_dram stage_bench350 stage_test stage_test_fp32 stage_cudnn stage_sanitize stage_profile
+export -f stage_env stage_build stage_smoke stage_bench stage_dram stage_stalls stage_bench350 stage_test stage_test_fp32 stage_cudnn stage_sanitize stage_profile
 export LOGS REHEARSE TRAINER TEST_BF16 TEST_FP32 SMOKE_MODEL BENCH_ARGS BUILD_TARGETS NPROC PREBUILT LLMC_BUILT BASELINE_TRAINER
-declare -A LIMIT=([env]=60 [build]=420 [smoke]=300 [bench]=540 [dram]=300 [test]=420 [test_fp32]=420 [cudnn]=540 [sanitize]=540 [profile]=540 [bench350]=540)
+declare -A LIMIT=([env]=60 [build]=420 [smoke]=300 [bench]=540 [dram]=300 [test]=420 [test_fp32]=420 [cudnn]=540 [sanitize]=540 [profile]=540 [stalls]=300 [bench350]=540)
 # the least time a stage is started with under --budget: about twice what each took on an H100
 # with everything built ahead (2026-11-26: test 12-14 s, smoke 8-10, bench 101-103, dram 14,
 # test_fp32 10-11, sanitize 13-14, profile 32, cudnn 33-37, bench350 174), so that a short
 # loan runs the profile rather than stopping at a guess
-declare -A LEAST=([env]=10 [build]=60 [smoke]=40 [bench]=150 [dram]=30 [test]=30 [test_fp32]=25 [cudnn]=75 [sanitize]=30 [profile]=70 [bench350]=200)
+declare -A LEAST=([env]=10 [build]=60 [smoke]=40 [bench]=150 [dram]=30 [test]=30 [test_fp32]=25 [cudnn]=75 [sanitize]=30 [profile]=70 [stalls]=60 [bench350]=200)
 [ "$PREBUILT" = 1 ] && LEAST[build]=20
 for s in "${STAGES[@]}"; do
   wanted "$s" || continue
@@ -280,6 +286,7 @@ done
   done
   [ -f "$LOGS/dram.log" ] && { echo "--- dram"; grep -E '^(---|attention|HBM|kernel)' "$LOGS/dram.log"; }
   [ -f "$LOGS/profile.log" ] && { echo "--- profile"; grep -A40 '^measured:' "$LOGS/profile.log"; }
+  [ -f "$LOGS/stalls.log" ] && { echo "--- stalls"; grep -vE '^(=== |\+|\|)' "$LOGS/stalls.log" | tail -30; }
   for b in bench bench350; do
     [ -f "$LOGS/$b.log" ] && { echo "--- $b"; sed -n '/^GPT-2 /,$p' "$LOGS/$b.log"; }
   done

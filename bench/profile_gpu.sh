@@ -4,7 +4,7 @@
 # --measured), which prints each kind's measured efficiency: the numbers that replace the
 # estimates at the top of roofline.py.
 #
-#   bash bench/profile_gpu.sh [--batch B] [--steps N] [--logs DIR] [--csv FILE] [--cudnn] [--dram]
+#   bash bench/profile_gpu.sh [--batch B] [--steps N] [--logs DIR] [--csv FILE] [--cudnn] [--dram | --stalls]
 #
 # It runs N (default 3) steps of ./train_gpt under `ncu --metrics gpu__time_duration.sum` at the
 # GPU's own clocks (--clock-control none; ncu would otherwise lock them to base) and without
@@ -17,11 +17,15 @@
 # at B * NH >= 2 heads per SM) and once with TRAIN_GPT_WHOLE_HEAD_MIN set past B * NH (the two
 # kernels), each beside the bytes the roofline model counts (bench/roofline.py --dram). The
 # model counts the whole-head kernel's re-reads as if L2 kept none of them; this says whether it does.
+# --stalls profiles one launch of each attention kernel of ./train_gpt with Nsight Compute's
+# warp-state, scheduler, occupancy and launch sections and prints, per kernel, what its warps
+# wait on per issued instruction (barrier, long_scoreboard, ...), how often a scheduler issues,
+# its registers and occupancy: what the next change to those kernels should aim at.
 # ncu serialises and replays kernels: a step takes about a minute under it, and the times of
 # short kernels include no launch gaps (the model adds those separately).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TRAINER=${TRAINER:-} ATTENTION=mma DRAM=0
+TRAINER=${TRAINER:-} ATTENTION=mma DRAM=0 STALLS=0
 BATCH=64 STEPS=3 LOGS="" CSV=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -31,6 +35,7 @@ while [ $# -gt 0 ]; do
     --csv) CSV=${2:?--csv needs a file}; shift 2 ;;
     --cudnn) ATTENTION=cudnn; shift ;;
     --dram) DRAM=1; shift ;;
+    --stalls) STALLS=1; shift ;;
     -h|--help) sed -n '2,/^set -/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -47,6 +52,42 @@ ready_to_profile() {
   LOGS=${LOGS:-$(mktemp -d)}
   mkdir -p "$LOGS"
 }
+if [ "$STALLS" = 1 ]; then
+  [ "$ATTENTION" = mma ] && [ -z "$CSV" ] && [ "$DRAM" = 0 ] || { echo "error: --stalls profiles ./train_gpt's own attention kernels: not with --cudnn, --csv or --dram" >&2; exit 2; }
+  ready_to_profile
+  # the raw page: every metric the sections collect, one row per launch (the stall reasons
+  # are the charts' metrics, not the sections' tables)
+  ncu --kernel-name regex:'attention_(forward|backward)' --launch-count 2 --clock-control none \
+    --section WarpStateStats --section SchedulerStats --section Occupancy --section LaunchStats --page raw --csv \
+    "$TRAINER" --train "$DATA" --val '' --n-layer 12 --n-head 12 --n-embd 768 --seq-len 1024 --vocab-size 50257 \
+    --batch "$BATCH" --steps 1 --warmup 1 --eval-every 0 --sample-tokens 0 > "$LOGS/stalls.csv" 2> "$LOGS/stalls.log" || {
+      tail -20 "$LOGS/stalls.log" >&2; echo "error: ncu failed (log: $LOGS/stalls.log)" >&2; exit 1; }
+  grep -m1 '^attention:' "$LOGS/stalls.csv" || true
+  python3 - "$LOGS/stalls.csv" <<'PY'
+import csv, sys
+lines = open(sys.argv[1]).read().splitlines()
+start = next((i for i, l in enumerate(lines) if l.startswith('"ID"')), None)
+if start is None:
+    sys.exit("no ncu table in " + sys.argv[1])
+rows = list(csv.reader(lines[start:]))
+header, units, launches = rows[0], rows[1], rows[2:]
+col = {name: i for i, name in enumerate(header)}
+def value(r, name):
+    try: return float(r[col[name]].replace(",", ""))
+    except (KeyError, ValueError, IndexError): return None
+stall = [n for n in header if n.startswith("smsp__average_warps_issue_stalled_") and n.endswith("_per_issue_active.ratio")]
+for r in launches:
+    print(r[col["Kernel Name"]][:90] if "Kernel Name" in col else r[0])
+    for n in ("launch__registers_per_thread", "launch__block_size", "launch__grid_size", "sm__warps_active.avg.pct_of_peak_sustained_active",
+              "smsp__issue_active.avg.pct_of_peak_sustained_active", "smsp__average_warp_latency_per_inst_issued.ratio"):
+        v = value(r, n)
+        if v is not None: print(f"  {n:60s} {v:10.2f}")
+    waits = sorted(((value(r, n) or 0.0, n) for n in stall), reverse=True)
+    print("  stalls per issued instruction: " + ", ".join(
+        f"{n[len('smsp__average_warps_issue_stalled_'):-len('_per_issue_active.ratio')]} {v:.2f}" for v, n in waits if v >= 0.05))
+PY
+  exit 0
+fi
 if [ "$DRAM" = 1 ]; then
   [ "$ATTENTION" = mma ] && [ -z "$CSV" ] || { echo "error: --dram measures ./train_gpt's own kernels: not with --cudnn or --csv" >&2; exit 2; }
   ready_to_profile
