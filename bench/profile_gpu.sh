@@ -66,18 +66,19 @@ if [ "$STALLS" = 1 ]; then
   python3 - "$LOGS/stalls.csv" <<'PY'
 import csv, sys
 lines = open(sys.argv[1]).read().splitlines()
-start = next((i for i, l in enumerate(lines) if l.startswith('"ID"')), None)
+start = next((i for i, l in enumerate(lines) if '"Kernel Name"' in l), None)   # the trainer's lines come first
 if start is None:
     sys.exit("no ncu table in " + sys.argv[1])
 rows = list(csv.reader(lines[start:]))
-header, units, launches = rows[0], rows[1], rows[2:]
+header = rows[0]
 col = {name: i for i, name in enumerate(header)}
+launches = [r for r in rows[1:] if len(r) == len(header) and r[col["Kernel Name"]]]   # (not the units row)
 def value(r, name):
     try: return float(r[col[name]].replace(",", ""))
     except (KeyError, ValueError, IndexError): return None
 stall = [n for n in header if n.startswith("smsp__average_warps_issue_stalled_") and n.endswith("_per_issue_active.ratio")]
 for r in launches:
-    print(r[col["Kernel Name"]][:90] if "Kernel Name" in col else r[0])
+    print(r[col["Kernel Name"]][:90])
     for n in ("launch__registers_per_thread", "launch__block_size", "launch__grid_size", "sm__warps_active.avg.pct_of_peak_sustained_active",
               "smsp__issue_active.avg.pct_of_peak_sustained_active", "smsp__average_warp_latency_per_inst_issued.ratio"):
         v = value(r, n)
