@@ -20,7 +20,8 @@
 # --stalls profiles one launch of each attention kernel of ./train_gpt with Nsight Compute's
 # warp-state, scheduler, occupancy and launch sections and prints, per kernel, what its warps
 # wait on per issued instruction (barrier, long_scoreboard, ...), how often a scheduler issues,
-# its registers and occupancy: what the next change to those kernels should aim at.
+# its registers and occupancy: what the next change to those kernels should aim at. With
+# --csv FILE it reads an earlier --stalls profile instead (its stalls.csv).
 # ncu serialises and replays kernels: a step takes about a minute under it, and the times of
 # short kernels include no launch gaps (the model adds those separately).
 set -euo pipefail
@@ -53,8 +54,10 @@ ready_to_profile() {
   mkdir -p "$LOGS"
 }
 if [ "$STALLS" = 1 ]; then
-  [ "$ATTENTION" = mma ] && [ -z "$CSV" ] && [ "$DRAM" = 0 ] || { echo "error: --stalls profiles ./train_gpt's own attention kernels: not with --cudnn, --csv or --dram" >&2; exit 2; }
+  [ "$ATTENTION" = mma ] && [ "$DRAM" = 0 ] || { echo "error: --stalls profiles ./train_gpt's own attention kernels: not with --cudnn or --dram" >&2; exit 2; }
+  if [ -z "$CSV" ]; then
   ready_to_profile
+  CSV=$LOGS/stalls.csv
   # the raw page: every metric the sections collect, one row per launch (the stall reasons
   # are the charts' metrics, not the sections' tables)
   ncu --kernel-name regex:'attention_(forward|backward)' --launch-count 2 --clock-control none \
@@ -62,8 +65,10 @@ if [ "$STALLS" = 1 ]; then
     "$TRAINER" --train "$DATA" --val '' --n-layer 12 --n-head 12 --n-embd 768 --seq-len 1024 --vocab-size 50257 \
     --batch "$BATCH" --steps 1 --warmup 1 --eval-every 0 --sample-tokens 0 > "$LOGS/stalls.csv" 2> "$LOGS/stalls.log" || {
       tail -20 "$LOGS/stalls.log" >&2; echo "error: ncu failed (log: $LOGS/stalls.log)" >&2; exit 1; }
-  grep -m1 '^attention:' "$LOGS/stalls.csv" || true
-  python3 - "$LOGS/stalls.csv" <<'PY'
+  fi
+  [ -f "$CSV" ] || { echo "error: $CSV not found" >&2; exit 1; }
+  grep -m1 '^attention:' "$CSV" || true
+  python3 - "$CSV" <<'PY'
 import csv, sys
 lines = open(sys.argv[1]).read().splitlines()
 start = next((i for i, l in enumerate(lines) if '"Kernel Name"' in l), None)   # the trainer's lines come first

@@ -111,6 +111,11 @@ check_scripts() {
     bash bench/build_llmc.sh build build/llmc_check > /dev/null 2>&1; [ $? -eq 2 ] || bad="$bad build_llmc.sh without llm.c's sources (not refused)"
     bash bench/profile_gpu.sh --dram --cudnn > /dev/null 2>&1; [ $? -eq 2 ] || bad="$bad profile_gpu.sh --dram --cudnn (not refused)"
     bash bench/profile_gpu.sh --batch x > /dev/null 2>&1; [ $? -eq 2 ] || bad="$bad profile_gpu.sh --batch x (not refused)"
+    bash bench/profile_gpu.sh --stalls --cudnn > /dev/null 2>&1; [ $? -eq 2 ] || bad="$bad profile_gpu.sh --stalls --cudnn (not refused)"
+    # --stalls' reading of ncu's raw CSV, on a hand-made sample (thousands separators, the units row, the trainer's lines first)
+    bash bench/profile_gpu.sh --stalls --csv tests/data/ncu_stalls_sample.csv 2>&1 |
+        grep -q "stalls per issued instruction: long_scoreboard 1010.00, wait 1.31, barrier 0.72" ||
+        bad="$bad profile_gpu.sh --stalls --csv (the sample's stalls not read back)"
     bash bench/gpu_deps.sh --baseline HEAD > /dev/null 2>&1; [ $? -eq 2 ] || bad="$bad gpu_deps.sh --baseline without --prebuild (not refused)"
     bash bench/gpu_deps.sh --prebuild --baseline no-such-commit > /dev/null 2>&1; [ $? -eq 2 ] || bad="$bad gpu_deps.sh --baseline no-such-commit (not refused)"
     if [ -z "$bad" ]; then echo "all parse; bad arguments refused"; count 1 0 0
