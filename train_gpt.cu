@@ -532,11 +532,11 @@ void layernorm_backward(floatX* dinp, float* dweight, float* dbias, const floatX
     int warps = 16;   // per block; fewer where C is so large that their sums would not fit in shared memory
     while (warps > 1 && 2 * warps * (size_t)C * sizeof(float) > 100 * 1024) warps /= 2;
     size_t smem = 2 * warps * (size_t)C * sizeof(float);
-    // as many blocks as the SMs hold (two of 16 warps on an H100, where one ran at 2 TB/s): more
-    // warps in flight hide more of the loads' latency; at most the workspace's partial rows
-    int sm_count = device_attribute(cudaDevAttrMultiProcessorCount);
-    int per_sm = (int)std::min<size_t>(2048 / (warps * 32), device_attribute(cudaDevAttrMaxSharedMemoryPerMultiprocessor) / (smem + 1024));
-    int blocks = std::min({CEIL_DIV(N, warps), std::max(per_sm, 1) * sm_count, (int)(ws.partial_elems / (2 * C))});
+    // as many blocks as the SMs hold (two of 16 warps on an H100, where one ran at 2 TB/s; the GPU
+    // asked once): more warps in flight hide more latency; at most the workspace's partial rows
+    static const int sms = device_attribute(cudaDevAttrMultiProcessorCount), sm_bytes = device_attribute(cudaDevAttrMaxSharedMemoryPerMultiprocessor);
+    int per_sm = (int)std::min<size_t>(2048 / (warps * 32), (size_t)sm_bytes / (smem + 1024));
+    int blocks = std::min({CEIL_DIV(N, warps), std::max(per_sm, 1) * sms, (int)(ws.partial_elems / (2 * C))});
     assert(N > 0 && C > 0 && 2 * (size_t)blocks * C <= ws.partial_elems && ws.ticket);
     if (packed) {
         allow_shared_memory(layernorm_backward_kernel<W>, smem);
